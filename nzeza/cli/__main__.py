@@ -1,0 +1,5 @@
+import sys
+
+from nzeza.cli import main
+
+sys.exit(main())

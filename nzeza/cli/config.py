@@ -1,0 +1,50 @@
+"""`nzeza config show|check`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="show or check the effective settings")
+    cs = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = cs.add_parser("show", help="print the effective settings, secrets masked")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(handler=_show)
+    check = cs.add_parser("check", help="validate the settings; non-zero exit with the reasons")
+    check.add_argument("--live", action="store_true", help="also check every live-trading gate")
+    check.set_defaults(handler=_check)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from nzeza.ops.secrets import redact
+    from nzeza.ops.settings import describe, load_settings
+
+    data = describe(load_settings(require_live=False))
+    if args.json:
+        print(redact(json.dumps(data, indent=2, default=str)))
+        return 0
+    for key, value in data.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k:12s} {v}")
+        else:
+            print(f"{key:14s} {value}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from nzeza.errors import NzezaError
+    from nzeza.ops.settings import Mode, load_settings
+
+    try:
+        settings = load_settings(require_live=True if args.live else None)
+    except NzezaError as exc:
+        print(f"config check failed: {exc}", file=sys.stderr)
+        return 1
+    live = " (live gates pass)" if args.live or settings.mode is Mode.LIVE else ""
+    print(f"config ok: profile={settings.profile} mode={settings.mode}{live}")
+    return 0

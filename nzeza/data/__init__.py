@@ -1,0 +1,1 @@
+"""nzeza.data — see DESIGN.md."""

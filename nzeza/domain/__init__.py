@@ -1,0 +1,46 @@
+"""The domain: instruments, orders, fills, positions and the portfolio. Pure, Decimal, no I/O."""
+
+from nzeza.domain.fill import Fill
+from nzeza.domain.instrument import Instrument
+from nzeza.domain.numbers import to_decimal
+from nzeza.domain.order import (
+    TRANSITIONS,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
+    OrderType,
+    Side,
+    TimeInForce,
+    state_diagram,
+)
+from nzeza.domain.portfolio import Exposure, Portfolio, PortfolioSnapshot
+from nzeza.domain.position import Position, PositionSide
+
+__all__ = [
+    "TRANSITIONS",
+    "Exposure",
+    "Fill",
+    "Instrument",
+    "Order",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderStatus",
+    "OrderSubmitted",
+    "OrderType",
+    "Portfolio",
+    "PortfolioSnapshot",
+    "Position",
+    "PositionSide",
+    "Side",
+    "TimeInForce",
+    "state_diagram",
+    "to_decimal",
+]

@@ -1,0 +1,68 @@
+"""Fills: one execution of (part of) an order at a venue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from nzeza.domain.numbers import non_negative, positive
+from nzeza.errors import ValidationError
+
+if TYPE_CHECKING:
+    from nzeza.domain.order import Side
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A venue trade that filled part of an order.
+
+    `trade_id` is the venue's id (unique per venue; the ledger and the portfolio de-duplicate
+    on it). `fee` is in `fee_currency`; `ts` is UTC nanoseconds since the epoch.
+    """
+
+    trade_id: str
+    order_id: str
+    instrument_id: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    ts: int
+
+    def __post_init__(self) -> None:
+        from nzeza.domain.order import Side
+
+        if not isinstance(self.trade_id, str) or not self.trade_id:
+            raise ValidationError("trade_id", self.trade_id, "must be a non-empty string")
+        try:
+            object.__setattr__(self, "side", Side(self.side))
+        except ValueError:
+            raise ValidationError("side", self.side, "must be buy or sell") from None
+        object.__setattr__(self, "quantity", positive(self.quantity, "quantity"))
+        object.__setattr__(self, "price", positive(self.price, "price"))
+        object.__setattr__(self, "fee", non_negative(self.fee, "fee"))
+        if not isinstance(self.ts, int) or self.ts < 0:
+            raise ValidationError("ts", self.ts, "must be UTC nanoseconds (a non-negative int)")
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.quantity if self.side.value == "buy" else -self.quantity
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trade_id": self.trade_id,
+            "order_id": self.order_id,
+            "instrument_id": self.instrument_id,
+            "side": self.side.value,
+            "quantity": str(self.quantity),
+            "price": str(self.price),
+            "fee": str(self.fee),
+            "fee_currency": self.fee_currency,
+            "ts": self.ts,
+        }

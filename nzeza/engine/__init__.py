@@ -1,0 +1,1 @@
+"""nzeza.engine — see DESIGN.md."""

@@ -1,0 +1,161 @@
+"""The one error hierarchy of nzeza.
+
+Every error a user can meet is an `NzezaError`. Each subclass carries the structured facts a
+caller needs (field and value, check and limit, venue and retryable flag) as attributes, and a
+message that names them. Messages pass through the secret redactor, so a secret that slips into
+a value is masked before anyone can print it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+_MAX_VALUE_CHARS = 120
+
+
+def show_value(value: Any) -> str:
+    """A short, printable rendering of a value for an error message (truncated, never a secret)."""
+    text = repr(value)
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+    return text
+
+
+def _redact(text: str) -> str:
+    # Imported lazily: ops depends on errors, not the reverse.
+    from nzeza.ops.secrets import redact
+
+    return redact(text)
+
+
+class NzezaError(Exception):
+    """Base of every nzeza error. `str(err)` is already redacted."""
+
+    def __init__(self, message: str) -> None:
+        self.message = _redact(message)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return _redact(self.message)
+
+
+class ValidationError(NzezaError, ValueError):
+    """A value failed validation: names the field, the value and why."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid {field}={show_value(value)}: {reason}")
+
+
+class OrderStateError(NzezaError):
+    """An order was asked to make a transition its state machine forbids."""
+
+    def __init__(self, order_id: str, state: str, event: str) -> None:
+        self.order_id = order_id
+        self.state = state
+        self.event = event
+        super().__init__(f"order {order_id!r}: event {event} is not allowed in state {state}")
+
+
+class DataError(NzezaError):
+    """Market data is malformed, missing or inconsistent."""
+
+
+class ParseError(DataError):
+    """A venue message could not be parsed: names venue, field and a truncated sample."""
+
+    def __init__(self, venue: str, field: str, reason: str, sample: Any = None) -> None:
+        self.venue = venue
+        self.field = field
+        self.reason = reason
+        self.sample = show_value(sample) if sample is not None else ""
+        tail = f" in {self.sample}" if self.sample else ""
+        super().__init__(f"{venue}: cannot parse {field}: {reason}{tail}")
+
+
+class RiskRejected(NzezaError):
+    """A pre-trade risk check refused an order: names the check, its limit and the value."""
+
+    def __init__(self, check: str, limit: Any, value: Any, detail: str = "") -> None:
+        self.check = check
+        self.limit = limit
+        self.value = value
+        self.detail = detail
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"risk check {check} rejected: value {show_value(value)} "
+            f"breaches limit {show_value(limit)}{extra}"
+        )
+
+
+class VenueError(NzezaError):
+    """A venue call failed. `retryable` says whether the same call may be tried again."""
+
+    def __init__(self, venue: str, message: str, *, retryable: bool, code: str | None = None):
+        self.venue = venue
+        self.retryable = retryable
+        self.code = code
+        kind = "retryable" if retryable else "not retryable"
+        code_part = f" [{code}]" if code else ""
+        super().__init__(f"{venue}{code_part}: {message} ({kind})")
+
+
+class ConfigError(NzezaError):
+    """Configuration is wrong: names the variable and how to fix it."""
+
+    def __init__(self, variable: str, reason: str, fix: str = "") -> None:
+        self.variable = variable
+        self.reason = reason
+        self.fix = fix
+        hint = f"; {fix}" if fix else ""
+        super().__init__(f"{variable}: {reason}{hint}")
+
+
+class LiveTradingNotAllowed(NzezaError):
+    """Live trading was asked for but one or more gates are not satisfied."""
+
+    def __init__(self, reasons: Iterable[str]) -> None:
+        self.reasons = list(reasons)
+        lines = "\n".join(f"  - {r}" for r in self.reasons)
+        super().__init__(f"live trading is not allowed:\n{lines}")
+
+
+class BookOutOfSync(NzezaError):
+    """A local order book missed an update (sequence gap or checksum mismatch)."""
+
+    def __init__(self, venue: str, symbol: str, reason: str) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"{venue} {symbol} book out of sync: {reason}")
+
+
+class InsufficientLiquidity(NzezaError):
+    """The book cannot fill the requested quantity."""
+
+    def __init__(self, side: str, requested: Any, available: Any) -> None:
+        self.side = side
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"insufficient liquidity to {side} {requested}: only {available} on the book"
+        )
+
+
+__all__ = [
+    "BookOutOfSync",
+    "ConfigError",
+    "DataError",
+    "InsufficientLiquidity",
+    "LiveTradingNotAllowed",
+    "NzezaError",
+    "OrderStateError",
+    "ParseError",
+    "RiskRejected",
+    "ValidationError",
+    "VenueError",
+    "show_value",
+]

@@ -1,0 +1,1 @@
+"""nzeza.execution — see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""nzeza.feeds — see DESIGN.md."""

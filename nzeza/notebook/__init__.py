@@ -1,0 +1,1 @@
+"""nzeza.notebook — see DESIGN.md."""

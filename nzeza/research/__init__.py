@@ -1,0 +1,1 @@
+"""nzeza.research — see DESIGN.md."""

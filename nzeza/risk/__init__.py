@@ -1,0 +1,1 @@
+"""nzeza.risk — see DESIGN.md."""

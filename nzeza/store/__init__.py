@@ -1,0 +1,1 @@
+"""nzeza.store — see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""nzeza.strategies — see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""nzeza.venues — see DESIGN.md."""
