@@ -1,5 +1,6 @@
 """The domain: instruments, orders, fills, positions and the portfolio. Pure, Decimal, no I/O."""
 
+from nzeza.domain.costs import Costs
 from nzeza.domain.fill import Fill
 from nzeza.domain.instrument import Instrument
 from nzeza.domain.numbers import to_decimal
@@ -23,6 +24,7 @@ from nzeza.domain.position import Position, PositionSide
 
 __all__ = [
     "TRANSITIONS",
+    "Costs",
     "Exposure",
     "Fill",
     "Instrument",
