@@ -14,7 +14,7 @@ lock ordering and no deadlocks. `apply_fill` is atomic: on any error nothing cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -149,10 +149,26 @@ class Portfolio:
         return self._state.exposure(marks)
 
     # -- writing (one writer) -------------------------------------------------------------
-    def apply_fill(self, fill: Fill) -> bool:
-        """Apply a fill atomically. Returns False (and changes nothing) for a duplicate trade id."""
+    def apply_fill(
+        self, fill: Fill, persist: Callable[[PortfolioSnapshot], None] | None = None
+    ) -> bool:
+        """Apply a fill atomically. Returns False (and changes nothing) for a duplicate trade id.
+
+        `persist`, if given, is called with the next state before it is published (the session
+        writes the fill and the new positions to the ledger in one transaction there); if it
+        raises, nothing changes here either, so memory and ledger never disagree.
+        """
         if fill.trade_id in self._trade_ids:
             return False
+        nxt = self.preview_fill(fill)
+        if persist is not None:
+            persist(nxt)
+        self._state = nxt  # the single publishing step
+        self._trade_ids.add(fill.trade_id)
+        return True
+
+    def preview_fill(self, fill: Fill) -> PortfolioSnapshot:
+        """The state `fill` would produce, without publishing it (validates the fill)."""
         state = self._state
         inst = self.instrument(fill.instrument_id)
         if inst.quote != state.currency:
@@ -170,7 +186,7 @@ class Portfolio:
         positions[fill.instrument_id] = position
         fees = dict(state.fees_paid)
         fees[fill.fee_currency] = fees.get(fill.fee_currency, ZERO) + fill.fee
-        nxt = PortfolioSnapshot(
+        return PortfolioSnapshot(
             currency=state.currency,
             balances=MappingProxyType(balances),
             positions=MappingProxyType(positions),
@@ -179,9 +195,6 @@ class Portfolio:
             last_fill_ts=max(state.last_fill_ts, fill.ts),
             initial_balances=state.initial_balances,
         )
-        self._state = nxt  # the single publishing step
-        self._trade_ids.add(fill.trade_id)
-        return True
 
     def restore(self, snapshot: PortfolioSnapshot, trade_ids: set[str]) -> None:
         """Replace the state wholesale (recovery from the ledger)."""

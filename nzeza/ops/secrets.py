@@ -29,6 +29,10 @@ _SHAPES = re.compile(
 )
 
 
+# Passwords inside URLs (postgresql://user:password@host/db).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
+
+
 def register_secret(value: str | SecretStr | None) -> None:
     """Add a secret value to the registry (no-op for None or very short values)."""
     if isinstance(value, SecretStr):
@@ -66,6 +70,7 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", text)
     return _SHAPES.sub(MASK, text)
 
 

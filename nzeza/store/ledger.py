@@ -1,0 +1,626 @@
+"""The ledger: an ACID record of sessions, intents, orders, fills, positions and audit events.
+
+SQLite with WAL is the embedded default (a file under `runs/`); PostgreSQL by URL for a shared
+ledger. The session journals an intent *before* its order is sent (`journal_intent`), and writes
+a fill together with the positions and balances it produces in one transaction
+(`fill_writer` → `Portfolio.apply_fill(fill, persist=...)`), so a crash at any point restarts into
+a state the ledger fully explains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from nzeza.domain import Fill, Order, PortfolioSnapshot
+from nzeza.errors import ConfigError, DataError, ValidationError
+from nzeza.store import schema as s
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces; Decimals as strings) for hashing and storage."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _audit_hash(
+    seq: int, ts: int, session_id: str | None, kind: str, payload: str, prev: str
+) -> str:
+    text = f"{seq}|{ts}|{session_id or ''}|{kind}|{payload}|{prev}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    rows: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit log intact: {self.rows} rows, hash chain verified"
+        return f"audit log TAMPERED at seq {self.first_bad_seq}: {self.reason}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode loses nothing on a process crash (kill -9); only an OS crash could
+    # lose the last transactions, never corrupt the file.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for `url` (sqlite:///path or postgresql+psycopg://...)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql+psycopg://"):
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigError(
+        "NZEZA_LEDGER_URL",
+        f"unsupported ledger URL scheme in {url.split(':')[0]!r}",
+        "use sqlite:///path/to/ledger.sqlite or postgresql://user@host/db",
+    )
+
+
+class Ledger:
+    """One ledger database. Safe to open many times; migrations run on open."""
+
+    def __init__(self, url: str, clock: Callable[[], int] = time.time_ns) -> None:
+        self.url = url
+        self.clock = clock
+        self.engine = make_engine(url)
+        with self.engine.begin() as conn:
+            s.migrate(conn, clock())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @property
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return s.current_version(conn)
+
+    # -- audit ----------------------------------------------------------------------------
+    def audit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        session_id: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Append a hash-chained audit row (inside `conn`'s transaction when given)."""
+        if conn is None:
+            with self.transaction() as c:
+                return self.audit(kind, payload, session_id, c)
+        last = conn.execute(
+            select(s.audit_log.c.seq, s.audit_log.c.hash)
+            .order_by(s.audit_log.c.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
+        ts = self.clock()
+        body = canonical_json(payload)
+        conn.execute(
+            insert(s.audit_log).values(
+                seq=seq,
+                ts=ts,
+                session_id=session_id,
+                kind=kind,
+                payload=body,
+                prev_hash=prev,
+                hash=_audit_hash(seq, ts, session_id, kind, body, prev),
+            )
+        )
+        return seq
+
+    def verify_audit(self) -> AuditReport:
+        """Recompute the hash chain: any edited, inserted or deleted row breaks it."""
+        prev, expected_seq, n = GENESIS, 1, 0
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(s.audit_log).order_by(s.audit_log.c.seq)):
+                n += 1
+                if row.seq != expected_seq:
+                    return AuditReport(False, n, expected_seq, f"row {expected_seq} is missing")
+                if row.prev_hash != prev:
+                    return AuditReport(False, n, row.seq, "prev_hash does not match previous row")
+                want = _audit_hash(row.seq, row.ts, row.session_id, row.kind, row.payload, prev)
+                if row.hash != want:
+                    return AuditReport(False, n, row.seq, "row content does not match its hash")
+                prev, expected_seq = row.hash, expected_seq + 1
+        return AuditReport(True, n)
+
+    def audit_rows(self, session_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(s.audit_log).order_by(s.audit_log.c.seq)
+        if session_id:
+            q = q.where(s.audit_log.c.session_id == session_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- sessions -------------------------------------------------------------------------
+    def start_session(
+        self,
+        session_id: str,
+        *,
+        mode: str,
+        strategy: str,
+        params: Mapping[str, Any],
+        venue: str,
+        currency: str,
+        initial_balances: Mapping[str, Any],
+        config: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Create the session; returns False if it exists already (a restart: it is resumed)."""
+        now = self.clock()
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    insert(s.sessions).values(
+                        session_id=session_id,
+                        mode=mode,
+                        strategy=strategy,
+                        params=canonical_json(dict(params)),
+                        venue=venue,
+                        currency=currency,
+                        initial_balances=canonical_json(
+                            {k: str(v) for k, v in initial_balances.items()}
+                        ),
+                        status="running",
+                        started_ns=now,
+                        updated_ns=now,
+                        config=canonical_json(dict(config or {})),
+                    )
+                )
+                self.audit(
+                    "session_started",
+                    {"mode": mode, "strategy": strategy, "params": dict(params), "venue": venue},
+                    session_id,
+                    conn,
+                )
+        except IntegrityError:
+            existing = self.session(session_id)
+            if existing is None:
+                raise
+            if existing["strategy"] != strategy or json.loads(existing["params"]) != json.loads(
+                canonical_json(dict(params))
+            ):
+                raise ValidationError(
+                    "session_id",
+                    session_id,
+                    "exists with a different strategy or parameters; use a new session id",
+                ) from None
+            self.set_session_status(session_id, "running", reason="resumed")
+            return False
+        return True
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(s.sessions).where(s.sessions.c.session_id == session_id)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def sessions(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.sessions).order_by(s.sessions.c.started_ns))
+            return [dict(r._mapping) for r in rows]
+
+    def set_session_status(self, session_id: str, status: str, reason: str = "") -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                update(s.sessions)
+                .where(s.sessions.c.session_id == session_id)
+                .values(status=status, updated_ns=self.clock())
+            )
+            self.audit("session_status", {"status": status, "reason": reason}, session_id, conn)
+
+    # -- intents (write-ahead journal) ----------------------------------------------------
+    def journal_intent(
+        self,
+        session_id: str,
+        seq: int,
+        client_order_id: str,
+        instrument_id: str,
+        side: str,
+        quantity: Decimal,
+        order_type: str,
+        price: Decimal | None,
+        bar_ts: int,
+    ) -> bool:
+        """Journal an intent before its order is sent. False if this seq was journaled already."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    insert(s.intents).values(
+                        session_id=session_id,
+                        seq=seq,
+                        client_order_id=client_order_id,
+                        instrument_id=instrument_id,
+                        side=side,
+                        quantity=str(quantity),
+                        order_type=order_type,
+                        price=None if price is None else str(price),
+                        bar_ts=bar_ts,
+                        created_ns=self.clock(),
+                        status="journaled",
+                    )
+                )
+                self.audit(
+                    "intent",
+                    {
+                        "seq": seq,
+                        "client_order_id": client_order_id,
+                        "side": side,
+                        "quantity": str(quantity),
+                        "bar_ts": bar_ts,
+                    },
+                    session_id,
+                    conn,
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def mark_intent(self, client_order_id: str, status: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                update(s.intents)
+                .where(s.intents.c.client_order_id == client_order_id)
+                .values(status=status)
+            )
+
+    def intents(self, session_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.intents)
+                .where(s.intents.c.session_id == session_id)
+                .order_by(s.intents.c.seq)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def last_intent_seq(self, session_id: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(s.intents.c.seq)).where(s.intents.c.session_id == session_id)
+            ).scalar()
+        return int(value or 0)
+
+    # -- orders ---------------------------------------------------------------------------
+    def record_order(
+        self,
+        session_id: str,
+        order: Order,
+        event_name: str,
+        payload: Mapping[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Upsert the order's current row and append the event that moved it."""
+        if conn is None:
+            with self.transaction() as c:
+                return self.record_order(session_id, order, event_name, payload, c)
+        now = self.clock()
+        values = dict(
+            session_id=session_id,
+            instrument_id=order.instrument.id,
+            side=order.side.value,
+            order_type=order.type.value,
+            quantity=str(order.quantity),
+            price=None if order.price is None else str(order.price),
+            status=order.status.value,
+            filled_qty=str(order.filled_qty),
+            avg_fill_price=None if order.avg_fill_price is None else str(order.avg_fill_price),
+            venue_order_id=order.venue_order_id,
+            reason=order.reason or None,
+            updated_ns=now,
+        )
+        done = conn.execute(
+            update(s.orders)
+            .where(s.orders.c.client_order_id == order.client_order_id)
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(s.orders).values(client_order_id=order.client_order_id, **values))
+        conn.execute(
+            insert(s.order_events).values(
+                client_order_id=order.client_order_id,
+                session_id=session_id,
+                event=event_name,
+                payload=canonical_json(dict(payload or {})),
+                ts=now,
+            )
+        )
+        return None
+
+    def orders(self, session_id: str, open_only: bool = False) -> list[dict[str, Any]]:
+        q = select(s.orders).where(s.orders.c.session_id == session_id)
+        if open_only:
+            q = q.where(s.orders.c.status.in_(["submitted", "accepted", "partially_filled"]))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.order_by(s.orders.c.updated_ns))]
+
+    # -- fills, positions, balances: one transaction --------------------------------------
+    def fill_writer(
+        self, session_id: str, venue: str, fill: Fill, order: Order | None = None
+    ) -> Callable[[PortfolioSnapshot], None]:
+        """A `persist` callback for `Portfolio.apply_fill`: writes the fill, the position and
+        balances it produces (and the order's new state) in one transaction."""
+
+        def persist(nxt: PortfolioSnapshot) -> None:
+            self.record_fill(session_id, venue, fill, nxt, order)
+
+        return persist
+
+    def record_fill(
+        self,
+        session_id: str,
+        venue: str,
+        fill: Fill,
+        snapshot: PortfolioSnapshot,
+        order: Order | None = None,
+    ) -> None:
+        now = self.clock()
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    insert(s.fills).values(
+                        session_id=session_id,
+                        venue=venue,
+                        trade_id=fill.trade_id,
+                        client_order_id=fill.order_id,
+                        instrument_id=fill.instrument_id,
+                        side=fill.side.value,
+                        quantity=str(fill.quantity),
+                        price=str(fill.price),
+                        fee=str(fill.fee),
+                        fee_currency=fill.fee_currency,
+                        ts=fill.ts,
+                    )
+                )
+                pos = snapshot.position(fill.instrument_id)
+                self._upsert(
+                    conn,
+                    s.positions,
+                    {"session_id": session_id, "instrument_id": fill.instrument_id},
+                    {
+                        "quantity": str(pos.quantity),
+                        "avg_entry_price": str(pos.avg_entry_price),
+                        "realized_pnl": str(pos.realized_pnl),
+                        "fees": str(pos.fees),
+                        "updated_ns": now,
+                    },
+                )
+                for ccy, amount in snapshot.balances.items():
+                    self._upsert(
+                        conn,
+                        s.balances,
+                        {"session_id": session_id, "currency": ccy},
+                        {"amount": str(amount), "updated_ns": now},
+                    )
+                if order is not None:
+                    self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id}, conn)
+                self.audit("fill", fill.to_dict(), session_id, conn)
+        except IntegrityError as exc:
+            raise DataError(f"fill {fill.trade_id} from {venue} is already in the ledger") from exc
+
+    @staticmethod
+    def _upsert(
+        conn: Connection, table: Any, key: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        cond = [table.c[k] == v for k, v in key.items()]
+        if conn.execute(update(table).where(*cond).values(**values)).rowcount == 0:
+            conn.execute(insert(table).values(**key, **values))
+
+    def has_fill(self, venue: str, trade_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(s.fills.c.id).where(
+                        s.fills.c.venue == venue, s.fills.c.trade_id == trade_id
+                    )
+                ).first()
+                is not None
+            )
+
+    def fills(self, session_id: str) -> list[Fill]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.fills).where(s.fills.c.session_id == session_id).order_by(s.fills.c.id)
+            )
+            return [
+                Fill(
+                    r.trade_id,
+                    r.client_order_id,
+                    r.instrument_id,
+                    r.side,
+                    Decimal(r.quantity),
+                    Decimal(r.price),
+                    Decimal(r.fee),
+                    r.fee_currency,
+                    int(r.ts),
+                )
+                for r in rows
+            ]
+
+    def positions(self, session_id: str) -> dict[str, dict[str, Decimal]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.positions).where(s.positions.c.session_id == session_id))
+            return {
+                r.instrument_id: {
+                    k: Decimal(getattr(r, k))
+                    for k in ("quantity", "avg_entry_price", "realized_pnl", "fees")
+                }
+                for r in rows
+            }
+
+    def balances(self, session_id: str) -> dict[str, Decimal]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.balances).where(s.balances.c.session_id == session_id))
+            return {r.currency: Decimal(r.amount) for r in rows}
+
+    # -- equity, risk events, promotions --------------------------------------------------
+    def record_equity(
+        self, session_id: str, ts: int, equity: Decimal, cash: Decimal, gross: Decimal, net: Decimal
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                insert(s.equity_snapshots).values(
+                    session_id=session_id,
+                    ts=ts,
+                    equity=str(equity),
+                    cash=str(cash),
+                    gross_exposure=str(gross),
+                    net_exposure=str(net),
+                )
+            )
+
+    def equity_curve(self, session_id: str) -> list[tuple[int, Decimal]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.equity_snapshots.c.ts, s.equity_snapshots.c.equity)
+                .where(s.equity_snapshots.c.session_id == session_id)
+                .order_by(s.equity_snapshots.c.id)
+            )
+            return [(int(ts), Decimal(eq)) for ts, eq in rows]
+
+    def record_risk_event(
+        self,
+        session_id: str,
+        check: str,
+        limit: Any,
+        value: Any,
+        detail: str = "",
+        ts: int | None = None,
+    ) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                insert(s.risk_events).values(
+                    session_id=session_id,
+                    check_name=check,
+                    limit_value=str(limit),
+                    value=str(value),
+                    detail=detail,
+                    ts=ts if ts is not None else self.clock(),
+                )
+            )
+            self.audit(
+                "risk_rejection",
+                {"check": check, "limit": str(limit), "value": str(value), "detail": detail},
+                session_id,
+                conn,
+            )
+
+    def risk_events(self, session_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.risk_events)
+                .where(s.risk_events.c.session_id == session_id)
+                .order_by(s.risk_events.c.id)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def add_promotion(
+        self,
+        *,
+        strategy: str,
+        params: Mapping[str, Any],
+        params_hash: str,
+        target: str,
+        data_fingerprint: str,
+        notebook_hash: str,
+        gates: Mapping[str, Any],
+        passed: bool,
+    ) -> int:
+        with self.transaction() as conn:
+            result = conn.execute(
+                insert(s.promotions).values(
+                    strategy=strategy,
+                    params_hash=params_hash,
+                    params=canonical_json(dict(params)),
+                    target=target,
+                    data_fingerprint=data_fingerprint,
+                    notebook_hash=notebook_hash,
+                    gates=canonical_json(dict(gates)),
+                    passed=int(passed),
+                    created_ns=self.clock(),
+                )
+            )
+            self.audit(
+                "promotion",
+                {
+                    "strategy": strategy,
+                    "params_hash": params_hash,
+                    "target": target,
+                    "passed": passed,
+                },
+                None,
+                conn,
+            )
+            return int(result.inserted_primary_key[0])
+
+    def promotions(
+        self,
+        strategy: str | None = None,
+        target: str | None = None,
+        params_hash: str | None = None,
+        passed_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        q = select(s.promotions)
+        if strategy:
+            q = q.where(s.promotions.c.strategy == strategy)
+        if target:
+            q = q.where(s.promotions.c.target == target)
+        if params_hash:
+            q = q.where(s.promotions.c.params_hash == params_hash)
+        if passed_only:
+            q = q.where(s.promotions.c.passed == 1)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.order_by(s.promotions.c.id))]
+
+
+def open_ledger(url: str | None = None) -> Ledger:
+    """Open the configured ledger (settings' `effective_ledger_url` when `url` is None)."""
+    if url is None:
+        from nzeza.ops.settings import load_settings
+
+        url = load_settings(require_live=False).effective_ledger_url
+    try:
+        return Ledger(url)
+    except OperationalError as exc:
+        raise ConfigError(
+            "NZEZA_LEDGER_URL",
+            f"cannot open the ledger: {exc.orig}",
+            "check the path is writable or the server is running",
+        ) from None

@@ -1,0 +1,220 @@
+"""The ledger schema (SQLAlchemy Core) and its versioned migrations.
+
+Money is stored as decimal strings (TEXT): exact on SQLite and PostgreSQL alike, and read back
+into `Decimal` without a float in between. Timestamps are UTC nanoseconds (BIGINT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("applied_ns", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("strategy", String(100), nullable=False),
+    Column("params", Text, nullable=False),  # canonical JSON
+    Column("venue", String(64), nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("initial_balances", Text, nullable=False),  # JSON {ccy: "decimal"}
+    Column("status", String(16), nullable=False),  # running | stopped | crashed
+    Column("started_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Column("config", Text, nullable=False, default="{}"),
+)
+
+intents = Table(
+    "intents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),  # decision sequence within the session
+    Column("client_order_id", String(64), nullable=False, unique=True),
+    Column("instrument_id", String(100), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("quantity", Text, nullable=False),
+    Column("order_type", String(16), nullable=False),
+    Column("price", Text, nullable=True),
+    Column("bar_ts", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # journaled | sent | done | rejected
+    UniqueConstraint("session_id", "seq", name="uq_intent_seq"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", String(64), primary_key=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("instrument_id", String(100), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("order_type", String(16), nullable=False),
+    Column("quantity", Text, nullable=False),
+    Column("price", Text, nullable=True),
+    Column("status", String(24), nullable=False),
+    Column("filled_qty", Text, nullable=False, default="0"),
+    Column("avg_fill_price", Text, nullable=True),
+    Column("venue_order_id", String(100), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(64), nullable=False, index=True),
+    Column("session_id", String(64), nullable=False),
+    Column("event", String(24), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("venue", String(64), nullable=False),
+    Column("trade_id", String(100), nullable=False),
+    Column("client_order_id", String(64), nullable=False, index=True),
+    Column("instrument_id", String(100), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("quantity", Text, nullable=False),
+    Column("price", Text, nullable=False),
+    Column("fee", Text, nullable=False),
+    Column("fee_currency", String(16), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    UniqueConstraint("venue", "trade_id", name="uq_fill_venue_trade"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("instrument_id", String(100), primary_key=True),
+    Column("quantity", Text, nullable=False),
+    Column("avg_entry_price", Text, nullable=False),
+    Column("realized_pnl", Text, nullable=False),
+    Column("fees", Text, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    Column("amount", Text, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("equity", Text, nullable=False),
+    Column("cash", Text, nullable=False),
+    Column("gross_exposure", Text, nullable=False),
+    Column("net_exposure", Text, nullable=False),
+)
+
+risk_events = Table(
+    "risk_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("check_name", String(64), nullable=False),
+    Column("limit_value", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("ts", BigInteger, nullable=False),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("strategy", String(100), nullable=False),
+    Column("params_hash", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("target", String(16), nullable=False),  # paper | live
+    Column("data_fingerprint", String(64), nullable=False),
+    Column("notebook_hash", String(64), nullable=False),
+    Column("gates", Text, nullable=False),  # JSON {gate: {"passed": bool, "detail": str}}
+    Column("passed", Integer, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True),  # 1, 2, 3, ... assigned by the ledger
+    Column("ts", BigInteger, nullable=False),
+    Column("session_id", String(64), nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+# (version, name, upgrade). Append only: a released migration is never edited.
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "schema_version"):
+        return 0
+    row = conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc()))
+    first = row.first()
+    return int(first[0]) if first else 0
+
+
+def migrate(conn: Connection, now_ns: int) -> list[int]:
+    """Apply every pending migration inside the caller's transaction; returns the applied ones."""
+    have = current_version(conn)
+    applied = []
+    for version, name, upgrade in MIGRATIONS:
+        if version > have:
+            upgrade(conn)
+            conn.execute(
+                insert(schema_version).values(version=version, name=name, applied_ns=now_ns)
+            )
+            applied.append(version)
+    return applied

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from nzeza.store import Ledger
+from nzeza.store.schema import metadata
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("NZEZA_TEST_PG_URL")
+    if not url and os.environ.get("CI") == "true":
+        pytest.fail("CI must run the ledger suite on PostgreSQL: NZEZA_TEST_PG_URL is not set")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    url = _pg_url()
+    if not url:
+        pytest.skip(
+            "PostgreSQL not configured: "
+            "export NZEZA_TEST_PG_URL=$(bash scripts/ci_postgres.sh | tail -1)"
+        )
+    ledger = Ledger(url)
+    with ledger.engine.begin() as conn:  # a clean database for every test
+        metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS schema_version"))
+    ledger.close()
+    yield url
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    with Ledger(ledger_url) as led:
+        yield led

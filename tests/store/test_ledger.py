@@ -1,0 +1,199 @@
+"""The ledger on SQLite (WAL) and PostgreSQL: write-ahead intents, atomic fills, audit chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text, update
+
+from nzeza.domain import Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
+from nzeza.errors import DataError, ValidationError
+from nzeza.store import Ledger
+from nzeza.store import schema as s
+
+BTC = Instrument("paper", "BTC/USDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.0001"))
+
+
+def start(ledger: Ledger, sid: str = "s1") -> bool:
+    return ledger.start_session(
+        sid,
+        mode="paper",
+        strategy="sma_cross",
+        params={"fast": 10, "slow": 30},
+        venue="paper",
+        currency="USDT",
+        initial_balances={"USDT": Decimal(10000)},
+    )
+
+
+def fill(i: int, side: str = "buy", qty: str = "0.1", price: str = "100") -> Fill:
+    return Fill(
+        f"t{i}", f"c{i}", BTC.id, side, Decimal(qty), Decimal(price), Decimal("0.01"), "USDT", i
+    )
+
+
+def test_migrations_are_versioned_and_idempotent(ledger_url: str) -> None:
+    with Ledger(ledger_url) as a:
+        assert a.schema_version == s.LATEST
+    with Ledger(ledger_url) as b:  # reopening applies nothing twice
+        assert b.schema_version == s.LATEST
+        with b.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == len(
+                s.MIGRATIONS
+            )
+
+
+def test_sqlite_uses_wal(tmp_path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as led, led.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_session_restart_is_resume_and_params_must_match(ledger: Ledger) -> None:
+    assert start(ledger) is True
+    assert start(ledger) is False  # same id, same strategy: resumed
+    with pytest.raises(ValidationError) as err:
+        ledger.start_session(
+            "s1",
+            mode="paper",
+            strategy="sma_cross",
+            params={"fast": 5},
+            venue="paper",
+            currency="USDT",
+            initial_balances={},
+        )
+    assert err.value.field == "session_id"
+
+
+def test_intent_journal_is_unique_per_seq(ledger: Ledger) -> None:
+    start(ledger)
+    assert ledger.journal_intent("s1", 1, "c1", BTC.id, "buy", Decimal("0.1"), "market", None, 5)
+    assert not ledger.journal_intent(
+        "s1", 1, "c1", BTC.id, "buy", Decimal("0.1"), "market", None, 5
+    )
+    ledger.mark_intent("c1", "sent")
+    assert [(i["seq"], i["status"]) for i in ledger.intents("s1")] == [(1, "sent")]
+    assert ledger.last_intent_seq("s1") == 1
+
+
+def test_fill_portfolio_and_ledger_in_one_transaction(ledger: Ledger) -> None:
+    start(ledger)
+    pf = Portfolio("USDT", {"USDT": 10000}, [BTC])
+    order = Order("c1", BTC, "buy", Decimal("0.1"))
+    order.apply(OrderSubmitted())
+    ledger.record_order("s1", order, "submit")
+    f = fill(1, qty="0.1")
+    order.apply(OrderFilled(f))
+    assert pf.apply_fill(f, persist=ledger.fill_writer("s1", "paper", f, order))
+    assert ledger.fills("s1") == [f]
+    assert ledger.positions("s1")[BTC.id]["quantity"] == Decimal("0.1")
+    assert ledger.balances("s1")["USDT"] == pf.snapshot().cash
+    assert ledger.orders("s1")[0]["status"] == "filled"
+    # the same trade id again: the ledger refuses, and memory stays as it was
+    before = pf.snapshot()
+    again = Fill("t1", "c9", BTC.id, "buy", Decimal("0.2"), Decimal(100), Decimal(0), "USDT", 9)
+    pf._trade_ids.discard("t1")  # simulate a process that lost its memory of the fill
+    with pytest.raises(DataError, match="already in the ledger"):
+        pf.apply_fill(again, persist=ledger.fill_writer("s1", "paper", again))
+    assert pf.snapshot() is before
+    assert len(ledger.fills("s1")) == 1
+
+
+def test_failed_write_changes_neither_side(ledger: Ledger, monkeypatch) -> None:
+    """The ledger write fails after the fill and positions rows are written (last step: the
+    audit row): the transaction rolls back and the in-memory portfolio is not touched."""
+    start(ledger)
+    pf = Portfolio("USDT", {"USDT": 10000}, [BTC])
+    f = fill(1)
+
+    def failing_audit(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ledger, "audit", failing_audit)
+    with pytest.raises(OSError):
+        pf.apply_fill(f, persist=ledger.fill_writer("s1", "paper", f))
+    monkeypatch.undo()
+    assert pf.snapshot().seq == 0
+    assert not pf.has_fill("t1")
+    assert ledger.fills("s1") == []
+    assert ledger.positions("s1") == {}
+    assert ledger.balances("s1") == {}
+
+
+def test_decimals_round_trip_exactly(ledger: Ledger) -> None:
+    start(ledger)
+    pf = Portfolio("USDT", {"USDT": 10000}, [BTC])
+    f = Fill(
+        "x",
+        "c",
+        BTC.id,
+        "buy",
+        Decimal("0.1234"),
+        Decimal("65432.17"),
+        Decimal("0.0080765"),
+        "USDT",
+        1,
+    )
+    pf.apply_fill(f, persist=ledger.fill_writer("s1", "paper", f))
+    assert ledger.fills("s1")[0] == f
+    assert ledger.balances("s1")["USDT"] == Decimal(10000) - Decimal("0.1234") * Decimal(
+        "65432.17"
+    ) - Decimal("0.0080765")
+
+
+def test_audit_chain_detects_edit_and_delete(ledger: Ledger) -> None:
+    start(ledger)
+    for i in range(1, 6):
+        ledger.journal_intent("s1", i, f"c{i}", BTC.id, "buy", Decimal("0.1"), "market", None, i)
+    report = ledger.verify_audit()
+    assert report.ok and report.rows == 6
+    with ledger.engine.begin() as conn:  # tamper: change a payload
+        conn.execute(update(s.audit_log).where(s.audit_log.c.seq == 3).values(payload='{"seq":99}'))
+    bad = ledger.verify_audit()
+    assert not bad.ok and bad.first_bad_seq == 3
+    assert "TAMPERED" in str(bad)
+
+
+def test_audit_chain_detects_deleted_row(ledger: Ledger) -> None:
+    start(ledger)
+    for i in range(1, 4):
+        ledger.journal_intent("s1", i, f"c{i}", BTC.id, "buy", Decimal("0.1"), "market", None, i)
+    with ledger.engine.begin() as conn:
+        conn.execute(s.audit_log.delete().where(s.audit_log.c.seq == 2))
+    bad = ledger.verify_audit()
+    assert not bad.ok and bad.first_bad_seq == 2
+
+
+def test_promotions_and_risk_events(ledger: Ledger) -> None:
+    start(ledger)
+    ledger.record_risk_event("s1", "max_notional", Decimal(1000), Decimal(1500), "order too big")
+    assert ledger.risk_events("s1")[0]["check_name"] == "max_notional"
+    pid = ledger.add_promotion(
+        strategy="sma_cross",
+        params={"fast": 10},
+        params_hash="abc",
+        target="paper",
+        data_fingerprint="d",
+        notebook_hash="n",
+        gates={"verdict": {"passed": True}},
+        passed=True,
+    )
+    assert pid >= 1
+    assert ledger.promotions(strategy="sma_cross", passed_only=True)[0]["params_hash"] == "abc"
+    assert ledger.promotions(target="live") == []
+
+
+def test_equity_curve(ledger: Ledger) -> None:
+    start(ledger)
+    for i, eq in enumerate(["100", "101.5", "99"]):
+        ledger.record_equity("s1", i, Decimal(eq), Decimal(eq), Decimal(0), Decimal(0))
+    assert ledger.equity_curve("s1") == [(0, Decimal(100)), (1, Decimal("101.5")), (2, Decimal(99))]
+
+
+def test_bad_url_is_a_config_error() -> None:
+    from nzeza.errors import ConfigError
+    from nzeza.store import open_ledger
+
+    with pytest.raises(ConfigError) as err:
+        open_ledger("mysql://root:pw@localhost/x")
+    assert err.value.variable == "NZEZA_LEDGER_URL"
