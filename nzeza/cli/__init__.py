@@ -16,7 +16,7 @@ from nzeza import __version__
 from nzeza.errors import NzezaError
 
 # Order here is the order in `nzeza --help`.
-GROUPS = ("demo", "config", "data", "research", "feeds", "trading", "ops")
+GROUPS = ("demo", "config", "data", "research", "feeds", "trading", "ops", "pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:
