@@ -1,1 +1,15 @@
-"""nzeza.engine — see DESIGN.md."""
+"""The one session engine for replay, paper and live."""
+
+from nzeza.engine.replay import ReplayResult, replay, research_instrument
+from nzeza.engine.state import SessionMachine, SessionState
+from nzeza.engine.trader import Trader, client_order_id
+
+__all__ = [
+    "ReplayResult",
+    "SessionMachine",
+    "SessionState",
+    "Trader",
+    "client_order_id",
+    "replay",
+    "research_instrument",
+]

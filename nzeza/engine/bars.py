@@ -1,0 +1,64 @@
+"""Closed bars as the engine sees them, and the trailing window a strategy is fed.
+
+The window keeps the last `size` bars in preallocated numpy arrays (a ring written twice, so the
+last `size` rows are always one contiguous slice): appending is O(1) and building the strategy's
+DataFrame copies only the window, whatever the session's length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One closed OHLCV bar. `ts` is the bar's open time in UTC nanoseconds."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class BarWindow:
+    """The last `size` closed bars, as the DataFrame a strategy's `target` takes."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("window size must be >= 1")
+        self.size = size
+        self._data = np.empty((2 * size, len(FIELDS)), dtype=np.float64)
+        self._ts = np.empty(2 * size, dtype=np.int64)
+        self._n = 0  # bars appended in total
+
+    def __len__(self) -> int:
+        return min(self._n, self.size)
+
+    def append(self, bar: Bar) -> None:
+        i = self._n % self.size
+        row = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+        self._data[i] = row
+        self._data[i + self.size] = row
+        self._ts[i] = self._ts[i + self.size] = bar.ts
+        self._n += 1
+
+    def frame(self) -> pd.DataFrame:
+        n = len(self)
+        start = (self._n - n) % self.size if self._n > self.size else 0
+        data = self._data[start : start + n]
+        index = pd.DatetimeIndex(pd.to_datetime(self._ts[start : start + n], utc=True), name="time")
+        return pd.DataFrame(data.copy(), index=index, columns=list(FIELDS))
+
+
+def bars_from_frame(df: pd.DataFrame) -> list[Bar]:
+    """Bars from an OHLCV DataFrame with a UTC DatetimeIndex (ascending)."""
+    ts = df.index.as_unit("ns").asi8 if hasattr(df.index, "as_unit") else df.index.asi8
+    cols = [df[c].to_numpy(dtype=np.float64) for c in FIELDS]
+    return [Bar(int(t), *(float(c[i]) for c in cols)) for i, t in enumerate(ts)]

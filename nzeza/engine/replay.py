@@ -1,0 +1,156 @@
+"""Replay mode: historical bars through the full session core as fast as possible.
+
+The loop is the same `Trader` a paper or live session runs; only the clock (bar timestamps) and
+the venue (fills at the next bar's open with the research `Costs`) are swapped. The result has
+`.trades` and `.equity` in the shape `nzeza.research.backtest` returns, so the two can be
+compared trade for trade.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from nzeza.domain import Costs, Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
+from nzeza.domain.numbers import to_decimal
+from nzeza.engine.bars import bars_from_frame
+from nzeza.engine.trader import Intent, Trader
+from nzeza.engine.trades import closed_only, trades_from_fills
+
+# A grid far finer than any float64 price or size difference the research side can express,
+# so replay sizes are not rounded away from the backtest's (parity to 1e-9 relative).
+RESEARCH_TICK = Decimal("1e-12")
+
+
+def research_instrument(symbol: str = "BTC/USD", venue: str = "replay") -> Instrument:
+    base, _, quote = symbol.partition("/")
+    return Instrument(venue, symbol, base or "BASE", quote or "USD", RESEARCH_TICK, RESEARCH_TICK)
+
+
+@dataclass
+class ReplayResult:
+    trades: pd.DataFrame
+    equity: pd.Series
+    fills: list[Fill]
+    session_id: str
+    intents: int
+    open_trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def returns(self) -> pd.Series:
+        return self.equity.pct_change().fillna(0.0)
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity.iloc[-1])
+
+
+def fill_at_open(
+    intent: Intent, open_price: float, ts: int, costs: Costs, instrument: Instrument, trade_id: str
+) -> Fill:
+    """The paper venue's bar-mode fill: next open × (1 ± slippage), fee on notional."""
+    price = costs.fill_price(intent.side, to_decimal(open_price, "open"))
+    return Fill(
+        trade_id,
+        intent.client_order_id,
+        instrument.id,
+        intent.side,
+        intent.quantity,
+        price,
+        costs.fee_for(intent.quantity * price),
+        instrument.quote,
+        ts,
+    )
+
+
+def replay(
+    strategy: Any,
+    bars: pd.DataFrame,
+    costs: Costs | None = None,
+    init_cash: float = 10_000.0,
+    *,
+    instrument: Instrument | None = None,
+    ledger: Any = None,
+    session_id: str | None = None,
+    windowed: bool = False,
+    progress: bool = False,
+    equity_every: int = 24,
+) -> ReplayResult:
+    """Run `strategy` over `bars` through the session core.
+
+    `windowed=True` feeds the strategy its trailing `warmup` bars at every closed bar (exactly
+    what a live session does); `windowed=False` computes the targets once on the whole history
+    (what backtesting.py does with its indicators) and is only valid for a strategy that passes
+    the lookahead check — `nzeza parity` runs both.
+    """
+    costs = costs or Costs()
+    instrument = instrument or research_instrument()
+    session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"
+    portfolio = Portfolio(instrument.quote, {instrument.quote: init_cash}, [instrument])
+    if ledger is not None:
+        ledger.start_session(
+            session_id,
+            mode="replay",
+            strategy=type(strategy).__name__,
+            params=dict(getattr(strategy, "params", {}) or {}),
+            venue="paper",
+            currency=instrument.quote,
+            initial_balances={instrument.quote: to_decimal(init_cash, "init_cash")},
+        )
+    targets = None if windowed else strategy.target(bars).reindex(bars.index).astype(float)
+    trader = Trader(
+        strategy,
+        instrument,
+        costs,
+        portfolio,
+        session_id=session_id,
+        ledger=ledger,
+        precomputed_targets=targets,
+    )
+    bar_list = bars_from_frame(bars)
+    equity = np.empty(len(bar_list))
+    fills: list[Fill] = []
+    for i, bar in enumerate(tqdm(bar_list, disable=not progress, desc="replay", unit="bar")):
+        intent = trader.intent_at(bar.open)
+        if intent is not None:
+            fill = fill_at_open(
+                intent, bar.open, bar.ts, costs, instrument, f"{session_id}-{intent.seq}"
+            )
+            order = None
+            if ledger is not None:
+                order = Order(intent.client_order_id, instrument, intent.side, intent.quantity)
+                order.apply(OrderSubmitted(bar.ts))
+                ledger.record_order(session_id, order, "submit")
+                order.apply(OrderFilled(fill))
+            trader.apply_fill(fill, order)
+            fills.append(fill)
+        trader.on_bar_close(bar)
+        eq = trader.equity(to_decimal(bar.close, "close"))
+        equity[i] = float(eq)
+        if ledger is not None and (i % equity_every == 0 or i == len(bar_list) - 1):
+            snap = portfolio.snapshot()
+            exp = snap.exposure({instrument.id: to_decimal(bar.close, "close")})
+            ledger.record_equity(session_id, bar.ts, eq, snap.cash, exp.gross, exp.net)
+    if ledger is not None:
+        ledger.set_session_status(session_id, "stopped", reason="replay finished")
+    last = bar_list[-1] if bar_list else None
+    all_trades = trades_from_fills(
+        fills, to_decimal(last.close, "close") if last else None, last.ts if last else None
+    )
+    open_trades = (
+        all_trades[all_trades["open"].astype(bool)] if "open" in all_trades else all_trades.iloc[:0]
+    )
+    return ReplayResult(
+        trades=closed_only(all_trades),
+        equity=pd.Series(equity, index=bars.index, name="equity"),
+        fills=fills,
+        session_id=session_id,
+        intents=trader.seq,
+        open_trades=open_trades.reset_index(drop=True),
+    )

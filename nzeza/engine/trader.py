@@ -1,0 +1,156 @@
+"""The session core: closed bars in, sized orders out; fills in, portfolio and ledger updated.
+
+One `Trader` runs every mode. It holds no sockets and no event loop: the replay loop and the
+async session shells call it. At each closed bar it feeds the strategy the trailing window and
+keeps the last row's target; when the target changed, the next execution price (the next bar's
+open in replay, the live touch in paper/live) sizes the order with the research rule
+(`nzeza.engine.sizing`). Every intent is journaled before the order exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
+from nzeza.domain.numbers import ZERO, to_decimal
+from nzeza.engine.bars import Bar, BarWindow
+from nzeza.engine.sizing import SizedOrder, size_target
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A decision to trade, journaled before any order exists."""
+
+    seq: int
+    client_order_id: str
+    side: str
+    quantity: Decimal
+    reference_price: Decimal
+    target: Decimal
+    bar_ts: int
+
+
+def client_order_id(session_id: str, seq: int) -> str:
+    """Deterministic, venue-safe client order id: the same decision always gets the same id."""
+    import hashlib
+
+    digest = hashlib.sha256(session_id.encode()).hexdigest()[:10]
+    return f"nz{digest}{seq:08d}"
+
+
+class Trader:
+    def __init__(
+        self,
+        strategy: Any,
+        instrument: Instrument,
+        costs: Costs,
+        portfolio: Portfolio,
+        *,
+        session_id: str,
+        ledger: Any = None,
+        venue: str = "paper",
+        precomputed_targets: pd.Series | None = None,
+        on_event: Callable[[str, dict], None] | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.instrument = instrument
+        self.costs = costs
+        self.portfolio = portfolio
+        self.session_id = session_id
+        self.ledger = ledger
+        self.venue = venue
+        self.warmup = max(int(getattr(strategy, "warmup", 1) or 1), 1)
+        self.window = BarWindow(self.warmup)
+        self.precomputed = precomputed_targets
+        self.on_event = on_event or (lambda kind, data: None)
+        self.seq = ledger.last_intent_seq(session_id) if ledger is not None else 0
+        self.last_target = ZERO
+        self.pending: tuple[Decimal, int] | None = None  # (target, decided at bar ts)
+        self.bars_seen = 0
+
+    # -- decisions ------------------------------------------------------------------------
+    def target_at_close(self, bar: Bar) -> Decimal:
+        """The strategy's target for the bar that just closed (last row of the window)."""
+        self.window.append(bar)
+        self.bars_seen += 1
+        if self.precomputed is not None:
+            value = float(self.precomputed.iloc[self.bars_seen - 1])
+        else:
+            value = float(self.strategy.target(self.window.frame()).iloc[-1])
+        if not math.isfinite(value):
+            value = 0.0
+        return to_decimal(min(1.0, max(-1.0, value)), "target")
+
+    def on_bar_close(self, bar: Bar) -> Decimal:
+        target = self.target_at_close(bar)
+        if target != self.last_target:
+            self.pending = (target, bar.ts)
+            self.last_target = target
+        return target
+
+    def restore_target(self, target: Decimal) -> None:
+        """After recovery: the target the recorded position corresponds to."""
+        self.last_target = target
+
+    # -- execution ------------------------------------------------------------------------
+    def intent_at(self, price: Any) -> Intent | None:
+        """Size the pending target at `price`; journal and return the intent (or None)."""
+        if self.pending is None:
+            return None
+        target, bar_ts = self.pending
+        self.pending = None
+        snap = self.portfolio.snapshot()
+        position = snap.position(self.instrument.id).quantity
+        ref = to_decimal(price, "price")
+        sized: SizedOrder | None = size_target(
+            target, position, snap.cash, ref, self.costs, self.instrument.lot_size
+        )
+        if sized is None:
+            return None
+        self.seq += 1
+        intent = Intent(
+            self.seq,
+            client_order_id(self.session_id, self.seq),
+            sized.side,
+            sized.quantity,
+            ref,
+            target,
+            bar_ts,
+        )
+        if self.ledger is not None:
+            self.ledger.journal_intent(
+                self.session_id,
+                intent.seq,
+                intent.client_order_id,
+                self.instrument.id,
+                intent.side,
+                intent.quantity,
+                "market",
+                None,
+                bar_ts,
+            )
+        self.on_event("intent", {"seq": intent.seq, "side": intent.side})
+        return intent
+
+    def apply_fill(self, fill: Fill, order: Order | None = None) -> bool:
+        """Apply a fill to the portfolio and the ledger in one step (False if already applied)."""
+        persist = None
+        if self.ledger is not None:
+            if self.ledger.has_fill(self.venue, fill.trade_id):
+                return False
+            persist = self.ledger.fill_writer(self.session_id, self.venue, fill, order)
+        applied = self.portfolio.apply_fill(fill, persist=persist)
+        if applied:
+            self.on_event("fill", {"trade_id": fill.trade_id})
+        return applied
+
+    def equity(self, mark: Any) -> Decimal:
+        snap = self.portfolio.snapshot()
+        pos = snap.position(self.instrument.id).quantity
+        return snap.cash + (pos * to_decimal(mark, "mark") if pos else ZERO)
