@@ -302,6 +302,15 @@ class Ledger:
                 .values(status=status)
             )
 
+    def mark_bar(self, session_id: str, bar_ts: int) -> None:
+        """Record that every effect of the bar at `bar_ts` is in the ledger (resume point)."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(s.sessions)
+                .where(s.sessions.c.session_id == session_id)
+                .values(last_bar_ts=bar_ts, updated_ns=self.clock())
+            )
+
     def intents(self, session_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -19,7 +19,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     insert,
+    inspect,
     select,
+    text,
 )
 
 metadata = MetaData()
@@ -46,6 +48,7 @@ sessions = Table(
     Column("started_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
     Column("config", Text, nullable=False, default="{}"),
+    Column("last_bar_ts", BigInteger, nullable=True),  # v2: last bar fully processed
 )
 
 intents = Table(
@@ -63,6 +66,7 @@ intents = Table(
     Column("bar_ts", BigInteger, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),  # journaled | sent | done | rejected
+    Column("target", Text, nullable=True),  # v2: the target exposure the intent moves to
     UniqueConstraint("session_id", "seq", name="uq_intent_seq"),
 )
 
@@ -190,9 +194,21 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def _add_column(conn: Connection, table: str, column: str, ddl_type: str) -> None:
+    existing = {c["name"] for c in inspect(conn).get_columns(table)}
+    if column not in existing:  # a v1 database created before this column existed
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl_type}"))
+
+
+def _v2(conn: Connection) -> None:
+    _add_column(conn, "intents", "target", "TEXT")
+    _add_column(conn, "sessions", "last_bar_ts", "BIGINT")
+
+
 # (version, name, upgrade). Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
+    (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -197,3 +197,25 @@ def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as err:
         open_ledger("mysql://root:pw@localhost/x")
     assert err.value.variable == "NZEZA_LEDGER_URL"
+
+
+def test_v1_database_is_upgraded_in_place(tmp_path) -> None:
+    """A ledger created by schema v1 (no intents.target / sessions.last_bar_ts) is migrated."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import text as sql
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        s.metadata.create_all(conn)
+        conn.execute(sql("ALTER TABLE intents DROP COLUMN target"))
+        conn.execute(sql("ALTER TABLE sessions DROP COLUMN last_bar_ts"))
+        conn.execute(sql("INSERT INTO schema_version VALUES (1, 'initial', 0)"))
+    engine.dispose()
+    with Ledger(url) as led:
+        assert led.schema_version == 2
+        cols = {c["name"] for c in inspect(led.engine).get_columns("intents")}
+        assert "target" in cols
+        start(led)
+        led.mark_bar("s1", 123)
+        assert led.session("s1")["last_bar_ts"] == 123
