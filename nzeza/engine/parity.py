@@ -44,8 +44,8 @@ class ParityReport:
             f"  trades      research {self.research_trades:6d}   engine {self.engine_trades:6d}",
             f"  final eq.   research {self.research_final_equity:,.6f}   "
             f"engine {self.engine_final_equity:,.6f}   rel diff {self.equity_rel_diff:.2e}",
-            f"  max rel diff: price {self.max_price_rel_diff:.2e}, size {self.max_size_rel_diff:.2e}"
-            f" (tolerance {self.tolerance:.0e})",
+            f"  max rel diff: price {self.max_price_rel_diff:.2e}, "
+            f"size {self.max_size_rel_diff:.2e} (tolerance {self.tolerance:.0e})",
         ]
         lines += [f"  ✗ {m}" for m in self.mismatches[:10]]
         return "\n".join(lines)
