@@ -1,0 +1,57 @@
+"""The dashboard reads a session the engine wrote to a real SQLite ledger."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from nzeza.domain import Costs
+from nzeza.engine import replay
+from nzeza.notebook.dashboard import equity_figure, read_metrics, session_frames, session_summary
+from nzeza.ops.health import Health, OpsServer
+from nzeza.ops.metrics import Metrics
+from nzeza.store import Ledger
+
+
+class Flip:
+    """Long on even days, flat on odd days: a few trades, no lookahead."""
+
+    warmup = 1
+    params: ClassVar[dict] = {}
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        return pd.Series((bars.index.day % 2 == 0).astype(float), index=bars.index)
+
+
+def bars(n: int = 24 * 8) -> pd.DataFrame:
+    idx = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="time")
+    close = 100 + np.cumsum(np.sin(np.arange(n) / 5))
+    return pd.DataFrame(
+        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0},
+        index=idx,
+    )
+
+
+def test_frames_and_summary_from_a_replayed_session(tmp_path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        result = replay(Flip(), bars(), Costs(0.001, 0.0), 1000.0, ledger=ledger, session_id="dash")
+        frames = session_frames(ledger, "dash")
+        summary = session_summary(ledger, "dash")
+    assert len(frames["fills"]) == len(result.fills) > 0
+    assert set(frames["orders"]["status"]) == {"filled"}
+    assert summary["fills"] == len(result.fills)
+    assert summary["status"] == "stopped"
+    assert abs(summary["equity"] - result.final_equity) < 1e-9
+    fig = equity_figure(frames["equity"]["equity"])
+    assert len(fig.data) == 2
+
+
+def test_read_metrics_scrapes_a_live_endpoint() -> None:
+    metrics = Metrics()
+    metrics.equity.set(1234.5)
+    with OpsServer(metrics, Health()) as server:
+        values = read_metrics(server.url + "/metrics")
+    assert values["nzeza_equity"] == 1234.5
+    assert read_metrics("http://127.0.0.1:9/metrics", timeout=0.5) == {}
