@@ -8,6 +8,7 @@ compared trade for trade.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -81,6 +82,7 @@ def replay(
     windowed: bool = False,
     progress: bool = False,
     equity_every: int = 24,
+    batch_bars: int = 1000,
 ) -> ReplayResult:
     """Run `strategy` over `bars` through the session core.
 
@@ -116,27 +118,32 @@ def replay(
     bar_list = bars_from_frame(bars)
     equity = np.empty(len(bar_list))
     fills: list[Fill] = []
-    for i, bar in enumerate(tqdm(bar_list, disable=not progress, desc="replay", unit="bar")):
-        intent = trader.intent_at(bar.open)
-        if intent is not None:
-            fill = fill_at_open(
-                intent, bar.open, bar.ts, costs, instrument, f"{session_id}-{intent.seq}"
-            )
-            order = None
-            if ledger is not None:
-                order = Order(intent.client_order_id, instrument, intent.side, intent.quantity)
-                order.apply(OrderSubmitted(bar.ts))
-                ledger.record_order(session_id, order, "submit")
-                order.apply(OrderFilled(fill))
-            trader.apply_fill(fill, order)
-            fills.append(fill)
-        trader.on_bar_close(bar)
-        eq = trader.equity(to_decimal(bar.close, "close"))
-        equity[i] = float(eq)
-        if ledger is not None and (i % equity_every == 0 or i == len(bar_list) - 1):
-            snap = portfolio.snapshot()
-            exp = snap.exposure({instrument.id: to_decimal(bar.close, "close")})
-            ledger.record_equity(session_id, bar.ts, eq, snap.cash, exp.gross, exp.net)
+    with contextlib.ExitStack() as blocks:
+        for i, bar in enumerate(tqdm(bar_list, disable=not progress, desc="replay", unit="bar")):
+            if ledger is not None and i % batch_bars == 0:
+                blocks.close()  # group commit: one transaction per block of bars
+                blocks.enter_context(ledger.batch())
+            intent = trader.intent_at(bar.open)
+            if intent is not None:
+                fill = fill_at_open(
+                    intent, bar.open, bar.ts, costs, instrument, f"{session_id}-{intent.seq}"
+                )
+                order = None
+                if ledger is not None:
+                    order = Order(intent.client_order_id, instrument, intent.side, intent.quantity)
+                    order.apply(OrderSubmitted(bar.ts))
+                    ledger.record_order(session_id, order, "submit")
+                    order.apply(OrderFilled(fill))
+                trader.apply_fill(fill, order)
+                fills.append(fill)
+            trader.on_bar_close(bar)
+            eq = trader.equity(to_decimal(bar.close, "close"))
+            equity[i] = float(eq)
+            if ledger is not None and (i % equity_every == 0 or i == len(bar_list) - 1):
+                snap = portfolio.snapshot()
+                exp = snap.exposure({instrument.id: to_decimal(bar.close, "close")})
+                ledger.record_equity(session_id, bar.ts, eq, snap.cash, exp.gross, exp.net)
+                ledger.mark_bar(session_id, bar.ts)
     if ledger is not None:
         ledger.set_session_status(session_id, "stopped", reason="replay finished")
     last = bar_list[-1] if bar_list else None

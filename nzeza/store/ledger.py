@@ -27,6 +27,9 @@ from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.store import schema as s
 
 GENESIS = "0" * 64
+_AUDIT_TAIL = (
+    select(s.audit_log.c.seq, s.audit_log.c.hash).order_by(s.audit_log.c.seq.desc()).limit(1)
+)
 
 
 def canonical_json(value: Any) -> str:
@@ -92,6 +95,7 @@ class Ledger:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
+        self._batch: Connection | None = None
         with self.engine.begin() as conn:
             s.migrate(conn, clock())
 
@@ -106,12 +110,42 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """A transaction; inside `batch()`, the batch's own (one commit for the whole batch)."""
+        if self._batch is not None:
+            yield self._batch
+            return
         with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def batch(self) -> Iterator[Connection]:
+        """Group every write made inside into one transaction (group commit).
+
+        Replay uses it per block of bars: a crash loses at most the uncommitted block, and the
+        block's resume point (`mark_bar`) is in the same transaction, so a restart redoes
+        exactly the lost bars. A failure anywhere rolls the whole block back.
+        """
+        if self._batch is not None:
+            yield self._batch
+            return
+        with self.engine.begin() as conn:
+            self._batch = conn
+            try:
+                yield conn
+            finally:
+                self._batch = None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        if self._batch is not None:  # see the batch's own uncommitted writes
+            yield self._batch
+            return
+        with self.engine.connect() as conn:
             yield conn
 
     @property
     def schema_version(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return s.current_version(conn)
 
     # -- audit ----------------------------------------------------------------------------
@@ -126,11 +160,7 @@ class Ledger:
         if conn is None:
             with self.transaction() as c:
                 return self.audit(kind, payload, session_id, c)
-        last = conn.execute(
-            select(s.audit_log.c.seq, s.audit_log.c.hash)
-            .order_by(s.audit_log.c.seq.desc())
-            .limit(1)
-        ).first()
+        last = conn.execute(_AUDIT_TAIL).first()
         seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
         ts = self.clock()
         body = canonical_json(payload)
@@ -150,7 +180,7 @@ class Ledger:
     def verify_audit(self) -> AuditReport:
         """Recompute the hash chain: any edited, inserted or deleted row breaks it."""
         prev, expected_seq, n = GENESIS, 1, 0
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for row in conn.execute(select(s.audit_log).order_by(s.audit_log.c.seq)):
                 n += 1
                 if row.seq != expected_seq:
@@ -167,7 +197,7 @@ class Ledger:
         q = select(s.audit_log).order_by(s.audit_log.c.seq)
         if session_id:
             q = q.where(s.audit_log.c.session_id == session_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # -- sessions -------------------------------------------------------------------------
@@ -227,14 +257,14 @@ class Ledger:
         return True
 
     def session(self, session_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(s.sessions).where(s.sessions.c.session_id == session_id)
             ).first()
         return dict(row._mapping) if row else None
 
     def sessions(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(s.sessions).order_by(s.sessions.c.started_ns))
             return [dict(r._mapping) for r in rows]
 
@@ -312,7 +342,7 @@ class Ledger:
             )
 
     def intents(self, session_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(s.intents)
                 .where(s.intents.c.session_id == session_id)
@@ -321,7 +351,7 @@ class Ledger:
             return [dict(r._mapping) for r in rows]
 
     def last_intent_seq(self, session_id: str) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 select(func.max(s.intents.c.seq)).where(s.intents.c.session_id == session_id)
             ).scalar()
@@ -377,7 +407,7 @@ class Ledger:
         q = select(s.orders).where(s.orders.c.session_id == session_id)
         if open_only:
             q = q.where(s.orders.c.status.in_(["submitted", "accepted", "partially_filled"]))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q.order_by(s.orders.c.updated_ns))]
 
     # -- fills, positions, balances: one transaction --------------------------------------
@@ -453,7 +483,7 @@ class Ledger:
             conn.execute(insert(table).values(**key, **values))
 
     def has_fill(self, venue: str, trade_id: str) -> bool:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return (
                 conn.execute(
                     select(s.fills.c.id).where(
@@ -464,7 +494,7 @@ class Ledger:
             )
 
     def fills(self, session_id: str) -> list[Fill]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(s.fills).where(s.fills.c.session_id == session_id).order_by(s.fills.c.id)
             )
@@ -484,7 +514,7 @@ class Ledger:
             ]
 
     def positions(self, session_id: str) -> dict[str, dict[str, Decimal]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(s.positions).where(s.positions.c.session_id == session_id))
             return {
                 r.instrument_id: {
@@ -495,7 +525,7 @@ class Ledger:
             }
 
     def balances(self, session_id: str) -> dict[str, Decimal]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(s.balances).where(s.balances.c.session_id == session_id))
             return {r.currency: Decimal(r.amount) for r in rows}
 
@@ -516,7 +546,7 @@ class Ledger:
             )
 
     def equity_curve(self, session_id: str) -> list[tuple[int, Decimal]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(s.equity_snapshots.c.ts, s.equity_snapshots.c.equity)
                 .where(s.equity_snapshots.c.session_id == session_id)
@@ -552,7 +582,7 @@ class Ledger:
             )
 
     def risk_events(self, session_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(s.risk_events)
                 .where(s.risk_events.c.session_id == session_id)
@@ -615,7 +645,7 @@ class Ledger:
             q = q.where(s.promotions.c.params_hash == params_hash)
         if passed_only:
             q = q.where(s.promotions.c.passed == 1)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q.order_by(s.promotions.c.id))]
 
 
