@@ -19,7 +19,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from nzeza.domain import Fill, Order, PortfolioSnapshot
@@ -27,9 +37,33 @@ from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.store import schema as s
 
 GENESIS = "0" * 64
+_HAS_FILL = select(s.fills.c.id).where(
+    s.fills.c.venue == bindparam("venue"), s.fills.c.trade_id == bindparam("trade_id")
+)
 _AUDIT_TAIL = (
     select(s.audit_log.c.seq, s.audit_log.c.hash).order_by(s.audit_log.c.seq.desc()).limit(1)
 )
+
+
+_INSERTS: dict[str, Any] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _ins(table: Any) -> Any:
+    """One INSERT statement object per table: SQLAlchemy compiles it once and reuses it."""
+    stmt = _INSERTS.get(table.name)
+    if stmt is None:
+        stmt = _INSERTS[table.name] = insert(table)
+    return stmt
+
+
+def _upd(table: Any, keys: tuple[str, ...]) -> Any:
+    """UPDATE ... WHERE key = :k_key, compiled once; the SET columns come from the params."""
+    stmt = _UPDATES.get((table.name, keys))
+    if stmt is None:
+        cond = [table.c[k] == bindparam(f"k_{k}") for k in keys]
+        stmt = _UPDATES[(table.name, keys)] = update(table).where(*cond)
+    return stmt
 
 
 def canonical_json(value: Any) -> str:
@@ -165,7 +199,8 @@ class Ledger:
         ts = self.clock()
         body = canonical_json(payload)
         conn.execute(
-            insert(s.audit_log).values(
+            _ins(s.audit_log),
+            dict(
                 seq=seq,
                 ts=ts,
                 session_id=session_id,
@@ -173,7 +208,7 @@ class Ledger:
                 payload=body,
                 prev_hash=prev,
                 hash=_audit_hash(seq, ts, session_id, kind, body, prev),
-            )
+            ),
         )
         return seq
 
@@ -218,7 +253,8 @@ class Ledger:
         try:
             with self.transaction() as conn:
                 conn.execute(
-                    insert(s.sessions).values(
+                    _ins(s.sessions),
+                    dict(
                         session_id=session_id,
                         mode=mode,
                         strategy=strategy,
@@ -232,7 +268,7 @@ class Ledger:
                         started_ns=now,
                         updated_ns=now,
                         config=canonical_json(dict(config or {})),
-                    )
+                    ),
                 )
                 self.audit(
                     "session_started",
@@ -294,7 +330,8 @@ class Ledger:
         try:
             with self.transaction() as conn:
                 conn.execute(
-                    insert(s.intents).values(
+                    _ins(s.intents),
+                    dict(
                         session_id=session_id,
                         seq=seq,
                         client_order_id=client_order_id,
@@ -306,7 +343,7 @@ class Ledger:
                         bar_ts=bar_ts,
                         created_ns=self.clock(),
                         status="journaled",
-                    )
+                    ),
                 )
                 self.audit(
                     "intent",
@@ -386,20 +423,20 @@ class Ledger:
             updated_ns=now,
         )
         done = conn.execute(
-            update(s.orders)
-            .where(s.orders.c.client_order_id == order.client_order_id)
-            .values(**values)
+            _upd(s.orders, ("client_order_id",)),
+            {"k_client_order_id": order.client_order_id, **values},
         )
         if done.rowcount == 0:
-            conn.execute(insert(s.orders).values(client_order_id=order.client_order_id, **values))
+            conn.execute(_ins(s.orders), dict(client_order_id=order.client_order_id, **values))
         conn.execute(
-            insert(s.order_events).values(
+            _ins(s.order_events),
+            dict(
                 client_order_id=order.client_order_id,
                 session_id=session_id,
                 event=event_name,
                 payload=canonical_json(dict(payload or {})),
                 ts=now,
-            )
+            ),
         )
         return None
 
@@ -434,7 +471,8 @@ class Ledger:
         try:
             with self.transaction() as conn:
                 conn.execute(
-                    insert(s.fills).values(
+                    _ins(s.fills),
+                    dict(
                         session_id=session_id,
                         venue=venue,
                         trade_id=fill.trade_id,
@@ -446,7 +484,7 @@ class Ledger:
                         fee=str(fill.fee),
                         fee_currency=fill.fee_currency,
                         ts=fill.ts,
-                    )
+                    ),
                 )
                 pos = snapshot.position(fill.instrument_id)
                 self._upsert(
@@ -478,19 +516,14 @@ class Ledger:
     def _upsert(
         conn: Connection, table: Any, key: Mapping[str, Any], values: Mapping[str, Any]
     ) -> None:
-        cond = [table.c[k] == v for k, v in key.items()]
-        if conn.execute(update(table).where(*cond).values(**values)).rowcount == 0:
-            conn.execute(insert(table).values(**key, **values))
+        params = {f"k_{k}": v for k, v in key.items()}
+        if conn.execute(_upd(table, tuple(key)), {**params, **values}).rowcount == 0:
+            conn.execute(_ins(table), {**key, **values})
 
     def has_fill(self, venue: str, trade_id: str) -> bool:
         with self._read() as conn:
             return (
-                conn.execute(
-                    select(s.fills.c.id).where(
-                        s.fills.c.venue == venue, s.fills.c.trade_id == trade_id
-                    )
-                ).first()
-                is not None
+                conn.execute(_HAS_FILL, {"venue": venue, "trade_id": trade_id}).first() is not None
             )
 
     def fills(self, session_id: str) -> list[Fill]:
@@ -535,14 +568,15 @@ class Ledger:
     ) -> None:
         with self.transaction() as conn:
             conn.execute(
-                insert(s.equity_snapshots).values(
+                _ins(s.equity_snapshots),
+                dict(
                     session_id=session_id,
                     ts=ts,
                     equity=str(equity),
                     cash=str(cash),
                     gross_exposure=str(gross),
                     net_exposure=str(net),
-                )
+                ),
             )
 
     def equity_curve(self, session_id: str) -> list[tuple[int, Decimal]]:
@@ -565,14 +599,15 @@ class Ledger:
     ) -> None:
         with self.transaction() as conn:
             conn.execute(
-                insert(s.risk_events).values(
+                _ins(s.risk_events),
+                dict(
                     session_id=session_id,
                     check_name=check,
                     limit_value=str(limit),
                     value=str(value),
                     detail=detail,
                     ts=ts if ts is not None else self.clock(),
-                )
+                ),
             )
             self.audit(
                 "risk_rejection",
@@ -604,7 +639,8 @@ class Ledger:
     ) -> int:
         with self.transaction() as conn:
             result = conn.execute(
-                insert(s.promotions).values(
+                _ins(s.promotions),
+                dict(
                     strategy=strategy,
                     params_hash=params_hash,
                     params=canonical_json(dict(params)),
@@ -614,7 +650,7 @@ class Ledger:
                     gates=canonical_json(dict(gates)),
                     passed=int(passed),
                     created_ns=self.clock(),
-                )
+                ),
             )
             self.audit(
                 "promotion",
