@@ -1,0 +1,68 @@
+"""Promotion gates: each refuses when its condition fails; live needs an exact record."""
+
+from __future__ import annotations
+
+import pytest
+
+from nzeza.errors import LiveTradingNotAllowed, ValidationError
+from nzeza.notebook.promotion import (
+    GateResult,
+    evaluate,
+    params_hash,
+    record,
+    require_live_promotion,
+)
+from nzeza.store import Ledger
+
+
+def gate(name: str, ok: bool):
+    return lambda: GateResult(name, ok, "ok" if ok else "condition failed")
+
+
+def test_all_gates_must_pass() -> None:
+    good = evaluate(
+        "sma_cross", {"fast": 10}, "paper", {"a": gate("a", True), "b": gate("b", True)}
+    )
+    assert good.passed
+    bad = evaluate(
+        "sma_cross", {"fast": 10}, "paper", {"a": gate("a", True), "b": gate("b", False)}
+    )
+    assert not bad.passed
+    assert "FAIL b" in str(bad)
+
+
+def test_a_raising_gate_fails_with_its_reason() -> None:
+    def broken():
+        raise RuntimeError("no verdict file")
+
+    d = evaluate("x", {}, "live", {"verdict": broken})
+    assert not d.passed
+    assert "no verdict file" in d.gates[0].detail
+
+
+def test_no_gates_never_passes_and_target_is_checked() -> None:
+    assert not evaluate("x", {}, "paper", {}).passed
+    with pytest.raises(ValidationError):
+        evaluate("x", {}, "production", {})
+
+
+def test_live_requires_a_passed_record_for_the_exact_params(tmp_path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        with pytest.raises(LiveTradingNotAllowed, match="no live promotion record"):
+            require_live_promotion(ledger, "sma_cross", {"fast": 10, "slow": 30})
+        refused = evaluate(
+            "sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", False)}
+        )
+        record(ledger, refused, "data", "nb")
+        with pytest.raises(LiveTradingNotAllowed, match="was refused"):
+            require_live_promotion(ledger, "sma_cross", {"fast": 10, "slow": 30})
+        ok = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", True)})
+        record(ledger, ok, "data", "nb")
+        assert require_live_promotion(ledger, "sma_cross", {"slow": 30, "fast": 10})["passed"] == 1
+        with pytest.raises(LiveTradingNotAllowed):  # other parameters are another strategy
+            require_live_promotion(ledger, "sma_cross", {"fast": 12, "slow": 30})
+
+
+def test_params_hash_is_order_independent() -> None:
+    assert params_hash("s", {"a": 1, "b": 2}) == params_hash("s", {"b": 2, "a": 1})
+    assert params_hash("s", {"a": 1}) != params_hash("t", {"a": 1})
