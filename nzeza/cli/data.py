@@ -1,4 +1,4 @@
-"""`nzeza` commands of the data group (filled in by the issue that builds the layer)."""
+"""`nzeza data samples|validate|download`: argument handling only; the work is in nzeza.data."""
 
 from __future__ import annotations
 
@@ -7,3 +7,116 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to `sub`."""
+    p = sub.add_parser("data", help="bundled samples, OHLCV validation, ccxt downloads")
+    acts = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    s = acts.add_parser("samples", help="list the bundled real-data samples")
+    s.set_defaults(handler=_samples)
+
+    v = acts.add_parser("validate", help="check an OHLCV sample or Parquet/CSV file")
+    v.add_argument("target", metavar="SAMPLE_OR_PATH", help="a sample name or a file path")
+    v.add_argument("--timeframe", default=None, help="bar length, e.g. 1h (default: sample's)")
+    v.add_argument("--symbol", default=None, help="one symbol of a multi-symbol sample")
+    v.add_argument("--strict", action="store_true", help="exit non-zero if any issue")
+    v.add_argument("--min-zero-volume-run", type=int, default=3, metavar="N")
+    v.add_argument("--max-abs-log-return", type=float, default=0.5, metavar="X")
+    v.set_defaults(handler=_validate)
+
+    d = acts.add_parser("download", help="download OHLCV with ccxt into the Parquet cache")
+    d.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    d.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT")
+    d.add_argument("--timeframe", required=True, help="e.g. 1m, 15m, 1h, 1d")
+    d.add_argument("--since", required=True, help="first bar, UTC date, e.g. 2024-01-01")
+    d.add_argument("--until", default=None, help="end (exclusive), UTC date; default now")
+    d.add_argument("--cache", default=None, metavar="DIR", help="cache folder")
+    d.add_argument("--limit", type=int, default=None, help="bars per request")
+    d.add_argument(
+        "--api-base",
+        default=None,
+        metavar="URL",
+        help="send the exchange's REST calls to this host (mirror, proxy, local test server)",
+    )
+    d.add_argument("--strict", action="store_true", help="exit non-zero if validation fails")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(handler=_download)
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from nzeza.data import list_samples
+
+    table = list_samples()
+    for col in ("start", "end"):
+        table[col] = table[col].dt.strftime("%Y-%m-%d %H:%M")
+    print(table.drop(columns=["venue"]).to_string(index=False))
+    return 0
+
+
+def _read_target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    import pandas as pd
+
+    from nzeza.data import SAMPLES, load_sample
+    from nzeza.errors import ValidationError
+
+    if args.target in SAMPLES:
+        info = SAMPLES[args.target]
+        symbols = [args.symbol] if args.symbol else list(info.symbols)
+        frames = {s: load_sample(args.target, symbol=s) for s in symbols}
+        return frames, args.timeframe or info.timeframe
+    path = Path(args.target)
+    if not path.is_file():
+        raise ValidationError(
+            "SAMPLE_OR_PATH", args.target, f"neither a sample ({', '.join(SAMPLES)}) nor a file"
+        )
+    if not args.timeframe:
+        raise ValidationError("--timeframe", None, "required when validating a file")
+    if path.suffix in (".csv", ".gz"):
+        df = pd.read_csv(path, index_col=0)
+        df.index = pd.to_datetime(df.index, utc=True)
+    else:
+        df = pd.read_parquet(path)
+    return {path.name: df}, args.timeframe
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from nzeza.data import validate_ohlcv
+
+    frames, timeframe = _read_target(args)
+    failed = None
+    for name, df in frames.items():
+        report = validate_ohlcv(
+            df,
+            timeframe,
+            min_zero_volume_run=args.min_zero_volume_run or None,
+            max_abs_log_return=args.max_abs_log_return or None,
+        )
+        print(f"[{name}] {report}")
+        if not report.ok and failed is None:
+            failed = report
+    if args.strict and failed is not None:
+        failed.raise_if_bad()  # prints "error: ..." naming the first bad bar; exit 2
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from nzeza.data import fetch_ohlcv_to_cache
+    from nzeza.data.download import api_base_options
+
+    options = api_base_options(args.exchange, args.api_base) if args.api_base else None
+    result = fetch_ohlcv_to_cache(
+        args.exchange,
+        args.symbol,
+        args.timeframe,
+        args.since,
+        args.until,
+        cache_dir=args.cache,
+        progress=not args.no_progress,
+        exchange_options=options,
+        limit=args.limit,
+    )
+    print(result.summary())
+    print(result.report)
+    if args.strict:
+        result.report.raise_if_bad()
+    return 0

@@ -1,1 +1,42 @@
-"""nzeza.data — see DESIGN.md."""
+"""nzeza.data: historical bars — bundled real samples, OHLCV validation, Parquet cache, ccxt
+downloader.
+
+    from nzeza.data import load_sample, validate_ohlcv
+    bars = load_sample("btc_usd_1h")
+    print(validate_ohlcv(bars, "1h"))
+
+Light to import (pandas only): ccxt is imported inside the downloader when it runs.
+"""
+
+from nzeza.data.cache import cache_path, read_cache, write_parquet_atomic
+from nzeza.data.download import DownloadResult, download_ohlcv, fetch_ohlcv_to_cache
+from nzeza.data.samples import SAMPLES, SampleInfo, list_samples, load_sample
+from nzeza.data.schema import OHLCV_COLUMNS, as_ohlcv
+from nzeza.data.timeframe import Timeframe, parse_timeframe
+from nzeza.data.validate import (
+    OhlcvIssue,
+    OhlcvReport,
+    OhlcvValidationError,
+    validate_ohlcv,
+)
+
+__all__ = [
+    "OHLCV_COLUMNS",
+    "SAMPLES",
+    "DownloadResult",
+    "OhlcvIssue",
+    "OhlcvReport",
+    "OhlcvValidationError",
+    "SampleInfo",
+    "Timeframe",
+    "as_ohlcv",
+    "cache_path",
+    "download_ohlcv",
+    "fetch_ohlcv_to_cache",
+    "list_samples",
+    "load_sample",
+    "parse_timeframe",
+    "read_cache",
+    "validate_ohlcv",
+    "write_parquet_atomic",
+]
