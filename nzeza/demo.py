@@ -38,9 +38,24 @@ def _stage_domain(out: Path, quick: bool) -> str:
     return f"domain ok: 3 fills, realized {snap.realized_pnl():.2f} USDT, equity {equity:.2f} USDT"
 
 
+def _stage_data(out: Path, quick: bool) -> str:
+    from nzeza.data import list_samples, load_sample, validate_ohlcv
+
+    names = list(list_samples()["name"])
+    bars = load_sample("btc_usd_1h")
+    report = validate_ohlcv(bars, "1h")
+    (out / "data_report.txt").write_text(str(report) + "\n")
+    issues = sum(report.counts.values())
+    return (
+        f"data ok: {len(names)} bundled samples; btc_usd_1h {len(bars):,} bars, "
+        f"{issues} validation issue(s) → {out / 'data_report.txt'}"
+    )
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("settings", _stage_settings),
     ("domain", _stage_domain),
+    ("data", _stage_data),
 ]
 
 
