@@ -1,1 +1,34 @@
-"""nzeza.risk — see DESIGN.md."""
+"""nzeza.risk — pre-trade checks, the daily-loss breaker, the kill switch and stops.
+
+Sans-I/O: `RiskEngine.check(intent, RiskContext) -> Decision`. See `engine.py`.
+"""
+
+from nzeza.risk.booklike import book_side, top_of_book
+from nzeza.risk.breaker import DailyLossBreaker
+from nzeza.risk.config import DEFAULT_CHECKS, RiskConfig
+from nzeza.risk.decision import Action, Decision, RiskContext
+from nzeza.risk.engine import RiskEngine, reduces, total_pnl
+from nzeza.risk.intent import OrderIntent, validate_intent
+from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch, write_kill_file
+from nzeza.risk.stops import StopManager, StopSpec
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "DEFAULT_KILL_FILE",
+    "Action",
+    "DailyLossBreaker",
+    "Decision",
+    "KillSwitch",
+    "OrderIntent",
+    "RiskConfig",
+    "RiskContext",
+    "RiskEngine",
+    "StopManager",
+    "StopSpec",
+    "book_side",
+    "reduces",
+    "top_of_book",
+    "total_pnl",
+    "validate_intent",
+    "write_kill_file",
+]

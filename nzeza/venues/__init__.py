@@ -1,1 +1,18 @@
-"""nzeza.venues — see DESIGN.md."""
+"""nzeza.venues — adapters behind one async interface (`Venue`): paper, ccxt, dydx.
+
+Light at import: the ccxt and dydx adapters are imported from their modules
+(`nzeza.venues.ccxt_venue`, `nzeza.venues.dydx`), never here.
+"""
+
+from nzeza.venues.base import Balance, OrderRequest, Update, Venue, VenueOrder, VenuePosition
+from nzeza.venues.paper import PaperVenue
+
+__all__ = [
+    "Balance",
+    "OrderRequest",
+    "PaperVenue",
+    "Update",
+    "Venue",
+    "VenueOrder",
+    "VenuePosition",
+]

@@ -1,0 +1,174 @@
+"""Risk limits: one frozen config, validated once at start-up.
+
+Every limit is optional (None disables its check). Amounts are in the portfolio currency,
+quantities in base units, bps in basis points (1 bp = 0.01 %). `validate()` raises a
+`ConfigError` naming the limit for anything negative, zero where zero makes no sense, or
+inconsistent with another limit (a net exposure limit above the gross one, an order notional
+above the gross exposure limit, a per-order quantity above an instrument's position limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from nzeza.domain.numbers import to_decimal
+from nzeza.errors import ConfigError, ValidationError
+
+# The configurable checks in their default order. The kill switch and reduce-only mode always
+# run first and are not in this list: they cannot be configured away.
+DEFAULT_CHECKS: tuple[str, ...] = (
+    "instrument",
+    "max_order_qty",
+    "max_order_notional",
+    "position_limit",
+    "gross_exposure",
+    "net_exposure",
+    "max_open_positions",
+    "max_open_orders",
+    "daily_loss",
+    "price_band",
+    "order_rate",
+    "slippage",
+)
+
+SLIPPAGE_ACTIONS = ("reject", "limit", "twap")
+LOSS_PERIODS = ("utc_day", "session")
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Limits of the pre-trade risk engine (see module docstring for units)."""
+
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    max_order_qty: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    position_limits: Mapping[str, Decimal] = field(default_factory=dict)  # |qty| per instrument
+    max_gross_exposure: Decimal | None = None
+    max_net_exposure: Decimal | None = None  # on |net|
+    max_open_positions: int | None = None
+    max_open_orders: int | None = None
+    daily_loss_limit: Decimal | None = None  # a positive amount: the largest loss allowed
+    daily_loss_period: str = "utc_day"
+    flatten_on_daily_loss: bool = False
+    max_slippage_bps: Decimal | None = Decimal(50)
+    on_slippage_breach: str = "reject"  # reject | limit (IOC at the band edge) | twap
+    price_band_bps: Decimal | None = None
+    max_orders_per_window: int | None = None
+    rate_window_s: float = 1.0
+    kill_file: Path | None = None
+    reduce_only: bool = False
+
+    def __post_init__(self) -> None:
+        # Normalise numbers so a YAML/JSON config can give strings or floats.
+        for name in (
+            "max_order_qty",
+            "max_order_notional",
+            "max_gross_exposure",
+            "max_net_exposure",
+            "daily_loss_limit",
+            "max_slippage_bps",
+            "price_band_bps",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _dec(name, value))
+        limits = {k: _dec(f"position_limits[{k}]", v) for k, v in self.position_limits.items()}
+        object.__setattr__(self, "position_limits", limits)
+        object.__setattr__(self, "checks", tuple(self.checks))
+        if self.kill_file is not None:
+            object.__setattr__(self, "kill_file", Path(self.kill_file))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RiskConfig:
+        """Build from plain values (YAML, notebook parameters); unknown keys are errors."""
+        known = set(cls.__dataclass_fields__)
+        for key in data:
+            if key not in known:
+                raise ConfigError(
+                    f"risk.{key}", "is not a risk setting", f"use one of {sorted(known)}"
+                )
+        return cls(**dict(data)).validate()
+
+    def validate(self) -> RiskConfig:
+        """Raise `ConfigError` for any invalid or inconsistent limit; return self when fine."""
+        seen: set[str] = set()
+        for name in self.checks:
+            if name not in DEFAULT_CHECKS:
+                raise ConfigError("risk.checks", f"unknown check {name!r}", f"use {DEFAULT_CHECKS}")
+            if name in seen:
+                raise ConfigError("risk.checks", f"check {name!r} is listed twice")
+            seen.add(name)
+        for name in (
+            "max_order_qty",
+            "max_order_notional",
+            "max_gross_exposure",
+            "max_net_exposure",
+            "daily_loss_limit",
+            "max_slippage_bps",
+            "price_band_bps",
+        ):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"risk.{name}", f"must be positive, got {value}", "or None")
+        for key, value in self.position_limits.items():
+            if value <= 0:
+                raise ConfigError(f"risk.position_limits[{key}]", f"must be positive, got {value}")
+            if self.max_order_qty is not None and self.max_order_qty > value:
+                raise ConfigError(
+                    "risk.max_order_qty",
+                    f"{self.max_order_qty} exceeds the position limit {value} of {key}",
+                    "lower max_order_qty or raise the position limit",
+                )
+        for name in ("max_open_positions", "max_open_orders", "max_orders_per_window"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(f"risk.{name}", f"must be an integer >= 1, got {value!r}")
+        if not self.rate_window_s > 0:
+            raise ConfigError("risk.rate_window_s", f"must be positive, got {self.rate_window_s}")
+        if (
+            self.max_net_exposure is not None
+            and self.max_gross_exposure is not None
+            and self.max_net_exposure > self.max_gross_exposure
+        ):
+            raise ConfigError(
+                "risk.max_net_exposure",
+                f"{self.max_net_exposure} exceeds max_gross_exposure {self.max_gross_exposure}",
+                "|net| can never exceed gross, so the net limit would never bind",
+            )
+        if (
+            self.max_order_notional is not None
+            and self.max_gross_exposure is not None
+            and self.max_order_notional > self.max_gross_exposure
+        ):
+            raise ConfigError(
+                "risk.max_order_notional",
+                f"{self.max_order_notional} exceeds max_gross_exposure {self.max_gross_exposure}",
+            )
+        if self.on_slippage_breach not in SLIPPAGE_ACTIONS:
+            raise ConfigError(
+                "risk.on_slippage_breach",
+                f"is {self.on_slippage_breach!r}",
+                f"use {SLIPPAGE_ACTIONS}",
+            )
+        if self.daily_loss_period not in LOSS_PERIODS:
+            raise ConfigError(
+                "risk.daily_loss_period", f"is {self.daily_loss_period!r}", f"use {LOSS_PERIODS}"
+            )
+        if self.flatten_on_daily_loss and self.daily_loss_limit is None:
+            raise ConfigError(
+                "risk.flatten_on_daily_loss", "is set but daily_loss_limit is not", "set both"
+            )
+        return self
+
+
+def _dec(name: str, value: Any) -> Decimal:
+    try:
+        return to_decimal(value, name)
+    except ValidationError as exc:
+        raise ConfigError(f"risk.{name}", exc.reason) from None

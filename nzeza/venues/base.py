@@ -1,0 +1,178 @@
+"""The one venue interface: every adapter (paper, ccxt, dydx) implements `Venue`.
+
+Values crossing it are venue-neutral: `OrderRequest` in, `VenueOrder`, `Fill`, `Balance` and
+`VenuePosition` out, instruments keyed by `venue:symbol`. Updates (order state changes and
+fills) are published on an asyncio queue that `updates()` iterates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
+from nzeza.domain.numbers import ZERO, to_decimal
+from nzeza.errors import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order to send, already risk-checked, on the instrument's grid."""
+
+    client_order_id: str
+    instrument_id: str
+    side: Side
+    quantity: Decimal
+    type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept plain strings and numbers at the boundary; store enums and Decimals.
+        for name, cls in (("side", Side), ("type", OrderType), ("time_in_force", TimeInForce)):
+            try:
+                object.__setattr__(self, name, cls(getattr(self, name)))
+            except ValueError:
+                raise ValidationError(name, getattr(self, name), "is not valid") from None
+        object.__setattr__(self, "quantity", to_decimal(self.quantity, "quantity"))
+        if self.price is not None:
+            object.__setattr__(self, "price", to_decimal(self.price, "price"))
+
+    @classmethod
+    def from_intent(cls, intent: Any, client_order_id: str) -> OrderRequest:
+        """From a `nzeza.risk.OrderIntent` (validated) and its client order id."""
+        return cls(
+            client_order_id,
+            intent.instrument_id,
+            Side(intent.side),
+            Decimal(intent.quantity),
+            OrderType(intent.type),
+            intent.price,
+            TimeInForce(intent.time_in_force),
+            bool(intent.reduce_only),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """The venue's view of an order at one moment. `ts` in UTC ns."""
+
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled_qty: Decimal = ZERO
+    avg_price: Decimal | None = None
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    free: Decimal
+    used: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.used
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    """A derivatives position (or a spot holding) as the venue reports it; signed quantity."""
+
+    instrument_id: str
+    quantity: Decimal
+    entry_price: Decimal | None = None
+
+
+Update = VenueOrder | Fill
+
+
+class Venue(ABC):
+    """Async venue adapter. Errors are `VenueError(retryable=...)`; `fetch_order` returns None
+    for an order the venue does not know (the idempotent submit relies on that)."""
+
+    name: str = "venue"
+
+    def __init__(self) -> None:
+        self._updates: asyncio.Queue[Update] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def __aenter__(self) -> Venue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- the interface -----------------------------------------------------------------------
+    @abstractmethod
+    async def load_markets(self) -> dict[str, Instrument]: ...
+
+    @abstractmethod
+    async def submit(self, request: OrderRequest) -> VenueOrder: ...
+
+    @abstractmethod
+    async def cancel(
+        self,
+        instrument_id: str,
+        *,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+    ) -> VenueOrder: ...
+
+    @abstractmethod
+    async def fetch_order(
+        self,
+        instrument_id: str,
+        *,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+    ) -> VenueOrder | None: ...
+
+    @abstractmethod
+    async def fetch_open_orders(self, instrument_id: str | None = None) -> list[VenueOrder]: ...
+
+    @abstractmethod
+    async def balances(self) -> dict[str, Balance]: ...
+
+    async def positions(self) -> list[VenuePosition]:
+        """Derivatives positions; spot venues report none."""
+        return []
+
+    @abstractmethod
+    async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]: ...
+
+    # -- updates -----------------------------------------------------------------------------
+    def _queue(self) -> asyncio.Queue[Update]:
+        if self._updates is None:
+            self._updates = asyncio.Queue()
+        return self._updates
+
+    def publish(self, update: Update) -> None:
+        self._queue().put_nowait(update)
+
+    async def updates(self) -> AsyncIterator[Update]:
+        """Order updates and fills, in the order the venue produced them."""
+        q = self._queue()
+        while True:
+            yield await q.get()
+
+    def drain_updates(self) -> list[Update]:
+        """Everything published so far, without waiting (sans-I/O drivers and tests)."""
+        q, out = self._queue(), []
+        while not q.empty():
+            out.append(q.get_nowait())
+        return out

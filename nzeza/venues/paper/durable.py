@@ -1,0 +1,214 @@
+"""A paper exchange whose state outlives the session that trades on it.
+
+A real exchange keeps its orders and trades when our process dies; reconciliation after a crash
+is only meaningful against state we did not write ourselves. `DurablePaperVenue` keeps its
+orders and trades in its own SQLite file (not the session's ledger). It fills market orders at
+the last traded price it has seen × (1 ± slippage) with fee × notional — the research `Costs`
+convention, so a session whose orders arrive at each bar's first trade executes exactly at the
+bar's open — and it is idempotent by client order id: submitting an id it knows returns the
+existing order and creates nothing (counted in `duplicate_submits`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from nzeza.domain import Costs, Fill, Instrument, OrderStatus, OrderType, Side
+from nzeza.errors import VenueError
+from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    client_order_id TEXT PRIMARY KEY, venue_order_id TEXT NOT NULL, instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL, quantity TEXT NOT NULL, status TEXT NOT NULL, filled_qty TEXT NOT NULL,
+    avg_price TEXT, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    trade_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL,
+    fee_currency TEXT NOT NULL, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class DurablePaperVenue(Venue):
+    def __init__(
+        self, path: str | Path, instruments: Iterable[Instrument], costs: Costs, name: str = "paper"
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.costs = costs
+        self.instruments = {i.id: i for i in instruments}
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self.last_price: dict[str, tuple[Decimal, int]] = {}
+
+    async def close(self) -> None:
+        self._db.close()
+
+    # -- market data ----------------------------------------------------------------------
+    def on_trade(self, instrument_id: str, price: Decimal, ts: int) -> None:
+        self.last_price[instrument_id] = (price, ts)
+
+    # -- counters -------------------------------------------------------------------------
+    def _bump(self, name: str) -> None:
+        self._db.execute(
+            "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+
+    def counter(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def duplicate_submits(self) -> int:
+        return self.counter("duplicate_submits")
+
+    # -- Venue interface ------------------------------------------------------------------
+    async def load_markets(self) -> dict[str, Instrument]:
+        return dict(self.instruments)
+
+    async def submit(self, request: OrderRequest) -> VenueOrder:
+        existing = await self.fetch_order(
+            request.instrument_id, client_order_id=request.client_order_id
+        )
+        if existing is not None:
+            self._bump("duplicate_submits")
+            return existing
+        inst = self.instruments.get(request.instrument_id)
+        if inst is None:
+            raise VenueError(
+                self.name, f"unknown instrument {request.instrument_id}", retryable=False
+            )
+        if request.type is not OrderType.MARKET:
+            raise VenueError(
+                self.name,
+                "the durable paper venue takes market orders only",
+                retryable=False,
+                code="invalid_order",
+            )
+        if request.instrument_id not in self.last_price:
+            raise VenueError(
+                self.name,
+                "no price yet: the market has not traded",
+                retryable=True,
+                code="no_price",
+            )
+        last, ts = self.last_price[request.instrument_id]
+        price = self.costs.fill_price(request.side.value, last)
+        fee = self.costs.fee_for(price * request.quantity)
+        vid = f"D{self.counter('orders') + 1}"
+        trade_id = f"{vid}-1"
+        # order, trade and counter in one transaction: the exchange never half-fills
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    request.client_order_id,
+                    vid,
+                    request.instrument_id,
+                    request.side.value,
+                    str(request.quantity),
+                    OrderStatus.FILLED.value,
+                    str(request.quantity),
+                    str(price),
+                    ts,
+                ),
+            )
+            self._db.execute(
+                "INSERT INTO trades VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    trade_id,
+                    request.client_order_id,
+                    request.instrument_id,
+                    request.side.value,
+                    str(request.quantity),
+                    str(price),
+                    str(fee),
+                    inst.quote,
+                    ts,
+                ),
+            )
+            self._bump("orders")
+            self._db.execute("COMMIT")
+        except Exception:
+            self._db.execute("ROLLBACK")
+            raise
+        order = await self.fetch_order(
+            request.instrument_id, client_order_id=request.client_order_id
+        )
+        assert order is not None
+        self.publish(order)
+        return order
+
+    async def cancel(
+        self,
+        instrument_id: str,
+        *,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+    ) -> VenueOrder:
+        order = await self.fetch_order(
+            instrument_id, client_order_id=client_order_id, venue_order_id=venue_order_id
+        )
+        if order is None:  # market orders fill or fail at once: nothing rests to cancel
+            raise VenueError(self.name, "unknown order", retryable=False, code="unknown_order")
+        return order
+
+    async def fetch_order(
+        self,
+        instrument_id: str,
+        *,
+        client_order_id: str | None = None,
+        venue_order_id: str | None = None,
+    ) -> VenueOrder | None:
+        if client_order_id is not None:
+            row = self._db.execute(
+                "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT * FROM orders WHERE venue_order_id = ?", (venue_order_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        cid, vid, iid, side, qty, status, filled, avg, ts = row
+        return VenueOrder(
+            cid,
+            vid,
+            iid,
+            Side(side),
+            OrderType.MARKET,
+            Decimal(qty),
+            None,
+            OrderStatus(status),
+            Decimal(filled),
+            Decimal(avg) if avg else None,
+            ts,
+        )
+
+    async def fetch_open_orders(self, instrument_id: str | None = None) -> list[VenueOrder]:
+        return []  # market orders fill or fail at once
+
+    async def balances(self) -> dict[str, Balance]:
+        return {}
+
+    async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        rows = self._db.execute(
+            "SELECT * FROM trades WHERE instrument_id = ? AND ts >= ? ORDER BY rowid",
+            (instrument_id, since_ns or 0),
+        ).fetchall()
+        return [
+            Fill(t, c, i, s, Decimal(q), Decimal(p), Decimal(f), fc, ts)
+            for t, c, i, s, q, p, f, fc, ts in rows
+        ]
+
+    def order_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])

@@ -1,0 +1,263 @@
+"""A local Binance spot REST server (the endpoints and response shapes ccxt's binance uses).
+
+  GET    /api/v3/exchangeInfo   markets (PRICE_FILTER, LOT_SIZE, NOTIONAL)
+  GET    /api/v3/account        balances                               (signed)
+  POST   /api/v3/order          create (newClientOrderId)              (signed)
+  DELETE /api/v3/order          cancel by orderId / origClientOrderId  (signed)
+  GET    /api/v3/order          fetch by orderId / origClientOrderId   (signed)
+  GET    /api/v3/openOrders     open orders                            (signed)
+  GET    /api/v3/myTrades       my trades                              (signed)
+
+Orders match at once against a fixed top of book (market orders fill; marketable limits fill;
+others rest). Faults for tests: `fail_next(status, code, msg)` answers the next request with
+an error; `delay_next_create(s)` records the order, then answers only after `s` seconds (a
+response lost to a client timeout). Duplicate client ids are refused (-2010), as Binance does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+SYMBOLS = {
+    "BTCUSDT": ("BTC", "USDT", "0.01", "0.00001", "5", "60000.00", "60000.01"),
+    "ETHUSDT": ("ETH", "USDT", "0.01", "0.0001", "5", "3000.00", "3000.01"),
+}
+
+
+class BinanceSim:
+    def __init__(self) -> None:
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.balances = {"USDT": Decimal(100000), "BTC": Decimal(1), "ETH": Decimal(0)}
+        self._ids = itertools.count(1000)
+        self._faults: list[tuple[int, int, str]] = []
+        self._delay = 0.0
+        self.requests: list[tuple[str, str]] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def fail_next(self, status: int, code: int, msg: str) -> None:
+        self._faults.append((status, code, msg))
+
+    def delay_next_create(self, seconds: float) -> None:
+        self._delay = seconds
+
+    async def start(self) -> str:
+        app = web.Application(middlewares=[self._mw])
+        r = app.router
+        r.add_get("/api/v3/exchangeInfo", self._info)
+        r.add_get("/api/v3/account", self._account)
+        r.add_post("/api/v3/order", self._create)
+        r.add_delete("/api/v3/order", self._cancel)
+        r.add_get("/api/v3/order", self._fetch)
+        r.add_get("/api/v3/openOrders", self._open)
+        r.add_get("/api/v3/myTrades", self._my_trades)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @web.middleware
+    async def _mw(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        public = request.path in ("/api/v3/exchangeInfo", "/api/v3/account")
+        signed = "signature" in request.query or "signature" in await request.text()
+        if not public and not signed:
+            return web.json_response({"code": -1102, "msg": "signature missing"}, status=400)
+        if self._faults:
+            status, code, msg = self._faults.pop(0)
+            return web.json_response({"code": code, "msg": msg}, status=status)
+        return await handler(request)
+
+    async def _params(self, request: web.Request) -> dict[str, str]:
+        params = dict(request.query)
+        if request.method == "POST":
+            params.update(dict(await request.post()))
+        return params
+
+    async def _info(self, request: web.Request) -> web.Response:
+        symbols = []
+        for sym, (base, quote, tick, step, notional, _, _) in SYMBOLS.items():
+            symbols.append(
+                {
+                    "symbol": sym,
+                    "status": "TRADING",
+                    "baseAsset": base,
+                    "baseAssetPrecision": 8,
+                    "quoteAsset": quote,
+                    "quotePrecision": 8,
+                    "quoteAssetPrecision": 8,
+                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT"],
+                    "icebergAllowed": True,
+                    "ocoAllowed": True,
+                    "isSpotTradingAllowed": True,
+                    "isMarginTradingAllowed": False,
+                    "permissions": [],
+                    "permissionSets": [["SPOT"]],
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": tick,
+                            "maxPrice": "1000000.00",
+                            "tickSize": tick,
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "minQty": step,
+                            "maxQty": "9000.00",
+                            "stepSize": step,
+                        },
+                        {
+                            "filterType": "NOTIONAL",
+                            "minNotional": notional,
+                            "applyMinToMarket": True,
+                            "maxNotional": "9000000.00",
+                            "applyMaxToMarket": False,
+                            "avgPriceMins": 5,
+                        },
+                    ],
+                }
+            )
+        return web.json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": int(time.time() * 1000),
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "symbols": symbols,
+            }
+        )
+
+    async def _account(self, request: web.Request) -> web.Response:
+        if "signature" not in request.query:
+            return web.json_response({"code": -1102, "msg": "signature missing"}, status=400)
+        return web.json_response(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "canTrade": True,
+                "accountType": "SPOT",
+                "updateTime": int(time.time() * 1000),
+                "permissions": ["SPOT"],
+                "balances": [
+                    {"asset": a, "free": f"{v:f}", "locked": "0.00000000"}
+                    for a, v in self.balances.items()
+                ],
+            }
+        )
+
+    def _view(self, o: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in o.items() if not k.startswith("_")}
+
+    async def _create(self, request: web.Request) -> web.Response:
+        p = await self._params(request)
+        cid = p.get("newClientOrderId") or f"sim-{next(self._ids)}"
+        if any(o["clientOrderId"] == cid for o in self.orders.values()):
+            return web.json_response({"code": -2010, "msg": "Duplicate order sent."}, status=400)
+        sym = p["symbol"]
+        if sym not in SYMBOLS:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        bid, ask = Decimal(SYMBOLS[sym][5]), Decimal(SYMBOLS[sym][6])
+        qty = Decimal(p["quantity"])
+        price = Decimal(p.get("price", "0"))
+        side, otype = p["side"], p["type"]
+        crosses = (
+            otype == "MARKET"
+            or (side == "BUY" and price >= ask)
+            or (side == "SELL" and price <= bid)
+        )
+        fill_px = ask if side == "BUY" else bid
+        now = int(time.time() * 1000)
+        oid = next(self._ids)
+        o = {
+            "symbol": sym,
+            "orderId": oid,
+            "orderListId": -1,
+            "clientOrderId": cid,
+            "transactTime": now,
+            "price": f"{price:f}",
+            "origQty": f"{qty:f}",
+            "executedQty": f"{qty if crosses else 0:f}",
+            "cummulativeQuoteQty": f"{qty * fill_px if crosses else 0:f}",
+            "status": "FILLED" if crosses else "NEW",
+            "timeInForce": p.get("timeInForce", "GTC"),
+            "type": otype,
+            "side": side,
+            "workingTime": now,
+            "selfTradePreventionMode": "NONE",
+            "time": now,
+            "updateTime": now,
+            "isWorking": True,
+            "origQuoteOrderQty": "0.00000000",
+        }
+        self.orders[oid] = o
+        if crosses:
+            self.trades.append(
+                {
+                    "symbol": sym,
+                    "id": len(self.trades) + 1,
+                    "orderId": oid,
+                    "orderListId": -1,
+                    "price": f"{fill_px:f}",
+                    "qty": f"{qty:f}",
+                    "quoteQty": f"{qty * fill_px:f}",
+                    "commission": f"{qty * fill_px / 1000:f}",
+                    "commissionAsset": "USDT",
+                    "time": now,
+                    "isBuyer": side == "BUY",
+                    "isMaker": False,
+                    "isBestMatch": True,
+                }
+            )
+        if self._delay:
+            delay, self._delay = self._delay, 0.0
+            await asyncio.sleep(delay)
+        return web.json_response(self._view(o))
+
+    def _lookup(self, p: dict[str, str]) -> dict[str, Any] | None:
+        if "orderId" in p:
+            return self.orders.get(int(p["orderId"]))
+        cid = p.get("origClientOrderId")
+        return next((o for o in self.orders.values() if o["clientOrderId"] == cid), None)
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        o = self._lookup(dict(request.query))
+        if o is None:
+            return web.json_response({"code": -2013, "msg": "Order does not exist."}, status=400)
+        return web.json_response(self._view(o))
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        o = self._lookup(dict(request.query))
+        if o is None or o["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
+        o["status"] = "CANCELED"
+        return web.json_response(self._view(o))
+
+    async def _open(self, request: web.Request) -> web.Response:
+        sym = request.query.get("symbol")
+        return web.json_response(
+            [
+                self._view(o)
+                for o in self.orders.values()
+                if o["status"] in ("NEW", "PARTIALLY_FILLED") and sym in (None, o["symbol"])
+            ]
+        )
+
+    async def _my_trades(self, request: web.Request) -> web.Response:
+        sym = request.query.get("symbol")
+        since = int(request.query.get("startTime", 0))
+        return web.json_response(
+            [t for t in self.trades if t["symbol"] == sym and t["time"] >= since]
+        )
