@@ -1,9 +1,128 @@
-"""`nzeza` commands of the feeds group (filled in by the issue that builds the layer)."""
+"""`nzeza feed …` commands: replay captures over a local websocket, record a websocket.
+
+Argument handling only; the work is in `nzeza.feeds.replay`. Nothing heavy is imported at
+module level.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
+def _capture_path(text: str) -> Path:
+    path = Path(text)
+    if path.is_file():
+        return path
+    from nzeza.feeds.capture import bundled
+
+    return bundled(text)  # a bundled capture name, e.g. binance_spot_btcusdt_20240808.jsonl.gz
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to `sub`."""
+    feed = sub.add_parser("feed", aliases=["feeds"], help="real-time feeds: replay and record")
+    cmds = feed.add_subparsers(dest="feed_command", metavar="COMMAND")
+    feed.set_defaults(handler=lambda _args: feed.print_help())
+
+    rep = cmds.add_parser(
+        "replay",
+        help="serve capture files over a websocket (+ Binance REST depth snapshots)",
+        description="Serve captures in the venue's own format on 127.0.0.1 with fault injection.",
+    )
+    rep.add_argument("files", nargs="+", type=_capture_path, help="capture files or bundled names")
+    rep.add_argument("--host", default="127.0.0.1")
+    rep.add_argument("--port", type=int, default=8765)
+    rep.add_argument("--speed", type=_speed, default=1.0, help="1, 10, ... or max (default 1)")
+    rep.add_argument("--loop", action="store_true", help="start again at the end")
+    rep.add_argument("--drop-every", type=int, default=0, metavar="N")
+    rep.add_argument("--delay-every", type=int, default=0, metavar="N")
+    rep.add_argument("--delay-ms", type=float, default=0.0)
+    rep.add_argument("--malformed-every", type=int, default=0, metavar="N")
+    rep.add_argument("--duplicate-every", type=int, default=0, metavar="N")
+    rep.add_argument("--gap-every", type=int, default=0, metavar="N")
+    rep.set_defaults(handler=_replay)
+
+    rec = cmds.add_parser("record", help="record a websocket to a capture file (<ns> <json>)")
+    rec.add_argument("url")
+    rec.add_argument(
+        "--subscribe",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="a subscribe message to send (repeatable)",
+    )
+    rec.add_argument("--out", required=True, type=Path)
+    rec.add_argument("--duration", type=float, default=None, help="seconds")
+    rec.add_argument("--max-messages", type=int, default=None)
+    rec.set_defaults(handler=_record)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nzeza.feeds.replay import Faults, ReplayServer
+
+    faults = Faults(
+        drop_every=args.drop_every,
+        delay_every=args.delay_every,
+        delay_s=args.delay_ms / 1000.0,
+        malformed_every=args.malformed_every,
+        duplicate_every=args.duplicate_every,
+        gap_every=args.gap_every,
+    )
+    server = ReplayServer(
+        args.files,
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        faults=faults,
+        loop_forever=args.loop,
+    )
+
+    async def main() -> None:
+        await server.start()
+        print(
+            f"replaying {len(server.tape.items)} messages on {server.url} "
+            f"(REST {server.http_url}/api/v3/depth); Ctrl-C to stop",
+            flush=True,
+        )
+        while not server.finished.is_set():
+            await asyncio.sleep(0.5)
+        print(f"replay finished: {server.sent} messages sent, {server.drops} drops", flush=True)
+        await server.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nzeza.errors import ValidationError
+    from nzeza.feeds.replay import record
+
+    subs = []
+    for text in args.subscribe:
+        try:
+            subs.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValidationError("--subscribe", text, f"not JSON: {exc.msg}") from None
+    n = asyncio.run(
+        record(args.url, subs, args.out, max_messages=args.max_messages, duration_s=args.duration)
+    )
+    print(f"recorded {n} messages to {args.out}")
+    return 0

@@ -1,0 +1,193 @@
+"""Shared helpers of the venue parsers: JSON decoding, exact decimals, typed failures.
+
+Hot path notes: prices and sizes repeat a lot on a live stream, so decimal text is converted
+once and cached (`DEC[text]`); a cache hit is one dict lookup in C. Validation (finite,
+non-negative, plain decimal text) happens only on a miss, so every cached value is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from nzeza.errors import ParseError
+
+_MAX_CACHE = 500_000
+_ALLOWED = frozenset("0123456789.eE+-")
+
+# Exceptions a parser's fast path may hit on malformed-but-valid JSON; each becomes ParseError.
+SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, InvalidOperation)
+
+
+class _DecimalCache(dict):
+    """`DEC[text]` → validated Decimal; a miss parses, checks and remembers."""
+
+    __slots__ = ()
+
+    def __missing__(self, text: Any) -> Decimal:
+        value = to_decimal(text)
+        if len(self) >= _MAX_CACHE:
+            self.clear()
+        self[text] = value
+        return value
+
+
+def to_decimal(text: Any) -> Decimal:
+    """Exact Decimal from wire text; raises ValueError for anything but a finite, >= 0 number."""
+    if type(text) is not str:
+        if type(text) is Decimal:  # from json.loads(parse_float=Decimal)
+            value = text
+        elif type(text) is int:
+            value = Decimal(text)
+        else:
+            raise ValueError(f"expected decimal text, got {type(text).__name__}")
+    else:
+        if not text or len(text) > 64 or not _ALLOWED.issuperset(text):
+            raise ValueError(f"not a plain decimal: {text[:40]!r}")
+        value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError(f"non-finite number {text!r}")
+    if value.is_signed() and value != 0:
+        raise ValueError(f"negative number {text!r}")
+    if value.adjusted() > 30:
+        raise ValueError(f"number out of range {text!r}")
+    return value
+
+
+DEC = _DecimalCache()
+
+
+def loads(venue: str, raw: str | bytes | bytearray | memoryview) -> Any:
+    """Decode one JSON message (orjson, strings stay strings); ParseError on invalid input."""
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise ParseError(venue, "message", f"invalid JSON: {exc}", _sample(raw)) from None
+
+
+def loads_decimal(venue: str, raw: str | bytes | bytearray | memoryview) -> Any:
+    """Decode JSON keeping every non-integer number as an exact Decimal of its text (Kraken)."""
+    try:
+        if isinstance(raw, (bytes, bytearray, memoryview)):
+            raw = bytes(raw).decode("utf-8")
+        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ParseError(venue, "message", f"invalid JSON: {exc}", _sample(raw)) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _sample(raw: Any) -> Any:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw[:200])
+    elif isinstance(raw, str):
+        raw = raw[:200]
+    return raw
+
+
+def shape_error(venue: str, exc: BaseException, msg: Any, field: str = "") -> ParseError:
+    """Turn a fast-path exception into a ParseError naming the field where it can be known."""
+    if isinstance(exc, KeyError) and not field:
+        field = str(exc.args[0]) if exc.args else "message"
+        reason = "missing field"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return ParseError(venue, field or "message", reason, _sample(_dump(msg)))
+
+
+def _dump(msg: Any) -> str:
+    try:
+        return orjson.dumps(msg, default=str).decode()[:200]
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(msg)[:200]
+
+
+def levels(raw_levels: Any) -> tuple[tuple[Decimal, Decimal], ...]:
+    """[[price, size], ...] (extra trailing items ignored) → tuple of Decimal pairs."""
+    dec = DEC
+    return tuple([(dec[lv[0]], dec[lv[1]]) for lv in raw_levels])
+
+
+def ms_to_ns(value: Any, venue: str, field: str) -> int:
+    """Milliseconds (int) since the epoch → ns."""
+    if type(value) is not int or value < 0:
+        raise ParseError(venue, field, "expected non-negative integer milliseconds", value)
+    return value * 1_000_000
+
+
+def iso_to_ns(value: Any, venue: str, field: str) -> int:
+    """RFC 3339 timestamp with up to 9 fractional digits → UTC ns (exact, no float)."""
+    from datetime import datetime
+
+    if type(value) is not str or len(value) < 20:
+        raise ParseError(venue, field, "expected RFC 3339 timestamp", value)
+    text = value
+    frac_ns = 0
+    # Split the fraction off by hand: datetime only keeps microseconds.
+    try:
+        if "." in text:
+            head, rest = text.split(".", 1)
+            digits = ""
+            i = 0
+            while i < len(rest) and rest[i].isdigit():
+                digits += rest[i]
+                i += 1
+            if not digits or len(digits) > 9:
+                raise ValueError("bad fraction")
+            frac_ns = int(digits.ljust(9, "0"))
+            text = head + rest[i:]
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+        if dt.tzinfo is None:
+            raise ValueError("timestamp without timezone")
+        dt = dt.astimezone(UTC)
+    except ValueError as exc:
+        raise ParseError(venue, field, f"bad timestamp: {exc}", value) from None
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    delta = dt - epoch
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + frac_ns
+
+
+def require(d: Any, key: str, kind: type | tuple[type, ...], venue: str) -> Any:
+    """d[key] checked to be of `kind`; ParseError naming the key otherwise."""
+    if not isinstance(d, dict):
+        raise ParseError(venue, key, "parent is not an object", _dump(d))
+    if key not in d:
+        raise ParseError(venue, key, "missing field", _dump(d))
+    value = d[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ParseError(venue, key, f"expected {_kind_name(kind)}", value)
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
+
+
+def guarded(venue: str) -> Callable:
+    """Decorator: any shape exception in the wrapped parser becomes a ParseError."""
+
+    def wrap(fn: Callable) -> Callable:
+        def inner(raw: Any, recv_ns: int | None = None, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(raw, recv_ns, *args, **kwargs)
+            except ParseError:
+                raise
+            except (*SHAPE_ERRORS, RecursionError) as exc:
+                raise shape_error(venue, exc, raw if isinstance(raw, str) else repr(raw)) from None
+
+        inner.__doc__ = fn.__doc__
+        inner.__name__ = fn.__name__
+        return inner
+
+    return wrap

@@ -1,0 +1,412 @@
+"""The asyncio shell around a venue parser: one websocket with reconnect, books and counters.
+
+`FeedConnection` connects (websockets 17 asyncio client), sends its subscriptions, reads
+messages with a staleness timeout, parses them (the sans-I/O venue parser), applies book events
+to its `OrderBook`s and hands every event to `on_event`. On any connection failure it
+reconnects with exponential backoff and full jitter (`Backoff`), gives up with `FeedGaveUp`
+after `max_retries` consecutive failures, and resets the failure count once a connection
+has stayed up for `stable_after_s`. After every (re)connect all subscriptions are sent again and
+every book is invalidated and resynced: through `snapshot_fetcher(symbol)` (Binance: the REST
+depth snapshot) or, for venues whose subscription starts with a snapshot, by resubscribing.
+A `CircuitBreaker` (optional) gates connection attempts. `FeedManager` runs many connections.
+
+Counters are plain attributes (`messages`, `parse_errors`, `reconnects`, `connects`,
+`snapshots_fetched`, `state`) for the metrics layer to read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from nzeza.errors import ParseError, VenueError
+from nzeza.feeds.book import OrderBook
+from nzeza.feeds.breaker import CircuitBreaker
+from nzeza.feeds.events import BookDelta, BookSnapshot, Event, SequenceGap
+from nzeza.ops.logging import get_logger
+
+log = get_logger(__name__)
+
+Parser = Callable[[Any, int | None], list[Event]]
+SnapshotFetcher = Callable[[str], Awaitable[list[Event]]]
+
+
+class FeedGaveUp(VenueError):
+    """Reconnecting failed `max_retries` times in a row."""
+
+    def __init__(self, venue: str, url: str, attempts: int, last_error: str) -> None:
+        super().__init__(
+            venue,
+            f"gave up on {url} after {attempts} failed connection attempts; last error: "
+            f"{last_error}",
+            retryable=False,
+            code="feed_gave_up",
+        )
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: delay = uniform(0, min(cap, base * factor**n))."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    factor: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def ceiling(self, attempt: int) -> float:
+        return min(self.cap_s, self.base_s * self.factor ** max(0, attempt))
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (0-based)."""
+        return self.rng.uniform(0.0, self.ceiling(attempt))
+
+
+class FeedConnection:
+    """One websocket to one venue endpoint.
+
+    Args:
+        url: ws:// or wss:// endpoint.
+        venue: venue name (errors, logs).
+        parse: `parse(raw, recv_ns) -> list[Event]` (a module's `parse` or a stateful parser's).
+        subscriptions: JSON-able messages sent after every connect, in order.
+        books: symbol → OrderBook fed by this connection's book events.
+        snapshot_fetcher: async `symbol -> [BookSnapshot]` used to (re)sync books (Binance REST);
+            without one, books are resynced by the snapshot that a fresh subscription brings.
+        on_event: called with every parsed event (sync function).
+        stale_after_s: no message for this long → the connection is considered dead.
+        ping_interval_s: websocket ping period (protocol-level keep-alive).
+        max_retries: consecutive failed attempts before `FeedGaveUp`; None retries forever.
+        stable_after_s: a connection up this long resets the failure count (and backoff).
+        backoff: the delay policy; breaker: optional circuit breaker gating attempts.
+        reset_parser: called on each new connection (stateful parsers reset their sequence).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        venue: str,
+        parse: Parser,
+        subscriptions: Iterable[Any] = (),
+        books: dict[str, OrderBook] | None = None,
+        snapshot_fetcher: SnapshotFetcher | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        stale_after_s: float = 30.0,
+        ping_interval_s: float | None = 20.0,
+        max_retries: int | None = 10,
+        stable_after_s: float = 30.0,
+        backoff: Backoff | None = None,
+        breaker: CircuitBreaker | None = None,
+        reset_parser: Callable[[], None] | None = None,
+        snapshot_retry_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.venue = venue
+        self._parse = parse
+        self.subscriptions: list[Any] = list(subscriptions)
+        self.books: dict[str, OrderBook] = dict(books or {})
+        self._fetch = snapshot_fetcher
+        self.on_event = on_event
+        self.stale_after_s = stale_after_s
+        self.ping_interval_s = ping_interval_s
+        self.max_retries = max_retries
+        self.stable_after_s = stable_after_s
+        self.backoff = backoff or Backoff()
+        self.breaker = breaker
+        self._reset_parser = reset_parser
+        self.snapshot_retry_s = snapshot_retry_s
+        self._clock = clock
+        self._ws: Any = None
+        self._closing = False
+        self._pending_fetch: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.connected = asyncio.Event()
+        # Counters and state (plain attributes).
+        self.state = "idle"  # idle | connecting | open | backoff | closed | failed
+        self.messages = 0
+        self.parse_errors = 0
+        self.reconnects = 0
+        self.connects = 0
+        self.failures = 0
+        self.sequence_gaps = 0
+        self.snapshots_fetched = 0
+        self.last_error = ""
+        self.last_parse_error: ParseError | None = None
+        self.last_message_at: float | None = None
+        for book in self.books.values():
+            book.on_resync = self._on_book_resync
+
+    # ------------------------------------------------------------------ public API
+
+    def add_book(self, book: OrderBook) -> None:
+        """Feed `book` from this connection (resynced on every reconnect)."""
+        book.on_resync = self._on_book_resync
+        self.books[book.symbol] = book
+
+    async def subscribe(self, message: Any) -> None:
+        """Add a subscription: sent now if connected, and again after every reconnect."""
+        self.subscriptions.append(message)
+        if self._ws is not None:
+            await self._ws.send(_dumps(message))
+
+    async def run(self) -> None:
+        """Connect and read until `close()`; raises `FeedGaveUp` after too many failures."""
+        attempt = 0
+        while not self._closing:
+            if self.breaker is not None and not self.breaker.allow():
+                self.state = "backoff"
+                await self._sleep(self.breaker.seconds_until_retry())
+                continue
+            self.state = "connecting"
+            started = self._clock()
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._closing:
+                break
+            self.failures += 1
+            if self.breaker is not None:
+                self.breaker.record_failure(self.last_error)
+            if self._clock() - started >= self.stable_after_s:
+                attempt = 0  # the connection was stable: start backing off from scratch
+            attempt += 1
+            if self.max_retries is not None and attempt > self.max_retries:
+                self.state = "failed"
+                raise FeedGaveUp(self.venue, self.url, attempt - 1, self.last_error)
+            for book in self.books.values():
+                if book.in_sync:
+                    book.invalidate(f"connection lost: {self.last_error}")
+            self.reconnects += 1
+            self.state = "backoff"
+            delay = self.backoff.delay(attempt - 1)
+            log.info(
+                "feed reconnecting",
+                extra={"venue": self.venue, "attempt": attempt, "delay_s": round(delay, 3)},
+            )
+            await self._sleep(delay)
+        self.state = "closed"
+
+    async def close(self) -> None:
+        """Stop reading, close the socket, cancel snapshot fetches."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.state = "closed"
+
+    def drop(self) -> None:
+        """Force a reconnect (e.g. after a connection-level sequence gap)."""
+        ws = self._ws
+        if ws is not None:
+            self._spawn(ws.close(code=4000, reason="resubscribe"))
+
+    # ------------------------------------------------------------------ internals
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and not self._closing:
+            await asyncio.sleep(seconds)
+
+    async def _session(self) -> None:
+        async with connect(
+            self.url,
+            ping_interval=self.ping_interval_s,
+            ping_timeout=self.ping_interval_s,
+            max_size=2**24,
+            open_timeout=10,
+            close_timeout=2,
+        ) as ws:
+            self._ws = ws
+            self.connects += 1
+            self.state = "open"
+            connected_at = self._clock()
+            if self._reset_parser is not None:
+                self._reset_parser()
+            for message in self.subscriptions:
+                await ws.send(_dumps(message))
+            for book in self.books.values():
+                # A fresh stream: whatever the book held may have missed updates meanwhile.
+                if book.in_sync or not book.needs_snapshot or book.last_update_id is not None:
+                    book.invalidate("reconnected")
+                elif self._fetch is not None:
+                    self._schedule_fetch(book.symbol)
+            self.connected.set()
+            if self.breaker is not None:
+                self.breaker.record_success()
+            stale = self.stale_after_s
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), stale)
+                except TimeoutError:
+                    raise TimeoutError(f"no message for {stale:g}s (stale)") from None
+                self._on_raw(raw, time.time_ns())
+                if self._closing:
+                    return
+                if self._clock() - connected_at >= self.stable_after_s:
+                    connected_at = float("inf")  # counted once per connection
+
+    def _on_raw(self, raw: Any, recv_ns: int) -> None:
+        self.messages += 1
+        self.last_message_at = self._clock()
+        try:
+            events = self._parse(raw, recv_ns)
+        except ParseError as exc:
+            self.parse_errors += 1
+            self.last_parse_error = exc
+            return
+        books = self.books
+        for ev in events:
+            kind = type(ev)
+            if kind is BookDelta or kind is BookSnapshot:
+                book = books.get(ev.symbol)
+                if book is not None:
+                    book.apply(ev)
+            elif kind is SequenceGap:
+                self.sequence_gaps += 1
+                for book in books.values():
+                    book.invalidate(f"sequence gap {ev.expected}->{ev.received}")
+                if self._fetch is None:
+                    self.drop()  # resubscribing is the only way to get fresh snapshots
+            if self.on_event is not None:
+                self.on_event(ev)
+
+    def _on_book_resync(self, book: OrderBook, reason: str) -> None:
+        if self._fetch is not None and self._ws is not None:
+            self._schedule_fetch(book.symbol)
+
+    def _schedule_fetch(self, symbol: str) -> None:
+        task = self._pending_fetch.get(symbol)
+        if task is not None and not task.done():
+            return
+        self._pending_fetch[symbol] = self._spawn(self._fetch_snapshot(symbol))
+
+    def _spawn(self, coro: Awaitable) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _fetch_snapshot(self, symbol: str) -> None:
+        assert self._fetch is not None
+        book = self.books[symbol]
+        # Let a few diffs buffer first, so the snapshot is not older than the stream start.
+        await asyncio.sleep(self.snapshot_retry_s / 4)
+        for _ in range(20):
+            if self._closing or self._ws is None:
+                return
+            try:
+                events = await self._fetch(symbol)
+            except (OSError, VenueError, ParseError, TimeoutError) as exc:
+                self.last_error = f"snapshot {symbol}: {type(exc).__name__}: {exc}"
+                await asyncio.sleep(self.snapshot_retry_s)
+                continue
+            self.snapshots_fetched += 1
+            for ev in events:
+                if type(ev) is BookSnapshot:
+                    book.apply(ev)
+            if not book.needs_snapshot:
+                return
+            await asyncio.sleep(self.snapshot_retry_s)
+
+
+def _dumps(message: Any) -> str:
+    if isinstance(message, (str, bytes)):
+        return message if isinstance(message, str) else message.decode()
+    return orjson.dumps(message).decode()
+
+
+def binance_rest_snapshot(
+    base_url: str, limit: int = 1000, timeout_s: float = 5.0
+) -> SnapshotFetcher:
+    """A snapshot fetcher for Binance: GET /api/v3/depth, parsed into a BookSnapshot.
+
+    Uses urllib in a worker thread with proxies disabled (loopback and venue hosts only).
+    """
+    import urllib.error
+    import urllib.request
+
+    from nzeza.feeds import binance
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def get(url: str) -> bytes:
+        try:
+            with opener.open(url, timeout=timeout_s) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as exc:
+            raise VenueError("binance", f"depth snapshot HTTP {exc.code}", retryable=True) from None
+
+    async def fetch(symbol: str) -> list[Event]:
+        url = binance.depth_snapshot_url(base_url, symbol, limit)
+        body = await asyncio.to_thread(get, url)
+        return binance.parse(body, time.time_ns(), symbol=symbol)
+
+    return fetch
+
+
+class FeedManager:
+    """Runs many `FeedConnection`s concurrently and shuts them all down cleanly."""
+
+    def __init__(self) -> None:
+        self.connections: list[FeedConnection] = []
+        self._tasks: list[asyncio.Task] = []
+
+    def add(self, conn: FeedConnection) -> FeedConnection:
+        self.connections.append(conn)
+        return conn
+
+    def start(self) -> None:
+        """Start every added connection's `run()` as a task."""
+        for conn in self.connections[len(self._tasks) :]:
+            self._tasks.append(asyncio.ensure_future(conn.run()))
+
+    @property
+    def failed(self) -> list[BaseException]:
+        return [
+            t.exception() for t in self._tasks if t.done() and not t.cancelled() and t.exception()
+        ]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def counters(self) -> dict[str, int]:
+        """Summed counters across connections."""
+        keys = ("messages", "parse_errors", "reconnects", "connects", "snapshots_fetched")
+        return {k: sum(getattr(c, k) for c in self.connections) for k in keys}
+
+
+__all__ = [
+    "Backoff",
+    "FeedConnection",
+    "FeedGaveUp",
+    "FeedManager",
+    "SnapshotFetcher",
+    "binance_rest_snapshot",
+]
