@@ -16,7 +16,17 @@ from nzeza import __version__
 from nzeza.errors import NzezaError
 
 # Order here is the order in `nzeza --help`.
-GROUPS = ("demo", "config", "data", "research", "feeds", "trading", "ops", "pipeline")
+GROUPS = (
+    "demo",
+    "config",
+    "data",
+    "research",
+    "session",
+    "feeds",
+    "trading",
+    "ops",
+    "pipeline",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -134,6 +134,7 @@ class Trader:
                 "market",
                 None,
                 bar_ts,
+                target,
             )
         self.on_event("intent", {"seq": intent.seq, "side": intent.side})
         return intent

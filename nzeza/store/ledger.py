@@ -325,6 +325,7 @@ class Ledger:
         order_type: str,
         price: Decimal | None,
         bar_ts: int,
+        target: Decimal | None = None,
     ) -> bool:
         """Journal an intent before its order is sent. False if this seq was journaled already."""
         try:
@@ -343,6 +344,7 @@ class Ledger:
                         bar_ts=bar_ts,
                         created_ns=self.clock(),
                         status="journaled",
+                        target=None if target is None else str(target),
                     ),
                 )
                 self.audit(

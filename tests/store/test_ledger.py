@@ -67,12 +67,16 @@ def test_session_restart_is_resume_and_params_must_match(ledger: Ledger) -> None
 
 def test_intent_journal_is_unique_per_seq(ledger: Ledger) -> None:
     start(ledger)
-    assert ledger.journal_intent("s1", 1, "c1", BTC.id, "buy", Decimal("0.1"), "market", None, 5)
+    assert ledger.journal_intent(
+        "s1", 1, "c1", BTC.id, "buy", Decimal("0.1"), "market", None, 5, Decimal("0.5")
+    )
     assert not ledger.journal_intent(
         "s1", 1, "c1", BTC.id, "buy", Decimal("0.1"), "market", None, 5
     )
     ledger.mark_intent("c1", "sent")
-    assert [(i["seq"], i["status"]) for i in ledger.intents("s1")] == [(1, "sent")]
+    assert [(i["seq"], i["status"], i["target"]) for i in ledger.intents("s1")] == [
+        (1, "sent", "0.5")
+    ]
     assert ledger.last_intent_seq("s1") == 1
 
 

@@ -1,0 +1,119 @@
+"""`nzeza paper`, `nzeza live`, `nzeza replay`, `nzeza parity`: sessions of the one engine."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strategy",
+        required=True,
+        help="a registered strategy name (nzeza strategies) or module:Class",
+    )
+    p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
+    p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)")
+    p.add_argument("--slippage", type=float, default=0.0005, help="slippage as a fraction")
+    p.add_argument("--cash", type=float, default=10_000.0, help="initial cash (quote currency)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for mode in ("paper", "live"):
+        p = sub.add_parser(
+            mode,
+            help=f"run a {mode} session"
+            + (" (needs promotion and live settings)" if mode == "live" else ""),
+        )
+        _common(p)
+        p.add_argument(
+            "--feed",
+            default="capture:binance_btcusdt",
+            help="capture:NAME (bundled), replay:FILE[,FILE...] (a recorded capture)",
+        )
+        p.add_argument("--symbol", default="BTCUSDT")
+        p.add_argument("--timeframe", default="5s", help="bar timeframe, e.g. 1s, 5s, 1m, 1h")
+        p.add_argument("--session-id", default=None, help="same id on restart = resume")
+        p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+        p.add_argument(
+            "--venue-db",
+            default=None,
+            help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
+        )
+        p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
+        p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz")
+        p.set_defaults(handler=_run_session, mode=mode)
+
+    r = sub.add_parser("replay", help="replay historical bars through the full engine")
+    _common(r)
+    r.add_argument("--sample", default="btc_usd_1h")
+    r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
+    r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
+    r.set_defaults(handler=_replay)
+
+    q = sub.add_parser("parity", help="engine replay vs research backtest, side by side")
+    q.add_argument("strategy")
+    q.add_argument("--params", nargs="*", default=[], metavar="K=V")
+    q.add_argument("--sample", default="btc_usd_1h")
+    q.add_argument("--bars", type=int, default=None, help="only the last N bars")
+    q.add_argument("--windowed", action="store_true")
+    q.add_argument("--fee", type=float, default=0.001)
+    q.add_argument("--slippage", type=float, default=0.0005)
+    q.add_argument("--show", type=int, default=5, help="trades to print side by side")
+    q.set_defaults(handler=_parity)
+
+
+def _run_session(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from nzeza.engine.runner import run_cli_session
+
+    return asyncio.run(run_cli_session(args))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.engine import replay
+    from nzeza.engine.runner import resolve_strategy
+    from nzeza.store import open_ledger
+
+    strategy, name, params = resolve_strategy(args.strategy, args.params)
+    bars = load_sample(args.sample)
+    ledger = open_ledger(args.ledger) if args.ledger else None
+    result = replay(
+        strategy,
+        bars,
+        Costs(args.fee, args.slippage),
+        args.cash,
+        ledger=ledger,
+        windowed=args.windowed,
+        progress=True,
+    )
+    print(
+        f"{name} {params} on {args.sample}: {len(bars):,} bars, {len(result.fills)} fills, "
+        f"{len(result.trades)} closed trades, final equity {result.final_equity:,.2f}"
+    )
+    if ledger is not None:
+        print(f"session {result.session_id} written to the ledger")
+        ledger.close()
+    return 0
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.engine.parity import compare
+    from nzeza.engine.runner import resolve_strategy
+
+    strategy, _, _ = resolve_strategy(args.strategy, args.params)
+    bars = load_sample(args.sample)
+    if args.bars:
+        bars = bars.iloc[-args.bars :]
+    report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
+    print(report)
+    if report.table is not None and args.show:
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(report.table.head(args.show).to_string())
+    return 0 if report.ok else 1
