@@ -128,7 +128,7 @@ def risk_hook(
 async def run_cli_session(args: Any) -> int:
     """`nzeza paper|live` — build the parts, run, print the summary."""
     from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
-    from nzeza.engine.sources import capture_trades
+    from nzeza.engine.sources import capture_trades, websocket_trades
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.ops.health import Health, OpsServer
     from nzeza.ops.metrics import Metrics
@@ -150,7 +150,8 @@ async def run_cli_session(args: Any) -> int:
             "live sessions need a venue websocket feed; this build runs live "
             "orders through `nzeza.venues` but the live feed wiring is not finished",
         )
-    paths, symbol = feed_paths(args.feed)
+    websocket = args.feed.startswith(("ws://", "wss://"))
+    paths, symbol = ([], None) if websocket else feed_paths(args.feed)
     symbol = symbol or args.symbol
     inst = session_instrument(symbol)
     costs = Costs(args.fee, args.slippage)
@@ -194,9 +195,13 @@ async def run_cli_session(args: Any) -> int:
         flush=True,
     )
     try:
-        report = await session.run(
-            capture_trades(paths, symbol, from_ns=session.resume_from_ns(), pace=args.pace)
+        start = session.resume_from_ns()
+        trades = (
+            websocket_trades(args.feed, symbol, from_ns=start)
+            if websocket
+            else capture_trades(paths, symbol, from_ns=start, pace=args.pace)
         )
+        report = await session.run(trades)
     finally:
         if server is not None:
             server.stop()

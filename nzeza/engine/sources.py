@@ -37,3 +37,52 @@ async def capture_trades(
                     await asyncio.sleep(pace)
                 else:
                     await asyncio.sleep(0)
+
+
+async def websocket_trades(
+    url: str, symbol: str, from_ns: int | None = None, max_retries: int = 10
+) -> AsyncIterator[Trade]:
+    """Public trades from a Binance-protocol websocket (the replay server, or Binance).
+
+    Reconnects with exponential backoff and full jitter on an abnormal close, asking the replay
+    server to resume from the last trade seen (`from_ns`) and dropping trades already yielded;
+    a normal close (the end of a replay) ends the stream.
+    """
+    import random
+    import time
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+    from nzeza.errors import VenueError
+    from nzeza.feeds import binance
+
+    stream = f"{symbol.lower()}@trade"
+    cursor = from_ns or 0
+    seen: set[str] = set()
+    failures = 0
+    while True:
+        # receive times run a little ahead of exchange times: start 5 s early, filter below
+        query = f"streams={stream}&close_at_end=1&from_ns={max(0, cursor - 5_000_000_000)}"
+        try:
+            async with connect(f"{url.rstrip('/')}/stream?{query}", max_size=2**22) as ws:
+                async for raw in ws:
+                    failures = 0
+                    for event in binance.parse(raw, time.time_ns(), symbol):
+                        if type(event) is not Trade or event.trade_id in seen:
+                            continue
+                        if from_ns is not None and (event.ts_ns or 0) < from_ns:
+                            continue
+                        seen.add(event.trade_id)
+                        cursor = max(cursor, event.ts_ns or cursor)
+                        yield event
+            return
+        except ConnectionClosedOK:
+            return
+        except (ConnectionClosed, OSError) as exc:
+            failures += 1
+            if failures > max_retries:
+                raise VenueError(
+                    "feed", f"gave up after {max_retries} reconnects: {exc}", retryable=True
+                ) from None
+            await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2**failures)))

@@ -98,6 +98,12 @@ class _Tape:
         self.books: dict[str, OrderBook] = {}
         self.finished = asyncio.Event()
 
+    def seek(self, ns: int) -> None:
+        """Start at the first message received at or after `ns` (a resuming session)."""
+        import bisect
+
+        self.pos = bisect.bisect_left([it.ns for it in self.items], ns)
+
     def next(self) -> _Item | None:
         while True:
             if self.pos >= len(self.items):
@@ -246,11 +252,20 @@ class ReplayServer:
         if subs:
             subscribed.set()
             self.subscriptions_log.append(frozenset(subs))
+        # `from_ns=N`: this connection gets its own cursor from receive time N (a session that
+        # resumes after a crash re-reads what it needs); `close_at_end=1`: close when the tape ends.
+        from_ns = query.get("from_ns", [None])[0]
+        close_at_end = query.get("close_at_end", ["0"])[0] == "1"
         reader = asyncio.ensure_future(self._read(ws, subs, subscribed))
         try:
             await subscribed.wait()
-            async with self._lock:
-                await self._stream(ws, subs)
+            if from_ns is not None:
+                tape = _Tape(self.tape.items)
+                tape.seek(int(from_ns))
+                await self._stream(ws, subs, tape, close_at_end)
+            else:
+                async with self._lock:
+                    await self._stream(ws, subs, self.tape, close_at_end)
         except ConnectionClosed:
             pass
         finally:
@@ -282,14 +297,18 @@ class ReplayServer:
             elif subscribed.is_set():
                 self.subscriptions_log[-1] = frozenset(subs)
 
-    async def _stream(self, ws: ServerConnection, subs: set[str]) -> None:
+    async def _stream(
+        self, ws: ServerConnection, subs: set[str], tape: _Tape, close_at_end: bool = False
+    ) -> None:
         f = self.faults
         here = 0
         depth_here = 0
         prev_ns: int | None = None
         while True:
-            item = self.tape.next()
+            item = tape.next()
             if item is None:
+                if close_at_end:
+                    await ws.close(code=1000, reason="end of replay")
                 await ws.wait_closed()
                 return
             if item.stream is not None and item.stream not in subs and "*" not in subs:

@@ -1,10 +1,11 @@
 """Kill a paper session for real, many times, and restart it with the same session id.
 
-The session runs in a subprocess (`nzeza paper`) over the bundled Binance capture against the
-durable paper venue (its own SQLite file, the "exchange"). It is killed with os._exit at each
-named crash point (after journaling an intent, after the venue took the order, after a fill,
-after a bar) and with SIGKILL at random moments. Across all kills: zero lost fills, zero
-duplicate orders, and the final equity equals an uninterrupted run's.
+The session runs in a subprocess (`nzeza paper`) fed by the websocket replay server (real
+sockets on 127.0.0.1, the bundled Binance capture) against the durable paper venue (its own
+SQLite file: the "exchange"). It is killed with os._exit at each named crash point (after
+journaling an intent, after the venue took the order, after a fill, after a bar) and with
+SIGKILL at random moments. Across all kills: zero lost fills, zero duplicate orders, and the
+final equity equals an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -33,12 +34,47 @@ ARGS = [
 ]
 
 
+class Server:
+    """A ReplayServer on its own event loop thread."""
+
+    def __init__(self, speed: float | None) -> None:
+        import asyncio
+        import threading
+
+        from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
+        from nzeza.feeds.replay import ReplayServer
+
+        self.loop = asyncio.new_event_loop()
+        self.server = ReplayServer([bundled(n) for n in BINANCE_BTCUSDT], speed=speed)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture(scope="module")
+def servers():
+    fast, paced = Server(None), Server(150.0)
+    yield {"fast": fast.url, "paced": paced.url}
+    fast.close()
+    paced.close()
+
+
 def run(
     tmp: Path,
     session: str,
+    feed: str,
     *,
     crash_at: str | None = None,
-    pace: float = 0.0,
     kill_after: float | None = None,
 ) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
@@ -57,8 +93,8 @@ def run(
         f"sqlite:///{tmp / 'ledger.sqlite'}",
         "--venue-db",
         str(tmp / "venue.sqlite"),
-        "--pace",
-        str(pace),
+        "--feed",
+        feed,
     ]
     proc = subprocess.Popen(
         cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -82,22 +118,22 @@ def venue_orders(tmp: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict:
+def reference(tmp_path_factory, servers) -> dict:
     tmp = tmp_path_factory.mktemp("reference")
-    assert run(tmp, "ref") == 0
+    assert run(tmp, "ref", servers["fast"]) == 0
     with Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}") as led:
         fills = led.fills("ref")
         equity = led.equity_curve("ref")[-1][1]
     return {"fills": [(f.side.value, f.quantity, f.price, f.ts) for f in fills], "equity": equity}
 
 
-def test_kill_at_every_crash_point_and_at_random_then_resume(tmp_path, reference) -> None:
+def test_kill_at_every_crash_point_and_at_random_then_resume(tmp_path, reference, servers) -> None:
     assert len(reference["fills"]) >= 5
     kills = 0
     # random kill -9 while trading, paced so the kill lands mid-run
     rng = random.Random(20241122)
     for _ in range(4):
-        code = run(tmp_path, "crashy", pace=0.0002, kill_after=rng.uniform(1.5, 4.0))
+        code = run(tmp_path, "crashy", servers["paced"], kill_after=rng.uniform(1.5, 4.0))
         kills += code in (-9, 137)
     # deterministic kills: each crash point, at different occurrences
     for point in (
@@ -110,10 +146,10 @@ def test_kill_at_every_crash_point_and_at_random_then_resume(tmp_path, reference
         "after_fill:1",
         "after_bar:3",
     ):
-        code = run(tmp_path, "crashy", crash_at=point)
+        code = run(tmp_path, "crashy", servers["fast"], crash_at=point)
         assert code == 137, f"{point} did not crash (exit {code})"
         kills += 1
-    assert run(tmp_path, "crashy") == 0  # finishes
+    assert run(tmp_path, "crashy", servers["fast"]) == 0  # finishes
     assert kills >= 10
 
     with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
@@ -133,12 +169,12 @@ def test_kill_at_every_crash_point_and_at_random_then_resume(tmp_path, reference
     assert audit.ok
 
 
-def test_second_run_of_a_finished_session_changes_nothing(tmp_path) -> None:
-    assert run(tmp_path, "twice") == 0
+def test_second_run_of_a_finished_session_changes_nothing(tmp_path, servers) -> None:
+    assert run(tmp_path, "twice", servers["fast"]) == 0
     with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
         before = led.fills("twice")
     t0 = time.monotonic()
-    assert run(tmp_path, "twice") == 0
+    assert run(tmp_path, "twice", servers["fast"]) == 0
     with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
         assert led.fills("twice") == before
     assert time.monotonic() - t0 < 120
