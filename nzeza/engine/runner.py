@@ -87,6 +87,15 @@ def feed_paths(feed: str) -> tuple[list[Path], str | None]:
     raise ValidationError("feed", feed, "must be capture:NAME or replay:FILE[,FILE...]")
 
 
+def ledger_writable(ledger: Any) -> tuple[bool, str]:
+    try:
+        with ledger.transaction() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        return False, f"not writable: {type(exc).__name__}"
+    return True, "writable"
+
+
 def risk_hook(
     ledger: Any,
     session_id: str,
@@ -174,7 +183,8 @@ async def run_cli_session(args: Any) -> int:
     kill = KillSwitch(DEFAULT_KILL_FILE)
     session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
     session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
-    health.register("ledger", lambda: (True, "writable"))
+    health.register("ledger", lambda: ledger_writable(ledger))
+    health.register("feed", lambda: session.feed_health())
     health.register(
         "session",
         lambda: (
@@ -197,7 +207,7 @@ async def run_cli_session(args: Any) -> int:
     try:
         start = session.resume_from_ns()
         trades = (
-            websocket_trades(args.feed, symbol, from_ns=start)
+            websocket_trades(args.feed, symbol, from_ns=start, metrics=metrics)
             if websocket
             else capture_trades(paths, symbol, from_ns=start, pace=args.pace)
         )

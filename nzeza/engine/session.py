@@ -115,6 +115,14 @@ class Session:
         self.last_bar_ts = rec.last_bar_ts
         self._resubmit: list[dict[str, Any]] = []
         self._bin: int | None = None  # start of the bar whose open was handled
+        self._last_trade_wall: float | None = None
+
+    def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
+        """Healthy while trades keep arriving (the /healthz "feed" component)."""
+        if self._last_trade_wall is None:
+            return self.machine.state.value == "recovering", {"last_trade_age_s": None}
+        age = time.monotonic() - self._last_trade_wall
+        return age <= max_age_s, {"last_trade_age_s": round(age, 3)}
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -172,6 +180,7 @@ class Session:
                     self.machine.fire("halt")
                     self.stop("kill switch")
                     break
+                self._last_trade_wall = time.monotonic()
                 for fbar in agg.on_trade(trade):
                     await self._on_closed(fbar)
                 start = agg.open_bar_start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 from nzeza.feeds.events import Trade
 
@@ -40,7 +41,12 @@ async def capture_trades(
 
 
 async def websocket_trades(
-    url: str, symbol: str, from_ns: int | None = None, max_retries: int = 10
+    url: str,
+    symbol: str,
+    from_ns: int | None = None,
+    max_retries: int = 10,
+    metrics: Any = None,
+    venue: str = "binance",
 ) -> AsyncIterator[Trade]:
     """Public trades from a Binance-protocol websocket (the replay server, or Binance).
 
@@ -54,8 +60,12 @@ async def websocket_trades(
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
-    from nzeza.errors import VenueError
+    from nzeza.errors import ParseError, VenueError
     from nzeza.feeds import binance
+
+    def state(name: str) -> None:
+        if metrics is not None:
+            metrics.set_ws_state(venue, name)
 
     stream = f"{symbol.lower()}@trade"
     cursor = from_ns or 0
@@ -65,10 +75,20 @@ async def websocket_trades(
         # receive times run a little ahead of exchange times: start 5 s early, filter below
         query = f"streams={stream}&close_at_end=1&from_ns={max(0, cursor - 5_000_000_000)}"
         try:
+            state("connecting")
             async with connect(f"{url.rstrip('/')}/stream?{query}", max_size=2**22) as ws:
+                state("connected")
                 async for raw in ws:
                     failures = 0
-                    for event in binance.parse(raw, time.time_ns(), symbol):
+                    if metrics is not None:
+                        metrics.messages.labels(venue).inc()
+                    try:
+                        events = binance.parse(raw, time.time_ns(), symbol)
+                    except ParseError:  # counted; the feed keeps going
+                        if metrics is not None:
+                            metrics.parse_errors.labels(venue).inc()
+                        continue
+                    for event in events:
                         if type(event) is not Trade or event.trade_id in seen:
                             continue
                         if from_ns is not None and (event.ts_ns or 0) < from_ns:
@@ -76,12 +96,18 @@ async def websocket_trades(
                         seen.add(event.trade_id)
                         cursor = max(cursor, event.ts_ns or cursor)
                         yield event
+            state("disconnected")
             return
         except ConnectionClosedOK:
+            state("disconnected")
             return
         except (ConnectionClosed, OSError) as exc:
             failures += 1
+            state("disconnected")
+            if metrics is not None:
+                metrics.ws_reconnects.labels(venue).inc()
             if failures > max_retries:
+                state("failed")
                 raise VenueError(
                     "feed", f"gave up after {max_retries} reconnects: {exc}", retryable=True
                 ) from None
