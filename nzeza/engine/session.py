@@ -277,9 +277,17 @@ class Session:
         if self.metrics is not None:
             self.metrics.orders_submitted.labels(self.venue.name).inc()
             self.metrics.decision_to_ack.labels(self.venue.name).observe(time.perf_counter() - t0)
-        self.ledger.mark_intent(intent.client_order_id, "sent")
-        for fill in await self.venue.my_trades(inst.id, since_ns=order.ts):
-            if fill.order_id == intent.client_order_id and self.trader.apply_fill(fill):
+        by_order = getattr(self.venue, "order_fills", None)
+        if by_order is not None:
+            fills = await by_order(inst.id, intent.client_order_id)
+        else:
+            fills = [
+                f
+                for f in await self.venue.my_trades(inst.id, since_ns=order.ts)
+                if f.order_id == intent.client_order_id
+            ]
+        for fill in fills:
+            if self.trader.apply_fill(fill):
                 self.report.fills += 1
                 crash_point("after_fill")
                 if self.metrics is not None:

@@ -143,7 +143,9 @@ class Trader:
         """Apply a fill to the portfolio and the ledger in one step (False if already applied)."""
         persist = None
         if self.ledger is not None:
-            if self.ledger.has_fill(self.venue, fill.trade_id):
+            # duplicates are caught by the portfolio's trade ids (rebuilt from the ledger on
+            # restart) and, as a last line, by the ledger's unique (venue, trade_id)
+            if self.portfolio.has_fill(fill.trade_id):
                 return False
             persist = self.ledger.fill_writer(self.session_id, self.venue, fill, order)
         applied = self.portfolio.apply_fill(fill, persist=persist)

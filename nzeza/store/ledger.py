@@ -307,9 +307,8 @@ class Ledger:
     def set_session_status(self, session_id: str, status: str, reason: str = "") -> None:
         with self.transaction() as conn:
             conn.execute(
-                update(s.sessions)
-                .where(s.sessions.c.session_id == session_id)
-                .values(status=status, updated_ns=self.clock())
+                _upd(s.sessions, ("session_id",)),
+                {"k_session_id": session_id, "status": status, "updated_ns": self.clock()},
             )
             self.audit("session_status", {"status": status, "reason": reason}, session_id, conn)
 
@@ -366,18 +365,16 @@ class Ledger:
     def mark_intent(self, client_order_id: str, status: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                update(s.intents)
-                .where(s.intents.c.client_order_id == client_order_id)
-                .values(status=status)
+                _upd(s.intents, ("client_order_id",)),
+                {"k_client_order_id": client_order_id, "status": status},
             )
 
     def mark_bar(self, session_id: str, bar_ts: int) -> None:
         """Record that every effect of the bar at `bar_ts` is in the ledger (resume point)."""
         with self.transaction() as conn:
             conn.execute(
-                update(s.sessions)
-                .where(s.sessions.c.session_id == session_id)
-                .values(last_bar_ts=bar_ts, updated_ns=self.clock())
+                _upd(s.sessions, ("session_id",)),
+                {"k_session_id": session_id, "last_bar_ts": bar_ts, "updated_ns": self.clock()},
             )
 
     def intents(self, session_id: str) -> list[dict[str, Any]]:
