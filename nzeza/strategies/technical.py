@@ -1,0 +1,222 @@
+"""The shipped strategies. Every indicator uses finite trailing windows (no EWM with infinite
+memory), so a session's trailing window of `warmup` bars reproduces research exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nzeza.strategies.base import Strategy, quantize
+
+
+def _ready(series: pd.Series, *needed: pd.Series) -> pd.Series:
+    """`series` where every indicator it uses is defined, 0 before (no position while warming)."""
+    mask = pd.Series(True, index=series.index)
+    for s in needed:
+        mask &= s.notna()
+    return series.where(mask, 0.0).astype(float)
+
+
+def rsi(close: pd.Series, period: int) -> pd.Series:
+    """Cutler's RSI: simple means of gains and losses over `period` (finite memory)."""
+    delta = close.diff()
+    gain = delta.clip(lower=0).rolling(period).mean()
+    loss = (-delta.clip(upper=0)).rolling(period).mean()
+    rs = gain / loss.replace(0.0, np.nan)
+    out = 100 - 100 / (1 + rs)
+    return out.where(loss != 0, 100.0).where(gain.notna())
+
+
+class SmaCross(Strategy):
+    """Long (1) while SMA(fast) of close > SMA(slow), both including the current bar; else 0."""
+
+    description = "moving-average crossover, long only"
+    fast: int = 10
+    slow: int = 30
+
+    def validate(self) -> None:
+        self.require(self.fast >= 1, "fast", "must be at least 1")
+        self.require(self.slow > self.fast, "slow", f"must be greater than fast ({self.fast})")
+
+    @property
+    def warmup(self) -> int:
+        return self.slow
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        fast = bars["close"].rolling(self.fast).mean()
+        slow = bars["close"].rolling(self.slow).mean()
+        return _ready((fast > slow).astype(float), fast, slow)
+
+
+class DonchianBreakout(Strategy):
+    """Channel breakout: long after a close above the highest high of the previous `window`
+    bars, out (or short, with `short`) after a close below the lowest low of the previous
+    `exit_window` bars. The position is latched between signals, looked up within the last
+    `memory` bars (a breakout older than that is considered stale: flat)."""
+
+    description = "Donchian channel breakout (turtle-style), latched, optional short"
+    window: int = 55
+    exit_window: int = 20
+    memory: int = 500
+    short: bool = False
+
+    def validate(self) -> None:
+        self.require(self.window >= 2, "window", "must be at least 2")
+        self.require(
+            1 <= self.exit_window <= self.window,
+            "exit_window",
+            f"must be between 1 and window ({self.window})",
+        )
+        self.require(self.memory >= self.window, "memory", "must be at least window")
+
+    @property
+    def warmup(self) -> int:
+        return self.memory + self.window + 1
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        upper = bars["high"].rolling(self.window).max().shift(1)
+        lower = bars["low"].rolling(self.exit_window).min().shift(1)
+        close = bars["close"]
+        signal = pd.Series(np.nan, index=bars.index)
+        signal[close > upper] = 1.0
+        signal[close < lower] = -1.0 if self.short else 0.0
+        latched = signal.ffill(limit=self.memory)
+        return _ready(latched.fillna(0.0), upper, lower)
+
+
+class RsiReversion(Strategy):
+    """Mean reversion on RSI: long while RSI < `lower`, short while RSI > `upper` (if `short`)."""
+
+    description = "RSI mean reversion (Cutler RSI), optional short"
+    period: int = 14
+    lower: float = 30.0
+    upper: float = 70.0
+    short: bool = False
+
+    def validate(self) -> None:
+        self.require(self.period >= 2, "period", "must be at least 2")
+        self.require(0 < self.lower < self.upper < 100, "lower", "need 0 < lower < upper < 100")
+
+    @property
+    def warmup(self) -> int:
+        return self.period + 1
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        r = rsi(bars["close"], self.period)
+        out = pd.Series(0.0, index=bars.index)
+        out[r < self.lower] = 1.0
+        if self.short:
+            out[r > self.upper] = -1.0
+        return _ready(out, r)
+
+
+class BollingerReversion(Strategy):
+    """Fade the bands: long below mean − k·σ, short above mean + k·σ (if `short`), flat inside."""
+
+    description = "Bollinger band mean reversion"
+    window: int = 20
+    k: float = 2.0
+    short: bool = True
+
+    def validate(self) -> None:
+        self.require(self.window >= 2, "window", "must be at least 2")
+        self.require(self.k > 0, "k", "must be positive")
+
+    @property
+    def warmup(self) -> int:
+        return self.window
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        close = bars["close"]
+        mean = close.rolling(self.window).mean()
+        std = close.rolling(self.window).std(ddof=0)
+        out = pd.Series(0.0, index=bars.index)
+        out[close < mean - self.k * std] = 1.0
+        if self.short:
+            out[close > mean + self.k * std] = -1.0
+        return _ready(out, mean, std)
+
+
+class VolTargetMomentum(Strategy):
+    """Time-series momentum scaled to a volatility target: sign(return over `lookback`) ×
+    min(max_leverage, target_vol / realized vol), in `step` increments (fractional exposure).
+    Volatility is annualised from `periods_per_year` (8760 for hourly bars)."""
+
+    description = "volatility-targeted momentum, fractional long/short"
+    lookback: int = 168
+    vol_window: int = 168
+    target_vol: float = 0.5
+    max_leverage: float = 1.0
+    step: float = 0.1
+    periods_per_year: float = 8760.0
+    short: bool = True
+
+    def validate(self) -> None:
+        self.require(self.lookback >= 2, "lookback", "must be at least 2")
+        self.require(self.vol_window >= 2, "vol_window", "must be at least 2")
+        self.require(0 < self.target_vol <= 5, "target_vol", "must be in (0, 5] (annualised)")
+        self.require(0 < self.max_leverage <= 1, "max_leverage", "must be in (0, 1]")
+        self.require(0 <= self.step < 1, "step", "must be in [0, 1)")
+
+    @property
+    def warmup(self) -> int:
+        return max(self.lookback, self.vol_window) + 1
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        close = bars["close"]
+        momentum = close / close.shift(self.lookback) - 1
+        vol = np.log(close).diff().rolling(self.vol_window).std() * np.sqrt(self.periods_per_year)
+        size = (self.target_vol / vol).clip(upper=self.max_leverage)
+        direction = np.sign(momentum)
+        if not self.short:
+            direction = direction.clip(lower=0)
+        return _ready(quantize((direction * size).fillna(0.0), self.step), momentum, vol)
+
+
+class TrendRsiCombo(Strategy):
+    """A combination of signals: the SMA trend (long/short) confirmed by RSI — full size when
+    the trend is up and RSI is not overbought (or down and not oversold), half size when the
+    trend holds but RSI is stretched against it, flat otherwise."""
+
+    description = "SMA trend confirmed by RSI, long/short, sized 0 / 0.5 / 1"
+    fast: int = 20
+    slow: int = 100
+    period: int = 14
+    overbought: float = 70.0
+    oversold: float = 30.0
+    short: bool = True
+
+    def validate(self) -> None:
+        self.require(self.slow > self.fast >= 1, "slow", "must be greater than fast")
+        self.require(self.period >= 2, "period", "must be at least 2")
+        self.require(
+            0 < self.oversold < self.overbought < 100,
+            "oversold",
+            "need 0 < oversold < overbought < 100",
+        )
+
+    @property
+    def warmup(self) -> int:
+        return max(self.slow, self.period + 1)
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        close = bars["close"]
+        fast = close.rolling(self.fast).mean()
+        slow = close.rolling(self.slow).mean()
+        r = rsi(close, self.period)
+        up, down = fast > slow, fast < slow
+        out = pd.Series(0.0, index=bars.index)
+        out[up] = np.where(r[up] < self.overbought, 1.0, 0.5)
+        if self.short:
+            out[down] = np.where(r[down] > self.oversold, -1.0, -0.5)
+        return _ready(out, fast, slow, r)
+
+
+SHIPPED: tuple[type[Strategy], ...] = (
+    SmaCross,
+    DonchianBreakout,
+    RsiReversion,
+    BollingerReversion,
+    VolTargetMomentum,
+    TrendRsiCombo,
+)
