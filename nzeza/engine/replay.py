@@ -26,7 +26,7 @@ from nzeza.engine.trades import closed_only, trades_from_fills
 
 # A grid far finer than any float64 price or size difference the research side can express,
 # so replay sizes are not rounded away from the backtest's (parity to 1e-9 relative).
-RESEARCH_TICK = Decimal("1e-12")
+RESEARCH_TICK = Decimal("1e-18")
 
 
 def research_instrument(symbol: str = "BTC/USD", venue: str = "replay") -> Instrument:

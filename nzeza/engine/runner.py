@@ -149,7 +149,7 @@ async def run_cli_session(args: Any) -> int:
     settings = load_settings(require_live=args.mode == "live")
     strategy, name, params = resolve_strategy(args.strategy, args.params)
     if args.mode == "live":
-        from nzeza.notebook.promotion import require_live_promotion
+        from nzeza.store.promotions import require_live_promotion
 
         with open_ledger(args.ledger) as ledger:
             require_live_promotion(ledger, name, params)

@@ -16,13 +16,13 @@ mode refuses to start without a passed live promotion of the exact strategy and 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nzeza.errors import LiveTradingNotAllowed, ValidationError
+from nzeza.errors import ValidationError
+from nzeza.strategies.base import params_hash
 
 TARGETS = ("paper", "live")
 
@@ -64,12 +64,6 @@ class PromotionDecision:
         lines = [f"{head}: {self.strategy} {self.params} → {self.target}"]
         lines += [f"  {g}" for g in self.gates]
         return "\n".join(lines)
-
-
-def params_hash(strategy: str, params: Mapping[str, Any]) -> str:
-    """The identity of a strategy configuration: name + canonical JSON of its parameters."""
-    text = json.dumps({"strategy": strategy, "params": dict(params)}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def file_hash(path: str | Path | None) -> str:
@@ -116,21 +110,16 @@ def record(
     return decision
 
 
-def require_live_promotion(ledger: Any, strategy: str, params: Mapping[str, Any]) -> dict:
-    """The passed live promotion of exactly this strategy + parameters, or LiveTradingNotAllowed."""
-    h = params_hash(strategy, params)
-    rows = ledger.promotions(strategy=strategy, target="live", params_hash=h, passed_only=True)
-    if not rows:
-        tried = ledger.promotions(strategy=strategy, target="live", params_hash=h)
-        why = (
-            f"the last live promotion attempt (#{tried[-1]['id']}) was refused"
-            if tried
-            else "no live promotion record exists"
-        )
-        raise LiveTradingNotAllowed(
-            [
-                f"promotion gate: {strategy} {dict(params)} (params hash {h}) is not promoted to "
-                f"live: {why}; run `nzeza promote NOTEBOOK --params ... --to live`"
-            ]
-        )
-    return rows[-1]
+# re-exported: the check itself lives with the ledger, so live sessions need no notebook code
+from nzeza.store.promotions import require_live_promotion  # noqa: E402
+
+__all__ = [
+    "GatePolicy",
+    "GateResult",
+    "PromotionDecision",
+    "evaluate",
+    "file_hash",
+    "params_hash",
+    "record",
+    "require_live_promotion",
+]

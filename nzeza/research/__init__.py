@@ -1,1 +1,30 @@
-"""nzeza.research — see DESIGN.md."""
+"""Research: vectorbt backtests and sweeps, honest statistics, verdicts, lookahead, walk-forward.
+
+from nzeza.research import backtest, sweep, walk_forward, check_lookahead
+"""
+
+from nzeza.research.backtest import BacktestResult, backtest, order_sizes
+from nzeza.research.lookahead import LookaheadReport, check_lookahead
+from nzeza.research.plots import backtest_figure, heatmap
+from nzeza.research.sweep import expand_grid, sweep
+from nzeza.research.verdict import Verdict, VerdictPolicy, data_fingerprint, load_verdicts, verdict
+from nzeza.research.walkforward import WalkForwardResult, walk_forward
+
+__all__ = [
+    "BacktestResult",
+    "LookaheadReport",
+    "Verdict",
+    "VerdictPolicy",
+    "WalkForwardResult",
+    "backtest",
+    "backtest_figure",
+    "check_lookahead",
+    "data_fingerprint",
+    "expand_grid",
+    "heatmap",
+    "load_verdicts",
+    "order_sizes",
+    "sweep",
+    "verdict",
+    "walk_forward",
+]

@@ -160,6 +160,12 @@ class Strategy:
         return out.clip(-1.0, 1.0)
 
 
+def params_hash(strategy: str, params: dict[str, Any]) -> str:
+    """The identity of a strategy configuration: name + canonical JSON of its parameters."""
+    text = json.dumps({"strategy": strategy, "params": dict(params)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def quantize(target: pd.Series, step: float) -> pd.Series:
     """Round exposures to `step` (0.1 → 10% steps) so small drifts do not trade every bar."""
     if step <= 0:

@@ -1,0 +1,63 @@
+"""The lookahead check: does the strategy's target at a bar change when the future is removed?
+
+The target is recomputed on histories truncated at many cut points and compared with the full
+run on every bar up to the cut. Any difference means the value at that bar used data after it:
+`shift(-1)`, centered windows, whole-history normalisation and back-filling are all caught.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class LookaheadReport:
+    ok: bool
+    cuts: int
+    first_offending_timestamp: pd.Timestamp | None = None
+    cut_at: pd.Timestamp | None = None
+    full_value: float | None = None
+    truncated_value: float | None = None
+    offending_cuts: list[pd.Timestamp] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return (
+                f"lookahead check passed: {self.cuts} truncated histories agree with the full run"
+            )
+        return (
+            f"LOOKAHEAD at {self.first_offending_timestamp}: target {self.full_value} on the "
+            f"full history but {self.truncated_value} when history ends at {self.cut_at} "
+            f"({len(self.offending_cuts)} of {self.cuts} cuts disagree)"
+        )
+
+
+def check_lookahead(
+    strategy: Any, bars: pd.DataFrame, n_cuts: int = 40, tolerance: float = 1e-9, seed: int = 0
+) -> LookaheadReport:
+    """Compare targets on `n_cuts` truncated histories with the full-history targets."""
+    full = strategy.targets(bars).to_numpy(dtype=float)
+    n = len(bars)
+    start = min(max(int(getattr(strategy, "warmup", 1)), 2), n - 1)
+    rng = np.random.default_rng(seed)
+    even = np.linspace(start, n - 2, num=min(n_cuts // 2, max(n - start - 1, 1)), dtype=int)
+    rand = rng.integers(start, n - 1, size=n_cuts - len(even)) if n - 1 > start else []
+    cuts = sorted(set(even.tolist()) | set(np.asarray(rand).tolist()))
+    first: tuple[int, int, float, float] | None = None
+    offending: list[pd.Timestamp] = []
+    for cut in cuts:
+        part = strategy.targets(bars.iloc[: cut + 1]).to_numpy(dtype=float)
+        diff = np.flatnonzero(np.abs(part - full[: cut + 1]) > tolerance)
+        if len(diff):
+            offending.append(bars.index[cut])
+            i = int(diff[0])
+            if first is None or i < first[0]:
+                first = (i, cut, float(full[i]), float(part[i]))
+    if first is None:
+        return LookaheadReport(True, len(cuts))
+    i, cut, fv, tv = first
+    return LookaheadReport(False, len(cuts), bars.index[i], bars.index[cut], fv, tv, offending)

@@ -1,0 +1,145 @@
+"""Walk-forward validation: choose parameters on each training window, trade them on the next
+test window, and judge only the stitched out-of-sample result."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nzeza.domain import Costs
+from nzeza.errors import ValidationError
+from nzeza.research.backtest import backtest, freq_of
+from nzeza.research.metrics import periods_per_year
+from nzeza.research.sweep import sweep
+from nzeza.research.verdict import Verdict, VerdictPolicy, verdict
+
+
+@dataclass
+class WalkForwardResult:
+    windows: pd.DataFrame  # one row per window: ranges, chosen params, in- and out-of-sample
+    returns: pd.Series  # stitched out-of-sample per-bar returns
+    stressed_returns: pd.Series  # the same at stressed costs
+    equity: pd.Series
+    trades: int
+    n_trials: int
+    var_trials: float
+    verdict: Verdict | None = None
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _oos(
+    strategy: Any,
+    bars: pd.DataFrame,
+    test_start: int,
+    test_end: int,
+    costs: Costs,
+    init_cash: float,
+) -> tuple[pd.Series, int]:
+    """Returns on bars[test_start:test_end] of a backtest that saw the warm-up before it."""
+    lead = max(int(getattr(strategy, "warmup", 1)), 1)
+    seg = bars.iloc[max(0, test_start - lead) : test_end]
+    res = backtest(strategy, seg, costs, init_cash)
+    rets = res.equity.pct_change().iloc[-(test_end - test_start) :]
+    test_idx = bars.index[test_start:test_end]
+    trades = res.trades
+    n = int(((trades["entry_time"] >= test_idx[0]) & (trades["status"] == "closed")).sum())
+    return rets.fillna(0.0), n
+
+
+def walk_forward(
+    strategy_cls: type,
+    bars: pd.DataFrame,
+    grid: Mapping[str, Sequence[Any]],
+    train: int,
+    test: int,
+    step: int | None = None,
+    costs: Costs | None = None,
+    init_cash: float = 10_000.0,
+    objective: str = "sharpe",
+    policy: VerdictPolicy | None = None,
+    record_dir: str | None = "runs/verdicts",
+    progress: bool = True,
+) -> WalkForwardResult:
+    """`train`/`test`/`step` are bar counts. Objective: the sweep column maximised in-sample."""
+    costs = costs or Costs()
+    policy = policy or VerdictPolicy()
+    step = step or test
+    if train < 50 or test < 10 or train + test > len(bars):
+        raise ValidationError(
+            "train", train, f"need train >= 50, test >= 10 and train + test <= {len(bars)} bars"
+        )
+    stressed = costs.scaled(policy.cost_stress)
+    rows, parts, stress_parts, trades, sr_vars, n_trials = [], [], [], 0, [], 0
+    starts = range(0, len(bars) - train - test + 1, step)
+    for k, s0 in enumerate(starts):
+        tr = bars.iloc[s0 : s0 + train]
+        table = sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
+        n_trials = table.attrs["n_trials"]
+        sr_vars.append(float(np.var(table["sharpe_per_period"], ddof=1)) if len(table) > 1 else 0.0)
+        best = table.sort_values(objective, ascending=False).iloc[0]
+        params = {key: best[key] for key in grid}
+        params = {key: (v.item() if hasattr(v, "item") else v) for key, v in params.items()}
+        strat = strategy_cls(**params)
+        t0, t1 = s0 + train, min(s0 + train + test, len(bars))
+        rets, n = _oos(strat, bars, t0, t1, costs, init_cash)
+        srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash)
+        parts.append(rets)
+        stress_parts.append(srets)
+        trades += n
+        rows.append(
+            {
+                "window": k,
+                "train_start": tr.index[0],
+                "test_start": bars.index[t0],
+                "test_end": bars.index[t1 - 1],
+                **params,
+                "in_sample_" + objective: float(best[objective]),
+                "oos_return": float((1 + rets).prod() - 1),
+                "oos_trades": n,
+            }
+        )
+    returns = pd.concat(parts)
+    returns = returns[~returns.index.duplicated(keep="last")]
+    stressed_returns = pd.concat(stress_parts)
+    stressed_returns = stressed_returns[~stressed_returns.index.duplicated(keep="last")]
+    equity = init_cash * (1 + returns).cumprod()
+    result = WalkForwardResult(
+        pd.DataFrame(rows),
+        returns,
+        stressed_returns,
+        equity,
+        trades,
+        n_trials,
+        float(np.mean(sr_vars)) if sr_vars else 0.0,
+    )
+    ppy = periods_per_year(freq_of(bars.index))
+    from nzeza import stats
+
+    stressed_sr = stats.sharpe_ratio(stressed_returns, ppy)
+    result.stats = {
+        "oos_sharpe": stats.sharpe_ratio(returns, ppy),
+        "oos_total_return": float(equity.iloc[-1] / init_cash - 1),
+        "oos_max_drawdown": stats.max_drawdown(equity),
+        "windows": len(rows),
+        "stressed_sharpe": stressed_sr,
+    }
+    last = rows[-1] if rows else {}
+    result.verdict = verdict(
+        oos_returns=returns,
+        oos_trades=trades,
+        n_trials=n_trials,
+        var_trials=result.var_trials,
+        stressed_sharpe=stressed_sr,
+        periods_per_year=ppy,
+        policy=policy,
+        strategy=strategy_cls.name,
+        params={k: last.get(k) for k in grid},
+        bars=bars,
+        costs=costs,
+        record_dir=record_dir,
+    )
+    return result
