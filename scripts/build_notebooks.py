@@ -90,6 +90,271 @@ record_metrics(metrics_path, {"sample": sample, "rows": len(bars), "issues": sum
 ]
 
 
+NOTEBOOKS["02_research"] = [
+    md("""
+# 02 · Research
+
+One strategy, one sample, one backtest — the fill convention stated once: a target decided at a
+bar's close executes at the next bar's open, buys at open × (1 + slippage), sells at
+open × (1 − slippage), fee on notional. Change the parameters cell (or run it through papermill
+with `-p`) to see another strategy; the explorer below does the same interactively.
+"""),
+    params("""
+strategy = "sma_cross"
+params = {"fast": 10, "slow": 30}
+sample = "btc_usd_1h"
+last_bars = 24 * 365      # the most recent year
+fee = 0.001
+slippage = 0.0005
+metrics_path = None"""),
+    code(SETUP),
+    code("""
+from nzeza.data import load_sample
+from nzeza.domain import Costs
+from nzeza.notebook import record_metrics
+from nzeza.research import backtest
+from nzeza.strategies import get_strategy
+
+bars = load_sample(sample).iloc[-last_bars:]
+strat = get_strategy(strategy)(**params)
+result = backtest(strat, bars, Costs(fee, slippage), 10_000)
+strat"""),
+    md("## Statistics"),
+    code("""result.stats.to_frame("value").round(4)"""),
+    md("## Equity, trades and drawdown"),
+    code("""result.plot()"""),
+    code("""result.trades.tail(8).round(4)"""),
+    md(
+        "## Explore interactively\nIn JupyterLab, change the strategy or a parameter and the backtest reruns."
+    ),
+    code("""
+from nzeza.notebook.widgets import strategy_explorer
+
+explorer = strategy_explorer(bars.iloc[-24 * 90:], Costs(fee, slippage), default=strategy)
+explorer"""),
+    code("""
+record_metrics(metrics_path, {"strategy": strategy, **{f"p_{k}": v for k, v in params.items()},
+                              "sharpe": result.stats["sharpe"], "total_return": result.stats["total_return"],
+                              "max_drawdown": result.stats["max_drawdown"], "trades": result.stats["trades"]})"""),
+]
+
+NOTEBOOKS["03_validate"] = [
+    md("""
+# 03 · Validate
+
+Is the edge real? A sweep counts the trials, walk-forward judges only out-of-sample results, the
+lookahead check proves the strategy cannot see the future, and the verdict deflates the Sharpe
+ratio by the number of trials actually tried (Bailey & López de Prado). The verdict is recorded
+under `runs/verdicts/` — the promotion gate reads it.
+"""),
+    params("""
+strategy = "sma_cross"
+grid = {"fast": [5, 10, 20], "slow": [40, 80, 160]}
+sample = "btc_usd_1h"
+last_bars = 24 * 365 * 2
+train = 24 * 120
+test = 24 * 60
+fee = 0.001
+slippage = 0.0005
+verdict_dir = "runs/verdicts"
+metrics_path = None"""),
+    code(SETUP),
+    code("""
+from nzeza.data import load_sample
+from nzeza.domain import Costs
+from nzeza.notebook import record_metrics
+from nzeza.research import check_lookahead, heatmap, sweep, walk_forward
+from nzeza.strategies import get_strategy
+
+cls = get_strategy(strategy)
+bars = load_sample(sample).iloc[-last_bars:]
+costs = Costs(fee, slippage)
+table = sweep(cls, bars, grid, costs, progress=False)
+print(f"{table.attrs['n_trials']} combinations tried")
+table.head(5).round(4)"""),
+    code("""
+keys = list(grid)
+heatmap(table, keys[0], keys[1], "sharpe", f"{strategy}: Sharpe by parameters") if len(keys) >= 2 else None"""),
+    md("## Walk-forward"),
+    code("""
+wf = walk_forward(cls, bars, grid, train, test, costs=costs, record_dir=verdict_dir, progress=False)
+wf.windows.drop(columns=["train_start"]).round(4)"""),
+    code("""
+from nzeza.notebook.dashboard import equity_figure
+
+equity_figure(wf.equity, f"{strategy}: stitched out-of-sample equity")"""),
+    md("## Lookahead check"),
+    code("""
+chosen = {k: (v.item() if hasattr(v, "item") else v) for k, v in wf.windows.iloc[-1][keys].items()}
+print(check_lookahead(cls(**chosen), bars.iloc[-3000:]))"""),
+    md("## Verdict"),
+    code("""print(wf.verdict)"""),
+    code("""
+record_metrics(metrics_path, {"strategy": strategy, "decision": wf.verdict.decision,
+                              "oos_sharpe": wf.stats["oos_sharpe"], "deflated_sharpe": wf.verdict.metrics["deflated_sharpe"],
+                              "n_trials": wf.n_trials, "oos_trades": wf.trades})"""),
+]
+
+NOTEBOOKS["04_session"] = [
+    md("""
+# 04 · Session
+
+The same strategy object through the session engine. `mode="replay"` runs historical bars
+through the full engine (risk, paper venue, ledger) and compares it with the research backtest
+trade for trade. `mode="paper"` streams the bundled Binance capture over a real websocket
+replay server on 127.0.0.1, builds bars from its trades, and trades them on the paper venue.
+"""),
+    params("""
+strategy = "sma_cross"
+params = {"fast": 10, "slow": 30}
+mode = "replay"            # replay | paper
+feed = "sample:btc_usd_1h" # sample:NAME (replay) | capture:binance_btcusdt (paper)
+bars_count = 24 * 90
+timeframe = "5s"           # paper mode bar size
+session_id = "nb04"
+run_dir = "runs/notebooks"
+metrics_path = None"""),
+    code(SETUP),
+    code("""
+from decimal import Decimal
+from pathlib import Path
+
+from nzeza.domain import Costs
+from nzeza.notebook import record_metrics
+from nzeza.strategies import get_strategy
+from nzeza.store import Ledger
+
+Path(run_dir).mkdir(parents=True, exist_ok=True)
+ledger_path = Path(run_dir) / f"{session_id}.sqlite"
+ledger_path.unlink(missing_ok=True)
+Path(run_dir, f"{session_id}-venue.sqlite").unlink(missing_ok=True)
+ledger = Ledger(f"sqlite:///{ledger_path}")
+costs = Costs(0.001, 0.0005)
+strat = get_strategy(strategy)(**params)"""),
+    code("""
+if mode == "replay":
+    from nzeza.data import load_sample
+    from nzeza.engine import replay
+    from nzeza.engine.parity import compare
+
+    bars = load_sample(feed.split(":", 1)[1]).iloc[-bars_count:]
+    result = replay(strat, bars, costs, 10_000, ledger=ledger, session_id=session_id)
+    parity = compare(strat, bars, costs, 10_000)
+    summary = {"bars": len(bars), "fills": len(result.fills), "final_equity": round(result.final_equity, 6)}
+    print(parity)
+else:
+    from nzeza.engine.runner import risk_hook, session_instrument
+    from nzeza.engine.session import Session, SessionConfig
+    from nzeza.engine.sources import websocket_trades
+    from nzeza.feeds import capture
+    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.replay import ReplayServer
+    from nzeza.venues.paper.durable import DurablePaperVenue
+
+    inst = session_instrument("BTCUSDT")
+    venue = DurablePaperVenue(Path(run_dir) / f"{session_id}-venue.sqlite", [inst], costs)
+    cfg = SessionConfig(session_id, strat, strategy, strat.params, inst, costs, Decimal(10_000),
+                        parse_timeframe(timeframe))
+    session = Session(cfg, ledger, venue)
+    session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio)
+    async with ReplayServer([capture.bundled(n) for n in capture.BINANCE_BTCUSDT]) as server:
+        report = await session.run(websocket_trades(server.url, "BTCUSDT"))
+    summary = {"bars": report.bars, "fills": report.fills, "final_equity": round(float(report.final_equity), 6)}
+summary"""),
+    md("## Ledger: trades, equity, risk events"),
+    code("""
+from nzeza.notebook.dashboard import equity_figure, session_frames, session_summary
+
+frames = session_frames(ledger, session_id)
+frames["fills"].tail(6)"""),
+    code("""equity_figure(frames["equity"]["equity"], f"{session_id} ({mode}) equity")"""),
+    code("""
+print(f"risk events: {len(frames['risk_events'])}")
+print(ledger.verify_audit())
+s = session_summary(ledger, session_id)
+{k: s[k] for k in ("mode", "status", "fills", "risk_events", "equity", "return_pct", "max_drawdown_pct")}"""),
+    code("""
+record_metrics(metrics_path, {"mode": mode, "strategy": strategy, **summary})
+ledger.close()"""),
+]
+
+NOTEBOOKS["05_live"] = [
+    md("""
+# 05 · Live
+
+The same session with `mode="live"`. Live is opt-in twice (DESIGN principle 7): it needs live
+settings (https/wss endpoints, well-formed credentials from the environment or `.env`, the
+explicit confirmation) **and** a passed promotion record for this exact strategy and parameters.
+This notebook checks every gate and refuses, saying which ones are missing, unless all pass.
+"""),
+    params("""
+strategy = "sma_cross"
+params = {"fast": 10, "slow": 30}
+mode = "live"
+ledger_url = "sqlite:///runs/notebooks/live-gates.sqlite"
+metrics_path = None"""),
+    code(SETUP),
+    code("""
+from nzeza.errors import LiveTradingNotAllowed
+from nzeza.notebook import record_metrics
+from nzeza.notebook.live import live_gates
+
+gates = live_gates(strategy, params, ledger_url=ledger_url)
+for gate in gates:
+    print(gate)"""),
+    code("""
+missing = [g.name for g in gates if not g.passed]
+if missing:
+    print(f"REFUSED: live session not started; missing gate(s): {', '.join(missing)}")
+else:
+    print("all gates pass: start it with `nzeza live --strategy ...`")
+record_metrics(metrics_path, {"strategy": strategy, "refused": bool(missing), "missing": ",".join(missing)})"""),
+]
+
+NOTEBOOKS["06_dashboard"] = [
+    md("""
+# 06 · Dashboard
+
+Positions, orders, PnL, feed health and breaker state of a running or finished session, read
+from its ledger (and its `/metrics` endpoint when one is given). In JupyterLab the panel below
+refreshes itself with `dash.start(5)`.
+"""),
+    params("""
+ledger_url = "sqlite:///runs/notebooks/dashboard.sqlite"
+session_id = "dashboard-demo"
+metrics_url = None      # e.g. http://127.0.0.1:9108/metrics of a running nzeza paper session
+metrics_path = None"""),
+    code(SETUP),
+    code("""
+from nzeza.notebook import record_metrics
+from nzeza.notebook.dashboard import Dashboard, read_metrics, session_frames, session_summary
+from nzeza.store import Ledger
+
+ledger = Ledger(ledger_url)
+if ledger.session(session_id) is None:  # nothing to show yet: replay a short session to look at
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.engine import replay
+    from nzeza.strategies import SmaCross
+
+    replay(SmaCross(fast=10, slow=30), load_sample("btc_usd_1h").iloc[-24 * 60:], Costs(),
+           10_000, ledger=ledger, session_id=session_id)
+summary = session_summary(ledger, session_id)
+{k: summary[k] for k in ("mode", "status", "strategy", "fills", "equity", "return_pct", "max_drawdown_pct")}"""),
+    code("""
+frames = session_frames(ledger, session_id)
+frames["positions"]"""),
+    code("""frames["orders"].tail(5)"""),
+    code("""
+health = read_metrics(metrics_url) if metrics_url else {}
+{k: v for k, v in health.items() if k.startswith(("nzeza_ws_state", "nzeza_circuit", "nzeza_equity"))}"""),
+    code("""
+dash = Dashboard(ledger, session_id, metrics_url)
+dash.widget"""),
+    code("""record_metrics(metrics_path, {"session": session_id, "fills": summary["fills"]})"""),
+]
+
+
 def build(name: str, cells: list[tuple[str, str]]) -> Path:
     nb = nbformat.v4.new_notebook()
     for kind, source in cells:
