@@ -26,6 +26,7 @@ GROUPS = (
     "trading",
     "ops",
     "pipeline",
+    "promote",
 )
 
 

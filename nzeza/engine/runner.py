@@ -87,6 +87,20 @@ def feed_paths(feed: str) -> tuple[list[Path], str | None]:
     raise ValidationError("feed", feed, "must be capture:NAME or replay:FILE[,FILE...]")
 
 
+def session_record(
+    feed: str, symbol: str, timeframe: str, costs: Costs, cash: float
+) -> dict[str, Any]:
+    """The session config kept in the ledger: enough to rebuild and replay its bars."""
+    return {
+        "feed": feed,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "fee": costs.fee,
+        "slippage": costs.slippage,
+        "init_cash": float(cash),
+    }
+
+
 def ledger_writable(ledger: Any) -> tuple[bool, str]:
     try:
         with ledger.transaction() as conn:
@@ -179,6 +193,8 @@ async def run_cli_session(args: Any) -> int:
         costs,
         Decimal(str(args.cash)),
         parse_timeframe(args.timeframe),
+        mode=args.mode,
+        record=session_record(args.feed, symbol, args.timeframe, costs, args.cash),
     )
     kill = KillSwitch(DEFAULT_KILL_FILE)
     session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)

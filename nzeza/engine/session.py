@@ -47,6 +47,9 @@ class SessionConfig:
     init_cash: Decimal
     timeframe_ns: int
     mode: str = "paper"
+    # what a later replay needs to rebuild this session's bars (feed, timeframe, costs, cash):
+    # stored as the session's config in the ledger; the promotion paper gate reads it
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Session:
             venue=venue.name,
             currency=inst.quote,
             initial_balances={inst.quote: config.init_cash},
+            config=config.record,
         )
         self.report = SessionReport(config.session_id, resumed=resumed)
         rec = rebuild(ledger, config.session_id, inst)

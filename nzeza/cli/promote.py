@@ -1,0 +1,66 @@
+"""`nzeza promote NOTEBOOK --to paper|live`: check the gates, record the decision."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "promote",
+        help="check the promotion gates for a notebook's strategy and record the decision",
+        description=(
+            "Gates for paper: verdict SCALE on a recorded validation run, lookahead check, "
+            "parity between research and replay. For live, also: a paper session of at least "
+            "--min-paper-bars bars with no breaker trip and tracking error within "
+            "--max-tracking-error. Exit 0 only when every gate passes."
+        ),
+    )
+    p.add_argument("notebook", help="the notebook being promoted (its parameters cell is read)")
+    p.add_argument("--to", dest="target", required=True, choices=("paper", "live"))
+    p.add_argument("--strategy", default=None, help="override the notebook's `strategy`")
+    p.add_argument(
+        "--params", nargs="*", default=[], metavar="K=V", help="override strategy parameters"
+    )
+    p.add_argument("--sample", default="btc_usd_1h", help="bundled sample for lookahead/parity")
+    p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the sample")
+    p.add_argument("--fee", type=float, default=0.001)
+    p.add_argument("--slippage", type=float, default=0.0005)
+    p.add_argument("--verdicts", default="runs/verdicts", help="folder of recorded verdicts")
+    p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+    p.add_argument("--min-paper-bars", type=int, default=None)
+    p.add_argument("--max-tracking-error", type=float, default=None)
+    p.set_defaults(handler=_promote)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import parse_params
+    from nzeza.notebook.gates import promote
+    from nzeza.notebook.promotion import GatePolicy
+    from nzeza.store import open_ledger
+
+    policy = GatePolicy()
+    if args.min_paper_bars is not None:
+        policy = replace(policy, min_paper_bars=args.min_paper_bars)
+    if args.max_tracking_error is not None:
+        policy = replace(policy, max_tracking_error=args.max_tracking_error)
+    bars = load_sample(args.sample).iloc[-args.bars :]
+    with open_ledger(args.ledger) as ledger:
+        decision = promote(
+            args.notebook,
+            args.target,
+            strategy=args.strategy,
+            params=parse_params(args.params),
+            ledger=ledger,
+            bars=bars,
+            costs=Costs(args.fee, args.slippage),
+            record_dir=args.verdicts,
+            policy=policy,
+        )
+    print(decision)
+    print(f"recorded as promotion #{decision.record_id} (nzeza promotions)")
+    return 0 if decision.passed else 1
