@@ -1,14 +1,40 @@
 """The demo: the longest end-to-end path nzeza has, on bundled data, with no network.
 
-Each stage prints what it did and where its output is. Later layers add stages here.
+settings → domain → data → research pipeline (papermill notebooks on Dask: sweep, walk-forward,
+lookahead, verdict per strategy) → a paper session of the best candidate against the websocket
+replay server on 127.0.0.1 → promotion gates → one HTML report. Each stage prints what it did
+and where its output is; stages share what they found through `State`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent  # the project checkout (notebooks/, pipelines/)
+DEMO_COSTS = (0.001, 0.0005)
+DEMO_SESSION = "demo-paper"
+_DECISION_RANK = {"SCALE": 2, "ITERATE": 1, "KILL": 0}
+
+
+@dataclass
+class State:
+    """What the stages found, for the ones after them and for the report."""
+
+    data_report: Any = None
+    research: list[dict[str, Any]] = field(default_factory=list)
+    research_dir: Path | None = None
+    best: dict[str, Any] | None = None
+    paper: dict[str, Any] = field(default_factory=dict)
+    promotion: Any = None
+    live_gates: list[Any] = field(default_factory=list)
+
+
+STATE = State()
 Stage = Callable[[Path, bool], str]
 
 
@@ -44,6 +70,7 @@ def _stage_data(out: Path, quick: bool) -> str:
     names = list(list_samples()["name"])
     bars = load_sample("btc_usd_1h")
     report = validate_ohlcv(bars, "1h")
+    STATE.data_report = report
     (out / "data_report.txt").write_text(str(report) + "\n")
     issues = sum(report.counts.values())
     return (
@@ -52,10 +79,225 @@ def _stage_data(out: Path, quick: bool) -> str:
     )
 
 
+def _stage_research(out: Path, quick: bool) -> str:
+    """The research pipeline: 03_validate for each strategy of pipelines/research.yaml."""
+    from dataclasses import replace
+
+    from nzeza.notebook.pipeline import load_spec, run_pipeline
+
+    spec_path = ROOT / "pipelines" / "research.yaml"
+    if not spec_path.is_file():
+        return f"research skipped: {spec_path} not found (run the demo from a project checkout)"
+    spec = load_spec(spec_path)
+    params = {**spec.parameters, "verdict_dir": str((out / "verdicts").resolve())}
+    if quick:
+        params.update(last_bars=24 * 365, train=24 * 90, test=24 * 45)
+    spec = replace(spec, parameters=params, retries=0)
+    STATE.research_dir = out / "research"
+    records = run_pipeline(spec, output=STATE.research_dir, progress=True)
+    STATE.research = records
+    ok = [r for r in records if r["status"] == "ok"]
+    for r in records:
+        m = r["metrics"]
+        if r["status"] == "ok":
+            print(
+                f"      {m.get('strategy', '?'):20s} {m.get('decision', '?'):8s} "
+                f"OOS Sharpe {m.get('oos_sharpe', float('nan')):6.2f}  "
+                f"deflated {m.get('deflated_sharpe', float('nan')):.2f}  "
+                f"{m.get('oos_trades', 0)} OOS trades  params {m.get('params')}"
+            )
+        else:
+            print(f"      {r['params'].get('strategy')}: FAILED {r['error']}")
+    if ok:
+        best = max(
+            ok,
+            key=lambda r: (
+                _DECISION_RANK.get(r["metrics"].get("decision"), -1),
+                r["metrics"].get("deflated_sharpe") or 0.0,
+                r["metrics"].get("oos_sharpe") or 0.0,
+            ),
+        )
+        STATE.best = {
+            "strategy": best["metrics"]["strategy"],
+            "params": json.loads(best["metrics"]["params"]),
+            "decision": best["metrics"]["decision"],
+        }
+    return (
+        f"research ok: {len(ok)}/{len(records)} validation notebooks ran; best candidate "
+        f"{STATE.best['strategy'] if STATE.best else 'none'} "
+        f"({STATE.best['decision'] if STATE.best else '-'}) → {STATE.research_dir}"
+    )
+
+
+def _stage_paper(out: Path, quick: bool) -> str:
+    """A paper session of the best candidate over the websocket replay of a real capture."""
+    import asyncio
+    from decimal import Decimal
+
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import risk_hook, session_instrument, session_record
+    from nzeza.engine.session import Session, SessionConfig
+    from nzeza.engine.sources import websocket_trades
+    from nzeza.engine.tracking import session_tracking
+    from nzeza.feeds import capture
+    from nzeza.feeds.replay import ReplayServer
+    from nzeza.ops.metrics import Metrics
+    from nzeza.store import Ledger
+    from nzeza.strategies import get_strategy
+    from nzeza.venues.paper.durable import DurablePaperVenue
+
+    best = STATE.best or {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}
+    strategy = get_strategy(best["strategy"])(**best["params"])
+    for name in ("ledger.sqlite", "paper-venue.sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            (out / (name + suffix)).unlink(missing_ok=True)
+    ledger = Ledger(f"sqlite:///{out / 'ledger.sqlite'}")
+    costs = Costs(*DEMO_COSTS)
+    inst = session_instrument("BTCUSDT")
+    venue = DurablePaperVenue(out / "paper-venue.sqlite", [inst], costs)
+    cfg = SessionConfig(
+        DEMO_SESSION,
+        strategy,
+        best["strategy"],
+        strategy.params,
+        inst,
+        costs,
+        Decimal(10_000),
+        1_000_000_000,
+        record=session_record("capture:binance_btcusdt", "BTCUSDT", "1s", costs, 10_000),
+    )
+    metrics = Metrics()
+    session = Session(cfg, ledger, venue, metrics=metrics)
+    session.pre_trade = risk_hook(ledger, DEMO_SESSION, inst, session.portfolio, metrics)
+
+    async def run() -> Any:
+        files = [capture.bundled(n) for n in capture.BINANCE_BTCUSDT]
+        async with ReplayServer(files) as server:
+            report = await session.run(websocket_trades(server.url, "BTCUSDT", metrics=metrics))
+            STATE.paper["url"] = server.url
+        await venue.close()
+        return report
+
+    report = asyncio.run(run())
+    tracking = session_tracking(ledger, DEMO_SESSION, strategy)
+    ledger.close()
+    lat = sorted(report.decision_latencies_ns)
+    p50 = f"{lat[len(lat) // 2] / 1e3:.0f} µs" if lat else "n/a (no orders)"
+    STATE.paper.update(report=report, tracking=tracking, ledger=out / "ledger.sqlite")
+    return (
+        f"paper ok: {best['strategy']} {strategy.params} over the websocket replay of the "
+        f"Binance BTCUSDT capture: {report.bars} bars (1s), {report.fills} fills, "
+        f"{report.rejected} risk rejections, equity {report.final_equity:.2f}, decision→order "
+        f"P50 {p50}; {tracking}"
+    )
+
+
+def _stage_promote(out: Path, quick: bool) -> str:
+    """Promotion of the best candidate to paper, and the live gates as they stand."""
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.notebook.gates import promote
+    from nzeza.notebook.live import live_gates
+    from nzeza.store import Ledger
+
+    best = STATE.best or {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}
+    notebook = ROOT / "notebooks" / "04_session.ipynb"
+    if not notebook.is_file():
+        return f"promotion skipped: {notebook} not found"
+    url = f"sqlite:///{out / 'ledger.sqlite'}"
+    bars = load_sample("btc_usd_1h").iloc[-(24 * 90 if quick else 24 * 180) :]
+    with Ledger(url) as ledger:
+        decision = promote(
+            notebook,
+            "paper",
+            strategy=best["strategy"],
+            params=best["params"],
+            ledger=ledger,
+            bars=bars,
+            costs=Costs(*DEMO_COSTS),
+            record_dir=out / "verdicts",
+        )
+    STATE.promotion = decision
+    STATE.live_gates = live_gates(best["strategy"], decision.params, ledger_url=url)
+    for line in str(decision).splitlines()[1:]:
+        print(f"    {line}")
+    live = "; ".join(f"{g.name} {'PASS' if g.passed else 'FAIL'}" for g in STATE.live_gates)
+    return (
+        f"promotion to paper {'PASSED' if decision.passed else 'REFUSED'} "
+        f"(record #{decision.record_id}); live: {live}"
+    )
+
+
+def _stage_report(out: Path, quick: bool) -> str:
+    """One HTML file: data, research verdicts, the paper session, the gates."""
+    import pandas as pd
+
+    from nzeza.notebook.dashboard import equity_figure, session_frames
+    from nzeza.notebook.report import Report
+    from nzeza.store import Ledger
+
+    rep = Report("nzeza demo report")
+    rep.text(
+        "Everything below ran on bundled real data, offline: hourly BTC/USD bars for research "
+        "and a real Binance BTCUSDT websocket capture replayed over a websocket on 127.0.0.1 "
+        "for the paper session."
+    )
+    rep.heading("1 · Data")
+    rep.pre(str(STATE.data_report))
+    rep.heading("2 · Research: walk-forward validation per strategy")
+    if STATE.research:
+        rows = [
+            {
+                "strategy": r["params"].get("strategy"),
+                "status": r["status"],
+                "decision": r["metrics"].get("decision"),
+                "OOS Sharpe": r["metrics"].get("oos_sharpe"),
+                "deflated Sharpe": r["metrics"].get("deflated_sharpe"),
+                "trials": r["metrics"].get("n_trials"),
+                "OOS trades": r["metrics"].get("oos_trades"),
+                "params": r["metrics"].get("params"),
+                "notebook": Path(r["html"] or r["notebook"]).name,
+            }
+            for r in STATE.research
+        ]
+        rep.table(pd.DataFrame(rows))
+        rep.text(f"Executed notebooks and their HTML renderings: {STATE.research_dir}")
+    rep.heading("3 · Paper session of the best candidate")
+    if STATE.paper:
+        report, tracking = STATE.paper["report"], STATE.paper["tracking"]
+        rep.pre(
+            f"session {DEMO_SESSION}: {report.bars} bars, {report.fills} fills, "
+            f"{report.rejected} risk rejections, final equity {report.final_equity:.4f}\n"
+            f"{tracking}"
+        )
+        with Ledger(f"sqlite:///{STATE.paper['ledger']}") as ledger:
+            frames = session_frames(ledger, DEMO_SESSION)
+        if len(frames["equity"]):
+            rep.figure(equity_figure(frames["equity"]["equity"], f"{DEMO_SESSION} equity"))
+        if len(frames["fills"]):
+            rep.table(frames["fills"].tail(10).astype(str))
+    rep.heading("4 · Promotion gates")
+    if STATE.promotion is not None:
+        d = STATE.promotion
+        rep.text(
+            f"{d.strategy} {d.params} → {d.target}: "
+            f"{'PROMOTED' if d.passed else 'REFUSED'} (ledger record #{d.record_id})"
+        )
+        rep.gates([(g.name, g.passed, g.detail) for g in d.gates])
+        rep.text("Live trading, as it stands:")
+        rep.gates([(g.name, g.passed, g.detail) for g in STATE.live_gates])
+    path = rep.write(out / "report.html")
+    return f"report ok → {path.resolve()}"
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("settings", _stage_settings),
     ("domain", _stage_domain),
     ("data", _stage_data),
+    ("research", _stage_research),
+    ("paper", _stage_paper),
+    ("promote", _stage_promote),
+    ("report", _stage_report),
 ]
 
 
@@ -63,9 +305,15 @@ def run_demo(out: str | Path | None = None, quick: bool = False) -> int:
     out_dir = Path(out or "runs/demo")
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"nzeza demo → {out_dir.resolve()}")
+    t_all = time.perf_counter()
     for name, stage in STAGES:
         t0 = time.perf_counter()
         summary = stage(out_dir, quick)
-        print(f"  [{name}] {summary}  ({time.perf_counter() - t0:.1f}s)")
-    print("demo finished")
+        print(f"  [{name}] {summary}  ({time.perf_counter() - t0:.1f}s)", flush=True)
+    print(f"demo finished in {time.perf_counter() - t_all:.0f}s")
+    print(f"  report:             {(out_dir / 'report.html').resolve()}")
+    if STATE.research_dir is not None:
+        print(f"  executed notebooks: {STATE.research_dir.resolve()}")
+        print(f"  open them:          .venv/bin/jupyter lab {STATE.research_dir.resolve()}")
+    print(f"  the workflow:       .venv/bin/jupyter lab {ROOT / 'notebooks'}")
     return 0

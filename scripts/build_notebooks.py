@@ -149,7 +149,7 @@ under `runs/verdicts/` — the promotion gate reads it.
 """),
     params("""
 strategy = "sma_cross"
-grid = {"fast": [5, 10, 20], "slow": [40, 80, 160]}
+grid = None               # None: the strategy's own search_space
 sample = "btc_usd_1h"
 last_bars = 24 * 365 * 2
 train = 24 * 120
@@ -167,8 +167,10 @@ from nzeza.research import check_lookahead, heatmap, sweep, walk_forward
 from nzeza.strategies import get_strategy
 
 cls = get_strategy(strategy)
+grid = grid or cls.search_space
 bars = load_sample(sample).iloc[-last_bars:]
 costs = Costs(fee, slippage)
+print(f"{cls.__name__}: sweeping {grid}")
 table = sweep(cls, bars, grid, costs, progress=False)
 print(f"{table.attrs['n_trials']} combinations tried")
 table.head(5).round(4)"""),
@@ -185,12 +187,15 @@ from nzeza.notebook.dashboard import equity_figure
 equity_figure(wf.equity, f"{strategy}: stitched out-of-sample equity")"""),
     md("## Lookahead check"),
     code("""
-chosen = {k: (v.item() if hasattr(v, "item") else v) for k, v in wf.windows.iloc[-1][keys].items()}
-print(check_lookahead(cls(**chosen), bars.iloc[-3000:]))"""),
+chosen = cls(**{k: (v.item() if hasattr(v, "item") else v) for k, v in wf.windows.iloc[-1][keys].items()})
+print(f"parameters chosen in the last window: {chosen.params}")
+print(check_lookahead(chosen, bars.iloc[-3000:]))"""),
     md("## Verdict"),
     code("""print(wf.verdict)"""),
     code("""
-record_metrics(metrics_path, {"strategy": strategy, "decision": wf.verdict.decision,
+import json
+
+record_metrics(metrics_path, {"strategy": strategy, "decision": wf.verdict.decision, "params": json.dumps(chosen.params),
                               "oos_sharpe": wf.stats["oos_sharpe"], "deflated_sharpe": wf.verdict.metrics["deflated_sharpe"],
                               "n_trials": wf.n_trials, "oos_trades": wf.trades})"""),
 ]

@@ -195,7 +195,9 @@ def promote(
     if not isinstance(name, str):
         raise ValidationError("strategy", name, "not given and not in the notebook's parameters")
     cls = get_strategy(name)
-    merged = {**(defaults.get("params") or {}), **dict(params or {})}
+    # the notebook's own parameters apply only to the notebook's own strategy
+    base = defaults.get("params") if name == defaults.get("strategy") else None
+    merged = {**(base or {}), **dict(params or {})}
     instance = cls(**merged)
     full = dict(instance.params)
     gates: dict[str, Gate] = {

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,10 +149,12 @@ class RunRecord:
     error: dict[str, Any] | None = None
 
 
-def run_id_for(params: Mapping[str, Any]) -> str:
-    """A readable, stable id for a parameter set."""
+def run_id_for(params: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
+    """A readable, stable id for a parameter set: the values of `keys` (the grid) and a hash
+    of every parameter."""
     text = json.dumps(dict(params), sort_keys=True, default=str)
-    slug = "_".join(f"{v}" for v in params.values() if isinstance(v, str | int | float))[:60]
+    shown = [params[k] for k in keys if k in params] if keys else list(params.values())
+    slug = "_".join(f"{v}" for v in shown if isinstance(v, str | int | float))[:60]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", slug).strip("-") or "run"
     return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
@@ -181,12 +183,17 @@ def _error_cell(nb_path: Path) -> dict[str, Any] | None:
 
 
 def execute_one(
-    notebook: str, out_dir: str, params: dict[str, Any], retries: int, timeout: int
+    notebook: str,
+    out_dir: str,
+    params: dict[str, Any],
+    retries: int,
+    timeout: int,
+    grid_keys: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run one parameter set with papermill (on a Dask worker); never raises for a bad notebook."""
     import papermill as pm
 
-    run_id = run_id_for(params)
+    run_id = run_id_for(params, grid_keys)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     nb_out = out / f"{run_id}.ipynb"
@@ -213,9 +220,7 @@ def execute_one(
     html = None
     if nb_out.exists():
         try:
-            from nbconvert import HTMLExporter
-
-            body, _ = HTMLExporter().from_filename(str(nb_out))
+            body = render_html(nb_out)
             html_path = nb_out.with_suffix(".html")
             html_path.write_text(body, encoding="utf-8")
             html = str(html_path)
@@ -236,6 +241,31 @@ def execute_one(
             error=error,
         )
     )
+
+
+def render_html(nb_path: str | Path) -> str:
+    """The executed notebook as one HTML page, its plotly figures drawn (plotly.js inline once).
+
+    Notebooks store figures as plotly JSON only (JupyterLab draws them); nbconvert cannot, so
+    each figure gets an HTML rendering before export.
+    """
+    import nbformat
+    import plotly.io as pio
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    first = True
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            fig = data.get("application/vnd.plotly.v1+json")
+            if fig is None or "text/html" in data:
+                continue
+            data["text/html"] = pio.to_html(fig, include_plotlyjs=first, full_html=False)
+            data.pop("application/vnd.plotly.v1+json")
+            first = False
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    return body
 
 
 def _client(scheduler: str | None, workers: int) -> Any:
@@ -278,6 +308,7 @@ def run_pipeline(
                 params,
                 spec.retries,
                 spec.timeout,
+                list(spec.grid),
                 pure=False,
             )
             for params in runs

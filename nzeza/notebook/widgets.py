@@ -12,9 +12,9 @@ def strategy_explorer(
 ) -> Any:
     """Pick a strategy and its parameters; equity, drawdown, stats and trades update."""
     import ipywidgets as w
-    from IPython.display import display
 
     from nzeza.domain import Costs
+    from nzeza.errors import NzezaError
     from nzeza.research import backtest
     from nzeza.strategies import REGISTRY
 
@@ -39,15 +39,16 @@ def strategy_explorer(
     def run(*_: Any) -> None:
         cls = REGISTRY[choice.value]
         params = {c.description: c.value for c in params_box.children}
-        out.clear_output(wait=True)
-        with out:
-            try:
-                result = backtest(cls(**params), bars, costs, init_cash)
-            except Exception as exc:  # shown to the user, never a traceback wall
-                print(f"error: {exc}")
-                return
-            display(result.stats.to_frame("value").T.round(3))
-            display(result.plot())
+        # widget state only (no output capture): works the same in JupyterLab and headless
+        # under papermill/nbclient, where capturing into an Output widget can stall the cell
+        out.outputs = ()
+        try:
+            result = backtest(cls(**params), bars, costs, init_cash)
+        except NzezaError as exc:  # shown to the user, never a traceback wall
+            out.append_stdout(f"error: {exc}\n")
+            return
+        out.append_display_data(result.stats.to_frame("value").T.round(3))
+        out.append_display_data(result.plot())
 
     def rebuild(*_: Any) -> None:
         params_box.children = controls(choice.value)

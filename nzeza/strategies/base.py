@@ -39,6 +39,8 @@ class Strategy:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # the default sweep grid a validation starts from (notebooks, pipelines, `nzeza validate`)
+    search_space: ClassVar[dict[str, list[Any]]] = {}
     _param_types: ClassVar[dict[str, type]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -3,6 +3,8 @@ memory), so a session's trailing window of `warmup` bars reproduces research exa
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -30,6 +32,8 @@ def rsi(close: pd.Series, period: int) -> pd.Series:
 class SmaCross(Strategy):
     """Long (1) while SMA(fast) of close > SMA(slow), both including the current bar; else 0."""
 
+    search_space: ClassVar[dict[str, list[Any]]] = {"fast": [5, 10, 20], "slow": [40, 80, 160]}
+
     description = "moving-average crossover, long only"
     fast: int = 10
     slow: int = 30
@@ -53,6 +57,11 @@ class DonchianBreakout(Strategy):
     bars, out (or short, with `short`) after a close below the lowest low of the previous
     `exit_window` bars. The position is latched between signals, looked up within the last
     `memory` bars (a breakout older than that is considered stale: flat)."""
+
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "window": [20, 55, 100],
+        "exit_window": [10, 20],
+    }
 
     description = "Donchian channel breakout (turtle-style), latched, optional short"
     window: int = 55
@@ -87,6 +96,12 @@ class DonchianBreakout(Strategy):
 class RsiReversion(Strategy):
     """Mean reversion on RSI: long while RSI < `lower`, short while RSI > `upper` (if `short`)."""
 
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "period": [7, 14, 21],
+        "lower": [20.0, 30.0],
+        "upper": [70.0, 80.0],
+    }
+
     description = "RSI mean reversion (Cutler RSI), optional short"
     period: int = 14
     lower: float = 30.0
@@ -112,6 +127,8 @@ class RsiReversion(Strategy):
 
 class BollingerReversion(Strategy):
     """Fade the bands: long below mean − k·σ, short above mean + k·σ (if `short`), flat inside."""
+
+    search_space: ClassVar[dict[str, list[Any]]] = {"window": [20, 50, 100], "k": [1.5, 2.0, 2.5]}
 
     description = "Bollinger band mean reversion"
     window: int = 20
@@ -141,6 +158,11 @@ class VolTargetMomentum(Strategy):
     """Time-series momentum scaled to a volatility target: sign(return over `lookback`) ×
     min(max_leverage, target_vol / realized vol), in `step` increments (fractional exposure).
     Volatility is annualised from `periods_per_year` (8760 for hourly bars)."""
+
+    search_space: ClassVar[dict[str, list[Any]]] = {
+        "lookback": [72, 168, 336],
+        "target_vol": [0.3, 0.5],
+    }
 
     description = "volatility-targeted momentum, fractional long/short"
     lookback: int = 168
@@ -177,6 +199,8 @@ class TrendRsiCombo(Strategy):
     """A combination of signals: the SMA trend (long/short) confirmed by RSI — full size when
     the trend is up and RSI is not overbought (or down and not oversold), half size when the
     trend holds but RSI is stretched against it, flat otherwise."""
+
+    search_space: ClassVar[dict[str, list[Any]]] = {"fast": [10, 20, 50], "slow": [100, 200]}
 
     description = "SMA trend confirmed by RSI, long/short, sized 0 / 0.5 / 1"
     fast: int = 20

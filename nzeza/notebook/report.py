@@ -1,0 +1,77 @@
+"""A single-file HTML report: sections of text, tables and plotly figures.
+
+The first figure carries plotly.js inline so the file opens offline; later figures reuse it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;line-height:1.45}
+h1{font-size:1.6rem}h2{font-size:1.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;
+margin-top:2rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
+th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+pre{background:#f7f7f7;padding:.6rem;overflow-x:auto;font-size:.85rem}
+.pass{color:#137333;font-weight:600}.fail{color:#b3261e;font-weight:600}
+"""
+
+
+class Report:
+    """Collects sections in order; `write(path)` renders them into one HTML file."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._parts: list[str] = []
+        self._plotly_included = False
+
+    def heading(self, text: str) -> None:
+        self._parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str) -> None:
+        self._parts.append(f"<p>{html.escape(text)}</p>")
+
+    def pre(self, text: str) -> None:
+        self._parts.append(f"<pre>{html.escape(text)}</pre>")
+
+    def table(self, frame: pd.DataFrame, float_format: str = "{:,.4f}") -> None:
+        shown = frame.copy()
+        for col in shown.columns:
+            if pd.api.types.is_float_dtype(shown[col]):
+                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else float_format.format(v))
+        self._parts.append(shown.to_html(index=False, escape=True, border=0))
+
+    def gates(self, lines: list[tuple[str, bool, str]]) -> None:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td class={'pass' if ok else 'fail'}>"
+            f"{'PASS' if ok else 'FAIL'}</td><td style='text-align:left'>"
+            f"{html.escape(detail)}</td></tr>"
+            for name, ok, detail in lines
+        )
+        self._parts.append(f"<table><tr><th>gate</th><th></th><th>why</th></tr>{rows}</table>")
+
+    def figure(self, fig: Any) -> None:
+        self._parts.append(fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
+        self._plotly_included = True
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = "\n".join(self._parts)
+        doc = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(self.title)}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>{html.escape(self.title)}</h1>{body}</body></html>"
+        )
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(doc, encoding="utf-8")
+        os.replace(tmp, path)
+        return path
