@@ -11,6 +11,12 @@ shortfall to that target, capped by participation (`max_participation` × market
 the previous slice) and notional (`max_child_notional` / price), on the lot. A child still
 working at the next slice is cancelled and its remainder replaced (cancel/replace). The report
 gives the implementation shortfall against the arrival price.
+
+Never more than the parent: a child being cancelled may still fill (the fill races the
+cancel), so the quantity placed at a slice is also capped by total − filled − every working
+child's remainder. What such a cap holds back is placed once `on_done` confirms the cancel: at
+the next slice, or after the last slice at the next `on_time` (a catch-up child). Fills that
+arrive after `on_done` (out of order) still count.
 """
 
 from __future__ import annotations
@@ -103,8 +109,10 @@ class TwapScheduler:
     times: list[int] = field(init=False)
     filled: Decimal = field(default=ZERO, init=False)
     notional: Decimal = field(default=ZERO, init=False)
-    children: dict[str, _Child] = field(default_factory=dict, init=False)
+    children: dict[str, _Child] = field(default_factory=dict, init=False)  # working
+    history: dict[str, _Child] = field(default_factory=dict, init=False)  # every child
     _next_slice: int = field(default=0, init=False)
+    _held_back: Decimal = field(default=ZERO, init=False)  # withheld for racing cancels
     _count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +137,7 @@ class TwapScheduler:
     @property
     def done(self) -> bool:
         return self.filled >= self.total or (
-            self._next_slice >= len(self.times) and not self.children
+            self._next_slice >= len(self.times) and not self.children and self._held_back <= 0
         )
 
     # -- driver inputs ----------------------------------------------------------------------
@@ -138,18 +146,28 @@ class TwapScheduler:
     ) -> list[PlaceChild | CancelChild]:
         """Commands due at `now_ns`. `price` is the current reference (mid or last trade);
         `market_volume` the base volume traded since the previous call (for participation)."""
-        due = [k for k in range(self._next_slice, len(self.times)) if self.times[k] <= now_ns]
-        if not due or self.filled >= self.total:
+        if self.filled >= self.total:
             return []
-        k = due[-1]  # a late driver catches up in one child, not a burst of them
-        self._next_slice = k + 1
+        due = [k for k in range(self._next_slice, len(self.times)) if self.times[k] <= now_ns]
         out: list[PlaceChild | CancelChild] = []
-        for c in self.children.values():
-            if not c.canceling:
-                c.canceling = True
-                out.append(CancelChild(c.cid))
-        target = self.total * (k + 1) / self.config.slices
-        want = target - self.filled  # working children are being cancelled: not counted
+        if due:
+            k = due[-1]  # a late driver catches up in one child, not a burst of them
+            self._next_slice = k + 1
+            for c in self.children.values():
+                if not c.canceling:
+                    c.canceling = True
+                    out.append(CancelChild(c.cid))
+            target = self.total * (k + 1) / self.config.slices
+            free = self.total - self.filled - self.working
+            # A child being cancelled may still fill: what it could still fill is not free.
+            want = min(target - self.filled, free)
+            self._held_back = max(ZERO, target - self.filled - free)
+        elif self._next_slice >= len(self.times) and not self.children and self._held_back > 0:
+            # After the last slice: the cancels have settled; place what they held back.
+            want = min(self._held_back, self.total - self.filled)
+            self._held_back = ZERO
+        else:
+            return []
         px = to_decimal(price, "price") if price is not None else self.arrival_price
         if self.config.max_participation is not None and market_volume is not None:
             want = min(want, Decimal(self.config.max_participation) * market_volume)
@@ -178,20 +196,23 @@ class TwapScheduler:
             intent = self.parent.with_changes(
                 quantity=qty, type=OrderType.MARKET, price=None, seq=0, tag="twap"
             )
-        self.children[cid] = _Child(cid, qty)
+        self.children[cid] = self.history[cid] = _Child(cid, qty)
         out.append(PlaceChild(cid, intent))
         return out
 
     def on_fill(self, cid: str, qty: Decimal, price: Decimal) -> None:
-        c = self.children.get(cid)
+        """A child filled `qty` at `price` (also after `on_done`: fills may come late)."""
+        c = self.history.get(cid)
         if c is None:
-            return  # a late fill of a child already closed out: counted by on_done's caller
+            return  # not one of ours
         q = min(to_decimal(qty, "qty"), c.qty - c.filled)
+        if q <= 0:
+            return
         c.filled += q
         self.filled += q
         self.notional += q * to_decimal(price, "price")
         if c.filled >= c.qty:
-            del self.children[cid]
+            self.children.pop(cid, None)
 
     def on_done(self, cid: str) -> None:
         """The child is terminal (filled, cancelled, rejected, expired): its rest is free."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from nzeza.errors import ValidationError
 from nzeza.feeds.events import Trade
 
 
@@ -45,7 +46,7 @@ def parse_timeframe(text: str) -> int:
             value = int(text[: -len(suffix)]) * units[suffix]
             if value > 0:
                 return value
-    raise ValueError(f"bad timeframe {text!r}: use e.g. 250ms, 1s, 5m, 1h, 1d")
+    raise ValidationError("timeframe", text, "use e.g. 250ms, 1s, 5m, 1h, 1d")
 
 
 class BarAggregator:
@@ -54,7 +55,7 @@ class BarAggregator:
     def __init__(self, timeframe: int | str, venue: str = "", symbol: str = "") -> None:
         self.timeframe_ns = parse_timeframe(timeframe) if isinstance(timeframe, str) else timeframe
         if self.timeframe_ns <= 0:
-            raise ValueError("timeframe must be positive")
+            raise ValidationError("timeframe", timeframe, "must be positive")
         self.venue = venue
         self.symbol = symbol
         self._start: int | None = None  # start of the open bar
@@ -96,7 +97,7 @@ class BarAggregator:
         """Add a trade; returns the bars it closed (possibly empty ones before it)."""
         ts = trade.ts_ns if trade.ts_ns is not None else trade.recv_ns
         if ts is None:
-            raise ValueError("trade without a timestamp cannot be binned")
+            raise ValidationError("ts_ns", None, "a trade without a timestamp cannot be binned")
         tf = self.timeframe_ns
         if self._start is None:
             self._start = ts - ts % tf

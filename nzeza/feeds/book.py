@@ -16,6 +16,9 @@ Sequencing rules (`sequencing=`):
   detected at the connection level, e.g. Coinbase `sequence_num`, dYdX `message_id`); deltas
   whose `update_id` is older than the book's are dropped as stale (equal ids are applied: one
   message may carry several deltas, and level sizes are absolute, so a repeat is harmless).
+  Deltas that arrived while waiting for a snapshot are superseded by it and dropped, unless
+  their id is newer than the snapshot's (a stale delta replayed over a fresh snapshot would
+  put old sizes back: a Kraken book would fail its next checksum and resync forever).
 A `checksum_fn(book) -> int` (Kraken CRC32) is checked after every event that carries one;
 `max_depth` truncates each side after every event (Kraken sends no deletes for levels that
 fall out of the subscribed depth).
@@ -33,7 +36,7 @@ from decimal import Decimal
 from heapq import heapify, heappop, heappush, nlargest, nsmallest
 from typing import Literal
 
-from nzeza.errors import BookOutOfSync
+from nzeza.errors import BookOutOfSync, ValidationError
 from nzeza.feeds.events import BookDelta, BookSnapshot, Level
 
 Sequencing = Literal["binance", "none"]
@@ -93,7 +96,7 @@ class OrderBook:
         on_resync: ResyncCallback | None = None,
     ) -> None:
         if sequencing not in ("binance", "none"):
-            raise ValueError(f"unknown sequencing {sequencing!r}")
+            raise ValidationError("sequencing", sequencing, "must be binance or none")
         self.venue = venue
         self.symbol = symbol
         self.sequencing = sequencing
@@ -125,8 +128,8 @@ class OrderBook:
     def apply(self, event: BookSnapshot | BookDelta) -> bool:
         """Apply one event in arrival order. True if the book's levels changed."""
         if event.symbol != self.symbol and event.symbol:
-            raise ValueError(
-                f"event for {event.venue} {event.symbol!r} fed to book of {self.symbol!r}"
+            raise ValidationError(
+                "symbol", event.symbol, f"{event.venue} event fed to book of {self.symbol!r}"
             )
         if type(event) is BookDelta:
             return self._on_delta(event)
@@ -162,6 +165,15 @@ class OrderBook:
                 )
                 return True
             buffered = deque(pending)
+        elif self.sequencing == "none" and buffered:
+            # On one stream a snapshot is newer than every delta that arrived before it: only a
+            # delta with a larger update id can add to it (Kraken deltas carry no id at all).
+            uid = snap.update_id
+            buffered = deque(
+                d
+                for d in buffered
+                if uid is not None and d.update_id is not None and d.update_id > uid
+            )
         for delta in buffered:
             self._on_delta(delta)
             if not self.in_sync:

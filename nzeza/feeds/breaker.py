@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from time import monotonic
 
+from nzeza.errors import ConfigError
+
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
@@ -80,7 +82,7 @@ class CircuitBreaker:
         on_transition: TransitionCallback | None = None,
     ) -> None:
         if failure_threshold < 1:
-            raise ValueError("failure_threshold must be >= 1")
+            raise ConfigError(f"{name}.failure_threshold", f"must be >= 1, got {failure_threshold}")
         self.name = name
         self.failure_threshold = failure_threshold
         self.window_s = window_s

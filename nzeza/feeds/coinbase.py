@@ -25,7 +25,7 @@ import secrets
 import time
 from typing import Any
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import DEC, SHAPE_ERRORS, iso_to_ns, loads, shape_error
 from nzeza.feeds.events import (
     BookDelta,
@@ -204,7 +204,7 @@ def subscribe_message(
 ) -> dict[str, Any]:
     """A subscribe request; `jwt` is required for private channels (see `build_jwt`)."""
     if channel in PRIVATE_CHANNELS and not jwt:
-        raise ValueError(f"channel {channel!r} is private: pass jwt=build_jwt(...)")
+        raise ValidationError("jwt", None, f"channel {channel!r} is private: pass build_jwt(...)")
     msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
     if product_ids:
         msg["product_ids"] = list(product_ids)
@@ -233,11 +233,11 @@ def build_jwt(
     try:
         key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"coinbase private key is not a PEM EC key: {type(exc).__name__}"
+        raise ValidationError(
+            "private_key_pem", "(hidden)", f"is not a PEM EC key ({type(exc).__name__})"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("coinbase private key must be an EC P-256 key")
+        raise ValidationError("private_key_pem", "(hidden)", "must be an EC P-256 key")
     issued = int(time.time()) if now is None else now
     header = {"alg": "ES256", "kid": key_name, "nonce": secrets.token_hex(16), "typ": "JWT"}
     claims = {"iss": "cdp", "nbf": issued, "exp": issued + ttl_s, "sub": key_name}

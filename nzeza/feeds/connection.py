@@ -8,7 +8,14 @@ after `max_retries` consecutive failures, and resets the failure count once a co
 has stayed up for `stable_after_s`. After every (re)connect all subscriptions are sent again and
 every book is invalidated and resynced: through `snapshot_fetcher(symbol)` (Binance: the REST
 depth snapshot) or, for venues whose subscription starts with a snapshot, by resubscribing.
-A `CircuitBreaker` (optional) gates connection attempts. `FeedManager` runs many connections.
+A book that falls out of sync while connected (a sequence gap, a Kraken checksum mismatch) is
+resynced the same way: a new REST snapshot, the venue's `resubscribe(symbol)` messages, or else
+a fresh connection (which restores every subscription, each with its snapshot).
+A subscription may be a callable returning the message, called at every send (Coinbase private
+channels need a freshly signed JWT each time). `heartbeat_message`, when given, is sent every
+`heartbeat_interval_s` (venues that want application pings: Kraken, Hyperliquid); websocket
+protocol pings run as well. A `CircuitBreaker` (optional) gates connection attempts.
+`FeedManager` runs many connections.
 
 Counters are plain attributes (`messages`, `parse_errors`, `reconnects`, `connects`,
 `snapshots_fetched`, `state`) for the metrics layer to read.
@@ -28,7 +35,7 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from nzeza.errors import ParseError, VenueError
+from nzeza.errors import ConfigError, ParseError, VenueError
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.breaker import CircuitBreaker
 from nzeza.feeds.events import BookDelta, BookSnapshot, Event, SequenceGap
@@ -90,6 +97,13 @@ class FeedConnection:
         stable_after_s: a connection up this long resets the failure count (and backoff).
         backoff: the delay policy; breaker: optional circuit breaker gating attempts.
         reset_parser: called on each new connection (stateful parsers reset their sequence).
+        resubscribe: `symbol -> [messages]` that make the venue send a fresh snapshot of one
+            book on the open connection (e.g. Kraken unsubscribe + subscribe); without it and
+            without a snapshot fetcher, an out-of-sync book makes the connection reconnect.
+        heartbeat_message / heartbeat_interval_s: an application-level ping and its period.
+        resync_timeout_s: a book resubscribed on the open connection that has no snapshot after
+            this long makes the connection reconnect (the venue ignored the resubscription).
+        live: a live feed must use a wss:// endpoint (ConfigError otherwise).
     """
 
     def __init__(
@@ -109,9 +123,21 @@ class FeedConnection:
         backoff: Backoff | None = None,
         breaker: CircuitBreaker | None = None,
         reset_parser: Callable[[], None] | None = None,
+        resubscribe: Callable[[str], Iterable[Any]] | None = None,
+        heartbeat_message: Any = None,
+        heartbeat_interval_s: float = 20.0,
+        resync_timeout_s: float = 10.0,
         snapshot_retry_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        live: bool = False,
     ) -> None:
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in ("ws", "wss"):
+            raise ConfigError(f"{venue}.ws_url", f"scheme {scheme!r} is not a websocket")
+        if live and scheme != "wss":
+            raise ConfigError(f"{venue}.ws_url", "live feeds must use wss://", "use the TLS url")
+        if heartbeat_message is not None and not heartbeat_interval_s > 0:
+            raise ConfigError(f"{venue}.heartbeat_interval_s", "must be positive")
         self.url = url
         self.venue = venue
         self._parse = parse
@@ -126,10 +152,17 @@ class FeedConnection:
         self.backoff = backoff or Backoff()
         self.breaker = breaker
         self._reset_parser = reset_parser
+        self._resubscribe = resubscribe
+        self.heartbeat_message = heartbeat_message
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.resync_timeout_s = resync_timeout_s
         self.snapshot_retry_s = snapshot_retry_s
         self._clock = clock
         self._ws: Any = None
         self._closing = False
+        self._dropping = False  # a deliberate reconnect (resync) is under way
+        self._connecting = False  # subscriptions just sent: their snapshots are on the way
+        self._awaiting_snapshot: set[str] = set()  # books resubscribed, snapshot not yet in
         self._pending_fetch: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self.connected = asyncio.Event()
@@ -142,6 +175,9 @@ class FeedConnection:
         self.failures = 0
         self.sequence_gaps = 0
         self.snapshots_fetched = 0
+        self.resubscribes = 0
+        self.stale_timeouts = 0
+        self.heartbeats_sent = 0
         self.last_error = ""
         self.last_parse_error: ParseError | None = None
         self.last_message_at: float | None = None
@@ -156,7 +192,10 @@ class FeedConnection:
         self.books[book.symbol] = book
 
     async def subscribe(self, message: Any) -> None:
-        """Add a subscription: sent now if connected, and again after every reconnect."""
+        """Add a subscription: sent now if connected, and again after every reconnect.
+
+        `message` may be a zero-argument callable returning the message, called at each send.
+        """
         self.subscriptions.append(message)
         if self._ws is not None:
             await self._ws.send(_dumps(message))
@@ -176,12 +215,19 @@ class FeedConnection:
             except asyncio.CancelledError:
                 raise
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                if not self._closing:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._ws = None
                 self.connected.clear()
             if self._closing:
                 break
+            if self._dropping:
+                # We closed it to resync: not a failure, reconnect at once (jittered).
+                self.reconnects += 1
+                self.state = "backoff"
+                await self._sleep(self.backoff.delay(0))
+                continue
             self.failures += 1
             if self.breaker is not None:
                 self.breaker.record_failure(self.last_error)
@@ -219,9 +265,10 @@ class FeedConnection:
         self.state = "closed"
 
     def drop(self) -> None:
-        """Force a reconnect (e.g. after a connection-level sequence gap)."""
+        """Force a reconnect, which restores every subscription (once per connection)."""
         ws = self._ws
-        if ws is not None:
+        if ws is not None and not self._dropping:
+            self._dropping = True
             self._spawn(ws.close(code=4000, reason="resubscribe"))
 
     # ------------------------------------------------------------------ internals
@@ -240,33 +287,51 @@ class FeedConnection:
             close_timeout=2,
         ) as ws:
             self._ws = ws
+            self._dropping = False
+            self._awaiting_snapshot.clear()
             self.connects += 1
             self.state = "open"
-            connected_at = self._clock()
             if self._reset_parser is not None:
                 self._reset_parser()
-            for message in self.subscriptions:
-                await ws.send(_dumps(message))
-            for book in self.books.values():
-                # A fresh stream: whatever the book held may have missed updates meanwhile.
-                if book.in_sync or not book.needs_snapshot or book.last_update_id is not None:
-                    book.invalidate("reconnected")
-                elif self._fetch is not None:
-                    self._schedule_fetch(book.symbol)
+            self._connecting = True
+            try:
+                for message in self.subscriptions:
+                    await ws.send(_dumps(message))
+                for book in self.books.values():
+                    # A fresh stream: whatever the book held may have missed updates meanwhile.
+                    if book.in_sync or not book.needs_snapshot or book.last_update_id is not None:
+                        book.invalidate("reconnected")
+                    elif self._fetch is not None:
+                        self._schedule_fetch(book.symbol)
+            finally:
+                self._connecting = False
             self.connected.set()
             if self.breaker is not None:
                 self.breaker.record_success()
+            heartbeat = (
+                self._spawn(self._heartbeat(ws)) if self.heartbeat_message is not None else None
+            )
             stale = self.stale_after_s
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), stale)
-                except TimeoutError:
-                    raise TimeoutError(f"no message for {stale:g}s (stale)") from None
-                self._on_raw(raw, time.time_ns())
-                if self._closing:
-                    return
-                if self._clock() - connected_at >= self.stable_after_s:
-                    connected_at = float("inf")  # counted once per connection
+            try:
+                while True:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), stale)
+                    except TimeoutError:
+                        self.stale_timeouts += 1
+                        raise TimeoutError(f"no message for {stale:g}s (stale)") from None
+                    self._on_raw(raw, time.time_ns())
+                    if self._closing:
+                        return
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
+
+    async def _heartbeat(self, ws: Any) -> None:
+        """Send the venue's application ping every `heartbeat_interval_s` while connected."""
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_s)
+            await ws.send(_dumps(self.heartbeat_message))
+            self.heartbeats_sent += 1
 
     def _on_raw(self, raw: Any, recv_ns: int) -> None:
         self.messages += 1
@@ -284,18 +349,45 @@ class FeedConnection:
                 book = books.get(ev.symbol)
                 if book is not None:
                     book.apply(ev)
+                    if kind is BookSnapshot and book.in_sync:
+                        self._awaiting_snapshot.discard(ev.symbol)
             elif kind is SequenceGap:
                 self.sequence_gaps += 1
                 for book in books.values():
                     book.invalidate(f"sequence gap {ev.expected}->{ev.received}")
-                if self._fetch is None:
-                    self.drop()  # resubscribing is the only way to get fresh snapshots
             if self.on_event is not None:
                 self.on_event(ev)
 
     def _on_book_resync(self, book: OrderBook, reason: str) -> None:
-        if self._fetch is not None and self._ws is not None:
+        """A book needs a new snapshot: fetch one, resubscribe it, or reconnect."""
+        ws = self._ws
+        if ws is None or self._closing:
+            return  # disconnected: the next connection resyncs every book
+        if self._fetch is not None:
             self._schedule_fetch(book.symbol)
+            return
+        if self._connecting or book.symbol in self._awaiting_snapshot:
+            return  # a subscription just sent brings the snapshot
+        self._awaiting_snapshot.add(book.symbol)
+        self.resubscribes += 1
+        log.info(
+            "feed book resync",
+            extra={"venue": self.venue, "symbol": book.symbol, "reason": reason[:200]},
+        )
+        if self._resubscribe is not None:
+            messages = [_dumps(m) for m in self._resubscribe(book.symbol)]
+            self._spawn(_send_all(ws, messages))
+            self._spawn(self._resync_watchdog(book.symbol, ws))
+        else:
+            self.drop()
+
+    async def _resync_watchdog(self, symbol: str, ws: Any) -> None:
+        await asyncio.sleep(self.resync_timeout_s)
+        if self._ws is ws and symbol in self._awaiting_snapshot:
+            self.last_error = (
+                f"no snapshot for {symbol} {self.resync_timeout_s:g}s after resubscribe"
+            )
+            self.drop()
 
     def _schedule_fetch(self, symbol: str) -> None:
         task = self._pending_fetch.get(symbol)
@@ -306,8 +398,14 @@ class FeedConnection:
     def _spawn(self, coro: Awaitable) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A send on a connection that just closed: the reconnect handles it.
+            self.last_error = f"{type(task.exception()).__name__}: {task.exception()}"
 
     async def _fetch_snapshot(self, symbol: str) -> None:
         assert self._fetch is not None
@@ -333,9 +431,16 @@ class FeedConnection:
 
 
 def _dumps(message: Any) -> str:
+    if callable(message):
+        message = message()  # built at send time (e.g. a subscription with a fresh JWT)
     if isinstance(message, (str, bytes)):
         return message if isinstance(message, str) else message.decode()
     return orjson.dumps(message).decode()
+
+
+async def _send_all(ws: Any, messages: list[str]) -> None:
+    for text in messages:
+        await ws.send(text)
 
 
 def binance_rest_snapshot(

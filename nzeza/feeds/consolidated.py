@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
 
+from nzeza.errors import ValidationError
+
 
 @dataclass(frozen=True, slots=True)
 class ConsolidatedQuote:
@@ -39,7 +41,7 @@ class ConsolidatedPrice:
     def update(self, source: str, price: Decimal, ts_ns: int) -> None:
         """Record a source's latest price (older updates than the held one are ignored)."""
         if not price.is_finite() or price <= 0:
-            raise ValueError(f"price for {source} must be positive and finite, got {price}")
+            raise ValidationError(f"price[{source}]", price, "must be positive and finite")
         held = self._last.get(source)
         if held is None or ts_ns >= held[1]:
             self._last[source] = (price, ts_ns)

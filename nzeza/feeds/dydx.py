@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import DEC, SHAPE_ERRORS, iso_to_ns, loads, shape_error
 from nzeza.feeds.events import (
     BookDelta,
@@ -150,7 +150,7 @@ class DydxParser:
 def subscribe_message(channel: str, market: str, *, batched: bool = False) -> dict[str, Any]:
     """`{"type": "subscribe", "channel": "v4_orderbook", "id": "BTC-USD"}`."""
     if channel not in CHANNELS:
-        raise ValueError(f"unknown dYdX channel {channel!r}; expected one of {CHANNELS}")
+        raise ValidationError("channel", channel, f"must be one of {CHANNELS}")
     msg: dict[str, Any] = {"type": "subscribe", "channel": channel, "id": market}
     if batched:
         msg["batched"] = True

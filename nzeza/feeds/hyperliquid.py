@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import DEC, SHAPE_ERRORS, loads, shape_error
 from nzeza.feeds.events import (
     BookSnapshot,
@@ -109,7 +109,7 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
 def subscribe_message(kind: str, coin: str) -> dict[str, Any]:
     """`{"method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC"}}`."""
     if kind not in ("l2Book", "trades", "bbo"):
-        raise ValueError(f"unsupported Hyperliquid subscription {kind!r}")
+        raise ValidationError("subscription", kind, "must be l2Book, trades or bbo")
     return {"method": "subscribe", "subscription": {"type": kind, "coin": coin}}
 
 

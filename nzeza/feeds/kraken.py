@@ -26,7 +26,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import SHAPE_ERRORS, iso_to_ns, loads_decimal, shape_error, to_decimal
 from nzeza.feeds.events import (
     BookDelta,
@@ -210,7 +210,7 @@ def subscribe_message(
     params: dict[str, Any] = {"channel": channel, "symbol": list(symbols)}
     if depth is not None:
         if depth not in BOOK_DEPTHS:
-            raise ValueError(f"kraken book depth must be one of {BOOK_DEPTHS}, not {depth}")
+            raise ValidationError("depth", depth, f"must be one of {BOOK_DEPTHS}")
         params["depth"] = depth
     msg: dict[str, Any] = {"method": "subscribe", "params": params}
     if req_id is not None:

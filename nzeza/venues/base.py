@@ -21,7 +21,12 @@ from nzeza.errors import ValidationError
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """An order to send, already risk-checked, on the instrument's grid."""
+    """An order to send, already risk-checked, on the instrument's grid.
+
+    `reference_price` (quote) is the current mid for a market order on a venue that prices
+    market orders itself (Hyperliquid sends an IOC limit at mid ± slippage, Coinbase sizes
+    market buys in quote); other venues ignore it.
+    """
 
     client_order_id: str
     instrument_id: str
@@ -31,6 +36,7 @@ class OrderRequest:
     price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    reference_price: Decimal | None = None
 
     def __post_init__(self) -> None:
         # Accept plain strings and numbers at the boundary; store enums and Decimals.
@@ -42,9 +48,15 @@ class OrderRequest:
         object.__setattr__(self, "quantity", to_decimal(self.quantity, "quantity"))
         if self.price is not None:
             object.__setattr__(self, "price", to_decimal(self.price, "price"))
+        if self.reference_price is not None:
+            object.__setattr__(
+                self, "reference_price", to_decimal(self.reference_price, "reference_price")
+            )
 
     @classmethod
-    def from_intent(cls, intent: Any, client_order_id: str) -> OrderRequest:
+    def from_intent(
+        cls, intent: Any, client_order_id: str, reference_price: Any = None
+    ) -> OrderRequest:
         """From a `nzeza.risk.OrderIntent` (validated) and its client order id."""
         return cls(
             client_order_id,
@@ -55,6 +67,7 @@ class OrderRequest:
             intent.price,
             TimeInForce(intent.time_in_force),
             bool(intent.reduce_only),
+            reference_price,
         )
 
 
@@ -106,6 +119,7 @@ class Venue(ABC):
 
     def __init__(self) -> None:
         self._updates: asyncio.Queue[Update] | None = None
+        self._published_fills: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def close(self) -> None:  # noqa: B027 - optional hook
@@ -162,7 +176,23 @@ class Venue(ABC):
         return self._updates
 
     def publish(self, update: Update) -> None:
+        if isinstance(update, Fill):
+            self._published_fills.add(update.trade_id)
         self._queue().put_nowait(update)
+
+    async def poll_fills(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        """Publish the venue's fills of `instrument_id` not published yet; return them.
+
+        For REST venues (ccxt, dYdX's indexer) this is what feeds `updates()` with fills: call
+        it on a timer or after each submit. Fills are told apart by trade id, so polling again,
+        or polling a venue that publishes its own fills (paper), never publishes one twice.
+        """
+        new = []
+        for fill in await self.my_trades(instrument_id, since_ns):
+            if fill.trade_id not in self._published_fills:
+                self.publish(fill)
+                new.append(fill)
+        return new
 
     async def updates(self) -> AsyncIterator[Update]:
         """Order updates and fills, in the order the venue produced them."""

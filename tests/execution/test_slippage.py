@@ -101,3 +101,46 @@ class MappingSides:
 @pytest.mark.parametrize("wrap", [DepthOnly, MappingSides])
 def test_structural_protocol(wrap):
     assert estimate_slippage(wrap(BOOK), "buy", D(3)) == estimate_slippage(BOOK, "buy", D(3))
+
+
+def _live_books(every: int = 50, count: int = 5):
+    """The feeds OrderBook replayed from the real ETHUSDT capture, at `count` points where it
+    has just matched the exchange's own bookTicker (every `every` checks)."""
+    from nzeza.feeds import binance
+    from nzeza.feeds.book import OrderBook
+    from nzeza.feeds.capture import BINANCE_ETHUSDT, bundled, read_capture
+    from nzeza.feeds.check import BookTickerCheck
+    from nzeza.feeds.events import BestBidAsk
+
+    book = OrderBook("binance", "ETHUSDT")
+    check = BookTickerCheck(book)
+    seen = 0
+    for ns, raw in read_capture(bundled(BINANCE_ETHUSDT[0])):
+        for ev in binance.parse(raw, ns, symbol="ETHUSDT"):
+            if type(ev) is BestBidAsk:
+                check.on_ticker(ev)
+            elif hasattr(ev, "bids"):
+                book.apply(ev)
+                check.after_apply()
+        if check.checks >= (seen + 1) * every:
+            assert check.mismatches == [] and book.in_sync
+            seen += 1
+            yield book
+            if seen >= count:
+                return
+
+
+def test_on_the_feeds_order_book_replayed_from_a_real_capture():
+    n = 0
+    for book in _live_books():
+        bids, asks = book.depth(10**6)
+        frozen = SnapshotBook.from_levels(bids, asks)
+        for side in ("buy", "sell"):
+            touch, size = book.best_ask() if side == "buy" else book.best_bid()
+            qty = size + 1  # more than the touch holds: the walk goes deeper
+            live = estimate_slippage(book, side, qty)
+            assert live == estimate_slippage(frozen, side, qty)
+            assert live.touch == touch and live.levels > 1
+            assert live.slippage_bps > live.touch_bps > 0
+        n += 1
+    assert n == 5

@@ -104,3 +104,74 @@ def test_opportunity_cost_of_unfilled():
 def test_config_errors(bad):
     with pytest.raises(ConfigError):
         sched(**bad)
+
+
+def _place(cmds):
+    return [c for c in cmds if isinstance(c, PlaceChild)]
+
+
+def test_a_fill_racing_the_cancel_never_overfills_the_parent():
+    s = sched(qty="1", slices=2, jitter=0)
+    [c0] = _place(s.on_time(0, price=D(60000)))
+    assert c0.intent.quantity == D("0.5")
+    cmds = s.on_time(s.times[1], price=D(60000))
+    assert cmds[0] == CancelChild(c0.client_order_id)
+    [c1] = _place(cmds)
+    assert c1.intent.quantity == D("0.5")  # not 1.0: c0 may still fill while it is cancelled
+    s.on_fill(c0.client_order_id, D("0.5"), D(60000))  # it did: the fill beat the cancel
+    s.on_done(c0.client_order_id)
+    s.on_fill(c1.client_order_id, D("0.5"), D(60010))
+    assert s.filled == D(1) and s.done
+
+
+def test_what_a_settled_cancel_held_back_is_placed_after_the_last_slice():
+    s = sched(qty="1", slices=2, jitter=0)
+    [c0] = _place(s.on_time(0, price=D(60000)))
+    [c1] = _place(s.on_time(s.times[1], price=D(60000)))
+    s.on_fill(c1.client_order_id, D("0.5"), D(60000))
+    assert not s.done  # c0's cancel is not confirmed yet
+    assert s.on_time(s.times[1] + S, price=D(60000)) == []  # nothing free while it may fill
+    s.on_done(c0.client_order_id)  # cancelled with nothing filled
+    assert not s.done
+    [c2] = _place(s.on_time(s.times[1] + 2 * S, price=D(60000)))
+    assert c2.intent.quantity == D("0.5")
+    s.on_fill(c2.client_order_id, D("0.5"), D(60000))
+    assert s.filled == D(1) and s.done and s.report().children == 3
+
+
+def test_fills_reported_after_on_done_still_count():
+    s = sched(qty="1", slices=1)
+    [c0] = _place(s.on_time(0, price=D(60000)))
+    s.on_done(c0.client_order_id)
+    s.on_fill(c0.client_order_id, D("0.3"), D(60000))
+    s.on_fill(c0.client_order_id, D("5"), D(60000))  # never more than the child's quantity
+    assert s.filled == D(1) and s.notional == D(60000)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(["fill", "half", "late", "cancel", "ignore"]), min_size=12),
+    st.integers(min_value=1, max_value=6),
+)
+def test_filled_plus_working_never_exceeds_the_parent(fates, slices):
+    s = sched(qty="1", slices=slices, jitter=0)
+    fate = iter(fates)
+    pending: list[str] = []  # children a cancel was sent for, not settled yet
+    for t in [*s.times, s.times[-1] + S, s.times[-1] + 2 * S, s.times[-1] + 3 * S]:
+        for cmd in s.on_time(t, price=D(60000)):
+            if isinstance(cmd, CancelChild):
+                pending.append(cmd.client_order_id)
+                continue
+            f = next(fate, "fill")
+            cid, q = cmd.client_order_id, cmd.intent.quantity
+            if f == "fill":
+                s.on_fill(cid, q, D(60000))
+            elif f == "half":
+                s.on_fill(cid, s.instrument.make_qty(q / 2), D(60000))
+        for cid in pending:  # settle each cancel: maybe the whole child filled first
+            if next(fate, "cancel") == "late":
+                s.on_fill(cid, D(1), D(60000))
+            s.on_done(cid)
+        pending.clear()
+        assert s.filled + s.working <= D(1)
+    assert s.filled <= D(1)

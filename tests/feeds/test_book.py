@@ -144,3 +144,21 @@ def test_book_equals_a_plain_dict_model(updates):
     bids, asks = book.depth(1000)
     assert bids == sorted(model_b.items(), reverse=True)
     assert asks == sorted(model_a.items())
+
+
+def test_none_sequencing_drops_deltas_the_new_snapshot_supersedes():
+    # Kraken style: no ids. After a checksum failure the deltas that arrive before the new
+    # snapshot are older than it; replaying them would put stale sizes back.
+    book = OrderBook("kraken", "X", sequencing="none")
+    book.apply(snap(None, bids=((100, 1),), asks=((101, 1),)))
+    book.invalidate("checksum mismatch")
+    book.apply(BookDelta("kraken", "X", None, None, ((D(100), D(5)),), ()))  # stale
+    assert book.buffered == 1
+    book.apply(snap(None, bids=((100, 3),), asks=((101, 2),)))
+    assert book.in_sync and book.best_bid() == (D(100), D(3)) and book.buffered == 0
+    # Coinbase style: ids. Only a delta newer than the snapshot survives it.
+    cb = OrderBook("coinbase", "X", sequencing="none")
+    cb.apply(BookDelta("coinbase", "X", 4, 4, ((D(99), D(9)),), ()))  # older than the snapshot
+    cb.apply(BookDelta("coinbase", "X", 6, 6, ((D(98), D(8)),), ()))  # newer
+    cb.apply(snap(5, bids=((100, 1),), asks=((101, 1),)))
+    assert dict(cb.depth(5)[0]) == {D(100): D(1), D(98): D(8)} and cb.last_update_id == 6

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from feeds._fixtures import fixture_lines
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds import coinbase
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.events import (
@@ -101,5 +101,6 @@ def test_jwt_is_a_valid_es256_token():
     assert msg["jwt"] == token and msg["type"] == "subscribe"
     with pytest.raises(ValueError, match="private"):
         coinbase.subscribe_message("user", ["BTC-USD"])
-    with pytest.raises(ValueError):
-        coinbase.build_jwt("k", "not a pem")
+    with pytest.raises(ValidationError) as err:
+        coinbase.build_jwt("k", "-----BEGIN EC PRIVATE KEY-----\nsecretstuff")
+    assert err.value.field == "private_key_pem" and "secretstuff" not in str(err.value)

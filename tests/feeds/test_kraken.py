@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 from feeds._fixtures import fixture_lines
 
-from nzeza.errors import ParseError
+from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds import kraken
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.events import BookDelta, BookSnapshot, Heartbeat, SubscriptionAck, Ticker, Trade
@@ -102,5 +102,6 @@ def test_subscribe_builder():
         "method": "subscribe",
         "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 10},
     }
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError) as err:
         kraken.subscribe_message("book", ["BTC/USD"], depth=7)
+    assert (err.value.field, err.value.value) == ("depth", 7)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from risk.riskkit import BTC, ETH, INSTRUMENTS, T0, buy, ctx, portfolio, sell
@@ -82,3 +83,22 @@ def test_realized_losses_and_fees_count():
     eng.on_event(ctx(portfolio()))
     pf = portfolio((BTC, "1", "60000"), (BTC, "-1", "59000"))  # realized -1000, flat
     assert not eng.check(buy("0.1"), ctx(pf, now=T0 + 1)).accepted
+
+
+@pytest.mark.parametrize(
+    ("mark", "loss", "trips"),
+    [("59000.01", "999.99", False), ("59000", "1000", True), ("58999.99", "1000.01", True)],
+)
+def test_engine_daily_loss_at_under_over(mark, loss, trips):
+    eng = _engine()
+    pf = portfolio((BTC, "1", "60000"))
+    eng.on_event(ctx(pf))  # baseline at the mark of 60000: PnL 0
+    d = eng.check(buy("0.1"), ctx(pf, {BTC.id: D(mark), ETH.id: 3000}, now=T0 + 1))
+    assert eng.breaker.last_loss == D(loss)
+    assert d.accepted is not trips and eng.halted is trips
+    if trips:
+        assert (d.rejection.check, d.rejection.limit, d.rejection.value) == (
+            "daily_loss",
+            D(1000),
+            D(loss),
+        )

@@ -143,3 +143,20 @@ def test_live_endpoints_must_be_https_and_unknown_exchange_is_config_error():
         CcxtVenue("binance", api_url="http://127.0.0.1:1", live=True)
     with pytest.raises(ConfigError):
         CcxtVenue("nosuchexchange")
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "retryable"),
+    [
+        (ccxt.ExchangeNotAvailable, 400, False),  # ccxt's name for an unrecognised 400 body
+        (ccxt.ExchangeNotAvailable, 404, False),
+        (ccxt.ExchangeError, 503, True),  # a 5xx whose JSON code ccxt did not know
+        (ccxt.ExchangeError, 429, True),
+        (ccxt.ExchangeError, 408, True),
+        (ccxt.DDoSProtection, 418, True),  # Binance's temporary IP ban
+        (ccxt.InvalidOrder, 503, False),  # a reject stays a reject whatever the status
+        (ccxt.InsufficientFunds, 429, False),
+    ],
+)
+def test_http_status_refines_the_retryable_flag(exc, status, retryable):
+    assert map_error("x", exc("boom"), status).retryable is retryable

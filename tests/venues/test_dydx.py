@@ -168,6 +168,10 @@ def test_venue_against_local_node_and_indexer_stub():
                 ("123456", D("0.0003"), D(60000)),
                 ("77", D("0.0001"), D(59000)),
             ]
+            # The same fills reach the updates stream once each (the indexer is polled).
+            v.drain_updates()
+            assert [f.order_id for f in await v.poll_fills(inst.id)] == ["123456", "77"]
+            assert await v.poll_fills(inst.id) == [] and len(v.drain_updates()) == 2
             bal = await v.balances()
             assert bal["USDC"].total == D(10000)
             # A wrong chain id is refused by the node's signature check.
@@ -184,4 +188,30 @@ def test_venue_against_local_node_and_indexer_stub():
             await stub.stop()
 
     asyncio.run(main())
+    clear_secrets()
+
+
+def test_live_endpoints_must_be_https_and_the_chain_id_is_required():
+    from nzeza.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        DydxVenue(
+            TEST_MNEMONIC,
+            node_url="http://node.example",
+            indexer_url="https://indexer.example",
+            chain_id="dydx-mainnet-1",
+            live=True,
+        )
+    assert err.value.variable == "dydx.node_url"
+    with pytest.raises(ConfigError) as err:
+        DydxVenue(TEST_MNEMONIC, node_url="https://n", indexer_url="https://i", chain_id="")
+    assert err.value.variable == "dydx.chain_id" and "mirror" not in str(err.value)
+    v = DydxVenue(
+        TEST_MNEMONIC,
+        node_url="https://n",
+        indexer_url="https://i",
+        chain_id="dydx-mainnet-1",
+        live=True,
+    )
+    assert "mirror" not in repr(v)
     clear_secrets()

@@ -125,3 +125,21 @@ def test_bar_mode_needs_costs():
 
     with pytest.raises(ValidationError):
         PaperVenue([BTC], mode="bar")
+
+
+def test_paper_matches_against_the_live_feeds_book():
+    # The feeds OrderBook (replayed from the real ETHUSDT capture) is a book the paper venue
+    # can match against directly, as a live session does.
+    from execution.test_slippage import _live_books
+
+    eth = Instrument(
+        "binance", "ETH/USDT", "ETH", "USDT", D("0.01"), D("0.0001"), D("0.0001"), D(5)
+    )
+    book = next(_live_books(count=1))
+    v = PaperVenue.book_mode([eth], balances={"USDT": 10**7}, taker_fee=0)
+    v.set_book(eth.id, book, 0)
+    o = run(v.submit(OrderRequest("live-1", eth.id, "buy", D(25))))
+    assert o.status is OrderStatus.FILLED
+    assert o.avg_price == estimate_slippage(book, "buy", D(25)).avg_price
+    resting = run(v.submit(OrderRequest("live-2", eth.id, "sell", D(1), "limit", D(99999))))
+    assert resting.status is OrderStatus.ACCEPTED  # far from the book: rests

@@ -16,11 +16,12 @@ import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
 from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from nzeza.errors import ValidationError, VenueError
+from nzeza.errors import ConfigError, ValidationError, VenueError
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
 from nzeza.venues.dydx.keys import DydxKey
 from nzeza.venues.dydx.quantums import MarketParams, to_quantums, to_subticks
@@ -58,8 +59,17 @@ class DydxVenue(Venue):
         subaccount: int = 0,
         timeout_s: float = 10.0,
         clock: Any = time.time,
+        live: bool = False,
     ) -> None:
         super().__init__()
+        for name, url in (("node_url", node_url), ("indexer_url", indexer_url)):
+            scheme = urlparse(url).scheme
+            if scheme not in ("http", "https"):
+                raise ConfigError(f"dydx.{name}", f"scheme {scheme or '(none)'!r} is not http(s)")
+            if live and scheme != "https":
+                raise ConfigError(f"dydx.{name}", "live endpoints must be https://")
+        if not isinstance(chain_id, str) or not chain_id.strip():
+            raise ConfigError("dydx.chain_id", "is missing", "dydx-mainnet-1 for mainnet")
         self.key = DydxKey.from_mnemonic(mnemonic)
         self.address = self.key.address
         self.node_url = node_url.rstrip("/")
