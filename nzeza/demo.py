@@ -132,19 +132,13 @@ def _stage_research(out: Path, quick: bool) -> str:
 def _stage_paper(out: Path, quick: bool) -> str:
     """A paper session of the best candidate over the websocket replay of a real capture."""
     import asyncio
-    from decimal import Decimal
 
     from nzeza.domain import Costs
-    from nzeza.engine.runner import risk_hook, session_instrument, session_record
-    from nzeza.engine.session import Session, SessionConfig
-    from nzeza.engine.sources import websocket_trades
     from nzeza.engine.tracking import session_tracking
-    from nzeza.feeds import capture
-    from nzeza.feeds.replay import ReplayServer
+    from nzeza.notebook.sessions import paper_over_replay
     from nzeza.ops.metrics import Metrics
     from nzeza.store import Ledger
     from nzeza.strategies import get_strategy
-    from nzeza.venues.paper.durable import DurablePaperVenue
 
     best = STATE.best or {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}
     strategy = get_strategy(best["strategy"])(**best["params"])
@@ -152,33 +146,17 @@ def _stage_paper(out: Path, quick: bool) -> str:
         for suffix in ("", "-wal", "-shm"):
             (out / (name + suffix)).unlink(missing_ok=True)
     ledger = Ledger(f"sqlite:///{out / 'ledger.sqlite'}")
-    costs = Costs(*DEMO_COSTS)
-    inst = session_instrument("BTCUSDT")
-    venue = DurablePaperVenue(out / "paper-venue.sqlite", [inst], costs)
-    cfg = SessionConfig(
-        DEMO_SESSION,
-        strategy,
-        best["strategy"],
-        strategy.params,
-        inst,
-        costs,
-        Decimal(10_000),
-        1_000_000_000,
-        record=session_record("capture:binance_btcusdt", "BTCUSDT", "1s", costs, 10_000),
+    report = asyncio.run(
+        paper_over_replay(
+            strategy,
+            best["strategy"],
+            ledger,
+            out / "paper-venue.sqlite",
+            session_id=DEMO_SESSION,
+            costs=Costs(*DEMO_COSTS),
+            metrics=Metrics(),
+        )
     )
-    metrics = Metrics()
-    session = Session(cfg, ledger, venue, metrics=metrics)
-    session.pre_trade = risk_hook(ledger, DEMO_SESSION, inst, session.portfolio, metrics)
-
-    async def run() -> Any:
-        files = [capture.bundled(n) for n in capture.BINANCE_BTCUSDT]
-        async with ReplayServer(files) as server:
-            report = await session.run(websocket_trades(server.url, "BTCUSDT", metrics=metrics))
-            STATE.paper["url"] = server.url
-        await venue.close()
-        return report
-
-    report = asyncio.run(run())
     tracking = session_tracking(ledger, DEMO_SESSION, strategy)
     ledger.close()
     lat = sorted(report.decision_latencies_ns)

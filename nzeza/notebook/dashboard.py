@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from nzeza.ops.metrics import BREAKER_STATES as _BREAKER
+from nzeza.ops.metrics import WS_STATES as _WS
 from nzeza.store import Ledger
 
 
@@ -132,6 +134,53 @@ def equity_figure(equity: pd.Series, title: str = "equity") -> Any:
     return fig
 
 
+WS_STATES = {v: k for k, v in _WS.items()}
+BREAKER_STATES = {v: k for k, v in _BREAKER.items()}
+
+
+def health_frame(
+    metrics: dict[str, float], risk_events: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Feed health and breaker state, one row per component: from a `/metrics` scrape and the
+    ledger's risk events (a daily-loss or kill-switch event means that breaker tripped)."""
+    rows: list[dict[str, Any]] = []
+
+    def venue_of(key: str) -> str:
+        inside = key[key.find("{") + 1 : key.rfind("}")] if "{" in key else ""
+        labels = dict(p.split("=", 1) for p in inside.split(",") if "=" in p)
+        return labels.get("venue") or labels.get("name") or "-"
+
+    for key, value in sorted(metrics.items()):
+        venue = venue_of(key)
+        if key.startswith("nzeza_ws_state"):
+            rows.append({"component": f"feed {venue}", "state": WS_STATES.get(int(value), value)})
+        elif key.startswith("nzeza_circuit_breaker_state"):
+            rows.append(
+                {"component": f"circuit {venue}", "state": BREAKER_STATES.get(int(value), value)}
+            )
+        elif key.startswith(("nzeza_ws_reconnects_total", "nzeza_feed_parse_errors_total")):
+            what = "reconnects" if "reconnects" in key else "parse errors"
+            rows.append({"component": f"feed {venue} {what}", "state": int(value)})
+        elif key.startswith("nzeza_feed_messages_total"):
+            rows.append({"component": f"feed {venue} messages", "state": int(value)})
+    trips = (
+        risk_events[risk_events["check_name"].isin(["daily_loss", "kill_switch"])]
+        if risk_events is not None and len(risk_events)
+        else None
+    )
+    rows.append(
+        {
+            "component": "risk breaker",
+            "state": (
+                f"tripped ({trips.iloc[-1]['check_name']} at {trips.iloc[-1]['time']})"
+                if trips is not None and len(trips)
+                else "not tripped"
+            ),
+        }
+    )
+    return pd.DataFrame(rows, columns=["component", "state"])
+
+
 class Dashboard:
     """An ipywidgets panel over one session; `refresh()` re-reads ledger and metrics.
 
@@ -151,25 +200,23 @@ class Dashboard:
         self._task = None
 
     def refresh(self) -> None:
-        from IPython.display import display
-
         s = session_summary(self.ledger, self.session_id)
         metrics = read_metrics(self.metrics_url) if self.metrics_url else {}
-        health = {
-            k: v for k, v in metrics.items() if k.startswith(("nzeza_ws_state", "nzeza_circuit"))
-        }
+        frames = session_frames(self.ledger, self.session_id)
         self.summary.value = (
             f"<b>{s['session']}</b> {s['mode']} · {s['status']} · equity {s['equity']:,.2f} "
             f"({s['return_pct']:+.2f}%) · max DD {s['max_drawdown_pct']:.2f}% · fills {s['fills']}"
-            f" · risk events {s['risk_events']}" + (f" · {health}" if health else "")
+            f" · risk events {s['risk_events']}"
         )
-        frames = session_frames(self.ledger, self.session_id)
-        self.tables.clear_output(wait=True)
-        with self.tables:
-            display(frames["positions"])
-            display(frames["orders"].tail(10))
-            if len(frames["equity"]):
-                display(equity_figure(frames["equity"]["equity"], f"{self.session_id} equity"))
+        # widget state only (no output capture): refreshes the same in JupyterLab and headless
+        self.tables.outputs = ()
+        self.tables.append_display_data(health_frame(metrics, frames["risk_events"]))
+        self.tables.append_display_data(frames["positions"])
+        self.tables.append_display_data(frames["orders"].tail(10))
+        if len(frames["equity"]):
+            self.tables.append_display_data(
+                equity_figure(frames["equity"]["equity"], f"{self.session_id} equity")
+            )
 
     def start(self, interval: float = 5.0) -> None:
         import asyncio

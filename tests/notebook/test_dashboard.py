@@ -55,3 +55,23 @@ def test_read_metrics_scrapes_a_live_endpoint() -> None:
         values = read_metrics(server.url + "/metrics")
     assert values["nzeza_equity"] == 1234.5
     assert read_metrics("http://127.0.0.1:9/metrics", timeout=0.5) == {}
+
+
+def test_health_frame_names_feed_circuit_and_tripped_breaker_states() -> None:
+    from nzeza.notebook.dashboard import health_frame
+
+    metrics = Metrics()
+    metrics.set_ws_state("binance", "connected")
+    metrics.set_breaker_state("binance", "open")
+    metrics.ws_reconnects.labels("binance").inc(3)
+    with OpsServer(metrics, Health()) as ops:
+        scraped = read_metrics(ops.url + "/metrics")
+    risk = pd.DataFrame(
+        [{"time": pd.Timestamp("2024-08-09", tz="UTC"), "check_name": "daily_loss"}]
+    )
+    states = dict(health_frame(scraped, risk).itertuples(index=False))
+    assert states["feed binance"] == "connected"
+    assert states["circuit binance"] == "open"
+    assert states["feed binance reconnects"] == 3
+    assert states["risk breaker"].startswith("tripped (daily_loss")
+    assert dict(health_frame({}).itertuples(index=False)) == {"risk breaker": "not tripped"}
