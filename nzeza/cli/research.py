@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nzeza.errors import ValidationError
+
 
 def _costs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", default="btc_usd_1h", help="bundled sample (nzeza data samples)")
@@ -30,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument(
         "--grid",
         nargs="+",
-        required=True,
+        default=None,
         metavar="K=SPEC",
-        help="fast=5:50:5 (start:stop:step, stop inclusive) or slow=20,40,80",
+        help="fast=5:50:5 (start:stop:step, stop inclusive) or slow=20,40,80 "
+        "(default: the strategy's search_space)",
     )
     _costs(w)
     w.add_argument("--top", type=int, default=10)
@@ -40,11 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     v = sub.add_parser("validate", help="sweep + walk-forward + verdict (KILL / ITERATE / SCALE)")
     v.add_argument("strategy")
-    v.add_argument("--grid", nargs="+", required=True, metavar="K=SPEC")
+    v.add_argument(
+        "--grid",
+        nargs="+",
+        default=None,
+        metavar="K=SPEC",
+        help="as for sweep (default: the strategy's search_space)",
+    )
     _costs(v)
     v.add_argument("--train", type=int, default=24 * 180, help="training window, bars")
     v.add_argument("--test", type=int, default=24 * 60, help="test window, bars")
     v.set_defaults(handler=_validate)
+
+
+def grid_for(cls: type, items: list[str] | None) -> dict[str, list]:
+    """The grid given on the command line, or the strategy's own search space."""
+    if items:
+        return parse_grid(items)
+    if not cls.search_space:
+        raise ValidationError("grid", None, f"{cls.name} has no search_space; give --grid")
+    return dict(cls.search_space)
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -131,10 +149,9 @@ def _sweep(args: argparse.Namespace) -> int:
     from nzeza.strategies import get_strategy
 
     cls = get_strategy(args.strategy)
-    table = sweep(
-        cls, _bars(args), parse_grid(args.grid), Costs(args.fee, args.slippage), args.cash
-    )
-    cols = [c for c in table.columns if c in parse_grid(args.grid)] + [
+    grid = grid_for(cls, args.grid)
+    table = sweep(cls, _bars(args), grid, Costs(args.fee, args.slippage), args.cash)
+    cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",
         "max_drawdown",
@@ -155,7 +172,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     cls = get_strategy(args.strategy)
     bars = _bars(args)
-    grid = parse_grid(args.grid)
+    grid = grid_for(cls, args.grid)
     wf = walk_forward(
         cls,
         bars,

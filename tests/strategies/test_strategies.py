@@ -65,3 +65,20 @@ def test_out_of_range_target_is_rejected(bars) -> None:
 
     with pytest.raises(ValidationError, match=r"\[-1, 1\]"):
         TooBig().targets(bars)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_search_space_has_no_duplicate_trials(name: str) -> None:
+    """Every combination of a search space must trade differently: a parameter with no effect
+    would add trials that are copies, and overstate the count the deflated Sharpe uses."""
+    import itertools
+
+    cls = REGISTRY[name]
+    assert cls.search_space, f"{name} has no search_space"
+    bars = load_sample("btc_usd_1h").iloc[-6000:]
+    seen: dict[bytes, dict] = {}
+    for combo in itertools.product(*cls.search_space.values()):
+        params = dict(zip(cls.search_space, combo, strict=True))
+        key = cls(**params).targets(bars).to_numpy().tobytes()
+        assert key not in seen, f"{name}: {params} trades exactly like {seen[key]}"
+        seen[key] = params
