@@ -26,13 +26,15 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(redact(json.dumps(data, indent=2, default=str)))
         return 0
+    width = max(len(k) for k in data)
     for key, value in data.items():
         if isinstance(value, dict):
             print(f"{key}:")
+            inner = max((len(k) for k in value), default=0)
             for k, v in value.items():
-                print(f"  {k:12s} {v}")
+                print(f"  {k:{inner}s} {v}")
         else:
-            print(f"{key:14s} {value}")
+            print(f"{key:{width}s} {value}")
     return 0
 
 

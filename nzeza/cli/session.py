@@ -17,30 +17,76 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cash", type=float, default=10_000.0, help="initial cash (quote currency)")
 
 
+def _vol_targeting(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--vol-target",
+        type=float,
+        default=None,
+        metavar="VOL",
+        help="scale targets to this annualised volatility (0.5 = 50%%; default: off)",
+    )
+    p.add_argument("--vol-lookback", type=int, default=168, help="bars in the volatility estimate")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     for mode in ("paper", "live"):
+        live = mode == "live"
         p = sub.add_parser(
             mode,
             help=f"run a {mode} session"
-            + (" (needs promotion and live settings)" if mode == "live" else ""),
+            + (
+                " (needs confirmation, credentials, TLS endpoints and a live promotion)"
+                if live
+                else ""
+            ),
         )
         _common(p)
         p.add_argument(
             "--feed",
-            default="capture:binance_btcusdt",
-            help="capture:NAME (bundled), replay:FILE[,FILE...] (a recorded capture)",
+            default=None,
+            help=(
+                "the live venue's own trade stream (the default; nothing else is allowed)"
+                if live
+                else "capture:NAME (bundled, the default: capture:binance_btcusdt), "
+                "replay:FILE[,FILE...] (a recorded capture), ws://HOST:PORT (a replay server) "
+                "or a venue name, e.g. binance (its public trade stream at "
+                "NZEZA_BINANCE__WS_URL, default the production endpoint)"
+            ),
         )
         p.add_argument("--symbol", default="BTCUSDT")
         p.add_argument("--timeframe", default="5s", help="bar timeframe, e.g. 1s, 5s, 1m, 1h")
         p.add_argument("--session-id", default=None, help="same id on restart = resume")
         p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
         p.add_argument(
-            "--venue-db",
+            "--on-stop",
+            choices=("cancel", "keep"),
             default=None,
-            help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
+            help="this session's open orders at a graceful stop (SIGTERM/SIGINT/kill switch): "
+            "cancel them or keep them working (default: NZEZA_OPEN_ORDERS_ON_STOP, cancel)",
         )
+        if live:
+            p.add_argument(
+                "--confirm",
+                default=None,
+                metavar="TEXT",
+                help="the explicit confirmation I_UNDERSTAND_THIS_TRADES_REAL_MONEY "
+                "(or NZEZA_LIVE_CONFIRM)",
+            )
+        else:
+            p.add_argument(
+                "--venue-db",
+                default=None,
+                help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
+            )
+        _vol_targeting(p)
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
-        p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz")
+        p.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve /metrics and /healthz on 127.0.0.1:PORT (default: NZEZA_METRICS_PORT "
+            "if set, else none)",
+        )
         p.set_defaults(handler=_run_session, mode=mode)
 
     r = sub.add_parser("replay", help="replay historical bars through the full engine")
@@ -48,6 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--sample", default="btc_usd_1h")
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
+    r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
+    _vol_targeting(r)
     r.set_defaults(handler=_replay)
 
     q = sub.add_parser("parity", help="engine replay vs research backtest, side by side")
@@ -74,7 +122,7 @@ def _replay(args: argparse.Namespace) -> int:
     from nzeza.data import load_sample
     from nzeza.domain import Costs
     from nzeza.engine import replay
-    from nzeza.engine.runner import resolve_strategy
+    from nzeza.engine.runner import resolve_strategy, vol_targeting_from
     from nzeza.store import open_ledger
 
     strategy, name, params = resolve_strategy(args.strategy, args.params)
@@ -88,10 +136,11 @@ def _replay(args: argparse.Namespace) -> int:
         ledger=ledger,
         windowed=args.windowed,
         progress=True,
+        vol_targeting=vol_targeting_from(args),
     )
     print(
         f"{name} {params} on {args.sample}: {len(bars):,} bars, {len(result.fills)} fills, "
-        f"{len(result.trades)} closed trades, final equity {result.final_equity:,.2f}"
+        f"{len(result.closed_trades)} closed trades, final equity {result.final_equity:,.2f}"
     )
     if ledger is not None:
         print(f"session {result.session_id} written to the ledger")

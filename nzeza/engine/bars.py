@@ -49,6 +49,12 @@ class BarWindow:
         self._ts[i] = self._ts[i + self.size] = bar.ts
         self._n += 1
 
+    def closes(self) -> np.ndarray:
+        """The window's closes, oldest first (a view: do not keep it across appends)."""
+        n = len(self)
+        start = (self._n - n) % self.size if self._n > self.size else 0
+        return self._data[start : start + n, FIELDS.index("close")]
+
     def frame(self) -> pd.DataFrame:
         n = len(self)
         start = (self._n - n) % self.size if self._n > self.size else 0

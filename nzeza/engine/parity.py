@@ -14,6 +14,7 @@ import pandas as pd
 
 from nzeza.domain import Costs
 
+# the side-by-side table's columns; the check also compares status, pnl and fees
 COMPARED = ["entry_time", "exit_time", "side", "entry_price", "exit_price", "size"]
 
 
@@ -22,13 +23,14 @@ class ParityReport:
     strategy: str
     params: dict[str, Any]
     bars: int
-    research_trades: int
+    research_trades: int  # closed trades (the open one, if any, is compared too)
     engine_trades: int
     research_final_equity: float
     engine_final_equity: float
     equity_rel_diff: float
     max_price_rel_diff: float
     max_size_rel_diff: float
+    max_pnl_rel_diff: float = 0.0  # |Δ pnl| and |Δ fees| relative to the trade's entry value
     mismatches: list[str] = field(default_factory=list)
     tolerance: float = 1e-9
     table: pd.DataFrame | None = None
@@ -58,6 +60,47 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / denom))
 
 
+def _max_diffs(rt: pd.DataFrame, et: pd.DataFrame) -> tuple[float, float, float]:
+    """Max relative differences of prices, sizes, and pnl/fees (relative to entry value)."""
+    if not len(rt):
+        return 0.0, 0.0, 0.0
+    col = lambda f, c: f[c].to_numpy(float)  # noqa: E731
+    price = max(
+        _rel(col(rt, "entry_price"), col(et, "entry_price")),
+        _rel(col(rt, "exit_price"), col(et, "exit_price")),
+    )
+    size = _rel(col(rt, "size"), col(et, "size"))
+    entry_value = np.maximum(np.abs(col(rt, "size") * col(rt, "entry_price")), 1e-300)
+    pnl = max(float(np.max(np.abs(col(rt, c) - col(et, c)) / entry_value)) for c in ("pnl", "fees"))
+    return price, size, pnl
+
+
+def _differences(rt: pd.DataFrame, et: pd.DataFrame, tolerance: float) -> list[str]:
+    """What differs between two aligned trade frames, beyond `tolerance` for numbers."""
+    out: list[str] = []
+    if not len(rt):
+        return out
+    for col in ("entry_time", "exit_time"):
+        a, b = pd.to_datetime(rt[col], utc=True), pd.to_datetime(et[col], utc=True)
+        bad = np.flatnonzero(a.to_numpy() != b.to_numpy())
+        if len(bad):
+            out.append(f"{col} differs at trade {bad[0]}: {a.iloc[bad[0]]} vs {b.iloc[bad[0]]}")
+    for col in ("side", "status"):
+        differ = (
+            rt[col].astype(str).str.lower().to_numpy() != et[col].astype(str).str.lower().to_numpy()
+        )
+        if differ.any():
+            out.append(f"{col} differs at trade {int(np.flatnonzero(differ)[0])}")
+    price, size, pnl = _max_diffs(rt, et)
+    if price > tolerance:
+        out.append(f"prices differ by {price:.2e} relative")
+    if size > tolerance:
+        out.append(f"sizes differ by {size:.2e} relative")
+    if pnl > tolerance:
+        out.append(f"pnl or fees differ by {pnl:.2e} of the entry value")
+    return out
+
+
 def compare(
     strategy: Any,
     bars: pd.DataFrame,
@@ -73,66 +116,37 @@ def compare(
     costs = costs or Costs()
     research = backtest(strategy, bars, costs=costs, init_cash=init_cash)
     engine = replay(strategy, bars, costs, init_cash, windowed=windowed)
+    # every trade is compared, the open one (marked at the last close) included; the reported
+    # maxima are over the closed trades
     rt = research.trades.reset_index(drop=True)
     et = engine.trades.reset_index(drop=True)
-    if "status" in rt:
-        rt = rt[rt["status"].astype(str).str.lower() != "open"].reset_index(drop=True)
     mismatches: list[str] = []
+    if list(et.columns) != list(rt.columns):
+        mismatches.append(f"trade columns differ: {list(rt.columns)} vs {list(et.columns)}")
     if len(rt) != len(et):
         mismatches.append(f"trade count differs: research {len(rt)} vs engine {len(et)}")
     n = min(len(rt), len(et))
-    price_diff = size_diff = 0.0
-    if n:
-        for col in ("entry_time", "exit_time"):
-            a, b = (
-                pd.to_datetime(rt[col].iloc[:n], utc=True),
-                pd.to_datetime(et[col].iloc[:n], utc=True),
-            )
-            bad = np.flatnonzero(a.to_numpy() != b.to_numpy())
-            if len(bad):
-                mismatches.append(
-                    f"{col} differs at trade {bad[0]}: {a.iloc[bad[0]]} vs {b.iloc[bad[0]]}"
-                )
-        sides = (
-            rt["side"].iloc[:n].astype(str).str.lower().to_numpy()
-            != et["side"].iloc[:n].astype(str).str.lower().to_numpy()
-        )
-        if sides.any():
-            mismatches.append(f"side differs at trade {int(np.flatnonzero(sides)[0])}")
-        price_diff = max(
-            _rel(
-                rt["entry_price"].iloc[:n].to_numpy(float),
-                et["entry_price"].iloc[:n].to_numpy(float),
-            ),
-            _rel(
-                rt["exit_price"].iloc[:n].to_numpy(float), et["exit_price"].iloc[:n].to_numpy(float)
-            ),
-        )
-        size_diff = _rel(rt["size"].iloc[:n].to_numpy(float), et["size"].iloc[:n].to_numpy(float))
-        if price_diff > tolerance:
-            mismatches.append(f"prices differ by {price_diff:.2e} relative")
-        if size_diff > tolerance:
-            mismatches.append(f"sizes differ by {size_diff:.2e} relative")
+    rt, et = rt.iloc[:n], et.iloc[:n]
+    mismatches += _differences(rt, et, tolerance)
+    closed = (rt["status"].astype(str) == "closed").to_numpy() if n else np.zeros(0, bool)
+    price_diff, size_diff, pnl_diff = _max_diffs(rt[closed], et[closed])
+    table = pd.concat({"research": rt[COMPARED], "engine": et[COMPARED]}, axis=1) if n else None
     r_eq, e_eq = float(research.equity.iloc[-1]), float(engine.equity.iloc[-1])
     eq_diff = abs(r_eq - e_eq) / max(abs(r_eq), 1e-300)
     if eq_diff > tolerance:
         mismatches.append(f"final equity differs by {eq_diff:.2e} relative")
-    table = (
-        pd.concat({"research": rt[COMPARED].iloc[:n], "engine": et[COMPARED].iloc[:n]}, axis=1)
-        if n
-        else None
-    )
     return ParityReport(
         strategy=type(strategy).__name__,
         params=dict(getattr(strategy, "params", {}) or {}),
         bars=len(bars),
-        research_trades=len(rt),
-        engine_trades=len(et),
+        research_trades=int((rt["status"].astype(str) == "closed").sum()),
+        engine_trades=int((et["status"].astype(str) == "closed").sum()),
         research_final_equity=r_eq,
         engine_final_equity=e_eq,
         equity_rel_diff=eq_diff,
         max_price_rel_diff=price_diff,
         max_size_rel_diff=size_diff,
+        max_pnl_rel_diff=pnl_diff,
         mismatches=mismatches,
         tolerance=tolerance,
         table=table,

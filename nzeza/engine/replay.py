@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 from nzeza.domain import Costs, Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import bars_from_frame
+from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
-from nzeza.engine.trades import closed_only, trades_from_fills
+from nzeza.engine.trades import closed_only, open_only, trades_from_fills
 
 # A grid far finer than any float64 price or size difference the research side can express,
 # so replay sizes are not rounded away from the backtest's (parity to 1e-9 relative).
@@ -36,16 +37,26 @@ def research_instrument(symbol: str = "BTC/USD", venue: str = "replay") -> Instr
 
 @dataclass
 class ReplayResult:
+    """What `replay` returns. `trades` and `equity` have the shape of `BacktestResult`'s:
+    closed trades then the open one (`status` closed/open), equity per bar named "equity"."""
+
     trades: pd.DataFrame
     equity: pd.Series
     fills: list[Fill]
     session_id: str
     intents: int
-    open_trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def closed_trades(self) -> pd.DataFrame:
+        return closed_only(self.trades)
+
+    @property
+    def open_trades(self) -> pd.DataFrame:
+        return open_only(self.trades)
 
     @property
     def returns(self) -> pd.Series:
-        return self.equity.pct_change().fillna(0.0)
+        return self.equity.pct_change().fillna(0.0).rename("returns")
 
     @property
     def final_equity(self) -> float:
@@ -83,13 +94,15 @@ def replay(
     progress: bool = False,
     equity_every: int = 24,
     batch_bars: int = 1000,
+    vol_targeting: VolTargeting | None = None,
 ) -> ReplayResult:
     """Run `strategy` over `bars` through the session core.
 
     `windowed=True` feeds the strategy its trailing `warmup` bars at every closed bar (exactly
     what a live session does); `windowed=False` computes the targets once on the whole history
     (what backtesting.py does with its indicators) and is only valid for a strategy that passes
-    the lookahead check — `nzeza parity` runs both.
+    the lookahead check — `nzeza parity` runs both. `vol_targeting` (off by default) scales
+    each bar's target by the volatility rule of `nzeza.engine.sizing.VolTargeting`.
     """
     costs = costs or Costs()
     instrument = instrument or research_instrument()
@@ -114,6 +127,7 @@ def replay(
         session_id=session_id,
         ledger=ledger,
         precomputed_targets=targets,
+        vol_targeting=vol_targeting,
     )
     bar_list = bars_from_frame(bars)
     equity = np.empty(len(bar_list))
@@ -147,17 +161,13 @@ def replay(
     if ledger is not None:
         ledger.set_session_status(session_id, "stopped", reason="replay finished")
     last = bar_list[-1] if bar_list else None
-    all_trades = trades_from_fills(
+    trades = trades_from_fills(
         fills, to_decimal(last.close, "close") if last else None, last.ts if last else None
     )
-    open_trades = (
-        all_trades[all_trades["open"].astype(bool)] if "open" in all_trades else all_trades.iloc[:0]
-    )
     return ReplayResult(
-        trades=closed_only(all_trades),
+        trades=trades,
         equity=pd.Series(equity, index=bars.index, name="equity"),
         fills=fills,
         session_id=session_id,
         intents=trader.seq,
-        open_trades=open_trades.reset_index(drop=True),
     )

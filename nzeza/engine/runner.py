@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import importlib
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs, Instrument
 from nzeza.errors import RiskRejected, ValidationError
+
+# Venues whose public trade stream a session can read (the Binance combined-stream protocol,
+# which nzeza's replay server also speaks).
+VENUE_FEEDS = ("binance",)
 
 BUNDLED_FEEDS = {
     "binance_btcusdt": ("BINANCE_BTCUSDT", "BTCUSDT"),
@@ -84,7 +89,12 @@ def feed_paths(feed: str) -> tuple[list[Path], str | None]:
         if not paths or missing:
             raise ValidationError("feed", feed, f"no such capture file: {missing or rest}")
         return paths, None
-    raise ValidationError("feed", feed, "must be capture:NAME or replay:FILE[,FILE...]")
+    raise ValidationError(
+        "feed",
+        feed,
+        "must be capture:NAME, replay:FILE[,FILE...], ws://HOST:PORT (a replay server) or a "
+        f"venue name ({', '.join(VENUE_FEEDS)})",
+    )
 
 
 def session_record(
@@ -148,42 +158,159 @@ def risk_hook(
     return check
 
 
-async def run_cli_session(args: Any) -> int:
-    """`nzeza paper|live` — build the parts, run, print the summary."""
-    from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
+@dataclass(frozen=True)
+class FeedSpec:
+    """Where a session's trades come from: a capture file, a websocket URL, or a venue."""
+
+    kind: str  # "capture" | "replay" (files), "url" (nzeza's replay server), "venue"
+    symbol: str
+    paths: tuple[Path, ...] = ()
+    url: str | None = None
+    venue: str = "binance"  # whose message format the feed speaks
+
+
+def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
+    """`--feed` → a FeedSpec. A venue name reads the venue's public trade stream at the
+    endpoint configured for it (`NZEZA_<VENUE>__WS_URL`, default the venue's production URL)."""
+    from nzeza.ops.settings import VENUES
+
+    if feed.startswith(("ws://", "wss://")):
+        return FeedSpec("url", symbol, url=feed)
+    name = feed.strip().lower()
+    if name in VENUES:
+        if name not in VENUE_FEEDS:
+            raise ValidationError(
+                "feed",
+                feed,
+                f"sessions read live trades from {', '.join(VENUE_FEEDS)} only; record {name} "
+                f"with `nzeza feed record` and run the session on replay:FILE",
+            )
+        if settings is None:
+            from nzeza.ops.settings import load_settings
+
+            settings = load_settings(require_live=False)
+        url = settings.venue(name).endpoint(name, "ws_url")
+        return FeedSpec("venue", symbol, url=url, venue=name)
+    paths, bundled_symbol = feed_paths(feed)
+    kind = "capture" if feed.startswith("capture:") else "replay"
+    return FeedSpec(kind, bundled_symbol or symbol, paths=tuple(paths))
+
+
+def trade_source(
+    spec: FeedSpec,
+    from_ns: int | None,
+    *,
+    metrics: Any = None,
+    breaker: Any = None,
+    pace: float = 0.0,
+    ssl_context: Any = None,
+) -> Any:
+    """The async iterator of public trades a `FeedSpec` names."""
     from nzeza.engine.sources import capture_trades, websocket_trades
+
+    if spec.kind in ("capture", "replay"):
+        return capture_trades(spec.paths, spec.symbol, venue=spec.venue, from_ns=from_ns, pace=pace)
+    assert spec.url is not None
+    return websocket_trades(
+        spec.url,
+        spec.symbol,
+        from_ns=from_ns,
+        metrics=metrics,
+        venue=spec.venue,
+        replay=spec.kind == "url",
+        breaker=breaker,
+        ssl_context=ssl_context,
+    )
+
+
+def feed_breaker(spec: FeedSpec, metrics: Any = None) -> Any:
+    """A circuit breaker for a network feed (None for files), its state exported as a metric."""
+    if spec.kind not in ("url", "venue"):
+        return None
+    from nzeza.feeds.breaker import CircuitBreaker
+
+    name = f"{spec.venue}-ws"
+
+    def export(old: Any, new: Any, reason: str) -> None:
+        if metrics is not None:
+            metrics.set_breaker_state(name, new.value)
+
+    breaker = CircuitBreaker(name, failure_threshold=3, window_s=60.0, on_transition=export)
+    if metrics is not None:
+        metrics.set_breaker_state(name, breaker.state.value)
+    return breaker
+
+
+def session_health(session: Any, ledger: Any, breaker: Any = None) -> Any:
+    """The /healthz components of a running session: feed fresh, venue reachable, ledger
+    writable, feed breaker closed, and the session's own state."""
+    from nzeza.ops.health import Health
+
+    health = Health()
+    health.register("feed", session.feed_health)
+    health.register("venue", session.venue_health)
+    health.register("ledger", lambda: ledger_writable(ledger))
+    if breaker is None:
+        health.register("breaker", lambda: (True, "no network feed"))
+    else:
+        health.register("breaker", lambda: (breaker.state.value != "open", breaker.state.value))
+    health.register(
+        "session",
+        lambda: (
+            session.machine.state.value in ("running", "recovering"),
+            session.machine.state.value,
+        ),
+    )
+    return health
+
+
+def metrics_port(args: Any, settings: Any) -> int | None:
+    """`--metrics-port`, else NZEZA_METRICS_PORT when it is set; None serves nothing."""
+    if getattr(args, "metrics_port", None) is not None:
+        return int(args.metrics_port)
+    if "metrics_port" in settings.model_fields_set:
+        return int(settings.metrics_port)
+    return None
+
+
+async def run_cli_session(args: Any) -> int:
+    """`nzeza paper|live` — check the gates, build the parts, run, print the summary."""
+    from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
     from nzeza.feeds.bars import parse_timeframe
-    from nzeza.ops.health import Health, OpsServer
+    from nzeza.ops.health import OpsServer
+    from nzeza.ops.logging import configure_logging
     from nzeza.ops.metrics import Metrics
     from nzeza.ops.settings import load_settings
     from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch
     from nzeza.store import open_ledger
-    from nzeza.venues.paper.durable import DurablePaperVenue
 
-    settings = load_settings(require_live=args.mode == "live")
+    overrides = {"live_confirm": args.confirm} if getattr(args, "confirm", None) else {}
+    settings = load_settings(require_live=False, **overrides)
     strategy, name, params = resolve_strategy(args.strategy, args.params)
-    if args.mode == "live":
-        from nzeza.store.promotions import require_live_promotion
-
-        with open_ledger(args.ledger) as ledger:
-            require_live_promotion(ledger, name, params)
-        raise ValidationError(  # reached only with every gate in place
-            "mode",
-            "live",
-            "live sessions need a venue websocket feed; this build runs live "
-            "orders through `nzeza.venues` but the live feed wiring is not finished",
-        )
-    websocket = args.feed.startswith(("ws://", "wss://"))
-    paths, symbol = ([], None) if websocket else feed_paths(args.feed)
-    symbol = symbol or args.symbol
-    inst = session_instrument(symbol)
     costs = Costs(args.fee, args.slippage)
-    session_id = args.session_id or f"paper-{uuid.uuid4().hex[:8]}"
+    on_stop = getattr(args, "on_stop", None) or settings.open_orders_on_stop
+    vol = vol_targeting_from(args)
+    metrics = Metrics()
+    if args.mode == "live":
+        from nzeza.engine.live import live_parts, require_live
+
+        with open_ledger(args.ledger) as gate_ledger:
+            require_live(settings, gate_ledger, name, params, args.feed)
+        venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
+        feed_name = spec.venue
+    else:
+        from nzeza.venues.paper.durable import DurablePaperVenue
+
+        feed_name = args.feed or "capture:binance_btcusdt"
+        spec = resolve_feed(feed_name, args.symbol, settings)
+        inst = session_instrument(spec.symbol)
+        venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
+        venue = DurablePaperVenue(venue_db, [inst], costs)
+        ssl_context = None
+    session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
+    log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
+    configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
     ledger = open_ledger(args.ledger)
-    venue = DurablePaperVenue(
-        args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite", [inst], costs
-    )
-    metrics, health = Metrics(), Health()
     cfg = SessionConfig(
         session_id,
         strategy,
@@ -194,38 +321,34 @@ async def run_cli_session(args: Any) -> int:
         Decimal(str(args.cash)),
         parse_timeframe(args.timeframe),
         mode=args.mode,
-        record=session_record(args.feed, symbol, args.timeframe, costs, args.cash),
+        record=session_record(feed_name, spec.symbol, args.timeframe, costs, args.cash),
+        on_stop=on_stop,
+        vol_targeting=vol,
     )
     kill = KillSwitch(DEFAULT_KILL_FILE)
-    session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
-    session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
-    health.register("ledger", lambda: ledger_writable(ledger))
-    health.register("feed", lambda: session.feed_health())
-    health.register(
-        "session",
-        lambda: (
-            session.machine.state.value in ("running", "recovering"),
-            session.machine.state.value,
-        ),
-    )
-    server = (
-        OpsServer(metrics, health, port=args.metrics_port).start()
-        if args.metrics_port is not None
-        else None
-    )
-    install_signal_handlers(session)
-    state = "resuming" if session.report.resumed else "starting"
-    print(
-        f"{state} {args.mode} session {session_id}: {name} {params} on {args.feed} "
-        f"({args.timeframe} bars)",
-        flush=True,
-    )
+    server = None
     try:
-        start = session.resume_from_ns()
-        trades = (
-            websocket_trades(args.feed, symbol, from_ns=start, metrics=metrics)
-            if websocket
-            else capture_trades(paths, symbol, from_ns=start, pace=args.pace)
+        session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
+        session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
+        breaker = feed_breaker(spec, metrics)
+        port = metrics_port(args, settings)
+        if port is not None:
+            server = OpsServer(metrics, session_health(session, ledger, breaker), port=port).start()
+            print(f"metrics and health on {server.url}/metrics and {server.url}/healthz")
+        install_signal_handlers(session)
+        state = "resuming" if session.report.resumed else "starting"
+        print(
+            f"{state} {args.mode} session {session_id}: {name} {params} on {feed_name} "
+            f"({args.timeframe} bars, open orders at stop: {on_stop}); log {log_file}",
+            flush=True,
+        )
+        trades = trade_source(
+            spec,
+            session.resume_from_ns(),
+            metrics=metrics,
+            breaker=breaker,
+            pace=args.pace,
+            ssl_context=ssl_context,
         )
         report = await session.run(trades)
     finally:
@@ -233,13 +356,41 @@ async def run_cli_session(args: Any) -> int:
             server.stop()
         await venue.close()
         ledger.close()
+    equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
+    orders = ""
+    if report.canceled_orders or report.kept_orders:
+        orders = f", open orders canceled {len(report.canceled_orders)}"
+        orders += f" kept {len(report.kept_orders)}"
     print(
         f"session {session_id} {report.stopped_by}: {report.bars} bars, {report.fills} fills "
         f"({report.reconciled_fills} reconciled, {report.resubmitted} resubmitted), "
-        f"equity {report.final_equity:.6f}",
+        f"equity {equity}{orders}",
         flush=True,
     )
     return 0
 
 
-__all__ = ["parse_params", "resolve_strategy", "run_cli_session", "session_instrument"]
+def vol_targeting_from(args: Any) -> Any:
+    """`--vol-target X [--vol-lookback N]` → VolTargeting (None when not asked for)."""
+    target = getattr(args, "vol_target", None)
+    if target is None:
+        return None
+    from nzeza.engine.sizing import VolTargeting
+    from nzeza.feeds.bars import parse_timeframe
+
+    per_year = 365 * 86_400 * 1_000_000_000 / parse_timeframe(args.timeframe)
+    return VolTargeting(
+        float(target), int(getattr(args, "vol_lookback", 168) or 168), periods_per_year=per_year
+    )
+
+
+__all__ = [
+    "FeedSpec",
+    "parse_params",
+    "resolve_feed",
+    "resolve_strategy",
+    "run_cli_session",
+    "session_health",
+    "session_instrument",
+    "trade_source",
+]

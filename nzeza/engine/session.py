@@ -10,6 +10,14 @@ fill is written with the positions it produces in one transaction; `last_bar_ts`
 after every effect of a bar is. On restart with the same session id the session rebuilds the
 portfolio from the ledger, reconciles with the venue (orders by client id, trades since the
 last recorded fill), re-reads the feed from the bars it needs to rebuild its window, and goes on.
+
+Graceful stop (`stop()`: SIGTERM, SIGINT, the kill switch, the end of the feed): the session
+stops reading the feed — at once, even while it waits for the next message — finishes the
+order it may be sending, then handles its open orders at the venue per `SessionConfig.on_stop`
+("cancel": cancel each and book the fills that came before; "keep": leave them working, listed
+in the ledger), writes the final snapshot (equity, cash, position and exposure at the last
+trade, the orders cancelled and kept, the reason) as a `session_stop` audit record, and marks
+the session stopped. Positions and balances in the ledger are current after every fill.
 """
 
 from __future__ import annotations
@@ -22,18 +30,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from nzeza.domain import Costs, Fill, Instrument, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Order, OrderRejected, OrderStatus, Portfolio
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
+from nzeza.engine.orders import follow, new_order, order_prefix
 from nzeza.engine.recovery import rebuild
+from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
+from nzeza.engine.stopping import shutdown
 from nzeza.engine.trader import Intent, Trader
-from nzeza.errors import RiskRejected
+from nzeza.errors import RiskRejected, ValidationError, VenueError
 from nzeza.ops.logging import bind, get_logger
-from nzeza.venues.base import OrderRequest, Venue
+from nzeza.venues.base import OrderRequest, Venue, VenueOrder
 
 log = get_logger(__name__)
+
+ON_STOP = ("cancel", "keep")
+NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 @dataclass
@@ -50,6 +64,13 @@ class SessionConfig:
     # what a later replay needs to rebuild this session's bars (feed, timeframe, costs, cash):
     # stored as the session's config in the ledger; the promotion paper gate reads it
     record: dict[str, Any] = field(default_factory=dict)
+    # this session's open orders at a graceful stop: "cancel" them or "keep" them working
+    on_stop: str = "cancel"
+    vol_targeting: VolTargeting | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_stop not in ON_STOP:
+            raise ValidationError("on_stop", self.on_stop, "must be cancel or keep")
 
 
 @dataclass
@@ -63,9 +84,12 @@ class SessionReport:
     reconciled_fills: int = 0
     resubmitted: int = 0
     rejected: int = 0
+    venue_rejected: int = 0
     final_equity: Decimal | None = None
     last_close: Decimal | None = None
     stopped_by: str = "feed ended"
+    canceled_orders: list[str] = field(default_factory=list)
+    kept_orders: list[str] = field(default_factory=list)
     decision_latencies_ns: list[int] = field(default_factory=list)
 
 
@@ -82,6 +106,8 @@ class Session:
         pre_trade: Callable[[Intent], None] | None = None,
         kill_switch: Callable[[], bool] | None = None,
     ) -> None:
+        from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
+
         self.cfg = config
         self.ledger = ledger
         self.venue = venue
@@ -113,6 +139,7 @@ class Session:
             session_id=config.session_id,
             ledger=ledger,
             venue=venue.name,
+            vol_targeting=config.vol_targeting,
         )
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
@@ -120,6 +147,19 @@ class Session:
         self._resubmit: list[dict[str, Any]] = []
         self._bin: int | None = None  # start of the bar whose open was handled
         self._last_trade_wall: float | None = None
+        self.last_trade: tuple[Decimal, int] | None = None  # (price, exchange ts)
+        self.working_orders: dict[str, Order] = {}  # this process's orders still open at the venue
+        self._task: asyncio.Task | None = None
+        self._in_feed = False  # awaiting the next feed message (a stop may interrupt it)
+        self._day: int | None = None
+        self._day_start_equity = config.init_cash
+        # (reachable, detail) of the last venue call: the /healthz "venue" component
+        self.venue_state: tuple[bool | None, str] = (None, "not contacted yet")
+        limits = DEFAULT_LIMITS.get(venue.name)
+        self._bucket = (
+            TokenBucket(limits.capacity, limits.rate, time.monotonic()) if limits else None
+        )
+        self._order_weight = limits.weights.get("order", limits.default_weight) if limits else 0.0
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -127,6 +167,18 @@ class Session:
             return self.machine.state.value == "recovering", {"last_trade_age_s": None}
         age = time.monotonic() - self._last_trade_wall
         return age <= max_age_s, {"last_trade_age_s": round(age, 3)}
+
+    def venue_health(self) -> tuple[bool, str]:
+        """The /healthz "venue" component: did the last call to the venue get through?"""
+        ok, detail = self.venue_state
+        return bool(ok), detail
+
+    def _venue_ok(self) -> None:
+        self.venue_state = (True, "reachable")
+
+    def note_venue_error(self, exc: VenueError) -> None:
+        if exc.retryable:  # a refusal (not retryable) still proves the venue answers
+            self.venue_state = (False, f"{exc.code or 'error'}: {exc}")
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -138,23 +190,50 @@ class Session:
 
     # -- recovery ---------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """Apply venue trades the ledger missed; find intents the venue never received."""
+        """Apply venue trades the ledger missed; find intents the venue never received.
+
+        Only this session's orders count (client id prefix): a venue account, or a paper venue
+        file, may hold other sessions' trades too. Orders are looked up first, so a venue that
+        reports trades by its own order id can map them back to our client ids.
+        """
         inst = self.cfg.instrument
+        sid = self.cfg.session_id
+        prefix = order_prefix(sid)
         since = self.portfolio.snapshot().last_fill_ts or None
-        for fill in await self.venue.my_trades(inst.id, since_ns=since):
+        try:
+            views = {
+                i["client_order_id"]: await self.venue.fetch_order(
+                    inst.id, client_order_id=i["client_order_id"]
+                )
+                for i in self.recovered.unfilled_intents
+            }
+            venue_fills = await self.venue.my_trades(inst.id, since_ns=since)
+        except VenueError as exc:
+            self.note_venue_error(exc)
+            raise
+        self._venue_ok()
+        for fill in venue_fills:
+            if not fill.order_id.startswith(prefix):
+                continue
             if not self.ledger.has_fill(self.venue.name, fill.trade_id):
                 self.trader.apply_fill(fill)
                 self.report.reconciled_fills += 1
-        filled = {f.order_id for f in self.ledger.fills(self.cfg.session_id)}
+        ledger_fills = self.ledger.fills(sid)
+        filled = {f.order_id for f in ledger_fills}
         for intent in self.recovered.unfilled_intents:
             cid = intent["client_order_id"]
-            if cid in filled:
+            view = views[cid]
+            if view is None:  # journaled, never reached the venue: send at the next open
+                if cid not in filled:
+                    self._resubmit.append(intent)
                 continue
-            order = await self.venue.fetch_order(inst.id, client_order_id=cid)
-            if order is None:  # journaled, never reached the venue: send at the next open
-                self._resubmit.append(intent)
-            else:  # reached the venue; its trades were applied above
-                self.ledger.mark_intent(cid, "done")
+            # reached the venue (its trades were applied above): record the order as it stands
+            order = new_order(cid, inst, intent["side"], Decimal(intent["quantity"]), view.ts)
+            follow(order, view, ledger_fills)
+            self.ledger.record_order(sid, order, "reconciled")
+            if order.is_open:
+                self.working_orders[cid] = order
+            self.ledger.mark_intent(cid, "done")
         if self.report.reconciled_fills or self._resubmit:
             log.warning(
                 "reconciled after restart",
@@ -166,39 +245,75 @@ class Session:
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
+        """Stop gracefully (safe from a signal handler); the first reason given is kept."""
+        if self._stop.is_set():
+            return
         self.report.stopped_by = reason
         self._stop.set()
+        if self._in_feed and self._task is not None:
+            self._task.cancel()  # interrupts only the wait for the next feed message
 
     async def run(self, trades: AsyncIterator[Any]) -> SessionReport:
         from nzeza.feeds.bars import BarAggregator
 
+        self._task = asyncio.current_task()
         with bind(session_id=self.cfg.session_id):
             self.machine.fire("start")
             await self.reconcile()
             self.machine.fire("recovered")
+            log.info(
+                "session running",
+                extra={
+                    "mode": self.cfg.mode,
+                    "venue": self.venue.name,
+                    "resumed": self.report.resumed,
+                    "reconciled_fills": self.report.reconciled_fills,
+                },
+            )
+            self._init_gauges()
             agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
-            async for trade in trades:
-                if self._stop.is_set():
-                    break
-                if self.kill_switch():
-                    self.machine.fire("halt")
-                    self.stop("kill switch")
-                    break
-                self._last_trade_wall = time.monotonic()
-                for fbar in agg.on_trade(trade):
-                    await self._on_closed(fbar)
-                start = agg.open_bar_start
-                on_trade = getattr(self.venue, "on_trade", None)
-                if on_trade is not None:  # a paper venue prices its fills from the feed
-                    on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0)
-                if start is not None and start != self._bin:
-                    self._bin = start
-                    if self.last_bar_ts is None or start > self.last_bar_ts:
-                        await self._execute_open(trade.price, trade.ts_ns or 0)
+            feed = aiter(trades)
+            try:
+                await self._consume(feed, agg)
+            finally:
+                aclose = getattr(feed, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             self.machine.fire("stop")
-            self._finish()
+            await self._shutdown()
             self.machine.fire("stopped")
         return self.report
+
+    async def _consume(self, feed: AsyncIterator[Any], agg: Any) -> None:
+        while not self._stop.is_set():
+            self._in_feed = True
+            try:
+                trade = await anext(feed)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if not self._stop.is_set() or self._task is None:
+                    raise  # a cancellation that is not our graceful stop
+                self._task.uncancel()
+                return
+            finally:
+                self._in_feed = False
+            if self.kill_switch():
+                self.machine.fire("halt")
+                self.stop("kill switch")
+                return
+            self._last_trade_wall = time.monotonic()
+            self.last_trade = (trade.price, trade.ts_ns or 0)
+            for fbar in agg.on_trade(trade):
+                await self._on_closed(fbar)
+            start = agg.open_bar_start
+            on_trade = getattr(self.venue, "on_trade", None)
+            if on_trade is not None:  # a paper venue prices its fills from the feed
+                on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0)
+            if start is not None and start != self._bin:
+                self._bin = start
+                if self.last_bar_ts is None or start > self.last_bar_ts:
+                    await self._execute_open(trade.price, trade.ts_ns or 0)
 
     async def _on_closed(self, fbar: Any) -> None:
         bar = Bar(
@@ -238,6 +353,30 @@ class Session:
             self.metrics.equity.set(float(eq))
             self.metrics.open_positions.set(len(snap.open_positions()))
             self.metrics.bar_lag.set(max(0.0, time.time() - (fbar.end_ns / 1e9)))
+            self.metrics.daily_pnl.set(float(eq - self._day_baseline(fbar.start_ns)))
+
+    def _day_baseline(self, ts: int) -> Decimal:
+        """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
+        day = ts // NS_PER_DAY
+        if day != self._day:
+            self._day = day
+            curve = self.ledger.equity_curve(self.cfg.session_id)
+            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
+            self._day_start_equity = before[-1] if before else self.cfg.init_cash
+        return self._day_start_equity
+
+    def _init_gauges(self) -> None:
+        """Give every per-session gauge a value from the start (exported before any event)."""
+        if self.metrics is None:
+            return
+        venue = self.venue.name
+        self.metrics.orders_submitted.labels(venue)
+        self.metrics.orders_filled.labels(venue)
+        snap = self.portfolio.snapshot()
+        self.metrics.open_positions.set(len(snap.open_positions()))
+        self.metrics.daily_pnl.set(0.0)
+        if self._bucket is not None:
+            self.metrics.rate_limiter_tokens.labels(venue).set(self._bucket.tokens)
 
     async def _execute_open(self, price: Decimal, ts: int) -> None:
         t0 = time.perf_counter_ns()
@@ -252,7 +391,7 @@ class Session:
                     Decimal(row["target"] or 0),
                     row["bar_ts"],
                 )
-                await self._send(intent, ts)
+                await self._send(intent, ts, t0)
                 self.report.resubmitted += 1
             self._resubmit = []
             return
@@ -268,44 +407,100 @@ class Session:
                 self.report.rejected += 1
                 log.warning("intent rejected by risk", extra={"check": rejection.check})
                 return
-        await self._send(intent, ts)
+        await self._send(intent, ts, t0)
         self.report.decision_latencies_ns.append(time.perf_counter_ns() - t0)
 
-    async def _send(self, intent: Intent, ts: int) -> None:
-        inst = self.cfg.instrument
-        request = OrderRequest(intent.client_order_id, inst.id, intent.side, intent.quantity)
-        crash_point("after_journal")
-        t0 = time.perf_counter()
-        order = await self.venue.submit(request)
-        crash_point("after_submit")
+    async def _throttle(self) -> None:
+        """The venue's request budget (token bucket): wait when an order would exceed it."""
+        if self._bucket is None:
+            return
+        wait = self._bucket.reserve(self._order_weight, time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
         if self.metrics is not None:
-            self.metrics.orders_submitted.labels(self.venue.name).inc()
-            self.metrics.decision_to_ack.labels(self.venue.name).observe(time.perf_counter() - t0)
+            self.metrics.rate_limiter_tokens.labels(self.venue.name).set(self._bucket.tokens)
+
+    async def _send(self, intent: Intent, ts: int, decided_ns: int) -> None:
+        """Send one journaled intent; `decided_ns` (perf_counter_ns) is when it was decided."""
+        from nzeza.execution.submit import submit_idempotent
+
+        inst = self.cfg.instrument
+        cid = intent.client_order_id
+        request = OrderRequest(cid, inst.id, intent.side, intent.quantity)
+        crash_point("after_journal")
+        with bind(order_id=cid):
+            await self._throttle()
+            try:
+                view = await submit_idempotent(self.venue, request)
+            except VenueError as exc:
+                self.note_venue_error(exc)
+                if exc.retryable:  # outcome unknown after every retry: a restart reconciles
+                    raise
+                self._rejected(intent, new_order(cid, inst, intent.side, intent.quantity, ts), exc)
+                return
+            self._venue_ok()
+            crash_point("after_submit")
+            if self.metrics is not None:
+                self.metrics.orders_submitted.labels(self.venue.name).inc()
+                self.metrics.decision_to_ack.labels(self.venue.name).observe(
+                    (time.perf_counter_ns() - decided_ns) / 1e9
+                )
+            order = new_order(cid, inst, intent.side, intent.quantity, ts)
+            follow(order, view)
+            if order.status is OrderStatus.REJECTED:
+                self._rejected(intent, order, None)
+                return
+            self.ledger.record_order(
+                self.cfg.session_id, order, "accepted", {"venue_order_id": view.venue_order_id}
+            )
+            await self.book_fills(order, view)
+            self.ledger.mark_intent(cid, "done")
+
+    async def book_fills(self, order: Order, view: VenueOrder | None) -> None:
+        """Apply the venue's fills of `order` to it, the portfolio and the ledger (once each)."""
+        inst = self.cfg.instrument
+        cid = order.client_order_id
         by_order = getattr(self.venue, "order_fills", None)
         if by_order is not None:
-            fills = await by_order(inst.id, intent.client_order_id)
+            fills = await by_order(inst.id, cid)
         else:
+            since = view.ts if view is not None and view.ts else None
             fills = [
-                f
-                for f in await self.venue.my_trades(inst.id, since_ns=order.ts)
-                if f.order_id == intent.client_order_id
+                f for f in await self.venue.my_trades(inst.id, since_ns=since) if f.order_id == cid
             ]
         for fill in fills:
-            if self.trader.apply_fill(fill):
+            if self.portfolio.has_fill(fill.trade_id):
+                continue
+            follow(order, None, [fill])
+            if self.trader.apply_fill(fill, order):
                 self.report.fills += 1
                 crash_point("after_fill")
-                if self.metrics is not None:
-                    self.metrics.orders_filled.labels(self.venue.name).inc()
-        self.ledger.mark_intent(intent.client_order_id, "done")
+        if order.status is OrderStatus.FILLED:
+            self.working_orders.pop(cid, None)
+            if self.metrics is not None:
+                self.metrics.orders_filled.labels(self.venue.name).inc()
+        elif order.is_open:
+            self.working_orders[cid] = order
 
-    def _finish(self) -> None:
-        if self.report.last_close is not None:
-            self.report.final_equity = self.trader.equity(self.report.last_close)
-        self.ledger.set_session_status(self.cfg.session_id, "stopped", self.report.stopped_by)
+    def _rejected(self, intent: Intent, order: Order, exc: VenueError | None) -> None:
+        reason = (exc.code if exc is not None else None) or "rejected"
+        if order.can("reject"):
+            order.apply(OrderRejected(str(exc) if exc is not None else "rejected by the venue"))
+        self.ledger.record_order(self.cfg.session_id, order, "rejected", {"reason": reason})
+        self.ledger.mark_intent(intent.client_order_id, "rejected")
+        self.report.venue_rejected += 1
+        if self.metrics is not None:
+            self.metrics.orders_rejected.labels(self.venue.name, reason).inc()
+        log.warning("order rejected by the venue", extra={"reason": reason})
+
+    # -- stopping ---------------------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        """Open orders per `on_stop`, the final snapshot, the stop record (`stopping.py`)."""
+        await shutdown(self)
 
 
 def install_signal_handlers(session: Session) -> None:
-    """SIGTERM / SIGINT stop the session gracefully (final snapshot written)."""
+    """SIGTERM / SIGINT stop the session gracefully (open orders per config, final snapshot)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, session.stop, f"signal {sig.name}")

@@ -47,18 +47,27 @@ async def websocket_trades(
     max_retries: int = 10,
     metrics: Any = None,
     venue: str = "binance",
+    *,
+    replay: bool = True,
+    breaker: Any = None,
+    ssl_context: Any = None,
 ) -> AsyncIterator[Trade]:
     """Public trades from a Binance-protocol websocket (the replay server, or Binance).
 
-    Reconnects with exponential backoff and full jitter on an abnormal close, asking the replay
-    server to resume from the last trade seen (`from_ns`) and dropping trades already yielded;
-    a normal close (the end of a replay) ends the stream.
+    Reconnects with exponential backoff and full jitter on an abnormal close and drops trades
+    already yielded (by trade id) and trades before `from_ns`. With `replay=True` (nzeza's replay
+    server) it also asks the server to resume from the last trade seen and to close at the end
+    of the tape, and a normal close ends the stream; with `replay=False` (a venue: only the
+    venue's own `streams=` query is sent) every close is a reconnect. A `breaker`
+    (`nzeza.feeds.breaker.CircuitBreaker`) gates connection attempts: while it is open the
+    stream waits for it instead of hammering the venue. `ssl_context` verifies a wss:// server
+    (default: the system's trust store).
     """
     import random
     import time
 
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+    from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake
 
     from nzeza.errors import ParseError, VenueError
     from nzeza.feeds import binance
@@ -72,12 +81,21 @@ async def websocket_trades(
     seen: set[str] = set()
     failures = 0
     while True:
-        # receive times run a little ahead of exchange times: start 5 s early, filter below
-        query = f"streams={stream}&close_at_end=1&from_ns={max(0, cursor - 5_000_000_000)}"
+        query = f"streams={stream}"
+        if replay:  # receive times run a little ahead of exchange times: start 5 s early
+            query += f"&close_at_end=1&from_ns={max(0, cursor - 5_000_000_000)}"
+        if breaker is not None:
+            while not breaker.allow():
+                state("disconnected")
+                await asyncio.sleep(max(0.01, breaker.seconds_until_retry()))
+        error: BaseException | None = None
         try:
             state("connecting")
-            async with connect(f"{url.rstrip('/')}/stream?{query}", max_size=2**22) as ws:
+            tls = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss") else {}
+            async with connect(f"{url.rstrip('/')}/stream?{query}", max_size=2**22, **tls) as ws:
                 state("connected")
+                if breaker is not None:
+                    breaker.record_success()
                 async for raw in ws:
                     failures = 0
                     if metrics is not None:
@@ -96,19 +114,22 @@ async def websocket_trades(
                         seen.add(event.trade_id)
                         cursor = max(cursor, event.ts_ns or cursor)
                         yield event
-            state("disconnected")
-            return
         except ConnectionClosedOK:
-            state("disconnected")
-            return
-        except (ConnectionClosed, OSError) as exc:
-            failures += 1
-            state("disconnected")
-            if metrics is not None:
-                metrics.ws_reconnects.labels(venue).inc()
-            if failures > max_retries:
-                state("failed")
-                raise VenueError(
-                    "feed", f"gave up after {max_retries} reconnects: {exc}", retryable=True
-                ) from None
-            await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2**failures)))
+            pass  # a normal close
+        except (ConnectionClosed, InvalidHandshake, OSError) as exc:
+            error = exc
+        state("disconnected")
+        if error is None and replay:
+            return  # the end of the tape
+        reason = f"{type(error).__name__}: {error}" if error else "closed by the venue"
+        failures += 1
+        if breaker is not None:
+            breaker.record_failure(reason)
+        if metrics is not None:
+            metrics.ws_reconnects.labels(venue).inc()
+        if failures > max_retries:
+            state("failed")
+            raise VenueError(
+                venue, f"feed gave up after {max_retries} reconnects: {reason}", retryable=True
+            ) from None
+        await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2**failures)))

@@ -20,7 +20,7 @@ import pandas as pd
 from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import Bar, BarWindow
-from nzeza.engine.sizing import SizedOrder, size_target
+from nzeza.engine.sizing import SizedOrder, VolTargeting, size_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,7 @@ class Trader:
         venue: str = "paper",
         precomputed_targets: pd.Series | None = None,
         on_event: Callable[[str, dict], None] | None = None,
+        vol_targeting: VolTargeting | None = None,
     ) -> None:
         self.strategy = strategy
         self.instrument = instrument
@@ -66,6 +67,9 @@ class Trader:
         self.ledger = ledger
         self.venue = venue
         self.warmup = max(int(getattr(strategy, "warmup", 1) or 1), 1)
+        self.vol_targeting = vol_targeting
+        if vol_targeting is not None:  # the window must hold the volatility lookback too
+            self.warmup = max(self.warmup, vol_targeting.bars_needed)
         self.window = BarWindow(self.warmup)
         self.precomputed = precomputed_targets
         self.on_event = on_event or (lambda kind, data: None)
@@ -85,7 +89,10 @@ class Trader:
             value = float(self.strategy.target(self.window.frame()).iloc[-1])
         if not math.isfinite(value):
             value = 0.0
-        return to_decimal(min(1.0, max(-1.0, value)), "target")
+        value = min(1.0, max(-1.0, value))
+        if self.vol_targeting is not None:
+            value = self.vol_targeting.scale(value, self.window.closes())
+        return to_decimal(value, "target")
 
     def on_bar_close(self, bar: Bar) -> Decimal:
         target = self.target_at_close(bar)

@@ -4,6 +4,10 @@ A trade opens with the first fill of a position and is closed piecewise: every r
 produces one trade record of the reduced size, whose entry price is the average entry of the
 position so far and whose entry fees are the pro-rated share of the entry fees. A fill that
 flips the position closes the trade and opens the next one with the remainder.
+
+The frame has the columns of `nzeza.research.backtest`'s `.trades` (`TRADE_COLUMNS`, with
+`return` = pnl / entry value and `status` closed/open): closed trades in order, then the open one
+(if any) marked at the last close, exit time = that bar's time — vectorbt's convention.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ TRADE_COLUMNS = [
     "size",
     "pnl",
     "fees",
+    "return",
+    "status",
 ]
 
 
@@ -70,10 +76,13 @@ def trades_from_fills(
                 cur = None
     if cur is not None and mark is not None:
         row = _row(cur, cur.size, mark, ZERO, mark_ts if mark_ts is not None else cur.entry_ts)
-        row["exit_time"] = pd.NaT
-        row["open"] = True
+        row["status"] = "open"
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*TRADE_COLUMNS, "open"] if rows else TRADE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    for col in ("entry_time", "exit_time"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    for col in ("side", "status"):  # object, as vectorbt's records are
+        frame[col] = frame[col].astype(object)
     return frame
 
 
@@ -90,14 +99,23 @@ def _row(cur: _Open, size: Decimal, exit_price: Decimal, exit_fee: Decimal, exit
         "size": float(size),
         "pnl": float(pnl),
         "fees": float(entry_fee + exit_fee),
-        "open": False,
+        "return": float(pnl / (size * entry_price)),
+        "status": "closed",
     }
 
 
 def closed_only(trades: pd.DataFrame) -> pd.DataFrame:
-    if "open" not in trades:
+    """The closed trades of a trades frame (research's or the engine's)."""
+    if "status" not in trades:
         return trades
-    return trades[~trades["open"].astype(bool)].drop(columns="open").reset_index(drop=True)
+    return trades[trades["status"].astype(str) == "closed"].reset_index(drop=True)
+
+
+def open_only(trades: pd.DataFrame) -> pd.DataFrame:
+    """The open trade (at most one per instrument), marked at the last close."""
+    if "status" not in trades:
+        return trades.iloc[:0]
+    return trades[trades["status"].astype(str) == "open"].reset_index(drop=True)
 
 
 def sequence_of(fills: Sequence[Fill]) -> list[tuple[int, str, Decimal, Decimal]]:

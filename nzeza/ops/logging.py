@@ -110,8 +110,10 @@ def configure_logging(
     json_file: str | Path | None = None,
     console: bool = True,
     stream: Any = None,
+    console_json: bool = False,
 ) -> logging.Logger:
-    """Configure the `nzeza` logger: terminal key=value and/or JSON lines to `json_file`."""
+    """Configure the `nzeza` logger: terminal key=value (JSON lines with `console_json`) and/or
+    JSON lines appended to `json_file`. Every handler redacts secrets."""
     logger = logging.getLogger("nzeza")
     logger.setLevel(level if isinstance(level, int) else level.upper())
     for handler in list(logger.handlers):
@@ -119,7 +121,7 @@ def configure_logging(
         handler.close()
     if console:
         term = logging.StreamHandler(stream or sys.stderr)
-        term.setFormatter(KeyValueFormatter())
+        term.setFormatter(JsonFormatter() if console_json else KeyValueFormatter())
         term.addFilter(RedactingFilter())
         logger.addHandler(term)
     if json_file is not None:

@@ -3,7 +3,8 @@
     NZEZA_PROFILE=dev|staging|production      NZEZA_MODE=replay|paper|live (default paper)
     NZEZA_DATA_DIR, NZEZA_RUNS_DIR, NZEZA_LEDGER_URL, NZEZA_LOG_LEVEL, NZEZA_METRICS_PORT
     NZEZA_LIVE_VENUE=binance|coinbase|kraken|hyperliquid|dydx
-    NZEZA_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY
+    NZEZA_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY (or `nzeza live --confirm ...`)
+    NZEZA_OPEN_ORDERS_ON_STOP=cancel|keep      NZEZA_CA_FILE (extra trusted CA bundle, PEM)
     NZEZA_<VENUE>__API_KEY / __API_SECRET / __PASSPHRASE / __PRIVATE_KEY / __MNEMONIC
     NZEZA_<VENUE>__REST_URL / __WS_URL / __NODE_URL / __CHAIN_ID
 
@@ -44,6 +45,11 @@ class Mode(StrEnum):
     REPLAY = "replay"
     PAPER = "paper"
     LIVE = "live"
+
+
+class OnStop(StrEnum):
+    CANCEL = "cancel"
+    KEEP = "keep"
 
 
 VENUES = ("binance", "coinbase", "kraken", "hyperliquid", "dydx")
@@ -117,6 +123,11 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     live_venue: str | None = None
     live_confirm: str | None = None
+    # a session's open orders when it stops gracefully (SIGTERM, SIGINT, kill switch)
+    open_orders_on_stop: OnStop = OnStop.CANCEL
+    # PEM bundle of certificate authorities to trust for https/wss venue endpoints (a TLS
+    # proxy's own CA, for example); default: the system's and certifi's
+    ca_file: Path | None = None
 
     binance: VenueSettings = VenueSettings()
     coinbase: VenueSettings = VenueSettings()
@@ -131,6 +142,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
 
     @field_validator("live_venue")
     @classmethod
@@ -246,6 +264,10 @@ def _fix_for(variable: str, msg: str) -> str:
         return "set it to replay, paper or live"
     if variable.endswith("PROFILE"):
         return "set it to dev, staging or production"
+    if variable.endswith("OPEN_ORDERS_ON_STOP"):
+        return "set it to cancel or keep"
+    if variable.endswith("CA_FILE"):
+        return "point it at a PEM file of CA certificates, or unset it"
     return "correct or unset it"
 
 

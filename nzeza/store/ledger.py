@@ -37,6 +37,7 @@ from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.store import schema as s
 
 GENESIS = "0" * 64
+_MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of migrations
 _HAS_FILL = select(s.fills.c.id).where(
     s.fills.c.venue == bindparam("venue"), s.fills.c.trade_id == bindparam("trade_id")
 )
@@ -130,8 +131,26 @@ class Ledger:
         self.clock = clock
         self.engine = make_engine(url)
         self._batch: Connection | None = None
-        with self.engine.begin() as conn:
-            s.migrate(conn, clock())
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the schema to the latest version, once, whoever else opens it at the same time.
+
+        A ledger already at the latest version is not locked at all. Otherwise the check and the
+        upgrade run under the database's write lock (SQLite: BEGIN IMMEDIATE, which also makes the
+        DDL transactional; PostgreSQL: a transaction-scoped advisory lock), so concurrent first
+        opens — a session starting while `nzeza status` or a dashboard reads — migrate once.
+        """
+        with self.engine.connect() as conn:
+            if s.current_version(conn) >= s.LATEST:
+                return
+            conn.rollback()
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            s.migrate(conn, self.clock())
+            conn.commit()
 
     def close(self) -> None:
         self.engine.dispose()

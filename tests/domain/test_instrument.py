@@ -81,3 +81,23 @@ def test_costs_validation_and_prices() -> None:
     with pytest.raises(ValidationError) as err:
         Costs(fee=10)  # 10 bps given as a number of bps
     assert err.value.field == "fee"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("-inf"), -0.1, "1e400x", None])
+def test_quantities_reject_non_finite_negative_and_junk(bad) -> None:
+    with pytest.raises(ValidationError) as err:
+        BTC.make_qty(bad)
+    assert err.value.field == "quantity"
+    with pytest.raises(ValidationError) as err:
+        BTC.check_qty(bad)
+    assert err.value.field == "quantity"
+
+
+def test_quantity_below_minimum_and_unknown_rounding_mode_are_named() -> None:
+    with pytest.raises(ValidationError, match="minimum quantity"):
+        Instrument(
+            "x", "A/B", "A", "B", Decimal("0.01"), Decimal("0.001"), Decimal("0.01")
+        ).check_qty("0.005")
+    with pytest.raises(ValidationError) as err:
+        BTC.make_price("100", rounding="ROUND_CEILING")
+    assert err.value.field == "rounding"

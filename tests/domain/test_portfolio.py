@@ -61,6 +61,16 @@ def test_accounting_identity_holds_after_any_fill_sequence(specs: list) -> None:
         # fees booked on positions equal the fees paid in the quote currency
         assert sum((p.fees for p in snap.positions.values()), Decimal(0)) == fees
         assert snap.seq == n
+        # exposure: per instrument = qty × mark; gross = Σ|value| ≥ |net| = |Σ value|
+        exp = snap.exposure(marks)
+        for key, pos in snap.open_positions().items():
+            assert exp.by_instrument[key] == pos.quantity * marks[key]
+        assert exp.gross == sum((abs(v) for v in exp.by_instrument.values()), Decimal(0))
+        assert exp.net == sum(exp.by_instrument.values(), Decimal(0))
+        assert exp.gross >= abs(exp.net)
+        # a flat position has no average entry; an open one has a positive one
+        for pos in snap.positions.values():
+            assert (pos.avg_entry_price == 0) if pos.is_flat else (pos.avg_entry_price > 0)
 
 
 @settings(max_examples=200, deadline=None)

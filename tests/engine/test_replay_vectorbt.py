@@ -38,9 +38,10 @@ def test_replay_matches_vectorbt_target_percent(hourly, strategy) -> None:
     ours = replay(strategy, hourly, COSTS, 10_000)
     assert len(ours.fills) == pf.orders.count() > 10
     assert ours.final_equity == pytest.approx(pf.final_value(), rel=1e-9)
-    vt = pf.trades.records_readable
-    vt = vt[vt["Status"] == "Closed"]
+    vt = pf.trades.records_readable  # closed trades, then the open one marked at the last close
     assert len(vt) == len(ours.trades)
+    assert (ours.trades["status"] == vt["Status"].str.lower()).all()
+    np.testing.assert_allclose(ours.trades["exit_price"], vt["Avg Exit Price"], rtol=1e-9)
     np.testing.assert_allclose(ours.trades["size"], vt["Size"], rtol=1e-9)
     np.testing.assert_allclose(ours.trades["entry_price"], vt["Avg Entry Price"], rtol=1e-9)
     np.testing.assert_allclose(ours.trades["pnl"], vt["PnL"], rtol=1e-6, atol=1e-9)

@@ -174,3 +174,57 @@ def test_config_check_exits_non_zero_with_reason(clean_env: Path) -> None:
     good = _cli("config", "check", cwd=clean_env)
     assert good.returncode == 0, good.stderr
     assert "config ok" in good.stdout
+
+
+def test_open_orders_on_stop_defaults_to_cancel_and_is_validated(monkeypatch) -> None:
+    assert load_settings().open_orders_on_stop == "cancel"
+    monkeypatch.setenv("NZEZA_OPEN_ORDERS_ON_STOP", "keep")
+    assert load_settings().open_orders_on_stop == "keep"
+    monkeypatch.setenv("NZEZA_OPEN_ORDERS_ON_STOP", "forget")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.variable == "NZEZA_OPEN_ORDERS_ON_STOP"
+    assert "cancel or keep" in str(err.value)
+
+
+def test_ca_file_must_exist(monkeypatch, clean_env: Path) -> None:
+    monkeypatch.setenv("NZEZA_CA_FILE", str(clean_env / "missing.pem"))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.variable == "NZEZA_CA_FILE"
+    (clean_env / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("NZEZA_CA_FILE", str(clean_env / "ca.pem"))
+    assert load_settings().ca_file == clean_env / "ca.pem"
+
+
+def test_each_bad_setting_gives_one_error_naming_the_variable(monkeypatch) -> None:
+    """Unknown mode, http endpoint in live, missing or malformed credential: one clear error
+    each, naming the variable (and for config errors, how to fix it)."""
+    cases = [
+        ({"NZEZA_MODE": "yolo"}, ConfigError, ["NZEZA_MODE"]),
+        ({"NZEZA_PROFILE": "prod"}, ConfigError, ["NZEZA_PROFILE"]),
+        ({"NZEZA_LOG_LEVEL": "LOUD"}, ConfigError, ["NZEZA_LOG_LEVEL"]),
+        ({"NZEZA_LIVE_VENUE": "ftx"}, ConfigError, ["NZEZA_LIVE_VENUE"]),
+        ({"NZEZA_BINANCE__REST_URL": "http://api.binance.com"}, LiveTradingNotAllowed, []),
+        ({"NZEZA_BINANCE__API_SECRET": ""}, LiveTradingNotAllowed, []),
+        ({"NZEZA_BINANCE__API_KEY": "short"}, LiveTradingNotAllowed, []),
+    ]
+    expected_live = {
+        "NZEZA_BINANCE__REST_URL": "NZEZA_BINANCE__REST_URL must be a https:// endpoint",
+        "NZEZA_BINANCE__API_SECRET": "NZEZA_BINANCE__API_SECRET is missing",
+        "NZEZA_BINANCE__API_KEY": "NZEZA_BINANCE__API_KEY is malformed",
+    }
+    for env, error, names in cases:
+        with monkeypatch.context() as m:
+            live_env(m)
+            for k, v in env.items():
+                m.setenv(k, v)
+            with pytest.raises(error) as err:
+                load_settings()
+        if error is ConfigError:
+            assert err.value.variable == names[0]
+            assert str(err.value).startswith(f"{names[0]}: ") and "; " in str(err.value)
+        else:
+            [variable] = env
+            assert len(err.value.reasons) == 1, err.value.reasons
+            assert err.value.reasons[0].startswith(expected_live[variable])

@@ -1,0 +1,112 @@
+"""Live sessions: every gate checked and named together, then the live parts.
+
+Live is opt-in twice (DESIGN principle 7). `live_problems` lists every gate that fails —
+explicit confirmation, a live venue, https/wss endpoints, present and well-formed credentials
+(all from `Settings.live_problems`), a venue whose trade feed a session can read, the venue's own
+feed (never a recording), and a passed live promotion of exactly this strategy + parameters in
+the ledger — so one refusal names everything left to fix. `live_parts` then builds what differs
+from paper: the venue's order adapter (ccxt, with the configured credentials and REST endpoint)
+and its public trade stream. The session loop itself is the paper one.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+from nzeza.errors import ConfigError, LiveTradingNotAllowed, ValidationError
+
+ENV = "NZEZA_"
+
+
+def live_problems(
+    settings: Any,
+    ledger: Any,
+    strategy: str,
+    params: Mapping[str, Any],
+    feed: str | None = None,
+) -> list[str]:
+    """Every reason this live session may not start (empty when it may)."""
+    from nzeza.engine.runner import VENUE_FEEDS
+    from nzeza.store.promotions import require_live_promotion
+
+    problems = list(settings.live_problems())
+    venue = settings.live_venue
+    if venue is not None and venue not in VENUE_FEEDS:
+        problems.append(
+            f"{ENV}LIVE_VENUE={venue}: live sessions read their trades from "
+            f"{', '.join(VENUE_FEEDS)} only"
+        )
+    if feed is not None and feed.strip().lower() != (venue or ""):
+        problems.append(
+            f"--feed {feed}: a live session trades on its venue's own feed "
+            f"(--feed {venue or 'VENUE'} or no --feed), never on a recording or replay"
+        )
+    try:
+        require_live_promotion(ledger, strategy, params)
+    except LiveTradingNotAllowed as exc:
+        problems.extend(exc.reasons)
+    return problems
+
+
+def require_live(
+    settings: Any,
+    ledger: Any,
+    strategy: str,
+    params: Mapping[str, Any],
+    feed: str | None = None,
+) -> None:
+    """Raise `LiveTradingNotAllowed` naming every failed gate, or return."""
+    problems = live_problems(settings, ledger, strategy, params, feed)
+    if problems:
+        raise LiveTradingNotAllowed(problems)
+
+
+def tls_context(settings: Any) -> ssl.SSLContext | None:
+    """A verifying TLS context that also trusts `NZEZA_CA_FILE` (None: the defaults)."""
+    if settings.ca_file is None:
+        return None
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=str(settings.ca_file))
+    return ctx
+
+
+def _credentials(venue: str, cfg: Any) -> dict[str, Any]:
+    # ccxt's names for the credentials `Settings` holds (SecretStr; unwrapped by the venue)
+    names = {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}
+    return {ccxt: getattr(cfg, ours) for ours, ccxt in names.items() if getattr(cfg, ours)}
+
+
+async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSLContext | None]:
+    """The live venue adapter, the session instrument (from the venue's own markets), the
+    feed spec and the TLS context for the feed. Call only after `require_live` passed."""
+    from nzeza.engine.runner import FeedSpec
+    from nzeza.venues.ccxt_venue import CcxtVenue
+
+    venue_name = settings.live_venue
+    cfg = settings.venue(venue_name)
+    rest_url = cfg.endpoint(venue_name, "rest_url")
+    venue = CcxtVenue(
+        venue_name, credentials=_credentials(venue_name, cfg), api_url=rest_url, live=True
+    )
+    ctx = tls_context(settings)
+    if settings.ca_file is not None:
+        # ccxt builds its TLS context from `cafile` when it opens its first connection
+        venue.exchange.cafile = str(settings.ca_file)
+    try:
+        markets = await venue.load_markets()
+    except BaseException:
+        await venue.close()
+        raise
+    wanted = symbol.replace("/", "").replace("-", "").upper()
+    matches = [i for i in markets.values() if (i.base + i.quote).upper() == wanted]
+    if not matches:
+        await venue.close()
+        raise ValidationError("symbol", symbol, f"is not a spot market on {venue_name}")
+    inst = matches[0]
+    url = cfg.endpoint(venue_name, "ws_url")
+    if url is None:
+        await venue.close()
+        raise ConfigError(f"{ENV}{venue_name.upper()}__WS_URL", "no trade stream endpoint")
+    return venue, inst, FeedSpec("venue", wanted, url=url, venue=venue_name), ctx

@@ -1,0 +1,84 @@
+"""A session's own orders: domain `Order`s kept in step with what the venue reports.
+
+The session sends orders by deterministic client id (`client_order_id(session_id, seq)`), so its
+orders at a venue are recognised by the id prefix (`order_prefix`), also after a restart. These
+helpers turn the venue's views (`VenueOrder`) and fills into events on the domain `Order`, so the
+ledger's `orders` and `order_events` tables follow the same state machine as everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nzeza.domain import (
+    Fill,
+    Instrument,
+    Order,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
+)
+from nzeza.engine.trader import client_order_id
+from nzeza.errors import ValidationError
+from nzeza.venues.base import VenueOrder
+
+
+def order_prefix(session_id: str) -> str:
+    """The client order id prefix shared by every order of `session_id`."""
+    return client_order_id(session_id, 0)[:-8]
+
+
+def new_order(cid: str, instrument: Instrument, side: str, quantity: object, ts: int) -> Order:
+    """A market order as the session sends it, already marked submitted."""
+    order = Order(cid, instrument, side, quantity)  # type: ignore[arg-type]
+    order.apply(OrderSubmitted(ts))
+    return order
+
+
+def order_from_view(view: VenueOrder, instrument: Instrument) -> Order | None:
+    """A domain order for an order found at the venue (None if its values are off our grid)."""
+    try:
+        order = Order(
+            view.client_order_id,
+            instrument,
+            view.side,
+            view.quantity,
+            type=view.type,
+            price=view.price,
+        )
+    except ValidationError:
+        return None
+    order.apply(OrderSubmitted(view.ts))
+    return order
+
+
+def follow(order: Order, view: VenueOrder | None, fills: Iterable[Fill] = ()) -> list[str]:
+    """Move `order` to what the venue reports: accept, fills (once each), then a final state.
+
+    Returns the names of the events applied, in order.
+    """
+    applied: list[str] = []
+    if view is not None and view.status is OrderStatus.REJECTED:
+        if order.can("reject"):
+            order.apply(OrderRejected("rejected by the venue", view.ts))
+            applied.append("rejected")
+        return applied
+    if order.status is OrderStatus.SUBMITTED and view is not None:
+        order.apply(OrderAccepted(view.venue_order_id or None, view.ts))
+        applied.append("accepted")
+    for fill in fills:
+        mine = fill.order_id == order.client_order_id
+        if mine and order.can("fill") and order.apply(OrderFilled(fill)):
+            applied.append("fill")
+    if view is not None:
+        if view.status is OrderStatus.CANCELED and order.can("cancel"):
+            order.apply(OrderCanceled("canceled at the venue", view.ts))
+            applied.append("canceled")
+        elif view.status is OrderStatus.EXPIRED and order.can("expire"):
+            order.apply(OrderExpired(view.ts))
+            applied.append("expired")
+    return applied

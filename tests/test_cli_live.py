@@ -1,0 +1,154 @@
+"""`nzeza live` refuses, end to end through the CLI, naming every gate that is not met:
+explicit confirmation, a live venue, https/wss endpoints, present and well-formed credentials,
+the venue's own feed, and a passed live promotion of exactly this strategy + parameters. No
+secret is ever echoed, and nothing is sent anywhere (the endpoints below do not exist)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nzeza.ops.settings import LIVE_CONFIRMATION
+from nzeza.store import Ledger
+from nzeza.strategies.base import params_hash
+
+GOOD_KEY = "K" * 32 + "k" * 32  # 64 letters: well-formed for Binance
+GOOD_SECRET = "S" * 30 + "s" * 34
+CANARY = "CanaryLiveKey-do-not-print"  # malformed on purpose
+
+
+def nzeza_live(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    full.update(env)
+    cmd = [sys.executable, "-m", "nzeza.cli", "live", "--strategy", "sma_cross"]
+    cmd += ["--params", "fast=5", "slow=20", "--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}"]
+    return subprocess.run(
+        [*cmd, *args], cwd=tmp, env=full, capture_output=True, text=True, timeout=120
+    )
+
+
+def reasons(out: subprocess.CompletedProcess) -> list[str]:
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert "live trading is not allowed" in out.stderr
+    assert "starting" not in out.stdout  # no session was started
+    return [line.strip()[2:] for line in out.stderr.splitlines() if line.strip().startswith("- ")]
+
+
+def configured(**overrides: str) -> dict[str, str]:
+    env = {
+        "NZEZA_LIVE_VENUE": "binance",
+        "NZEZA_LIVE_CONFIRM": LIVE_CONFIRMATION,
+        "NZEZA_BINANCE__API_KEY": GOOD_KEY,
+        "NZEZA_BINANCE__API_SECRET": GOOD_SECRET,
+        "NZEZA_BINANCE__REST_URL": "https://127.0.0.1:9",
+        "NZEZA_BINANCE__WS_URL": "wss://127.0.0.1:9",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v}
+
+
+def promote(tmp: Path, params: dict, passed: bool = True) -> None:
+    with Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}") as led:
+        led.add_promotion(
+            strategy="sma_cross",
+            params=params,
+            params_hash=params_hash("sma_cross", params),
+            target="live",
+            data_fingerprint="d",
+            notebook_hash="n",
+            gates={"verdict": {"passed": passed}},
+            passed=passed,
+        )
+
+
+def test_nothing_configured_names_confirmation_venue_and_promotion(tmp_path) -> None:
+    got = reasons(nzeza_live(tmp_path))
+    assert len(got) == 3, got
+    assert got[0].startswith(f"NZEZA_LIVE_CONFIRM must be set to {LIVE_CONFIRMATION}")
+    assert got[1].startswith("NZEZA_LIVE_VENUE is not set")
+    assert got[2].startswith("promotion gate: sma_cross {'fast': 5, 'slow': 20}")
+    assert "no live promotion record exists" in got[2]
+
+
+def test_the_confirm_flag_is_an_explicit_confirmation(tmp_path) -> None:
+    got = reasons(nzeza_live(tmp_path, "--confirm", LIVE_CONFIRMATION))
+    assert not any("NZEZA_LIVE_CONFIRM" in r for r in got)
+    wrong = reasons(nzeza_live(tmp_path, "--confirm", "yes"))
+    assert any(r.startswith("NZEZA_LIVE_CONFIRM") for r in wrong)
+
+
+def test_every_failed_gate_is_named_at_once_and_no_secret_is_echoed(tmp_path) -> None:
+    env = configured(
+        NZEZA_LIVE_CONFIRM="",
+        NZEZA_BINANCE__REST_URL="http://127.0.0.1:9",
+        NZEZA_BINANCE__WS_URL="ws://127.0.0.1:9",
+        NZEZA_BINANCE__API_KEY=CANARY,
+        NZEZA_BINANCE__API_SECRET="",
+    )
+    out = nzeza_live(tmp_path, "--feed", "capture:binance_btcusdt", **env)
+    got = reasons(out)
+    expected_starts = [
+        "NZEZA_LIVE_CONFIRM must be set",
+        "NZEZA_BINANCE__REST_URL must be a https:// endpoint in live mode, got http://",
+        "NZEZA_BINANCE__WS_URL must be a wss:// endpoint in live mode, got ws://",
+        "NZEZA_BINANCE__API_KEY is malformed",
+        "NZEZA_BINANCE__API_SECRET is missing",
+        "--feed capture:binance_btcusdt: a live session trades on its venue's own feed",
+        "promotion gate: sma_cross",
+    ]
+    assert len(got) == len(expected_starts), got
+    for reason, start in zip(got, expected_starts, strict=True):
+        assert reason.startswith(start), (reason, start)
+    assert CANARY not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (configured(NZEZA_BINANCE__API_KEY=""), "NZEZA_BINANCE__API_KEY is missing"),
+        (configured(NZEZA_BINANCE__API_SECRET="not a secret"), "NZEZA_BINANCE__API_SECRET is mal"),
+        (configured(NZEZA_BINANCE__REST_URL="http://x"), "NZEZA_BINANCE__REST_URL must be a https"),
+        (configured(NZEZA_BINANCE__WS_URL="ws://x"), "NZEZA_BINANCE__WS_URL must be a wss"),
+        (configured(NZEZA_LIVE_CONFIRM="I agree"), "NZEZA_LIVE_CONFIRM must be set"),
+        (
+            configured(
+                NZEZA_LIVE_VENUE="kraken",
+                NZEZA_KRAKEN__API_KEY="k" * 56,
+                NZEZA_KRAKEN__API_SECRET="c2VjcmV0" * 8,
+            ),
+            "NZEZA_LIVE_VENUE=kraken: live sessions read their trades from binance only",
+        ),
+    ],
+)
+def test_one_missing_gate_is_named_with_the_promotion_in_place(tmp_path, env, named) -> None:
+    promote(tmp_path, {"fast": 5, "slow": 20})
+    got = reasons(nzeza_live(tmp_path, **env))
+    assert len(got) == 1 and got[0].startswith(named), got
+
+
+def test_the_promotion_must_be_for_exactly_these_parameters(tmp_path) -> None:
+    promote(tmp_path, {"fast": 10, "slow": 30})  # another configuration
+    got = reasons(nzeza_live(tmp_path, **configured()))
+    assert len(got) == 1 and "no live promotion record exists" in got[0]
+    promote(tmp_path, {"fast": 5, "slow": 20}, passed=False)  # refused at promotion time
+    got = reasons(nzeza_live(tmp_path, **configured()))
+    assert len(got) == 1 and "was refused" in got[0]
+
+
+def test_config_check_live_names_the_same_configuration_gates(tmp_path) -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    full.update(configured(NZEZA_BINANCE__REST_URL="http://x", NZEZA_BINANCE__API_KEY=CANARY))
+    out = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "config", "check", "--live"],
+        cwd=tmp_path,
+        env=full,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1
+    assert "NZEZA_BINANCE__REST_URL" in out.stderr and "NZEZA_BINANCE__API_KEY" in out.stderr
+    assert CANARY not in out.stdout + out.stderr
