@@ -90,7 +90,10 @@ class SessionReport:
     stopped_by: str = "feed ended"
     canceled_orders: list[str] = field(default_factory=list)
     kept_orders: list[str] = field(default_factory=list)
+    # decision (intent at the bar's open) → fills booked in portfolio and ledger
     decision_latencies_ns: list[int] = field(default_factory=list)
+    # decision → the venue acknowledged the order (what nzeza_decision_to_ack_seconds observes)
+    ack_latencies_ns: list[int] = field(default_factory=list)
 
 
 class Session:
@@ -438,13 +441,13 @@ class Session:
                     raise
                 self._rejected(intent, new_order(cid, inst, intent.side, intent.quantity, ts), exc)
                 return
+            acked_ns = time.perf_counter_ns() - decided_ns
             self._venue_ok()
             crash_point("after_submit")
+            self.report.ack_latencies_ns.append(acked_ns)
             if self.metrics is not None:
                 self.metrics.orders_submitted.labels(self.venue.name).inc()
-                self.metrics.decision_to_ack.labels(self.venue.name).observe(
-                    (time.perf_counter_ns() - decided_ns) / 1e9
-                )
+                self.metrics.decision_to_ack.labels(self.venue.name).observe(acked_ns / 1e9)
             order = new_order(cid, inst, intent.side, intent.quantity, ts)
             follow(order, view)
             if order.status is OrderStatus.REJECTED:
