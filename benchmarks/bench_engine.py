@@ -383,10 +383,15 @@ def render(r: dict) -> list[str]:
         "",
         "| measure | result | target | met |",
         "|---|---|---|---|",
-        f"| decision → order latency over the loopback replay feed ({lat['decisions']} "
-        f"decisions, {lat['speed']:g}× capture speed) | P50 {lat['p50_us']:,.0f} µs, "
-        f"P99 {lat['p99_us']:,.0f} µs, max {lat['max_us']:,.0f} µs | P99 < 1 ms | "
-        f"{yes(lat['p99_us'] < 1000)} |",
+        f"| decision → order acknowledged by the paper venue, over the loopback replay feed "
+        f"({lat['decisions']} decisions, {lat['speed']:g}× capture speed): sized, "
+        f"risk-checked, journaled, submitted | P50 {lat['ack_p50_us']:,.0f} µs, "
+        f"P99 {lat['ack_p99_us']:,.0f} µs, max {lat['ack_max_us']:,.0f} µs | P99 < 1 ms | "
+        f"{yes(lat['ack_p99_us'] < 1000)} |",
+        f"| decision → its fills booked (the above, then fills applied to the portfolio and "
+        f"written with positions and order state to the SQLite ledger) | P50 "
+        f"{lat['p50_us']:,.0f} µs, P99 {lat['p99_us']:,.0f} µs, max {lat['max_us']:,.0f} µs "
+        f"| — | — |",
         f"| {sus['orders']:,} orders paced at 1,000/s | {sus['orders_per_s']:,.1f} orders/s over "
         f"{sus['seconds']} s, P50 {sus['p50_us']:,.0f} µs, P99 {sus['p99_us']:,.0f} µs, "
         f"lost {sus['lost']} | 1,000/s, 0 lost | "

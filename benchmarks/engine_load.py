@@ -59,12 +59,17 @@ async def _latency(tmp: Path, speed: float) -> dict[str, Any]:
         report = await session.run(websocket_trades(server.url, "BTCUSDT"))
         ledger.close()
     lat_us = [n / 1000 for n in report.decision_latencies_ns]
+    ack_us = [n / 1000 for n in report.ack_latencies_ns]
     return {
         "decisions": len(lat_us),
         "bars": report.bars,
         "p50_us": pct(lat_us, 50),
         "p99_us": pct(lat_us, 99),
         "max_us": max(lat_us) if lat_us else None,
+        # decision → the venue acknowledged the order (the Prometheus decision_to_ack histogram)
+        "ack_p50_us": pct(ack_us, 50),
+        "ack_p99_us": pct(ack_us, 99),
+        "ack_max_us": max(ack_us) if ack_us else None,
         "what": "first trade of a bar → sized, risk-checked, journaled, sent to the paper "
         "venue, filled, fill + position written to the SQLite ledger",
     }
