@@ -226,15 +226,15 @@ def peak_rss_mb() -> float:
 
 
 class SampledLedger(Ledger):
-    """The SQLite ledger, plus an RSS sample every `every` calls of `mark_bar` (the engine marks
-    a bar every 24 bars); nothing else changes."""
+    """The SQLite ledger, plus an RSS sample every `every` calls of `record_equity` (replay
+    writes an equity snapshot every 24 bars); nothing else changes."""
 
     def __init__(self, url: str, every: int) -> None:
         super().__init__(url)
         self.every, self.marks, self.samples = every, 0, []
 
-    def mark_bar(self, session_id: str, bar_ts: int) -> None:
-        super().mark_bar(session_id, bar_ts)
+    def record_equity(self, session_id: str, ts: int, *args: Any) -> None:
+        super().record_equity(session_id, ts, *args)
         self.marks += 1
         if self.marks % self.every == 0:
             self.samples.append((self.marks * 24, rss_mb()))

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from nzeza.domain import Costs, Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
-from nzeza.domain.numbers import to_decimal
+from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import bars_from_frame
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
@@ -63,6 +63,12 @@ class ReplayResult:
         return float(self.equity.iloc[-1])
 
 
+def _timestamps(bars: pd.DataFrame) -> list[int]:
+    index = bars.index
+    ts = index.as_unit("ns").asi8 if hasattr(index, "as_unit") else index.asi8
+    return ts.tolist()
+
+
 def fill_at_open(
     intent: Intent, open_price: float, ts: int, costs: Costs, instrument: Instrument, trade_id: str
 ) -> Fill:
@@ -93,7 +99,7 @@ def replay(
     windowed: bool = False,
     progress: bool = False,
     equity_every: int = 24,
-    batch_bars: int = 1000,
+    batch_bars: int = 5000,
     vol_targeting: VolTargeting | None = None,
 ) -> ReplayResult:
     """Run `strategy` over `bars` through the session core.
@@ -129,40 +135,61 @@ def replay(
         precomputed_targets=targets,
         vol_targeting=vol_targeting,
     )
-    bar_list = bars_from_frame(bars)
-    equity = np.empty(len(bar_list))
+    n = len(bars)
+    ts_list = _timestamps(bars)
+    opens = bars["open"].to_numpy(dtype=np.float64).tolist()
+    closes = bars["close"].to_numpy(dtype=np.float64).tolist()
+    # the strategy sees Bar objects only where it needs its window (windowed, vol targeting)
+    bar_list = bars_from_frame(bars) if windowed or vol_targeting is not None else None
+    equity = np.empty(n)
     fills: list[Fill] = []
+    # equity per bar in float from the cash and position the last fill left (both exact
+    # Decimals in the portfolio); the ledger's equity snapshots are computed in Decimal
+    cash_f, pos_f = float(portfolio.snapshot().cash), 0.0
+    steps = tqdm(range(n), disable=not progress, desc="replay", unit="bar", total=n)
     with contextlib.ExitStack() as blocks:
-        for i, bar in enumerate(tqdm(bar_list, disable=not progress, desc="replay", unit="bar")):
+        for i in steps:
             if ledger is not None and i % batch_bars == 0:
                 blocks.close()  # group commit: one transaction per block of bars
                 blocks.enter_context(ledger.batch())
-            intent = trader.intent_at(bar.open)
-            if intent is not None:
-                fill = fill_at_open(
-                    intent, bar.open, bar.ts, costs, instrument, f"{session_id}-{intent.seq}"
-                )
-                order = None
-                if ledger is not None:
-                    order = Order(intent.client_order_id, instrument, intent.side, intent.quantity)
-                    order.apply(OrderSubmitted(bar.ts))
-                    ledger.record_order(session_id, order, "submit")
-                    order.apply(OrderFilled(fill))
-                trader.apply_fill(fill, order)
-                fills.append(fill)
-            trader.on_bar_close(bar)
-            eq = trader.equity(to_decimal(bar.close, "close"))
-            equity[i] = float(eq)
-            if ledger is not None and (i % equity_every == 0 or i == len(bar_list) - 1):
+            ts, close = ts_list[i], closes[i]
+            if trader.pending is not None:
+                intent = trader.intent_at(opens[i])
+                if intent is not None:
+                    fill = fill_at_open(
+                        intent, opens[i], ts, costs, instrument, f"{session_id}-{intent.seq}"
+                    )
+                    order = None
+                    if ledger is not None:
+                        order = Order(
+                            intent.client_order_id, instrument, intent.side, intent.quantity
+                        )
+                        order.apply(OrderSubmitted(ts))
+                        ledger.record_order(session_id, order, "submit")
+                        order.apply(OrderFilled(fill))
+                    trader.apply_fill(fill, order)
+                    fills.append(fill)
+                    snap = portfolio.snapshot()
+                    cash_f = float(snap.cash)
+                    pos_f = float(snap.position(instrument.id).quantity)
+            if bar_list is None:
+                trader.on_precomputed_close(ts)
+            else:
+                trader.on_bar_close(bar_list[i])
+            equity[i] = cash_f + pos_f * close if pos_f else cash_f
+            if ledger is not None and (i % equity_every == 0 or i == n - 1):
+                # one instrument: exposure is the position's value at the close (Decimal)
                 snap = portfolio.snapshot()
-                exp = snap.exposure({instrument.id: to_decimal(bar.close, "close")})
-                ledger.record_equity(session_id, bar.ts, eq, snap.cash, exp.gross, exp.net)
-                ledger.mark_bar(session_id, bar.ts)
+                qty = snap.position(instrument.id).quantity
+                value = qty * to_decimal(close, "close") if qty else ZERO
+                eq = snap.cash + value
+                ledger.record_equity(session_id, ts, eq, snap.cash, abs(value), value)
+            if ledger is not None and ((i + 1) % batch_bars == 0 or i == n - 1):
+                ledger.mark_bar(session_id, ts)  # the resume point, committed with its block
     if ledger is not None:
         ledger.set_session_status(session_id, "stopped", reason="replay finished")
-    last = bar_list[-1] if bar_list else None
     trades = trades_from_fills(
-        fills, to_decimal(last.close, "close") if last else None, last.ts if last else None
+        fills, to_decimal(closes[-1], "close") if n else None, ts_list[-1] if n else None
     )
     return ReplayResult(
         trades=trades,

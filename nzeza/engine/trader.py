@@ -9,12 +9,15 @@ open in replay, the live touch in paper/live) sizes the order with the research 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
@@ -38,10 +41,12 @@ class Intent:
 
 def client_order_id(session_id: str, seq: int) -> str:
     """Deterministic, venue-safe client order id: the same decision always gets the same id."""
-    import hashlib
+    return f"nz{_session_digest(session_id)}{seq:08d}"
 
-    digest = hashlib.sha256(session_id.encode()).hexdigest()[:10]
-    return f"nz{digest}{seq:08d}"
+
+@functools.lru_cache(maxsize=64)
+def _session_digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()[:10]
 
 
 class Trader:
@@ -71,7 +76,14 @@ class Trader:
         if vol_targeting is not None:  # the window must hold the volatility lookback too
             self.warmup = max(self.warmup, vol_targeting.bars_needed)
         self.window = BarWindow(self.warmup)
-        self.precomputed = precomputed_targets
+        # precomputed targets as plain floats, cleaned once (non-finite → flat, clipped to ±1):
+        # the replay loop reads one per bar without touching pandas
+        self.precomputed: list[float] | None = None
+        if precomputed_targets is not None:
+            values = np.asarray(precomputed_targets, dtype=np.float64)
+            values = np.clip(np.where(np.isfinite(values), values, 0.0), -1.0, 1.0)
+            self.precomputed = values.tolist()
+        self._last_value: float | None = None  # the float behind `last_target`
         self.on_event = on_event or (lambda kind, data: None)
         self.seq = ledger.last_intent_seq(session_id) if ledger is not None else 0
         self.last_target = ZERO
@@ -84,12 +96,12 @@ class Trader:
         self.window.append(bar)
         self.bars_seen += 1
         if self.precomputed is not None:
-            value = float(self.precomputed.iloc[self.bars_seen - 1])
+            value = self.precomputed[self.bars_seen - 1]
         else:
             value = float(self.strategy.target(self.window.frame()).iloc[-1])
-        if not math.isfinite(value):
-            value = 0.0
-        value = min(1.0, max(-1.0, value))
+            if not math.isfinite(value):
+                value = 0.0
+            value = min(1.0, max(-1.0, value))
         if self.vol_targeting is not None:
             value = self.vol_targeting.scale(value, self.window.closes())
         return to_decimal(value, "target")
@@ -101,9 +113,24 @@ class Trader:
             self.last_target = target
         return target
 
+    def on_precomputed_close(self, ts: int) -> None:
+        """`on_bar_close` for replay with precomputed targets and no volatility targeting: the
+        next target is a float read, and a Decimal is made only when it changes."""
+        assert self.precomputed is not None and self.vol_targeting is None
+        value = self.precomputed[self.bars_seen]
+        self.bars_seen += 1
+        if value == self._last_value:
+            return
+        self._last_value = value
+        target = to_decimal(value, "target")
+        if target != self.last_target:
+            self.pending = (target, ts)
+            self.last_target = target
+
     def restore_target(self, target: Decimal) -> None:
         """After recovery: the target the recorded position corresponds to."""
         self.last_target = target
+        self._last_value = None
 
     # -- execution ------------------------------------------------------------------------
     def intent_at(self, price: Any) -> Intent | None:

@@ -9,7 +9,6 @@ a state the ledger fully explains.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,64 +18,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from nzeza.domain import Fill, Order, PortfolioSnapshot
 from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.store import schema as s
+from nzeza.store.statements import (
+    AUDIT_TAIL,
+    GENESIS,
+    audit_hash,
+    audit_row,
+    canonical_json,
+    ins,
+    upd,
+)
+from nzeza.store.writebuffer import WriteBuffer
 
-GENESIS = "0" * 64
 _MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of migrations
 _HAS_FILL = select(s.fills.c.id).where(
     s.fills.c.venue == bindparam("venue"), s.fills.c.trade_id == bindparam("trade_id")
 )
-_AUDIT_TAIL = (
-    select(s.audit_log.c.seq, s.audit_log.c.hash).order_by(s.audit_log.c.seq.desc()).limit(1)
-)
-
-
-_INSERTS: dict[str, Any] = {}
-_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
-def _ins(table: Any) -> Any:
-    """One INSERT statement object per table: SQLAlchemy compiles it once and reuses it."""
-    stmt = _INSERTS.get(table.name)
-    if stmt is None:
-        stmt = _INSERTS[table.name] = insert(table)
-    return stmt
-
-
-def _upd(table: Any, keys: tuple[str, ...]) -> Any:
-    """UPDATE ... WHERE key = :k_key, compiled once; the SET columns come from the params."""
-    stmt = _UPDATES.get((table.name, keys))
-    if stmt is None:
-        cond = [table.c[k] == bindparam(f"k_{k}") for k in keys]
-        stmt = _UPDATES[(table.name, keys)] = update(table).where(*cond)
-    return stmt
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON (sorted keys, no spaces; Decimals as strings) for hashing and storage."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _audit_hash(
-    seq: int, ts: int, session_id: str | None, kind: str, payload: str, prev: str
-) -> str:
-    text = f"{seq}|{ts}|{session_id or ''}|{kind}|{payload}|{prev}"
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -131,6 +93,7 @@ class Ledger:
         self.clock = clock
         self.engine = make_engine(url)
         self._batch: Connection | None = None
+        self._buf: WriteBuffer | None = None  # the open batch's held writes
         self._migrate()
 
     def _migrate(self) -> None:
@@ -165,6 +128,7 @@ class Ledger:
     def transaction(self) -> Iterator[Connection]:
         """A transaction; inside `batch()`, the batch's own (one commit for the whole batch)."""
         if self._batch is not None:
+            self._flush()  # statements executed directly come after the held ones
             yield self._batch
             return
         with self.engine.begin() as conn:
@@ -176,21 +140,31 @@ class Ledger:
 
         Replay uses it per block of bars: a crash loses at most the uncommitted block, and the
         block's resume point (`mark_bar`) is in the same transaction, so a restart redoes
-        exactly the lost bars. A failure anywhere rolls the whole block back.
+        exactly the lost bars. A failure anywhere rolls the whole block back. The hot writes
+        (intents, orders, fills, positions, balances, equity, resume point, audit) are held in a
+        `WriteBuffer` and flushed with one `executemany` per statement before the commit (and
+        before any read inside the batch). An intent or fill that duplicates a committed row is
+        then reported at the flush, as a `DataError` that rolls the block back.
         """
         if self._batch is not None:
             yield self._batch
             return
         with self.engine.begin() as conn:
-            self._batch = conn
+            self._batch, self._buf = conn, WriteBuffer()
             try:
                 yield conn
+                self._flush()
             finally:
-                self._batch = None
+                self._batch, self._buf = None, None
+
+    def _flush(self) -> None:
+        if self._buf and self._batch is not None:
+            self._buf.flush(self._batch)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         if self._batch is not None:  # see the batch's own uncommitted writes
+            self._flush()
             yield self._batch
             return
         with self.engine.connect() as conn:
@@ -209,25 +183,20 @@ class Ledger:
         session_id: str | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """Append a hash-chained audit row (inside `conn`'s transaction when given)."""
+        """Append a hash-chained audit row (inside `conn`'s transaction when given).
+
+        Returns its sequence number, or 0 inside a batch (the chain is extended at the flush)."""
+        if self._buf is not None:
+            self._buf.audit(self.clock(), session_id, kind, canonical_json(payload))
+            return 0
         if conn is None:
             with self.transaction() as c:
                 return self.audit(kind, payload, session_id, c)
-        last = conn.execute(_AUDIT_TAIL).first()
+        last = conn.execute(AUDIT_TAIL).first()
         seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
         ts = self.clock()
-        body = canonical_json(payload)
         conn.execute(
-            _ins(s.audit_log),
-            dict(
-                seq=seq,
-                ts=ts,
-                session_id=session_id,
-                kind=kind,
-                payload=body,
-                prev_hash=prev,
-                hash=_audit_hash(seq, ts, session_id, kind, body, prev),
-            ),
+            ins(s.audit_log), audit_row(seq, ts, session_id, kind, canonical_json(payload), prev)
         )
         return seq
 
@@ -241,7 +210,7 @@ class Ledger:
                     return AuditReport(False, n, expected_seq, f"row {expected_seq} is missing")
                 if row.prev_hash != prev:
                     return AuditReport(False, n, row.seq, "prev_hash does not match previous row")
-                want = _audit_hash(row.seq, row.ts, row.session_id, row.kind, row.payload, prev)
+                want = audit_hash(row.seq, row.ts, row.session_id, row.kind, row.payload, prev)
                 if row.hash != want:
                     return AuditReport(False, n, row.seq, "row content does not match its hash")
                 prev, expected_seq = row.hash, expected_seq + 1
@@ -272,7 +241,7 @@ class Ledger:
         try:
             with self.transaction() as conn:
                 conn.execute(
-                    _ins(s.sessions),
+                    ins(s.sessions),
                     dict(
                         session_id=session_id,
                         mode=mode,
@@ -326,7 +295,7 @@ class Ledger:
     def set_session_status(self, session_id: str, status: str, reason: str = "") -> None:
         with self.transaction() as conn:
             conn.execute(
-                _upd(s.sessions, ("session_id",)),
+                upd(s.sessions, ("session_id",)),
                 {"k_session_id": session_id, "status": status, "updated_ns": self.clock()},
             )
             self.audit("session_status", {"status": status, "reason": reason}, session_id, conn)
@@ -345,38 +314,42 @@ class Ledger:
         bar_ts: int,
         target: Decimal | None = None,
     ) -> bool:
-        """Journal an intent before its order is sent. False if this seq was journaled already."""
+        """Journal an intent before its order is sent. False if this seq was journaled already
+        (inside a batch: already in the batch; a duplicate of a committed row fails the flush)."""
+        row = dict(
+            session_id=session_id,
+            seq=seq,
+            client_order_id=client_order_id,
+            instrument_id=instrument_id,
+            side=side,
+            quantity=str(quantity),
+            order_type=order_type,
+            price=None if price is None else str(price),
+            bar_ts=bar_ts,
+            created_ns=self.clock(),
+            status="journaled",
+            target=None if target is None else str(target),
+        )
+        event = {
+            "seq": seq,
+            "client_order_id": client_order_id,
+            "side": side,
+            "quantity": str(quantity),
+            "bar_ts": bar_ts,
+        }
+        buf = self._buf
+        if buf is not None:
+            if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
+                return False
+            buf.intent_keys.add((session_id, seq))
+            buf.intent_ids.add(client_order_id)
+            buf.insert(s.intents, row)
+            self.audit("intent", event, session_id)
+            return True
         try:
             with self.transaction() as conn:
-                conn.execute(
-                    _ins(s.intents),
-                    dict(
-                        session_id=session_id,
-                        seq=seq,
-                        client_order_id=client_order_id,
-                        instrument_id=instrument_id,
-                        side=side,
-                        quantity=str(quantity),
-                        order_type=order_type,
-                        price=None if price is None else str(price),
-                        bar_ts=bar_ts,
-                        created_ns=self.clock(),
-                        status="journaled",
-                        target=None if target is None else str(target),
-                    ),
-                )
-                self.audit(
-                    "intent",
-                    {
-                        "seq": seq,
-                        "client_order_id": client_order_id,
-                        "side": side,
-                        "quantity": str(quantity),
-                        "bar_ts": bar_ts,
-                    },
-                    session_id,
-                    conn,
-                )
+                conn.execute(ins(s.intents), row)
+                self.audit("intent", event, session_id, conn)
         except IntegrityError:
             return False
         return True
@@ -384,15 +357,19 @@ class Ledger:
     def mark_intent(self, client_order_id: str, status: str) -> None:
         with self.transaction() as conn:
             conn.execute(
-                _upd(s.intents, ("client_order_id",)),
+                upd(s.intents, ("client_order_id",)),
                 {"k_client_order_id": client_order_id, "status": status},
             )
 
     def mark_bar(self, session_id: str, bar_ts: int) -> None:
         """Record that every effect of the bar at `bar_ts` is in the ledger (resume point)."""
+        if self._buf is not None:
+            values = {"last_bar_ts": bar_ts, "updated_ns": self.clock()}
+            self._buf.update(s.sessions, {"session_id": session_id}, values)
+            return
         with self.transaction() as conn:
             conn.execute(
-                _upd(s.sessions, ("session_id",)),
+                upd(s.sessions, ("session_id",)),
                 {"k_session_id": session_id, "last_bar_ts": bar_ts, "updated_ns": self.clock()},
             )
 
@@ -422,7 +399,7 @@ class Ledger:
         conn: Connection | None = None,
     ) -> None:
         """Upsert the order's current row and append the event that moved it."""
-        if conn is None:
+        if conn is None and self._buf is None:
             with self.transaction() as c:
                 return self.record_order(session_id, order, event_name, payload, c)
         now = self.clock()
@@ -440,22 +417,20 @@ class Ledger:
             reason=order.reason or None,
             updated_ns=now,
         )
-        done = conn.execute(
-            _upd(s.orders, ("client_order_id",)),
-            {"k_client_order_id": order.client_order_id, **values},
+        event = dict(
+            client_order_id=order.client_order_id,
+            session_id=session_id,
+            event=event_name,
+            payload=canonical_json(dict(payload or {})),
+            ts=now,
         )
-        if done.rowcount == 0:
-            conn.execute(_ins(s.orders), dict(client_order_id=order.client_order_id, **values))
-        conn.execute(
-            _ins(s.order_events),
-            dict(
-                client_order_id=order.client_order_id,
-                session_id=session_id,
-                event=event_name,
-                payload=canonical_json(dict(payload or {})),
-                ts=now,
-            ),
-        )
+        if self._buf is not None:
+            self._buf.upsert(s.orders, {"client_order_id": order.client_order_id}, values)
+            self._buf.insert(s.order_events, event)
+            return None
+        assert conn is not None
+        self._upsert(conn, s.orders, {"client_order_id": order.client_order_id}, values)
+        conn.execute(ins(s.order_events), event)
         return None
 
     def orders(self, session_id: str, open_only: bool = False) -> list[dict[str, Any]]:
@@ -486,57 +461,72 @@ class Ledger:
         order: Order | None = None,
     ) -> None:
         now = self.clock()
+        row = dict(
+            session_id=session_id,
+            venue=venue,
+            trade_id=fill.trade_id,
+            client_order_id=fill.order_id,
+            instrument_id=fill.instrument_id,
+            side=fill.side.value,
+            quantity=str(fill.quantity),
+            price=str(fill.price),
+            fee=str(fill.fee),
+            fee_currency=fill.fee_currency,
+            ts=fill.ts,
+        )
+        pos = snapshot.position(fill.instrument_id)
+        upserts: list[tuple[Any, dict[str, Any], dict[str, Any]]] = [
+            (
+                s.positions,
+                {"session_id": session_id, "instrument_id": fill.instrument_id},
+                {
+                    "quantity": str(pos.quantity),
+                    "avg_entry_price": str(pos.avg_entry_price),
+                    "realized_pnl": str(pos.realized_pnl),
+                    "fees": str(pos.fees),
+                    "updated_ns": now,
+                },
+            )
+        ]
+        upserts += [
+            (
+                s.balances,
+                {"session_id": session_id, "currency": ccy},
+                {"amount": str(amount), "updated_ns": now},
+            )
+            for ccy, amount in snapshot.balances.items()
+        ]
+        duplicate = f"fill {fill.trade_id} from {venue} is already in the ledger"
+        buf = self._buf
+        if buf is not None:
+            if (venue, fill.trade_id) in buf.fill_keys:
+                raise DataError(duplicate)
+            buf.fill_keys.add((venue, fill.trade_id))
+            buf.insert(s.fills, row)
+            for table, key, values in upserts:
+                buf.upsert(table, key, values)
+            if order is not None:
+                self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id})
+            self.audit("fill", fill.to_dict(), session_id)
+            return
         try:
             with self.transaction() as conn:
-                conn.execute(
-                    _ins(s.fills),
-                    dict(
-                        session_id=session_id,
-                        venue=venue,
-                        trade_id=fill.trade_id,
-                        client_order_id=fill.order_id,
-                        instrument_id=fill.instrument_id,
-                        side=fill.side.value,
-                        quantity=str(fill.quantity),
-                        price=str(fill.price),
-                        fee=str(fill.fee),
-                        fee_currency=fill.fee_currency,
-                        ts=fill.ts,
-                    ),
-                )
-                pos = snapshot.position(fill.instrument_id)
-                self._upsert(
-                    conn,
-                    s.positions,
-                    {"session_id": session_id, "instrument_id": fill.instrument_id},
-                    {
-                        "quantity": str(pos.quantity),
-                        "avg_entry_price": str(pos.avg_entry_price),
-                        "realized_pnl": str(pos.realized_pnl),
-                        "fees": str(pos.fees),
-                        "updated_ns": now,
-                    },
-                )
-                for ccy, amount in snapshot.balances.items():
-                    self._upsert(
-                        conn,
-                        s.balances,
-                        {"session_id": session_id, "currency": ccy},
-                        {"amount": str(amount), "updated_ns": now},
-                    )
+                conn.execute(ins(s.fills), row)
+                for table, key, values in upserts:
+                    self._upsert(conn, table, key, values)
                 if order is not None:
                     self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id}, conn)
                 self.audit("fill", fill.to_dict(), session_id, conn)
         except IntegrityError as exc:
-            raise DataError(f"fill {fill.trade_id} from {venue} is already in the ledger") from exc
+            raise DataError(duplicate) from exc
 
     @staticmethod
     def _upsert(
         conn: Connection, table: Any, key: Mapping[str, Any], values: Mapping[str, Any]
     ) -> None:
         params = {f"k_{k}": v for k, v in key.items()}
-        if conn.execute(_upd(table, tuple(key)), {**params, **values}).rowcount == 0:
-            conn.execute(_ins(table), {**key, **values})
+        if conn.execute(upd(table, tuple(key)), {**params, **values}).rowcount == 0:
+            conn.execute(ins(table), {**key, **values})
 
     def has_fill(self, venue: str, trade_id: str) -> bool:
         with self._read() as conn:
@@ -584,18 +574,19 @@ class Ledger:
     def record_equity(
         self, session_id: str, ts: int, equity: Decimal, cash: Decimal, gross: Decimal, net: Decimal
     ) -> None:
+        row = dict(
+            session_id=session_id,
+            ts=ts,
+            equity=str(equity),
+            cash=str(cash),
+            gross_exposure=str(gross),
+            net_exposure=str(net),
+        )
+        if self._buf is not None:
+            self._buf.insert(s.equity_snapshots, row)
+            return
         with self.transaction() as conn:
-            conn.execute(
-                _ins(s.equity_snapshots),
-                dict(
-                    session_id=session_id,
-                    ts=ts,
-                    equity=str(equity),
-                    cash=str(cash),
-                    gross_exposure=str(gross),
-                    net_exposure=str(net),
-                ),
-            )
+            conn.execute(ins(s.equity_snapshots), row)
 
     def equity_curve(self, session_id: str) -> list[tuple[int, Decimal]]:
         with self._read() as conn:
@@ -617,7 +608,7 @@ class Ledger:
     ) -> None:
         with self.transaction() as conn:
             conn.execute(
-                _ins(s.risk_events),
+                ins(s.risk_events),
                 dict(
                     session_id=session_id,
                     check_name=check,
@@ -657,7 +648,7 @@ class Ledger:
     ) -> int:
         with self.transaction() as conn:
             result = conn.execute(
-                _ins(s.promotions),
+                ins(s.promotions),
                 dict(
                     strategy=strategy,
                     params_hash=params_hash,
