@@ -60,12 +60,17 @@ async def _latency(tmp: Path, speed: float) -> dict[str, Any]:
         ledger.close()
     lat_us = [n / 1000 for n in report.decision_latencies_ns]
     ack_us = [n / 1000 for n in report.ack_latencies_ns]
+    send_us = [n / 1000 for n in report.send_latencies_ns]
     return {
         "decisions": len(lat_us),
         "bars": report.bars,
         "p50_us": pct(lat_us, 50),
         "p99_us": pct(lat_us, 99),
         "max_us": max(lat_us) if lat_us else None,
+        # decision → order handed to the venue adapter (sized, risk-checked, journaled)
+        "send_p50_us": pct(send_us, 50),
+        "send_p99_us": pct(send_us, 99),
+        "send_max_us": max(send_us) if send_us else None,
         # decision → the venue acknowledged the order (the Prometheus decision_to_ack histogram)
         "ack_p50_us": pct(ack_us, 50),
         "ack_p99_us": pct(ack_us, 99),

@@ -92,6 +92,9 @@ class SessionReport:
     kept_orders: list[str] = field(default_factory=list)
     # decision (intent at the bar's open) → fills booked in portfolio and ledger
     decision_latencies_ns: list[int] = field(default_factory=list)
+    # decision → the order request handed to the venue adapter (sized, risk-checked,
+    # journaled to the ledger, rate budget taken): nzeza's own decision-to-order time
+    send_latencies_ns: list[int] = field(default_factory=list)
     # decision → the venue acknowledged the order (what nzeza_decision_to_ack_seconds observes)
     ack_latencies_ns: list[int] = field(default_factory=list)
 
@@ -433,6 +436,7 @@ class Session:
         crash_point("after_journal")
         with bind(order_id=cid):
             await self._throttle()
+            self.report.send_latencies_ns.append(time.perf_counter_ns() - decided_ns)
             try:
                 view = await submit_idempotent(self.venue, request)
             except VenueError as exc:

@@ -10,6 +10,7 @@ a state the ledger fully explains.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from nzeza.domain import Fill, Order, PortfolioSnapshot
 from nzeza.errors import ConfigError, DataError, ValidationError
+from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
 from nzeza.store import schema as s
 from nzeza.store.statements import (
     AUDIT_TAIL,
@@ -33,7 +35,7 @@ from nzeza.store.statements import (
     ins,
     upd,
 )
-from nzeza.store.writebuffer import WriteBuffer
+from nzeza.store.writebuffer import DuplicateRow, WriteBuffer, lock_audit_chain
 
 _MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of migrations
 _HAS_FILL = select(s.fills.c.id).where(
@@ -56,12 +58,13 @@ class AuditReport:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait for a lock
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode loses nothing on a process crash (kill -9); only an OS crash could
     # lose the last transactions, never corrupt the file.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    defer_checkpoints(cur)  # a WalCheckpointer thread checkpoints instead (see walcheckpoint)
     cur.close()
 
 
@@ -92,8 +95,10 @@ class Ledger:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
-        self._batch: Connection | None = None
-        self._buf: WriteBuffer | None = None  # the open batch's held writes
+        self._local = threading.local()  # the open batch and held writes, per thread
+        self._writers: list[Connection] = []  # SQLite: one open connection per writing thread
+        self._writers_lock = threading.Lock()
+        self._checkpointer: WalCheckpointer | None = None  # started by the first write
         self._migrate()
 
     def _migrate(self) -> None:
@@ -115,8 +120,47 @@ class Ledger:
             s.migrate(conn, self.clock())
             conn.commit()
 
+    @property
+    def _batch(self) -> Connection | None:
+        return getattr(self._local, "batch", None)
+
+    @property
+    def _buf(self) -> WriteBuffer | None:
+        return getattr(self._local, "buf", None)
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        with self._writers_lock:
+            for conn in self._writers:
+                conn.close()
+            self._writers.clear()
         self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite it runs on the thread's own open connection (a
+        checkout from the pool and its reset cost more than the journal write itself)."""
+        self._writing()
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        conn = getattr(self._local, "writer", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.writer = self.engine.connect()
+            with self._writers_lock:
+                self._writers.append(conn)
+        with conn.begin():
+            yield conn
+
+    def _writing(self) -> None:
+        """Before the first write of a SQLite file ledger: start its WAL checkpointer."""
+        if self._checkpointer is not None or self.engine.dialect.name != "sqlite":
+            return
+        path = self.engine.url.database
+        if path and path != ":memory:":
+            self._checkpointer = WalCheckpointer(path).start(owner=self)
 
     def __enter__(self) -> Ledger:
         return self
@@ -131,7 +175,7 @@ class Ledger:
             self._flush()  # statements executed directly come after the held ones
             yield self._batch
             return
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             yield conn
 
     @contextmanager
@@ -149,17 +193,35 @@ class Ledger:
         if self._batch is not None:
             yield self._batch
             return
-        with self.engine.begin() as conn:
-            self._batch, self._buf = conn, WriteBuffer()
+        with self._begin() as conn:
+            self._local.batch, self._local.buf = conn, WriteBuffer()
             try:
                 yield conn
                 self._flush()
             finally:
-                self._batch, self._buf = None, None
+                self._local.batch = self._local.buf = None
 
     def _flush(self) -> None:
-        if self._buf and self._batch is not None:
-            self._buf.flush(self._batch)
+        buf, conn = self._buf, self._batch
+        if buf and conn is not None:
+            buf.flush(conn)
+
+    @contextmanager
+    def _held(self) -> Iterator[WriteBuffer]:
+        """Where the hot writes go: the open batch's buffer, or a buffer of their own that is
+        flushed and committed as one transaction when the block exits (nothing is written if
+        it raises). Either way the statements run once each, compiled, at the driver."""
+        if self._buf is not None:
+            yield self._buf
+            return
+        buf = self._local.buf = WriteBuffer()
+        try:
+            yield buf
+        finally:
+            self._local.buf = None
+        if buf:
+            with self._begin() as conn:
+                buf.flush(conn)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -185,13 +247,13 @@ class Ledger:
     ) -> int:
         """Append a hash-chained audit row (inside `conn`'s transaction when given).
 
-        Returns its sequence number, or 0 inside a batch (the chain is extended at the flush)."""
-        if self._buf is not None:
-            self._buf.audit(self.clock(), session_id, kind, canonical_json(payload))
+        Returns its sequence number, or 0 when the row is held (in a batch or with the other
+        writes of a fill or intent: the chain is extended when they are flushed)."""
+        if conn is None or self._buf is not None:
+            with self._held() as buf:
+                buf.audit(self.clock(), session_id, kind, canonical_json(payload))
             return 0
-        if conn is None:
-            with self.transaction() as c:
-                return self.audit(kind, payload, session_id, c)
+        lock_audit_chain(conn)
         last = conn.execute(AUDIT_TAIL).first()
         seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
         ts = self.clock()
@@ -337,41 +399,30 @@ class Ledger:
             "quantity": str(quantity),
             "bar_ts": bar_ts,
         }
-        buf = self._buf
-        if buf is not None:
-            if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
-                return False
-            buf.intent_keys.add((session_id, seq))
-            buf.intent_ids.add(client_order_id)
-            buf.insert(s.intents, row)
-            self.audit("intent", event, session_id)
-            return True
+        in_batch = self._buf is not None
         try:
-            with self.transaction() as conn:
-                conn.execute(ins(s.intents), row)
-                self.audit("intent", event, session_id, conn)
-        except IntegrityError:
+            with self._held() as buf:
+                if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
+                    return False
+                buf.intent_keys.add((session_id, seq))
+                buf.intent_ids.add(client_order_id)
+                buf.insert(s.intents, row)
+                self.audit("intent", event, session_id)
+        except DuplicateRow as exc:
+            if in_batch or exc.table != "intents":
+                raise
             return False
         return True
 
     def mark_intent(self, client_order_id: str, status: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                upd(s.intents, ("client_order_id",)),
-                {"k_client_order_id": client_order_id, "status": status},
-            )
+        with self._held() as buf:
+            buf.update(s.intents, {"client_order_id": client_order_id}, {"status": status})
 
     def mark_bar(self, session_id: str, bar_ts: int) -> None:
         """Record that every effect of the bar at `bar_ts` is in the ledger (resume point)."""
-        if self._buf is not None:
-            values = {"last_bar_ts": bar_ts, "updated_ns": self.clock()}
-            self._buf.update(s.sessions, {"session_id": session_id}, values)
-            return
-        with self.transaction() as conn:
-            conn.execute(
-                upd(s.sessions, ("session_id",)),
-                {"k_session_id": session_id, "last_bar_ts": bar_ts, "updated_ns": self.clock()},
-            )
+        values = {"last_bar_ts": bar_ts, "updated_ns": self.clock()}
+        with self._held() as buf:
+            buf.update(s.sessions, {"session_id": session_id}, values)
 
     def intents(self, session_id: str) -> list[dict[str, Any]]:
         with self._read() as conn:
@@ -396,12 +447,9 @@ class Ledger:
         order: Order,
         event_name: str,
         payload: Mapping[str, Any] | None = None,
-        conn: Connection | None = None,
     ) -> None:
-        """Upsert the order's current row and append the event that moved it."""
-        if conn is None and self._buf is None:
-            with self.transaction() as c:
-                return self.record_order(session_id, order, event_name, payload, c)
+        """Upsert the order's current row and append the event that moved it (one transaction,
+        or with the batch / fill it belongs to)."""
         now = self.clock()
         values = dict(
             session_id=session_id,
@@ -424,14 +472,9 @@ class Ledger:
             payload=canonical_json(dict(payload or {})),
             ts=now,
         )
-        if self._buf is not None:
-            self._buf.upsert(s.orders, {"client_order_id": order.client_order_id}, values)
-            self._buf.insert(s.order_events, event)
-            return None
-        assert conn is not None
-        self._upsert(conn, s.orders, {"client_order_id": order.client_order_id}, values)
-        conn.execute(ins(s.order_events), event)
-        return None
+        with self._held() as buf:
+            buf.upsert(s.orders, {"client_order_id": order.client_order_id}, values)
+            buf.insert(s.order_events, event)
 
     def orders(self, session_id: str, open_only: bool = False) -> list[dict[str, Any]]:
         q = select(s.orders).where(s.orders.c.session_id == session_id)
@@ -497,36 +540,21 @@ class Ledger:
             for ccy, amount in snapshot.balances.items()
         ]
         duplicate = f"fill {fill.trade_id} from {venue} is already in the ledger"
-        buf = self._buf
-        if buf is not None:
-            if (venue, fill.trade_id) in buf.fill_keys:
-                raise DataError(duplicate)
-            buf.fill_keys.add((venue, fill.trade_id))
-            buf.insert(s.fills, row)
-            for table, key, values in upserts:
-                buf.upsert(table, key, values)
-            if order is not None:
-                self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id})
-            self.audit("fill", fill.to_dict(), session_id)
-            return
         try:
-            with self.transaction() as conn:
-                conn.execute(ins(s.fills), row)
+            with self._held() as buf:
+                if (venue, fill.trade_id) in buf.fill_keys:
+                    raise DataError(duplicate)
+                buf.fill_keys.add((venue, fill.trade_id))
+                buf.insert(s.fills, row)
                 for table, key, values in upserts:
-                    self._upsert(conn, table, key, values)
+                    buf.upsert(table, key, values)
                 if order is not None:
-                    self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id}, conn)
-                self.audit("fill", fill.to_dict(), session_id, conn)
-        except IntegrityError as exc:
+                    self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id})
+                self.audit("fill", fill.to_dict(), session_id)
+        except DuplicateRow as exc:
+            if exc.table != "fills":
+                raise
             raise DataError(duplicate) from exc
-
-    @staticmethod
-    def _upsert(
-        conn: Connection, table: Any, key: Mapping[str, Any], values: Mapping[str, Any]
-    ) -> None:
-        params = {f"k_{k}": v for k, v in key.items()}
-        if conn.execute(upd(table, tuple(key)), {**params, **values}).rowcount == 0:
-            conn.execute(ins(table), {**key, **values})
 
     def has_fill(self, venue: str, trade_id: str) -> bool:
         with self._read() as conn:
@@ -582,11 +610,8 @@ class Ledger:
             gross_exposure=str(gross),
             net_exposure=str(net),
         )
-        if self._buf is not None:
-            self._buf.insert(s.equity_snapshots, row)
-            return
-        with self.transaction() as conn:
-            conn.execute(ins(s.equity_snapshots), row)
+        with self._held() as buf:
+            buf.insert(s.equity_snapshots, row)
 
     def equity_curve(self, session_id: str) -> list[tuple[int, Decimal]]:
         with self._read() as conn:

@@ -11,6 +11,7 @@ time from the tail the transaction reads, in the order the events happened.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -21,6 +22,31 @@ from sqlalchemy.exc import IntegrityError
 from nzeza.errors import DataError
 from nzeza.store import schema as s
 from nzeza.store.statements import AUDIT_TAIL, GENESIS, audit_row, ins, upd
+
+
+class DuplicateRow(DataError):
+    """A held row collides with a committed one (`table` names which); the block rolled back."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        what = {"fills": "a fill", "intents": "an intent"}.get(table, "a row")
+        super().__init__(
+            f"{what} written in this transaction is already in the ledger ({table}); "
+            "nothing of the transaction was written"
+        )
+
+
+def lock_audit_chain(conn: Connection) -> None:
+    """Serialise appends to the audit chain among concurrent writers of one ledger.
+
+    SQLite: the caller's transaction has written already, so it holds the database's write
+    lock. PostgreSQL: a transaction-scoped advisory lock, so two sessions sharing the ledger
+    never read the same tail (which would fail the later commit on the unique seq)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
+
+
+_AUDIT_LOCK = 0x6E7A61756474  # "nzaudt"
 
 
 class WriteBuffer:
@@ -77,19 +103,16 @@ class WriteBuffer:
                 continue
             try:
                 _executemany(conn, ("insert", table.name), lambda _c, _cols, t=table: ins(t), rows)
-            except IntegrityError as exc:
-                what = {"fills": "a fill", "intents": "an intent"}.get(table.name, "a row")
-                raise DataError(
-                    f"{what} written in this batch is already in the ledger ({table.name}); "
-                    "the whole batch was rolled back"
-                ) from exc
+            except (IntegrityError, sqlite3.IntegrityError) as exc:
+                raise DuplicateRow(table.name) from exc
         for table, names, rows in self._updates.values():
             for key, values in rows.items():
-                params = {f"k_{k}": v for k, v in zip(names, key, strict=True)}
-                conn.execute(upd(table, names), {**params, **values})
+                params = {f"k_{k}": v for k, v in zip(names, key, strict=True)} | values
+                build = lambda _c, _cols, t=table, n=names: upd(t, n)  # noqa: E731
+                _executemany(conn, ("update", table.name, names), build, [params])
         if self._audits:
-            last = conn.execute(AUDIT_TAIL).first()
-            seq, prev = (int(last[0]), last[1]) if last else (0, GENESIS)
+            lock_audit_chain(conn)
+            seq, prev = _audit_tail(conn)
             chain = []
             for ts, session_id, kind, payload in self._audits:
                 seq += 1
@@ -134,7 +157,39 @@ def _executemany(
             getter = (lambda r: (pick(r),)) if len(names) == 1 else pick
         hit = _COMPILED[key] = (compiled.string, getter)
     sql, getter = hit
-    conn.exec_driver_sql(sql, [getter(r) for r in rows] if getter is not None else rows)
+    params = [getter(r) for r in rows] if getter is not None else rows
+    raw = _sqlite(conn)
+    if raw is None:
+        conn.exec_driver_sql(sql, params)
+    elif len(params) == 1:
+        raw.execute(sql, params[0])
+    else:
+        raw.executemany(sql, params)
+
+
+def _sqlite(conn: Connection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn` (same transaction), or None on other backends.
+    On SQLite the held writes go straight to it: SQLAlchemy's execution context costs more
+    than the insert itself there."""
+    if conn.dialect.name != "sqlite":
+        return None
+    return conn.connection.dbapi_connection  # type: ignore[return-value]
+
+
+def _audit_tail(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the chain's last row, or (0, GENESIS) for an empty chain."""
+    key = (conn.dialect.name, ("audit_tail",), ())
+    hit = _COMPILED.get(key)
+    if hit is None:
+        hit = _COMPILED[key] = (
+            str(AUDIT_TAIL.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})),
+            None,
+        )
+    raw = _sqlite(conn)
+    last = (
+        raw.execute(hit[0]).fetchone() if raw is not None else conn.exec_driver_sql(hit[0]).first()
+    )
+    return (int(last[0]), last[1]) if last else (0, GENESIS)
 
 
 def _upsert_stmt(

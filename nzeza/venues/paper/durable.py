@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nzeza.domain import Costs, Fill, Instrument, OrderStatus, OrderType, Side
 from nzeza.errors import VenueError
+from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder
 
 _SCHEMA = """
@@ -50,10 +51,13 @@ class DurablePaperVenue(Venue):
         # durable against a killed process (what the crash tests do); an OS crash could lose
         # the last commits, as on any exchange simulator — never corrupt the file
         self._db.execute("PRAGMA synchronous=NORMAL")
+        defer_checkpoints(self._db)  # checkpoints run on their own thread, off submit's path
         self._db.executescript(_SCHEMA)
+        self._checkpointer = WalCheckpointer(self.path).start(owner=self)
         self.last_price: dict[str, tuple[Decimal, int]] = {}
 
     async def close(self) -> None:
+        self._checkpointer.stop()
         self._db.close()
 
     # -- market data ----------------------------------------------------------------------
