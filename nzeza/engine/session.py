@@ -432,7 +432,11 @@ class Session:
 
         inst = self.cfg.instrument
         cid = intent.client_order_id
-        request = OrderRequest(cid, inst.id, intent.side, intent.quantity)
+        # the price the intent was sized at: venues that price market orders themselves need it
+        # (Hyperliquid's IOC limit at mid ± slippage, Coinbase's quote-sized market buys)
+        request = OrderRequest(
+            cid, inst.id, intent.side, intent.quantity, reference_price=intent.reference_price
+        )
         crash_point("after_journal")
         with bind(order_id=cid):
             await self._throttle()

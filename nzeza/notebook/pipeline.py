@@ -212,6 +212,7 @@ def execute_one(
                 progress_bar=False,
                 execution_timeout=timeout,
                 cwd=str(Path(notebook).parent),
+                **_kernel_transport(),
             )
             error = None
             break
@@ -355,3 +356,13 @@ def crontab_line(spec: PipelineSpec, project_root: str | Path | None = None) -> 
 
 def iter_failures(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (r for r in records if r["status"] != "ok")
+
+
+def _kernel_transport() -> dict[str, Any]:
+    """Run the kernel over IPC sockets where the platform has them: nothing listens on TCP
+    (ipykernel warns, rightly, that local TCP is unencrypted), and the run is local anyway."""
+    if os.name != "posix":
+        return {}
+    from traitlets.config import Config
+
+    return {"config": Config({"KernelManager": {"transport": "ipc"}})}

@@ -110,6 +110,26 @@ def test_risk_rejections_are_journaled_and_nothing_is_sent(tmp_path) -> None:
     ledger.close()
 
 
+def test_orders_carry_the_price_they_were_sized_at(tmp_path) -> None:
+    """Venues that price market orders themselves (Hyperliquid, Coinbase market buys) need the
+    reference price: every request the session sends carries the price its intent was sized
+    at, which is the touch the paper venue then fills against (± slippage)."""
+    session, ledger, _ = make(tmp_path, "priced")
+    sent = []
+    submit = session.venue.submit
+
+    async def recording(request):
+        sent.append((request, session.venue.last_price[request.instrument_id][0]))
+        return await submit(request)
+
+    session.venue.submit = recording
+    report = asyncio.run(session.run(capture_trades(PATHS, "BTCUSDT")))
+    assert report.fills > 0 and len(sent) == report.intents
+    for request, touch in sent:
+        assert request.reference_price == touch
+    ledger.close()
+
+
 def test_kill_switch_stops_the_session_at_the_next_event(tmp_path) -> None:
     session, ledger, _ = make(tmp_path, "killed")
     seen = {"n": 0}
