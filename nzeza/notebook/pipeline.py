@@ -360,9 +360,15 @@ def iter_failures(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def _kernel_transport() -> dict[str, Any]:
     """Run the kernel over IPC sockets where the platform has them: nothing listens on TCP
-    (ipykernel warns, rightly, that local TCP is unencrypted), and the run is local anyway."""
+    (ipykernel warns, rightly, that local TCP is unencrypted), and the run is local anyway.
+    Each kernel gets its own socket path prefix: kernels started at the same moment by the
+    parallel runner would otherwise pick the same socket files."""
     if os.name != "posix":
         return {}
+    import tempfile
+    import uuid
+
     from traitlets.config import Config
 
-    return {"config": Config({"KernelManager": {"transport": "ipc"}})}
+    prefix = os.path.join(tempfile.gettempdir(), f"nzeza-kernel-{uuid.uuid4().hex[:16]}")
+    return {"config": Config({"KernelManager": {"transport": "ipc", "ip": prefix}})}
