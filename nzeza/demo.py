@@ -159,14 +159,18 @@ def _stage_paper(out: Path, quick: bool) -> str:
     )
     tracking = session_tracking(ledger, DEMO_SESSION, strategy)
     ledger.close()
-    lat = sorted(report.decision_latencies_ns)
-    p50 = f"{lat[len(lat) // 2] / 1e3:.0f} µs" if lat else "n/a (no orders)"
+
+    def median_us(values: list[int]) -> str:
+        ordered = sorted(values)
+        return f"{ordered[len(ordered) // 2] / 1e3:.0f} µs" if ordered else "n/a (no orders)"
+
     STATE.paper.update(report=report, tracking=tracking, ledger=out / "ledger.sqlite")
     return (
         f"paper ok: {best['strategy']} {strategy.params} over the websocket replay of the "
         f"Binance BTCUSDT capture: {report.bars} bars (1s), {report.fills} fills, "
         f"{report.rejected} risk rejections, equity {report.final_equity:.2f}, decision→order "
-        f"P50 {p50}; {tracking}"
+        f"sent P50 {median_us(report.send_latencies_ns)} (→ fills booked "
+        f"{median_us(report.decision_latencies_ns)}); {tracking}"
     )
 
 
