@@ -74,7 +74,13 @@ def tls_context(settings: Any) -> ssl.SSLContext | None:
 
 def _credentials(venue: str, cfg: Any) -> dict[str, Any]:
     # ccxt's names for the credentials `Settings` holds (SecretStr; unwrapped by the venue)
-    names = {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}
+    # (Hyperliquid signs with the wallet's private key; the venue derives the address from it)
+    names = {
+        "api_key": "apiKey",
+        "api_secret": "secret",
+        "passphrase": "password",
+        "private_key": "privateKey",
+    }
     return {ccxt: getattr(cfg, ours) for ours, ccxt in names.items() if getattr(cfg, ours)}
 
 

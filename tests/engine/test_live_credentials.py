@@ -1,0 +1,32 @@
+"""The credentials `Settings` holds reach the live venue under ccxt's names, for every venue
+a live session can start on (a venue that lacks one refuses to start)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from nzeza.engine.live import _credentials
+from nzeza.ops.secrets import clear_secrets
+from nzeza.ops.settings import VenueSettings
+from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
+
+HL_KEY = "0x" + "4c" * 32
+KRAKEN_SECRET = base64.b64encode(b"k" * 64).decode()
+
+
+@pytest.mark.parametrize(
+    ("venue_id", "fields"),
+    [
+        ("binance", {"api_key": "b" * 64, "api_secret": "s" * 64}),
+        ("kraken", {"api_key": "K" * 56, "api_secret": KRAKEN_SECRET}),
+        ("hyperliquid", {"private_key": HL_KEY}),
+    ],
+)
+def test_settings_credentials_start_the_live_venue(venue_id, fields) -> None:
+    creds = _credentials(venue_id, VenueSettings(**fields))
+    venue = CcxtVenue(venue_id, credentials=creds, live=True)  # raises if one is missing
+    if venue_id == "hyperliquid":  # signs with the key; the address is derived from it
+        assert venue.exchange.walletAddress == eth_address(HL_KEY)
+    clear_secrets()
