@@ -63,8 +63,13 @@ class BarWindow:
         return pd.DataFrame(data.copy(), index=index, columns=list(FIELDS))
 
 
+def frame_timestamps(df: pd.DataFrame) -> np.ndarray:
+    """The bars' open times in UTC nanoseconds (int64), from the frame's DatetimeIndex."""
+    return df.index.as_unit("ns").asi8 if hasattr(df.index, "as_unit") else df.index.asi8
+
+
 def bars_from_frame(df: pd.DataFrame) -> list[Bar]:
     """Bars from an OHLCV DataFrame with a UTC DatetimeIndex (ascending)."""
-    ts = df.index.as_unit("ns").asi8 if hasattr(df.index, "as_unit") else df.index.asi8
+    ts = frame_timestamps(df)
     cols = [df[c].to_numpy(dtype=np.float64) for c in FIELDS]
     return [Bar(int(t), *(float(c[i]) for c in cols)) for i, t in enumerate(ts)]

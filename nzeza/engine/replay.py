@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from nzeza.domain import Costs, Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
-from nzeza.engine.bars import bars_from_frame
+from nzeza.engine.bars import bars_from_frame, frame_timestamps
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
 from nzeza.engine.trades import closed_only, open_only, trades_from_fills
@@ -61,12 +61,6 @@ class ReplayResult:
     @property
     def final_equity(self) -> float:
         return float(self.equity.iloc[-1])
-
-
-def _timestamps(bars: pd.DataFrame) -> list[int]:
-    index = bars.index
-    ts = index.as_unit("ns").asi8 if hasattr(index, "as_unit") else index.asi8
-    return ts.tolist()
 
 
 def fill_at_open(
@@ -136,7 +130,7 @@ def replay(
         vol_targeting=vol_targeting,
     )
     n = len(bars)
-    ts_list = _timestamps(bars)
+    ts_list = frame_timestamps(bars).tolist()
     opens = bars["open"].to_numpy(dtype=np.float64).tolist()
     closes = bars["close"].to_numpy(dtype=np.float64).tolist()
     # the strategy sees Bar objects only where it needs its window (windowed, vol targeting)

@@ -108,10 +108,14 @@ class Trader:
 
     def on_bar_close(self, bar: Bar) -> Decimal:
         target = self.target_at_close(bar)
-        if target != self.last_target:
-            self.pending = (target, bar.ts)
-            self.last_target = target
+        self._decide(target, bar.ts)
         return target
+
+    def _decide(self, target: Decimal, ts: int) -> None:
+        """A changed target becomes the pending decision, sized at the next execution price."""
+        if target != self.last_target:
+            self.pending = (target, ts)
+            self.last_target = target
 
     def on_precomputed_close(self, ts: int) -> None:
         """`on_bar_close` for replay with precomputed targets and no volatility targeting: the
@@ -122,10 +126,7 @@ class Trader:
         if value == self._last_value:
             return
         self._last_value = value
-        target = to_decimal(value, "target")
-        if target != self.last_target:
-            self.pending = (target, ts)
-            self.last_target = target
+        self._decide(to_decimal(value, "target"), ts)
 
     def restore_target(self, target: Decimal) -> None:
         """After recovery: the target the recorded position corresponds to."""

@@ -27,15 +27,13 @@ from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
 from nzeza.store import schema as s
 from nzeza.store.statements import (
-    AUDIT_TAIL,
     GENESIS,
     audit_hash,
-    audit_row,
     canonical_json,
     ins,
     upd,
 )
-from nzeza.store.writebuffer import DuplicateRow, WriteBuffer, lock_audit_chain
+from nzeza.store.writebuffer import DuplicateRow, WriteBuffer, append_audit
 
 _MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of migrations
 _HAS_FILL = select(s.fills.c.id).where(
@@ -253,14 +251,7 @@ class Ledger:
             with self._held() as buf:
                 buf.audit(self.clock(), session_id, kind, canonical_json(payload))
             return 0
-        lock_audit_chain(conn)
-        last = conn.execute(AUDIT_TAIL).first()
-        seq, prev = (int(last[0]) + 1, last[1]) if last else (1, GENESIS)
-        ts = self.clock()
-        conn.execute(
-            ins(s.audit_log), audit_row(seq, ts, session_id, kind, canonical_json(payload), prev)
-        )
-        return seq
+        return append_audit(conn, [(self.clock(), session_id, kind, canonical_json(payload))])
 
     def verify_audit(self) -> AuditReport:
         """Recompute the hash chain: any edited, inserted or deleted row breaks it."""
@@ -399,7 +390,6 @@ class Ledger:
             "quantity": str(quantity),
             "bar_ts": bar_ts,
         }
-        in_batch = self._buf is not None
         try:
             with self._held() as buf:
                 if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
@@ -408,8 +398,8 @@ class Ledger:
                 buf.intent_ids.add(client_order_id)
                 buf.insert(s.intents, row)
                 self.audit("intent", event, session_id)
-        except DuplicateRow as exc:
-            if in_batch or exc.table != "intents":
+        except DuplicateRow as exc:  # a committed intent (a batch reports it at its commit)
+            if exc.table != "intents":
                 raise
             return False
         return True

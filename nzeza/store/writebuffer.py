@@ -1,7 +1,8 @@
-"""Group commit for replay: the writes of one `Ledger.batch()`, flushed with `executemany`.
+"""The ledger's hot writes, held and flushed with one `executemany` per statement.
 
-Inside a batch the ledger does not execute a statement per write: rows are held here and written
-when the batch commits, one `executemany` per statement (and before anything reads inside the
+Every intent, order, fill (with its position and balances), equity snapshot, resume point and
+audit row is held here and written when its transaction commits: at once for a single write, or
+when a `Ledger.batch()` commits (replay's group commit; and before anything reads inside the
 batch, so reads always see the batch's own writes). Nothing changes for durability: the batch is
 one transaction either way, so a crash loses exactly the uncommitted block, and a failure while
 flushing rolls the whole block back. Upserts are merged in memory (an order filled in the same
@@ -106,30 +107,36 @@ class WriteBuffer:
             except (IntegrityError, sqlite3.IntegrityError) as exc:
                 raise DuplicateRow(table.name) from exc
         for table, names, rows in self._updates.values():
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in rows.items():
                 params = {f"k_{k}": v for k, v in zip(names, key, strict=True)} | values
-                build = lambda _c, _cols, t=table, n=names: upd(t, n)  # noqa: E731
-                _executemany(conn, ("update", table.name, names), build, [params])
+                groups.setdefault(tuple(params), []).append(params)
+            build = lambda _c, _cols, t=table, n=names: upd(t, n)  # noqa: E731
+            for group in groups.values():
+                _executemany(conn, ("update", table.name, names), build, group)
         if self._audits:
-            lock_audit_chain(conn)
-            seq, prev = _audit_tail(conn)
-            chain = []
-            for ts, session_id, kind, payload in self._audits:
-                seq += 1
-                row = audit_row(seq, ts, session_id, kind, payload, prev)
-                chain.append(row)
-                prev = row["hash"]
-            _executemany(conn, ("insert", "audit_log"), lambda _c, _cols: ins(s.audit_log), chain)
-        self.clear()
-
-    def clear(self) -> None:
+            append_audit(conn, self._audits)
+        # the rows are written; the keys seen stay, so a duplicate later in the same batch is
+        # still refused at once
         self._inserts.clear()
         self._upserts.clear()
         self._updates.clear()
         self._audits.clear()
-        self.intent_keys.clear()
-        self.intent_ids.clear()
-        self.fill_keys.clear()
+
+
+def append_audit(conn: Connection, events: list[tuple[int, str | None, str, str]]) -> int:
+    """Extend the hash chain with `events` (ts, session id, kind, canonical JSON payload), in
+    order, inside `conn`'s transaction; returns the last sequence number written."""
+    lock_audit_chain(conn)
+    seq, prev = _audit_tail(conn)
+    chain = []
+    for ts, session_id, kind, payload in events:
+        seq += 1
+        row = audit_row(seq, ts, session_id, kind, payload, prev)
+        chain.append(row)
+        prev = row["hash"]
+    _executemany(conn, ("insert", "audit_log"), lambda _c, _cols: ins(s.audit_log), chain)
+    return seq
 
 
 # -- executemany at the driver -------------------------------------------------------------------
