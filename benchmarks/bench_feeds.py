@@ -3,7 +3,13 @@
 1. Throughput over the bundled Binance captures (BTCUSDT 0808+0809, ETHUSDT 0808; every message
    parsed into typed Decimal events, book events applied to an `OrderBook` that stays in sync),
    against a baseline that only does `json.loads` + float conversion of every price/size (no
-   events, no book). One core, best of `--repeat` runs, messages held in memory as bytes.
+   events, no book). One core, best of `--repeat` interleaved rounds, messages held in memory
+   as bytes.
+   Two nzeza figures: the *first pass* starts every run with an empty decimal cache (each
+   distinct price/size text is converted once, as on a live stream that just started: 13 % of
+   the values in the BTCUSDT captures are new), the *repeat pass* runs with the cache that a
+   previous pass left (every value a hit: an upper bound, not a live figure). The target is
+   judged on the first pass.
 2. Loopback latency: `ReplayServer` → real websocket on 127.0.0.1 → `FeedConnection` → book
    applied; per depth diff, from the server's send call to the client's apply (both in one
    process, `perf_counter_ns`), at `--latency-speed` times capture speed.
@@ -25,6 +31,7 @@ from pathlib import Path
 import orjson
 
 from nzeza.feeds import binance
+from nzeza.feeds._wire import DEC
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.capture import BINANCE_BTCUSDT, BINANCE_ETHUSDT, bundled, read_capture
 from nzeza.feeds.events import BookDelta, BookSnapshot
@@ -36,7 +43,11 @@ def load(names: tuple[str, ...]) -> list[tuple[int, bytes]]:
     return [(ns, raw.encode()) for n in names for ns, raw in read_capture(bundled(n))]
 
 
-def run_nzeza(lines: list[tuple[int, bytes]], symbol: str) -> tuple[float, OrderBook]:
+def run_nzeza(
+    lines: list[tuple[int, bytes]], symbol: str, cold: bool = True
+) -> tuple[float, OrderBook]:
+    if cold:
+        DEC.clear()  # every distinct decimal text is converted again, as on a fresh stream
     book = OrderBook("binance", symbol)
     parse, apply = binance.parse, book.apply
     t0 = time.perf_counter()
@@ -75,17 +86,24 @@ def throughput(repeat: int) -> list[dict]:
         ("ETHUSDT 0808", BINANCE_ETHUSDT, "ETHUSDT"),
     ):
         lines = load(names)
-        best = min(run_nzeza(lines, symbol)[0] for _ in range(repeat))
-        _, book = run_nzeza(lines, symbol)
-        assert book.in_sync and book.gaps == 0, book
-        base = min(run_baseline(lines) for _ in range(repeat))
+        # Interleaved rounds (first pass, repeat pass, baseline), best of each: a slow spell of
+        # this shared VM then costs every contender a round instead of one contender all of its.
+        best = warm = base = float("inf")
+        for _ in range(repeat):
+            seconds, book = run_nzeza(lines, symbol)
+            assert book.in_sync and book.gaps == 0, book
+            best = min(best, seconds)
+            warm = min(warm, run_nzeza(lines, symbol, cold=False)[0])
+            base = min(base, run_baseline(lines))
         rows.append(
             {
                 "capture": label,
                 "messages": len(lines),
                 "nzeza_msgs_per_s": round(len(lines) / best),
+                "nzeza_repeat_pass_msgs_per_s": round(len(lines) / warm),
                 "baseline_msgs_per_s": round(len(lines) / base),
                 "nzeza_s": round(best, 4),
+                "nzeza_repeat_pass_s": round(warm, 4),
                 "baseline_s": round(base, 4),
             }
         )
@@ -160,14 +178,18 @@ def main() -> None:
         "# Feed benchmarks",
         "",
         "Parse + book apply, one core (`benchmarks/bench_feeds.py`), best of "
-        f"{args.repeat}; baseline = `json.loads` + float conversion only (no events, no book).",
+        f"{args.repeat}; baseline = `json.loads` + float conversion only (no events, no book). "
+        "First pass: empty decimal cache at the start of each run (judged against the target "
+        "of 200,000 msg/s); repeat pass: cache left by a previous pass (upper bound).",
         "",
-        "| capture | messages | nzeza msg/s | baseline msg/s |",
-        "|---|---:|---:|---:|",
+        "| capture | messages | nzeza first pass msg/s | nzeza repeat pass msg/s "
+        "| baseline msg/s | target met |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     md += [
         f"| {r['capture']} | {r['messages']:,} | {r['nzeza_msgs_per_s']:,} | "
-        f"{r['baseline_msgs_per_s']:,} |"
+        f"{r['nzeza_repeat_pass_msgs_per_s']:,} | {r['baseline_msgs_per_s']:,} | "
+        f"{'yes' if r['nzeza_msgs_per_s'] >= 200_000 else 'no'} |"
         for r in rows
     ]
     md += [

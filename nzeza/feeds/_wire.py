@@ -30,7 +30,17 @@ class _DecimalCache(dict):
     __slots__ = ()
 
     def __missing__(self, text: Any) -> Decimal:
-        value = to_decimal(text)
+        # Plain ASCII "digits[.digits]" text of up to 31 characters is finite, non-negative and
+        # in range by construction: nothing is left to check once it is a Decimal.
+        if (
+            type(text) is str
+            and len(text) <= 31
+            and text.isascii()
+            and text.replace(".", "", 1).isdecimal()
+        ):
+            value = Decimal(text)
+        else:
+            value = to_decimal(text)
         if len(self) >= _MAX_CACHE:
             self.clear()
         self[text] = value

@@ -15,9 +15,11 @@ Messages may come wrapped as `{"stream": name, "data": payload}` (combined strea
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-import orjson
+import msgspec
+from msgspec import Meta, Struct
 
 from nzeza.errors import ParseError
 from nzeza.feeds._wire import DEC, SHAPE_ERRORS, loads, shape_error
@@ -26,97 +28,141 @@ from nzeza.feeds.events import (
     BookDelta,
     BookSnapshot,
     Event,
+    Levels,
     SubscriptionAck,
     Trade,
     VenueErrorEvent,
 )
-
-_orjson_loads = orjson.loads
 
 VENUE = "binance"
 WS_URL = "wss://stream.binance.com:9443/stream"
 REST_URL = "https://api.binance.com"
 DEPTH_PATH = "/api/v3/depth"
 
+_NonNegative = Annotated[int, Meta(ge=0)]
+_Level = tuple[str, str]
+
+
+class _Payload(Struct, gc=False):
+    """The fields of the three hot payloads (bookTicker, trade, depth diff), decoded in C.
+
+    Unknown fields are ignored; a known field of the wrong type fails the typed decode and the
+    message takes the checked path, which names the field in its ParseError. `b`/`a` are text in
+    a bookTicker, level lists in a depth diff, and integer order ids in older trade payloads.
+    """
+
+    # bookTicker's fields first, in its wire order: msgspec matches keys fastest in field order.
+    u: _NonNegative | None = None
+    s: str = ""
+    b: str | int | list[_Level] | None = None
+    B: str | None = None
+    a: str | int | list[_Level] | None = None
+    A: str | None = None
+    e: str | None = None
+    E: _NonNegative | None = None
+    U: _NonNegative | None = None
+    t: int | None = None
+    p: str | None = None
+    q: str | None = None
+    T: _NonNegative | None = None
+    m: bool | None = None
+
+
+class _Message(_Payload, gc=False):
+    """A combined-stream envelope `{"stream", "data"}`, or a bare payload (raw streams)."""
+
+    data: _Payload | None = None
+
+
+_decode_hot = msgspec.json.Decoder(_Message).decode
+
 
 def parse(raw: str | bytes, recv_ns: int | None = None, symbol: str = "") -> list[Event]:
     """Parse one Binance message into events. `symbol` names the book of a bare REST snapshot.
 
     Raises `ParseError` (only) when the message is malformed or of an unknown kind.
+
+    Hot path: the three stream payloads are decoded straight into a typed struct by msgspec (no
+    intermediate dict); everything else, and anything the hot path does not accept as is, goes
+    through `parse_checked`, which gives the same events or the typed error.
     """
     try:
-        msg = _orjson_loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        msg = loads(VENUE, raw)  # raises the ParseError with the decoder's reason
+        msg = _decode_hot(raw)
+    except (msgspec.DecodeError, TypeError):
+        return parse_checked(raw, recv_ns, symbol)
+    d = msg.data
+    if d is None:
+        d = msg
+    e = d.e
     try:
-        # Hot path, most frequent first: bookTicker (~70% of messages), trade, depth diff.
-        if type(msg) is dict:
-            data = msg.get("data", msg)
-            if type(data) is dict:
-                if "B" in data and "e" not in data:  # bookTicker
-                    uid = data["u"]
-                    sym = data["s"]
-                    if type(uid) is int and uid >= 0 and type(sym) is str and sym:
-                        ts = data.get("E")
-                        return [
-                            BestBidAsk(
-                                VENUE,
-                                sym,
-                                uid,
-                                DEC[data["b"]],
-                                DEC[data["B"]],
-                                DEC[data["a"]],
-                                DEC[data["A"]],
-                                None if ts is None else _ms(ts, "E"),
-                                recv_ns,
-                            )
-                        ]
-                kind = data.get("e")
-                if kind == "trade":
-                    tid, sym, ts, maker = data["t"], data["s"], data["T"], data["m"]
-                    if (
-                        type(tid) is int
-                        and type(sym) is str
-                        and sym
-                        and type(ts) is int
-                        and ts >= 0
-                        and type(maker) is bool
-                    ):
-                        return [
-                            Trade(
-                                VENUE,
-                                sym,
-                                DEC[data["p"]],
-                                DEC[data["q"]],
-                                "sell" if maker else "buy",
-                                str(tid),
-                                ts * 1_000_000,
-                                recv_ns,
-                            )
-                        ]
-                elif kind == "depthUpdate":
-                    first, last, sym = data["U"], data["u"], data["s"]
-                    if (
-                        type(first) is int
-                        and type(last) is int
-                        and 0 <= first <= last
-                        and type(sym) is str
-                        and sym
-                    ):
-                        dec = DEC
-                        return [
-                            BookDelta(
-                                VENUE,
-                                sym,
-                                first,
-                                last,
-                                tuple([(dec[p], dec[q]) for p, q in data["b"]]),
-                                tuple([(dec[p], dec[q]) for p, q in data["a"]]),
-                                _ms(data["E"], "E"),
-                                recv_ns,
-                            )
-                        ]
-        # Everything else, and every malformed hot-path message, takes the checked path.
+        if e is None:
+            if d.B is not None and d.u is not None and d.s:  # bookTicker (~70% of messages)
+                ts = d.E
+                return [
+                    BestBidAsk(
+                        VENUE,
+                        d.s,
+                        d.u,
+                        DEC[d.b],
+                        DEC[d.B],
+                        DEC[d.a],
+                        DEC[d.A],
+                        None if ts is None else ts * 1_000_000,
+                        recv_ns,
+                    )
+                ]
+        elif e == "trade":
+            tid, ts, maker = d.t, d.T, d.m
+            if tid is not None and ts is not None and maker is not None and d.s:
+                return [
+                    Trade(
+                        VENUE,
+                        d.s,
+                        DEC[d.p],
+                        DEC[d.q],
+                        "sell" if maker else "buy",
+                        str(tid),
+                        ts * 1_000_000,
+                        recv_ns,
+                    )
+                ]
+        elif e == "depthUpdate":
+            first, last, ts, bids, asks = d.U, d.u, d.E, d.b, d.a
+            if (
+                first is not None
+                and last is not None
+                and first <= last
+                and ts is not None
+                and d.s
+                and type(bids) is list
+                and type(asks) is list
+            ):
+                dec = DEC
+                return [
+                    BookDelta(
+                        VENUE,
+                        d.s,
+                        first,
+                        last,
+                        tuple([(dec[p], dec[q]) for p, q in bids]),
+                        tuple([(dec[p], dec[q]) for p, q in asks]),
+                        ts * 1_000_000,
+                        recv_ns,
+                    )
+                ]
+    except SHAPE_ERRORS:
+        pass  # a value the hot path cannot take: the checked path names the field
+    return parse_checked(raw, recv_ns, symbol)
+
+
+def parse_checked(raw: str | bytes, recv_ns: int | None = None, symbol: str = "") -> list[Event]:
+    """The reference parser: every message kind, every field checked, errors name the field.
+
+    `parse` gives exactly what this gives (a differential test holds them together); it only
+    reaches its result faster for the hot payloads.
+    """
+    msg = loads(VENUE, raw)
+    try:
         return _dispatch(msg, recv_ns, symbol)
     except ParseError:
         raise
@@ -133,7 +179,6 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
     elif type(data) is not dict:
         raise ParseError(VENUE, "data", "expected an object", msg)
     kind = data.get("e")
-    dec = DEC
     if kind == "depthUpdate":
         first, last = data["U"], data["u"]
         if type(first) is not int or type(last) is not int or first > last or first < 0:
@@ -144,8 +189,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 _symbol(data["s"]),
                 first,
                 last,
-                tuple([(dec[p], dec[q]) for p, q in data["b"]]),
-                tuple([(dec[p], dec[q]) for p, q in data["a"]]),
+                _levels(data, "b"),
+                _levels(data, "a"),
                 _ms(data["E"], "E"),
                 recv_ns,
             )
@@ -161,10 +206,10 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 VENUE,
                 sym,
                 uid,
-                dec[data["b"]],
-                dec[data["B"]],
-                dec[data["a"]],
-                dec[data["A"]],
+                _dec(data, "b"),
+                _dec(data, "B"),
+                _dec(data, "a"),
+                _dec(data, "A"),
                 None if ts is None else _ms(ts, "E"),
                 recv_ns,
             )
@@ -184,8 +229,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
             Trade(
                 VENUE,
                 sym,
-                dec[data["p"]],
-                dec[data["q"]],
+                _dec(data, "p"),
+                _dec(data, "q"),
                 "sell" if maker else "buy",
                 str(tid),
                 ts * 1_000_000,
@@ -201,8 +246,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 VENUE,
                 symbol.upper(),
                 uid,
-                tuple([(dec[p], dec[q]) for p, q in data["bids"]]),
-                tuple([(dec[p], dec[q]) for p, q in data["asks"]]),
+                _levels(data, "bids"),
+                _levels(data, "asks"),
                 None,
                 recv_ns,
             )
@@ -215,6 +260,25 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
             raise ParseError(VENUE, "error", "expected an object", msg)
         return [VenueErrorEvent(VENUE, str(err.get("msg", "")), str(err.get("code", "")), recv_ns)]
     raise ParseError(VENUE, "e", f"unknown event type {kind!r}", msg)
+
+
+def _dec(data: dict[str, Any], key: str) -> Decimal:
+    value = data[key]
+    try:
+        return DEC[value]
+    except SHAPE_ERRORS as exc:
+        raise ParseError(VENUE, key, f"expected decimal text: {exc}", value) from None
+
+
+def _levels(data: dict[str, Any], key: str) -> Levels:
+    rows = data[key]
+    if type(rows) is not list:
+        raise ParseError(VENUE, key, "expected a list of [price, size]", rows)
+    dec = DEC
+    try:
+        return tuple([(dec[p], dec[q]) for p, q in rows])
+    except SHAPE_ERRORS as exc:
+        raise ParseError(VENUE, key, f"expected [price, size] decimal text: {exc}", rows) from None
 
 
 def _symbol(value: Any) -> str:
