@@ -1,10 +1,11 @@
 """Live sessions: every gate checked and named together, then the live parts.
 
-Live is opt-in twice (DESIGN principle 7). `live_problems` lists every gate that fails —
-explicit confirmation, a live venue, https/wss endpoints, present and well-formed credentials
-(all from `Settings.live_problems`), a venue whose trade feed a session can read, the venue's own
-feed (never a recording), and a passed live promotion of exactly this strategy + parameters in
-the ledger — so one refusal names everything left to fix. `live_parts` then builds what differs
+Live is opt-in twice (DESIGN principle 7). `live_gates` checks every gate and `live_problems`
+lists every one that fails: explicit confirmation, a live venue, https/wss endpoints, present and
+well-formed credentials (all from `Settings.live_problems`), a venue whose trade feed a session
+can read, the venue's own feed (never a recording), and a passed live promotion of exactly this
+strategy + parameters in the ledger. One refusal names everything left to fix, and a notebook
+shows the same gates (`nzeza.notebook.live.live_gates`). `live_parts` then builds what differs
 from paper: the venue's order adapter (ccxt, with the configured credentials and REST endpoint)
 and its public trade stream. The session loop itself is the paper one.
 """
@@ -20,16 +21,16 @@ from nzeza.errors import ConfigError, LiveTradingNotAllowed, ValidationError
 ENV = "NZEZA_"
 
 
-def live_problems(
+def live_gates(
     settings: Any,
     ledger: Any,
     strategy: str,
     params: Mapping[str, Any],
     feed: str | None = None,
-) -> list[str]:
-    """Every reason this live session may not start (empty when it may)."""
+) -> list[tuple[str, list[str], str]]:
+    """Every live gate as (name, problems, what passing means): the CLI refuses on any problem,
+    a notebook shows each gate passed or failed. One list, so both always check the same."""
     from nzeza.engine.runner import VENUE_FEEDS
-    from nzeza.store.promotions import require_live_promotion
 
     problems = list(settings.live_problems())
     venue = settings.live_venue
@@ -43,11 +44,35 @@ def live_problems(
             f"--feed {feed}: a live session trades on its venue's own feed "
             f"(--feed {venue or 'VENUE'} or no --feed), never on a recording or replay"
         )
+    return [
+        ("live settings", problems, "endpoints, credentials and confirmation"),
+        promotion_gate(ledger, strategy, params),
+    ]
+
+
+def promotion_gate(
+    ledger: Any, strategy: str, params: Mapping[str, Any]
+) -> tuple[str, list[str], str]:
+    """The promotion gate alone: a passed live promotion of exactly these parameters."""
+    from nzeza.store.promotions import require_live_promotion
+
     try:
-        require_live_promotion(ledger, strategy, params)
+        row = require_live_promotion(ledger, strategy, params)
     except LiveTradingNotAllowed as exc:
-        problems.extend(exc.reasons)
-    return problems
+        return ("promotion", list(exc.reasons), "")
+    return ("promotion", [], f"promotion record #{row['id']}")
+
+
+def live_problems(
+    settings: Any,
+    ledger: Any,
+    strategy: str,
+    params: Mapping[str, Any],
+    feed: str | None = None,
+) -> list[str]:
+    """Every reason this live session may not start (empty when it may)."""
+    gates = live_gates(settings, ledger, strategy, params, feed)
+    return [problem for _, problems, _ in gates for problem in problems]
 
 
 def require_live(

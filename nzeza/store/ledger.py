@@ -55,6 +55,10 @@ class AuditReport:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling would start a transaction only at the first
+    # INSERT/UPDATE, after a SELECT had already read outside it (the audit chain's tail):
+    # transactions are begun by `_sqlite_begin` instead.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait for a lock
     cur.execute("PRAGMA journal_mode=WAL")
@@ -64,6 +68,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     defer_checkpoints(cur)  # a WalCheckpointer thread checkpoints instead (see walcheckpoint)
     cur.close()
+
+
+WRITE = "nzeza_write"  # execution option of a connection whose transactions write
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Begin every SQLite transaction explicitly. A writer's takes the database's write lock at
+    once (BEGIN IMMEDIATE; a second writer waits up to busy_timeout), so what it reads (the audit
+    chain's tail, a fill's position) cannot change before it writes. Readers begin a deferred
+    transaction: one consistent snapshot, no lock on writers."""
+    immediate = conn.get_execution_options().get(WRITE)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -76,6 +92,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
@@ -111,9 +128,8 @@ class Ledger:
             if s.current_version(conn) >= s.LATEST:
                 return
             conn.rollback()
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif conn.dialect.name == "postgresql":
+            conn.execution_options(**{WRITE: True})  # SQLite: BEGIN IMMEDIATE
+            if conn.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             s.migrate(conn, self.clock())
             conn.commit()
@@ -146,7 +162,7 @@ class Ledger:
             return
         conn = getattr(self._local, "writer", None)
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._local.writer = self.engine.connect()
+            conn = self._local.writer = self.engine.connect().execution_options(**{WRITE: True})
             with self._writers_lock:
                 self._writers.append(conn)
         with conn.begin():

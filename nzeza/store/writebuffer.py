@@ -40,9 +40,9 @@ class DuplicateRow(DataError):
 def lock_audit_chain(conn: Connection) -> None:
     """Serialise appends to the audit chain among concurrent writers of one ledger.
 
-    SQLite: the caller's transaction has written already, so it holds the database's write
-    lock. PostgreSQL: a transaction-scoped advisory lock, so two sessions sharing the ledger
-    never read the same tail (which would fail the later commit on the unique seq)."""
+    SQLite: the ledger's write transactions begin IMMEDIATE, so the caller holds the database's
+    write lock already. PostgreSQL: a transaction-scoped advisory lock, so two sessions sharing
+    the ledger never read the same tail (which would fail the later commit on the unique seq)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
 
