@@ -65,11 +65,20 @@ def resolve_strategy(spec: str, params: list[str] | dict[str, Any] | None) -> tu
 
 
 def session_instrument(symbol: str, venue: str = "paper") -> Instrument:
-    """The paper instrument: BTCUSDT → BTC/USDT on the research grid (parity with replay)."""
+    """The paper instrument on the research grid (parity with replay), from a symbol in any
+    venue's spelling: BTCUSDT → BTC/USDT, BTC-USD and BTC/USD → BTC/USD, and a bare
+    Hyperliquid coin, whose perpetuals settle in USDC, BTC → BTC/USDC."""
     from nzeza.engine.replay import RESEARCH_TICK
 
-    quote = next((q for q in ("USDT", "USDC", "USD", "BTC") if symbol.endswith(q)), "USDT")
-    base = symbol[: -len(quote)] or "BASE"
+    for sep in ("/", "-"):
+        if sep in symbol:
+            base, _, quote = symbol.partition(sep)
+            break
+    else:
+        quote = next((q for q in ("USDT", "USDC", "USD", "BTC") if symbol.endswith(q)), "")
+        base = symbol[: -len(quote)] if quote else symbol
+        if not quote or not base:  # a bare coin
+            base, quote = symbol, "USDC"
     return Instrument(venue, f"{base}/{quote}", base, quote, RESEARCH_TICK, RESEARCH_TICK)
 
 
@@ -192,8 +201,29 @@ def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
         url = settings.venue(name).endpoint(name, "ws_url")
         return FeedSpec("venue", symbol, url=url, venue=name)
     paths, bundled_symbol = feed_paths(feed)
-    kind = "capture" if feed.startswith("capture:") else "replay"
-    return FeedSpec(kind, bundled_symbol or symbol, paths=tuple(paths))
+    if feed.startswith("capture:"):
+        return FeedSpec("capture", bundled_symbol or symbol, paths=tuple(paths))
+    return replay_spec(feed, paths, symbol)
+
+
+def replay_spec(feed: str, paths: list[Path], symbol: str) -> FeedSpec:
+    """A recording of any venue: its format is recognised from its first messages, and its
+    symbol is `symbol` when its trades are of it (in any spelling), else its only symbol."""
+    from nzeza.feeds.capture import sniff
+
+    info = sniff(paths[0])
+    wanted = symbol.replace("/", "").replace("-", "").upper()
+    same = [s for s in info.trade_symbols if s.replace("/", "").replace("-", "").upper() == wanted]
+    if same:
+        return FeedSpec("replay", same[0], paths=tuple(paths), venue=info.venue)
+    if len(info.trade_symbols) == 1:
+        return FeedSpec("replay", info.trade_symbols[0], paths=tuple(paths), venue=info.venue)
+    raise ValidationError(
+        "symbol",
+        symbol,
+        f"is not among the trades of {feed} ({info.venue}): "
+        f"{', '.join(info.trade_symbols) or 'no trades in its first messages'}",
+    )
 
 
 def trade_source(
@@ -209,7 +239,20 @@ def trade_source(
     from nzeza.engine.sources import capture_trades, websocket_trades
 
     if spec.kind in ("capture", "replay"):
-        return capture_trades(spec.paths, spec.symbol, venue=spec.venue, from_ns=from_ns, pace=pace)
+        counted = None
+        if metrics is not None:
+
+            def counted(_exc: Exception) -> None:
+                metrics.parse_errors.labels(spec.venue).inc()
+
+        return capture_trades(
+            spec.paths,
+            spec.symbol,
+            venue=spec.venue,
+            from_ns=from_ns,
+            pace=pace,
+            on_parse_error=counted,
+        )
     assert spec.url is not None
     return websocket_trades(
         spec.url,

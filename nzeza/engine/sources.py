@@ -16,20 +16,31 @@ async def capture_trades(
     venue: str = "binance",
     from_ns: int | None = None,
     pace: float = 0.0,
+    on_parse_error: Any = None,
 ) -> AsyncIterator[Trade]:
-    """The public trades of a `<ns> <json>` capture, from exchange time `from_ns` on.
+    """The public trades of `symbol` (the venue's spelling) in a `<ns> <json>` capture of
+    `venue`'s messages, from exchange time `from_ns` on.
 
-    `pace` > 0 sleeps that many seconds between trades (lets a test kill a session mid-run).
+    A message that does not parse is skipped, as a live feed skips it (`on_parse_error(exc)` is
+    told). `pace` > 0 sleeps that many seconds between trades (lets a test kill a session
+    mid-run).
     """
     from importlib import import_module
 
+    from nzeza.errors import ParseError
     from nzeza.feeds.capture import read_capture
 
-    parser = import_module(f"nzeza.feeds.{venue}")
+    parse = import_module(f"nzeza.feeds.{venue}").parse
     for path in paths:
         for recv_ns, raw in read_capture(path):
-            for event in parser.parse(raw, recv_ns, symbol):
-                if type(event) is not Trade:
+            try:
+                events = parse(raw, recv_ns)
+            except ParseError as exc:
+                if on_parse_error is not None:
+                    on_parse_error(exc)
+                continue
+            for event in events:
+                if type(event) is not Trade or event.symbol != symbol:
                     continue
                 if from_ns is not None and (event.ts_ns or 0) < from_ns:
                     continue

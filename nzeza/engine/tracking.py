@@ -71,7 +71,7 @@ def session_tracking(ledger: Any, session_id: str, strategy: Any) -> TrackingRep
     """Replay the bars a recorded paper session saw and compare equity bar by bar."""
     from nzeza.domain import Costs
     from nzeza.engine.replay import replay
-    from nzeza.engine.runner import feed_paths, session_instrument
+    from nzeza.engine.runner import feed_paths, replay_spec, session_instrument
 
     row = ledger.session(session_id)
     if row is None:
@@ -86,8 +86,11 @@ def session_tracking(ledger: Any, session_id: str, strategy: Any) -> TrackingRep
             "with `nzeza feed record` and run the paper session on the recording",
         )
     paths, symbol = feed_paths(feed)
-    symbol = symbol or cfg.get("symbol") or "BTCUSDT"
-    bars = bars_from_capture(paths, symbol, cfg.get("timeframe", "5s"))
+    venue = "binance"
+    if symbol is None:  # a recording: its venue and symbol as the session resolved them
+        spec = replay_spec(feed, paths, cfg.get("symbol") or "BTCUSDT")
+        symbol, venue = spec.symbol, spec.venue
+    bars = bars_from_capture(paths, symbol, cfg.get("timeframe", "5s"), venue=venue)
     costs = Costs(float(cfg.get("fee", 0.001)), float(cfg.get("slippage", 0.0005)))
     init_cash = float(cfg.get("init_cash", 10_000.0))
     expected = replay(

@@ -10,6 +10,8 @@ import gzip
 import io
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
@@ -56,6 +58,45 @@ def read_capture(path: str | Path) -> Iterator[tuple[int, str]]:
             yield int(head), body
 
 
+VENUES = ("binance", "coinbase", "kraken", "dydx", "hyperliquid")
+_MARKET_EVENTS = ("Trade", "BookSnapshot", "BookDelta", "BestBidAsk", "Ticker")
+
+
+@dataclass(frozen=True)
+class CaptureInfo:
+    """Whose format a capture is in, and the symbols its trades are of (venue spelling)."""
+
+    venue: str
+    trade_symbols: tuple[str, ...]
+
+
+def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
+    """The venue whose parser reads the first `messages` messages of a capture as market data
+    (the most of them), and the symbols of the trades among them. DataError if none does."""
+    from importlib import import_module
+
+    from nzeza.errors import ParseError
+
+    sample = [raw for _, raw in islice(read_capture(path), messages)]
+    best, best_score, best_symbols = "", 0, set()
+    for venue in VENUES:
+        parse = import_module(f"nzeza.feeds.{venue}").parse
+        score, symbols = 0, set()
+        for raw in sample:
+            try:
+                events = parse(raw)
+            except ParseError:
+                continue
+            kinds = [type(ev).__name__ for ev in events]
+            score += any(k in _MARKET_EVENTS for k in kinds)
+            symbols.update(ev.symbol for ev in events if type(ev).__name__ == "Trade")
+        if score > best_score:
+            best, best_score, best_symbols = venue, score, symbols
+    if not best:
+        raise DataError(f"{path}: no venue parser reads its first {len(sample)} messages")
+    return CaptureInfo(best, tuple(sorted(best_symbols)))
+
+
 class CaptureWriter:
     """Append messages to a capture file in `<ns> <json>` lines (gzip if the name ends .gz)."""
 
@@ -92,7 +133,10 @@ __all__ = [
     "BINANCE_ETHUSDT",
     "CAPTURES_DIR",
     "HYPERLIQUID_BTC",
+    "VENUES",
+    "CaptureInfo",
     "CaptureWriter",
     "bundled",
     "read_capture",
+    "sniff",
 ]

@@ -1,0 +1,139 @@
+"""Paper sessions on a recording of any venue: its format is recognised, its symbol resolved,
+a malformed line is skipped as a live feed skips it, and the session tracks its own replay.
+
+Before: `--feed replay:FILE` parsed every recording as Binance, so a Hyperliquid (or Coinbase,
+Kraken, dYdX) recording stopped the session at its first message with a Binance ParseError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nzeza.engine.runner import replay_spec, resolve_feed, session_instrument
+from nzeza.engine.sources import capture_trades
+from nzeza.errors import ValidationError
+from nzeza.feeds.capture import (
+    BINANCE_BTCUSDT,
+    BINANCE_ETHUSDT,
+    HYPERLIQUID_BTC,
+    CaptureWriter,
+    bundled,
+    read_capture,
+    sniff,
+)
+from nzeza.store import Ledger
+
+FIXTURES = Path(__file__).resolve().parents[1] / "feeds" / "fixtures"
+
+
+def recording(tmp: Path, name: str, lines: list[tuple[int, str]]) -> Path:
+    path = tmp / name
+    with CaptureWriter(path) as out:
+        for ns, raw in lines:
+            out.write(raw, ns)
+    return path
+
+
+def first(name: str, n: int) -> list[tuple[int, str]]:
+    out = []
+    for item in read_capture(bundled(name)):
+        out.append(item)
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.mark.parametrize(
+    ("fixture", "venue", "symbol"),
+    [
+        ("coinbase_advanced.jsonl", "coinbase", "ETH-USD"),
+        ("kraken_v2.jsonl", "kraken", "MATIC/USD"),
+        ("dydx_v4.jsonl", "dydx", "BTC-USD"),
+    ],
+)
+def test_each_venue_format_is_recognised(tmp_path, fixture, venue, symbol):
+    lines = [ln for ln in (FIXTURES / fixture).read_text().splitlines() if ln.strip()]
+    path = recording(tmp_path, "rec.jsonl", [(1, ln) for ln in lines])
+    info = sniff(path)
+    assert (info.venue, info.trade_symbols) == (venue, (symbol,))
+
+
+def test_bundled_captures_are_recognised():
+    assert sniff(bundled(BINANCE_BTCUSDT[0])).venue == "binance"
+    assert sniff(bundled(HYPERLIQUID_BTC)).trade_symbols == ("BTC",)
+    assert sniff(bundled(HYPERLIQUID_BTC)).venue == "hyperliquid"
+
+
+def test_symbol_of_a_two_symbol_recording_must_name_one_of_them(tmp_path):
+    mixed = first(BINANCE_BTCUSDT[0], 400) + first(BINANCE_ETHUSDT[0], 400)
+    path = recording(tmp_path, "two.jsonl", sorted(mixed))
+    spec = replay_spec(f"replay:{path}", [path], "ETH/USDT")
+    assert (spec.venue, spec.symbol) == ("binance", "ETHUSDT")
+    with pytest.raises(ValidationError) as err:
+        replay_spec(f"replay:{path}", [path], "SOLUSDT")
+    assert err.value.field == "symbol" and "BTCUSDT, ETHUSDT" in str(err.value)
+
+    async def trades(symbol):
+        return [t async for t in capture_trades([path], symbol, venue="binance")]
+
+    eth = asyncio.run(trades("ETHUSDT"))
+    assert eth and {t.symbol for t in eth} == {"ETHUSDT"}
+
+
+def test_a_malformed_line_is_skipped_and_told(tmp_path):
+    lines = first(HYPERLIQUID_BTC, 30)
+    lines.insert(5, (lines[5][0], '{"channel":"trades","data":[{"coin":"BTC","px":"-1"}]}'))
+    path = recording(tmp_path, "bad.jsonl", lines)
+    seen = []
+
+    async def collect():
+        return [
+            t
+            async for t in capture_trades([path], "BTC", "hyperliquid", on_parse_error=seen.append)
+        ]
+
+    clean = recording(tmp_path, "clean.jsonl", first(HYPERLIQUID_BTC, 30))
+
+    async def collect_clean():
+        return [t async for t in capture_trades([clean], "BTC", "hyperliquid")]
+
+    assert asyncio.run(collect()) == asyncio.run(collect_clean())
+    assert len(seen) == 1 and seen[0].venue == "hyperliquid"
+
+
+def test_instruments_from_every_venue_spelling():
+    spelled = {
+        "BTCUSDT": "BTC/USDT",
+        "BTC-USD": "BTC/USD",
+        "MATIC/USD": "MATIC/USD",
+        "BTC": "BTC/USDC",
+        "ETHBTC": "ETH/BTC",
+    }
+    assert {s: session_instrument(s).symbol for s in spelled} == spelled
+
+
+def test_a_paper_session_on_a_hyperliquid_recording_runs_and_tracks_its_replay(tmp_path):
+    feed = f"replay:{bundled(HYPERLIQUID_BTC)}"
+    assert resolve_feed(feed, "BTCUSDT").venue == "hyperliquid"
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy", "sma_cross"]
+    cmd += ["--params", "fast=2", "slow=4", "--feed", feed, "--timeframe", "2s"]
+    cmd += ["--session-id", "hl", "--ledger", ledger_url, "--venue-db", str(tmp_path / "v.db")]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "feed ended" in out.stdout and " 0 fills" not in out.stdout  # it traded
+    with Ledger(ledger_url) as led:
+        assert len(led.equity_curve("hl")) >= 20
+        from nzeza.engine.tracking import session_tracking
+        from nzeza.strategies import get_strategy
+
+        report = session_tracking(led, "hl", get_strategy("sma_cross")(fast=2, slow=4))
+    assert report.compared >= 20
+    assert report.max_error < 1e-9, report
