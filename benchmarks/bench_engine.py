@@ -211,20 +211,21 @@ def throughput(bars: pd.DataFrame, tmp: Path, repeat: int, windowed_bars: int) -
 # -- 4. soak ---------------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """A memory line of /proc/self/status (kB) in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS:")
 
 
 def peak_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mb("VmHWM:")
 
 
 class SampledLedger(Ledger):

@@ -112,7 +112,7 @@ def _credentials(venue: str, cfg: Any) -> dict[str, Any]:
 async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSLContext | None]:
     """The live venue adapter, the session instrument (from the venue's own markets), the
     feed spec and the TLS context for the feed. Call only after `require_live` passed."""
-    from nzeza.engine.runner import FeedSpec
+    from nzeza.engine.runner import FeedSpec, compact_symbol
     from nzeza.venues.ccxt_venue import CcxtVenue
 
     venue_name = settings.live_venue
@@ -130,7 +130,7 @@ async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSL
     except BaseException:
         await venue.close()
         raise
-    wanted = symbol.replace("/", "").replace("-", "").upper()
+    wanted = compact_symbol(symbol)
     matches = [i for i in markets.values() if (i.base + i.quote).upper() == wanted]
     if not matches:
         await venue.close()

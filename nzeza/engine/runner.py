@@ -206,14 +206,18 @@ def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
     return replay_spec(feed, paths, symbol)
 
 
+def compact_symbol(symbol: str) -> str:
+    """One spelling to compare symbols across venues: BTC/USDT, BTC-USDT, btcusdt → BTCUSDT."""
+    return symbol.replace("/", "").replace("-", "").upper()
+
+
 def replay_spec(feed: str, paths: list[Path], symbol: str) -> FeedSpec:
     """A recording of any venue: its format is recognised from its first messages, and its
     symbol is `symbol` when its trades are of it (in any spelling), else its only symbol."""
     from nzeza.feeds.capture import sniff
 
     info = sniff(paths[0])
-    wanted = symbol.replace("/", "").replace("-", "").upper()
-    same = [s for s in info.trade_symbols if s.replace("/", "").replace("-", "").upper() == wanted]
+    same = [s for s in info.trade_symbols if compact_symbol(s) == compact_symbol(symbol)]
     if same:
         return FeedSpec("replay", same[0], paths=tuple(paths), venue=info.venue)
     if len(info.trade_symbols) == 1:

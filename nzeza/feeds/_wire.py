@@ -119,10 +119,26 @@ def _dump(msg: Any) -> str:
         return repr(msg)[:200]
 
 
-def levels(raw_levels: Any) -> tuple[tuple[Decimal, Decimal], ...]:
-    """[[price, size], ...] (extra trailing items ignored) → tuple of Decimal pairs."""
+def decimal_field(data: dict[str, Any], key: str, venue: str) -> Decimal:
+    """`data[key]` as a validated Decimal; ParseError naming `key` otherwise."""
+    value = data[key]
+    try:
+        return DEC[value]
+    except SHAPE_ERRORS as exc:
+        raise ParseError(venue, key, f"expected decimal text: {exc}", value) from None
+
+
+def levels_field(data: dict[str, Any], key: str, venue: str) -> tuple[tuple[Decimal, Decimal], ...]:
+    """`data[key]`, a list of [price, size] text pairs, as Decimal pairs; ParseError naming
+    `key` otherwise."""
+    rows = data[key]
+    if type(rows) is not list:
+        raise ParseError(venue, key, "expected a list of [price, size]", rows)
     dec = DEC
-    return tuple([(dec[lv[0]], dec[lv[1]]) for lv in raw_levels])
+    try:
+        return tuple([(dec[p], dec[q]) for p, q in rows])
+    except SHAPE_ERRORS as exc:
+        raise ParseError(venue, key, f"expected [price, size] decimal text: {exc}", rows) from None
 
 
 def ms_to_ns(value: Any, venue: str, field: str) -> int:

@@ -15,20 +15,25 @@ Messages may come wrapped as `{"stream": name, "data": payload}` (combined strea
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta, Struct
 
 from nzeza.errors import ParseError
-from nzeza.feeds._wire import DEC, SHAPE_ERRORS, loads, shape_error
+from nzeza.feeds._wire import (
+    DEC,
+    SHAPE_ERRORS,
+    decimal_field,
+    levels_field,
+    loads,
+    shape_error,
+)
 from nzeza.feeds.events import (
     BestBidAsk,
     BookDelta,
     BookSnapshot,
     Event,
-    Levels,
     SubscriptionAck,
     Trade,
     VenueErrorEvent,
@@ -189,8 +194,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 _symbol(data["s"]),
                 first,
                 last,
-                _levels(data, "b"),
-                _levels(data, "a"),
+                levels_field(data, "b", VENUE),
+                levels_field(data, "a", VENUE),
                 _ms(data["E"], "E"),
                 recv_ns,
             )
@@ -206,10 +211,10 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 VENUE,
                 sym,
                 uid,
-                _dec(data, "b"),
-                _dec(data, "B"),
-                _dec(data, "a"),
-                _dec(data, "A"),
+                decimal_field(data, "b", VENUE),
+                decimal_field(data, "B", VENUE),
+                decimal_field(data, "a", VENUE),
+                decimal_field(data, "A", VENUE),
                 None if ts is None else _ms(ts, "E"),
                 recv_ns,
             )
@@ -229,8 +234,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
             Trade(
                 VENUE,
                 sym,
-                _dec(data, "p"),
-                _dec(data, "q"),
+                decimal_field(data, "p", VENUE),
+                decimal_field(data, "q", VENUE),
                 "sell" if maker else "buy",
                 str(tid),
                 ts * 1_000_000,
@@ -246,8 +251,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 VENUE,
                 symbol.upper(),
                 uid,
-                _levels(data, "bids"),
-                _levels(data, "asks"),
+                levels_field(data, "bids", VENUE),
+                levels_field(data, "asks", VENUE),
                 None,
                 recv_ns,
             )
@@ -260,25 +265,6 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
             raise ParseError(VENUE, "error", "expected an object", msg)
         return [VenueErrorEvent(VENUE, str(err.get("msg", "")), str(err.get("code", "")), recv_ns)]
     raise ParseError(VENUE, "e", f"unknown event type {kind!r}", msg)
-
-
-def _dec(data: dict[str, Any], key: str) -> Decimal:
-    value = data[key]
-    try:
-        return DEC[value]
-    except SHAPE_ERRORS as exc:
-        raise ParseError(VENUE, key, f"expected decimal text: {exc}", value) from None
-
-
-def _levels(data: dict[str, Any], key: str) -> Levels:
-    rows = data[key]
-    if type(rows) is not list:
-        raise ParseError(VENUE, key, "expected a list of [price, size]", rows)
-    dec = DEC
-    try:
-        return tuple([(dec[p], dec[q]) for p, q in rows])
-    except SHAPE_ERRORS as exc:
-        raise ParseError(VENUE, key, f"expected [price, size] decimal text: {exc}", rows) from None
 
 
 def _symbol(value: Any) -> str:

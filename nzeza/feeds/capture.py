@@ -58,10 +58,6 @@ def read_capture(path: str | Path) -> Iterator[tuple[int, str]]:
             yield int(head), body
 
 
-VENUES = ("binance", "coinbase", "kraken", "dydx", "hyperliquid")
-_MARKET_EVENTS = ("Trade", "BookSnapshot", "BookDelta", "BestBidAsk", "Ticker")
-
-
 @dataclass(frozen=True)
 class CaptureInfo:
     """Whose format a capture is in, and the symbols its trades are of (venue spelling)."""
@@ -76,7 +72,10 @@ def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
     from importlib import import_module
 
     from nzeza.errors import ParseError
+    from nzeza.feeds.events import BestBidAsk, BookDelta, BookSnapshot, Ticker, Trade
+    from nzeza.ops.settings import VENUES
 
+    market = (Trade, BookSnapshot, BookDelta, BestBidAsk, Ticker)
     sample = [raw for _, raw in islice(read_capture(path), messages)]
     best, best_score, best_symbols = "", 0, set()
     for venue in VENUES:
@@ -87,9 +86,8 @@ def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
                 events = parse(raw)
             except ParseError:
                 continue
-            kinds = [type(ev).__name__ for ev in events]
-            score += any(k in _MARKET_EVENTS for k in kinds)
-            symbols.update(ev.symbol for ev in events if type(ev).__name__ == "Trade")
+            score += any(type(ev) in market for ev in events)
+            symbols.update(ev.symbol for ev in events if type(ev) is Trade)
         if score > best_score:
             best, best_score, best_symbols = venue, score, symbols
     if not best:
@@ -133,7 +131,6 @@ __all__ = [
     "BINANCE_ETHUSDT",
     "CAPTURES_DIR",
     "HYPERLIQUID_BTC",
-    "VENUES",
     "CaptureInfo",
     "CaptureWriter",
     "bundled",

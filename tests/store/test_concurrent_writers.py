@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+from sqlalchemy import text
+
 from nzeza.store import Ledger
 
 WRITER = textwrap.dedent(
@@ -55,8 +57,6 @@ def test_two_processes_append_to_one_audit_chain(ledger_url: str) -> None:
         report = led.verify_audit()
         assert report.ok, report
         assert report.rows >= 2 * n
-        from sqlalchemy import text
-
         with led.engine.connect() as conn:
             kinds = conn.execute(
                 text("SELECT payload FROM audit_log WHERE kind = 'test' ORDER BY seq")
