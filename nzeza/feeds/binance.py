@@ -44,7 +44,11 @@ WS_URL = "wss://stream.binance.com:9443/stream"
 REST_URL = "https://api.binance.com"
 DEPTH_PATH = "/api/v3/depth"
 
-_NonNegative = Annotated[int, Meta(ge=0)]
+# Integers the typed decode takes: int64 (msgspec's bound limit). orjson, the checked path's
+# decoder, turns numbers beyond [-2**63, 2**64) into floats, which it refuses; anything the typed
+# decode refuses goes to the checked path, so both give the same answer.
+_NonNegative = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+_Int = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 _Level = tuple[str, str]
 
 
@@ -59,14 +63,14 @@ class _Payload(Struct, gc=False):
     # bookTicker's fields first, in its wire order: msgspec matches keys fastest in field order.
     u: _NonNegative | None = None
     s: str = ""
-    b: str | int | list[_Level] | None = None
+    b: str | _Int | list[_Level] | None = None
     B: str | None = None
-    a: str | int | list[_Level] | None = None
+    a: str | _Int | list[_Level] | None = None
     A: str | None = None
     e: str | None = None
     E: _NonNegative | None = None
     U: _NonNegative | None = None
-    t: int | None = None
+    t: _Int | None = None
     p: str | None = None
     q: str | None = None
     T: _NonNegative | None = None
