@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "promote",
         help="check the promotion gates for a notebook's strategy and record the decision",
         description=(
-            "Gates for paper: verdict SCALE on a recorded validation run, lookahead check, "
+            "Gates for paper: verdict SCALE in the ledger for this strategy identity (class path + "
+            "source hash) and parameters, lookahead check, "
             "parity between research and replay. For live, also: a paper session of at least "
             "--min-paper-bars bars with no breaker trip and tracking error within "
             "--max-tracking-error. Exit 0 only when every gate passes."
@@ -26,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the sample")
     p.add_argument("--fee", type=float, default=0.001)
     p.add_argument("--slippage", type=float, default=0.0005)
-    p.add_argument("--verdicts", default="runs/verdicts", help="folder of recorded verdicts")
+    # verdicts are evidence only as ledger rows; the old folder option is refused, loudly
+    p.add_argument("--verdicts", default=None, help=argparse.SUPPRESS)
     p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
     p.add_argument("--min-paper-bars", type=int, default=None)
     p.add_argument("--max-tracking-error", type=float, default=None)
@@ -39,10 +41,18 @@ def _promote(args: argparse.Namespace) -> int:
     from nzeza.data import load_sample
     from nzeza.domain import Costs
     from nzeza.engine.runner import parse_params
+    from nzeza.errors import ValidationError
     from nzeza.notebook.gates import promote
     from nzeza.notebook.promotion import GatePolicy
     from nzeza.store import open_ledger
 
+    if args.verdicts is not None:
+        raise ValidationError(
+            "--verdicts",
+            args.verdicts,
+            "verdicts are read from the ledger only (`nzeza validate` records them there; "
+            "`--ledger URL` picks the ledger); a verdict file is not evidence",
+        )
     policy = GatePolicy()
     if args.min_paper_bars is not None:
         policy = replace(policy, min_paper_bars=args.min_paper_bars)
@@ -58,7 +68,6 @@ def _promote(args: argparse.Namespace) -> int:
             ledger=ledger,
             bars=bars,
             costs=Costs(args.fee, args.slippage),
-            record_dir=args.verdicts,
             policy=policy,
         )
     print(decision)

@@ -1,4 +1,7 @@
-"""`nzeza strategies`, `nzeza backtest`, `nzeza sweep`, `nzeza validate`."""
+"""`nzeza strategies`, `nzeza backtest`, `nzeza sweep`, `nzeza validate`, `nzeza trials`.
+
+Every backtest, sweep and validation is registered in the trial registry of the ledger
+(`--ledger URL`, default: settings); `validate` records its verdict there too."""
 
 from __future__ import annotations
 
@@ -14,6 +17,9 @@ def _costs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fee", type=float, default=0.001, help="fee fraction (0.001 = 10 bps)")
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage fraction")
     p.add_argument("--cash", type=float, default=10_000.0)
+    p.add_argument(
+        "--ledger", default=None, help="ledger URL of the trial registry (default: settings)"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=_strategies)
 
     b = sub.add_parser("backtest", help="backtest one strategy on a bundled sample")
-    b.add_argument("strategy")
+    b.add_argument("strategy", help="a registered name or module:Class")
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
     b.set_defaults(handler=_backtest)
 
     w = sub.add_parser("sweep", help="backtest a parameter grid (vectorized)")
-    w.add_argument("strategy")
+    w.add_argument("strategy", help="a registered name or module:Class")
     w.add_argument(
         "--grid",
         nargs="+",
@@ -41,8 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--top", type=int, default=10)
     w.set_defaults(handler=_sweep)
 
-    v = sub.add_parser("validate", help="sweep + walk-forward + verdict (KILL / ITERATE / SCALE)")
-    v.add_argument("strategy")
+    v = sub.add_parser(
+        "validate",
+        help="sweep + walk-forward + verdict (KILL / ITERATE / SCALE), recorded in the ledger",
+        description=(
+            "Registers every combination of the grid as a trial of its group (strategy family, "
+            "data set, timeframe), walks forward, and decides from the deflated Sharpe over the "
+            "group's distinct trials, PBO (CSCV) and CPCV over their returns. The verdict is "
+            "recorded in the ledger, the only place the promotion gate reads it from."
+        ),
+    )
+    v.add_argument("strategy", help="a registered name or module:Class")
     v.add_argument(
         "--grid",
         nargs="+",
@@ -53,7 +68,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _costs(v)
     v.add_argument("--train", type=int, default=24 * 180, help="training window, bars")
     v.add_argument("--test", type=int, default=24 * 60, help="test window, bars")
+    v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     v.set_defaults(handler=_validate)
+
+    t = sub.add_parser(
+        "trials",
+        help="the trial registry: groups (family, data set, timeframe) and their trial counts",
+    )
+    t.add_argument("--strategy", default=None, help="one strategy (name or module:Class)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+    t.set_defaults(handler=_trials)
 
 
 def grid_for(cls: type, items: list[str] | None) -> dict[str, list]:
@@ -133,8 +158,10 @@ def _backtest(args: argparse.Namespace) -> int:
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     bars = _bars(args)
-    result = backtest(strategy, bars, Costs(args.fee, args.slippage), args.cash)
+    costs = Costs(args.fee, args.slippage)
+    result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
     print(f"{strategy!r} on {args.sample}: {len(bars):,} bars {bars.index[0]} → {bars.index[-1]}")
+    print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     if args.html:
@@ -143,14 +170,21 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registered(registration) -> str:
+    from nzeza.research.trials import describe
+
+    return describe(registration)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from nzeza.domain import Costs
+    from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
-    from nzeza.strategies import get_strategy
 
-    cls = get_strategy(args.strategy)
+    cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
-    table = sweep(cls, _bars(args), grid, Costs(args.fee, args.slippage), args.cash)
+    costs = Costs(args.fee, args.slippage)
+    table = sweep(cls, _bars(args), grid, costs, args.cash, ledger=args.ledger)
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",
@@ -161,32 +195,136 @@ def _sweep(args: argparse.Namespace) -> int:
     print(
         f"{table.attrs['n_trials']} combinations tried ({table.attrs['rejected']} invalid skipped)"
     )
+    print(_registered(table.attrs["registration"]))
     print(_fmt(table[cols].head(args.top)))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from nzeza.domain import Costs
-    from nzeza.research import check_lookahead, walk_forward
-    from nzeza.strategies import get_strategy
+    import json
 
-    cls = get_strategy(args.strategy)
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import resolve_class
+    from nzeza.research import check_lookahead, walk_forward
+    from nzeza.research.verdict import finite
+    from nzeza.store import open_ledger
+
+    cls, _ = resolve_class(args.strategy)
     bars = _bars(args)
     grid = grid_for(cls, args.grid)
-    wf = walk_forward(
-        cls,
-        bars,
-        grid,
-        args.train,
-        args.test,
-        costs=Costs(args.fee, args.slippage),
-        init_cash=args.cash,
-    )
-    print(f"walk-forward: {len(wf.windows)} windows, {wf.n_trials} combinations per window")
-    print(_fmt(wf.windows.drop(columns=["train_start"])))
+    with open_ledger(args.ledger) as ledger:
+        wf = walk_forward(
+            cls,
+            bars,
+            grid,
+            args.train,
+            args.test,
+            costs=Costs(args.fee, args.slippage),
+            init_cash=args.cash,
+            progress=False,
+            ledger=ledger,
+        )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
-    print(check_lookahead(cls(**last), bars.iloc[-3000:]))
-    print(wf.verdict)
-    print(f"recorded: {wf.verdict.record_path}")
+    lookahead = check_lookahead(cls(**last), bars.iloc[-3000:])
+    v = wf.verdict
+    if args.json:
+        m = v.metrics
+        doc = {
+            "decision": v.decision,
+            "n_trials": m["n_trials"],
+            "deflated_sharpe": m["deflated_sharpe"],
+            "pbo": m["pbo"],
+            "reasons": v.reasons,
+            "verdict_id": v.id,
+            "strategy": m["strategy"],
+            "family": m["family"],
+            "identity": m["identity"],
+            "params": m["params"],
+            "params_hash": m["params_hash"],
+            "group": m["group"],
+            "data_range": m["data_range"],
+            "var_trials": m["var_trials"],
+            "combinations": wf.combinations,
+            "windows": len(wf.windows),
+            "lookahead_ok": lookahead.ok,
+            "registration": _registration_doc(wf.registration),
+            "metrics": m,
+        }
+        print(json.dumps(finite(doc), allow_nan=False, default=str))
+        return 0
+    print(_registered(wf.registration))
+    print(f"walk-forward: {len(wf.windows)} windows, {wf.combinations} combinations per window")
+    print(_fmt(wf.windows.drop(columns=["train_start"])))
+    print(lookahead)
+    print(v)
+    return 0
+
+
+def _registration_doc(reg) -> dict | None:
+    if reg is None:
+        return None
+    return {
+        "run_id": reg.run_id,
+        "offered": reg.offered,
+        "new": reg.new,
+        "group_was_new": reg.group_was_new,
+        "distinct": reg.distinct,
+    }
+
+
+def _family(spec: str) -> str:
+    """The family (class path) of a strategy spec; a `module:Class` that no longer imports is
+    taken as written (its trials stay listed)."""
+    from nzeza.engine.runner import resolve_class
+    from nzeza.strategies.identity import class_path
+
+    try:
+        cls, _ = resolve_class(spec)
+    except ValidationError:
+        if ":" in spec:
+            return spec
+        raise
+    return class_path(cls)
+
+
+def _trials(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    from nzeza.store import open_ledger
+    from nzeza.store.trials import groups
+
+    family = _family(args.strategy) if args.strategy else None
+    with open_ledger(args.ledger) as ledger:
+        rows = groups(ledger, family)
+    total = sum(g["distinct_trials"] for g in rows)
+    if args.json:
+        print(json.dumps({"groups": rows, "n_groups": len(rows), "n_trials": total}))
+        return 0
+    if not rows:
+        print("no trials registered" + (f" for {family}" if family else ""))
+        return 0
+
+    def when(ns: int) -> str:
+        return pd.Timestamp(int(ns), tz="UTC").strftime("%Y-%m-%d %H:%M")
+
+    frame = pd.DataFrame(
+        {
+            "family": [g["family"] for g in rows],
+            "dataset": [g["dataset"] for g in rows],
+            "timeframe": [g["timeframe"] for g in rows],
+            "bars": [
+                f"{g['n_bars']:,} {when(g['data_start_ns'])} → {when(g['data_end_ns'])}"
+                for g in rows
+            ],
+            "trials": [g["distinct_trials"] for g in rows],
+            "sharpe_var": [g["sharpe_variance"] for g in rows],
+            "newest": [when(g["newest_ns"]) for g in rows],
+        }
+    )
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(frame.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    print(f"{len(rows)} group(s), {total} distinct trial(s)")
     return 0

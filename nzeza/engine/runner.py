@@ -45,21 +45,24 @@ def parse_params(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def resolve_strategy(spec: str, params: list[str] | dict[str, Any] | None) -> tuple[Any, str, dict]:
-    """A strategy instance from a registered name or `module:Class`, and its name and params."""
-    kwargs = parse_params(params)
+def resolve_class(spec: str) -> tuple[Any, str]:
+    """A strategy class from a registered name or `module:Class`, and the name it was given."""
     if ":" in spec:
         module, _, cls_name = spec.partition(":")
         try:
             cls = getattr(importlib.import_module(module), cls_name)
         except (ImportError, AttributeError) as exc:
             raise ValidationError("strategy", spec, f"cannot be imported: {exc}") from None
-        name = cls_name
-    else:
-        from nzeza.strategies import get_strategy
+        return cls, cls_name
+    from nzeza.strategies import get_strategy
 
-        cls = get_strategy(spec)
-        name = spec
+    return get_strategy(spec), spec
+
+
+def resolve_strategy(spec: str, params: list[str] | dict[str, Any] | None) -> tuple[Any, str, dict]:
+    """A strategy instance from a registered name or `module:Class`, and its name and params."""
+    kwargs = parse_params(params)
+    cls, name = resolve_class(spec)
     strategy = cls(**kwargs)
     return strategy, name, dict(getattr(strategy, "params", kwargs) or kwargs)
 

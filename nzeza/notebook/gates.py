@@ -1,6 +1,7 @@
 """The promotion gates, each a function of recorded evidence that says pass or fail and why.
 
-    verdict    the newest recorded validation run of this exact strategy + parameters is SCALE
+    verdict    the newest verdict in the ledger of this exact strategy identity (class path +
+               source hash) and parameters is SCALE
     lookahead  targets on truncated histories equal the full-history targets
     parity     the session engine's windowed replay equals the research backtest (1e-9)
     paper      (live only) a paper session of this strategy + parameters ran at least
@@ -43,33 +44,54 @@ def _full_params(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(cls(**dict(params)).params)
 
 
-def verdict_gate(cls: type, params: Mapping[str, Any], record_dir: str | Path) -> Gate:
-    def gate() -> GateResult:
-        from nzeza.research.verdict import load_verdicts
+def verdict_gate(cls: type, params: Mapping[str, Any], ledger: Any) -> Gate:
+    """The newest verdict (ledger insertion order) of exactly this code and these parameters.
 
-        want = params_hash(cls.name, _full_params(cls, params))
-        docs = []
-        for doc in load_verdicts(cls.name, record_dir=record_dir):
-            try:
-                if params_hash(cls.name, _full_params(cls, doc["params"])) == want:
-                    docs.append(doc)
-            except ValidationError:  # a record of parameters this class no longer accepts
-                continue
-        if not docs:
-            return GateResult(
-                "verdict", False, f"no recorded validation run of these parameters in {record_dir}"
-            )
-        doc = docs[-1]
-        dsr = (doc.get("metrics") or {}).get("deflated_sharpe")
-        span = doc.get("data_range") or ["?", "?"]
-        detail = (
-            f"newest validation run decided {doc['decision']}"
-            + (f" (deflated Sharpe {dsr:.2f})" if isinstance(dsr, int | float) else "")
-            + f" on data {span[0]} → {span[-1]}"
+    Verdicts are read from the ledger only: a file is not evidence, and a class that merely
+    shares the short name (`evil:sma_cross`) is another identity."""
+
+    def gate() -> GateResult:
+        from nzeza.store.trials import verdicts
+        from nzeza.strategies.identity import identify, strategy_identity
+
+        ident = strategy_identity(cls)
+        who = identify(cls(**_full_params(cls, params)))
+        rows = verdicts(
+            ledger,
+            family=ident.family,
+            source_hash=ident.source_hash,
+            params_hash=who.params_hash,
         )
-        return GateResult("verdict", doc["decision"] == "SCALE", detail)
+        if not rows:
+            other = verdicts(ledger, family=ident.family, params_hash=who.params_hash)
+            why = (
+                f"; {len(other)} verdict(s) of these parameters were made for other code of "
+                f"{ident.family} (newest {other[-1]['identity']}): validate this code"
+                if other
+                else ""
+            )
+            return GateResult(
+                "verdict",
+                False,
+                f"no verdict in the ledger for {ident.identity} with these parameters{why}",
+            )
+        row = rows[-1]
+        dsr, pbo = row.get("deflated_sharpe"), row.get("pbo")
+        detail = (
+            f"newest verdict #{row['id']} decided {row['decision']}"
+            + (f" (deflated Sharpe {dsr:.2f}" if isinstance(dsr, int | float) else " (")
+            + f" over {row['n_trials']} registered trials"
+            + (f", PBO {pbo:.2f})" if isinstance(pbo, int | float) else ")")
+            + f" on data {row['dataset']} ({row['timeframe']}) "
+            + f"{_iso(row['data_start_ns'])} → {_iso(row['data_end_ns'])}"
+        )
+        return GateResult("verdict", row["decision"] == "SCALE", detail)
 
     return gate
+
+
+def _iso(ns: int) -> str:
+    return str(pd.Timestamp(int(ns), tz="UTC"))
 
 
 def lookahead_gate(strategy: Any, bars: pd.DataFrame) -> Gate:
@@ -177,7 +199,6 @@ def promote(
     ledger: Any,
     bars: pd.DataFrame,
     costs: Costs | None = None,
-    record_dir: str | Path = "runs/verdicts",
     policy: GatePolicy | None = None,
 ) -> PromotionDecision:
     """Check every gate of `target` for the notebook's strategy; record the decision.
@@ -201,7 +222,7 @@ def promote(
     instance = cls(**merged)
     full = dict(instance.params)
     gates: dict[str, Gate] = {
-        "verdict": verdict_gate(cls, full, record_dir),
+        "verdict": verdict_gate(cls, full, ledger),
         "lookahead": lookahead_gate(instance, bars),
         "parity": parity_gate(instance, bars, costs, policy.parity_tolerance),
     }

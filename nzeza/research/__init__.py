@@ -7,12 +7,21 @@ from nzeza.research.backtest import BacktestResult, backtest, order_sizes
 from nzeza.research.lookahead import LookaheadReport, check_lookahead
 from nzeza.research.plots import backtest_figure, heatmap
 from nzeza.research.sweep import expand_grid, sweep
-from nzeza.research.verdict import Verdict, VerdictPolicy, data_fingerprint, load_verdicts, verdict
+from nzeza.research.trials import UnregisteredRunWarning
+from nzeza.research.verdict import (
+    Verdict,
+    VerdictPolicy,
+    data_fingerprint,
+    decide,
+    load_verdicts,
+    verdict,
+)
 from nzeza.research.walkforward import WalkForwardResult, walk_forward
 
 __all__ = [
     "BacktestResult",
     "LookaheadReport",
+    "UnregisteredRunWarning",
     "Verdict",
     "VerdictPolicy",
     "WalkForwardResult",
@@ -20,6 +29,7 @@ __all__ = [
     "backtest_figure",
     "check_lookahead",
     "data_fingerprint",
+    "decide",
     "expand_grid",
     "heatmap",
     "load_verdicts",

@@ -112,6 +112,8 @@ class BacktestResult:
     init_cash: float
     targets: pd.Series
     portfolio: Any = field(repr=False)
+    # what the trial registry did with this backtest (None: not registered, see research.trials)
+    registration: Any = field(default=None, repr=False)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -139,10 +141,23 @@ class BacktestResult:
 
 
 def backtest(
-    strategy: Any, bars: pd.DataFrame, costs: Costs | None = None, init_cash: float = 10_000.0
+    strategy: Any,
+    bars: pd.DataFrame,
+    costs: Costs | None = None,
+    init_cash: float = 10_000.0,
+    *,
+    ledger: Any = None,
+    register: bool = True,
 ) -> BacktestResult:
-    """Backtest `strategy` on `bars` with `costs` (see the module docstring for the rule)."""
+    """Backtest `strategy` on `bars` with `costs` (see the module docstring for the rule).
+
+    The backtest is registered as a trial in `ledger` (default: the configured ledger);
+    `register=False` opts out, with a warning (see `nzeza.research.trials`)."""
+    from nzeza.research.trials import record_backtest
+
     costs = costs or Costs()
     targets = strategy.targets(bars) if hasattr(strategy, "targets") else strategy.target(bars)
     pf = run_portfolio(bars, targets, costs, init_cash)
-    return BacktestResult(strategy, bars, costs, init_cash, targets, pf)
+    result = BacktestResult(strategy, bars, costs, init_cash, targets, pf)
+    result.registration = record_backtest(result, ledger=ledger, register=register)
+    return result

@@ -73,13 +73,24 @@ def sweep(
     constraint: Callable[[dict[str, Any]], bool] | None = None,
     chunk_size: int = 250,
     progress: bool = True,
+    *,
+    keep_returns: bool = False,
+    ledger: Any = None,
+    register: bool = True,
 ) -> pd.DataFrame:
     """Backtest every valid parameter combination; one vectorbt call per chunk of columns.
 
     Returns params + stats per combination, sorted by Sharpe; `attrs["n_trials"]` is the number
-    of combinations actually backtested (what the deflated Sharpe must be told).
+    of combinations actually backtested. Every combination is registered as a trial in `ledger`
+    (default: the configured ledger), one transaction per chunk; `attrs["registration"]` says
+    what that did to the trial group, whose distinct count is what the deflated Sharpe is told.
+    `register=False` opts out, with a warning (see `nzeza.research.trials`).
+    With `keep_returns`, `attrs["returns"]` is the float32 n_bars × n_rows matrix of per-bar
+    returns (column j: row j of the returned table) and `attrs["index"]` the bars' index.
     """
     from tqdm.auto import tqdm
+
+    from nzeza.research.trials import per_bar_returns, recording, shared
 
     costs = costs or Costs()
     combos, rejected = [], 0
@@ -94,26 +105,47 @@ def sweep(
     if not combos:
         raise ValidationError("grid", dict(grid), "no valid parameter combination")
     ppy = periods_per_year(freq_of(bars.index))
-    frames = []
+    frames, kept = [], []
     bar = tqdm(total=len(combos), desc=f"sweep {strategy_cls.__name__}", disable=not progress)
-    for start in range(0, len(combos), chunk_size):
-        chunk = combos[start : start + chunk_size]
-        columns = pd.Index(list(range(start, start + len(chunk))))
-        targets = target_block([s for _, s in chunk], bars, columns)
-        pf = run_portfolio(bars, targets, costs, init_cash)
-        stats = returns_stats_frame(pf.value(), ppy)
-        stats["trades"] = pf.trades.closed.count()
-        # share of bars held: targets.shift(1).fillna(0) != 0, the first bar never held
-        prev = targets.to_numpy()[:-1]
-        held = np.count_nonzero((prev != 0) & ~np.isnan(prev), axis=0)
-        stats["exposure"] = pd.Series(held / len(targets), index=columns)
-        params = pd.DataFrame([p for p, _ in chunk], index=targets.columns)
-        frames.append(pd.concat([params, stats], axis=1))
-        bar.update(len(chunk))
-        del pf, targets
+    rec_args = dict(ledger=ledger, register=register, what="sweep")
+    with recording(strategy_cls, bars, costs, init_cash, **rec_args) as recorder:
+        for start in range(0, len(combos), chunk_size):
+            chunk = combos[start : start + chunk_size]
+            columns = pd.Index(list(range(start, start + len(chunk))))
+            targets = target_block([s for _, s in chunk], bars, columns)
+            pf = run_portfolio(bars, targets, costs, init_cash)
+            values = pf.value()
+            stats = returns_stats_frame(values, ppy)
+            stats["trades"] = pf.trades.closed.count()
+            # share of bars held: targets.shift(1).fillna(0) != 0, the first bar never held
+            prev = targets.to_numpy()[:-1]
+            held = np.count_nonzero((prev != 0) & ~np.isnan(prev), axis=0)
+            stats["exposure"] = pd.Series(held / len(targets), index=columns)
+            params = pd.DataFrame([p for p, _ in chunk], index=targets.columns)
+            frames.append(pd.concat([params, stats], axis=1))
+            if recorder.active or keep_returns:
+                rets = per_bar_returns(values.to_numpy())
+                recorder.add(
+                    [s for _, s in chunk], rets, stats["sharpe_per_period"], stats["n_obs"]
+                )
+                if keep_returns:
+                    kept.append(rets)
+            bar.update(len(chunk))
+            del pf, targets, values
     bar.close()
-    out = pd.concat(frames).sort_values("sharpe", ascending=False).reset_index(drop=True)
+    out = pd.concat(frames).sort_values("sharpe", ascending=False)
+    order = out.index.to_numpy()
+    out = out.reset_index(drop=True)
     out.attrs.update(
-        {"n_trials": len(combos), "rejected": rejected, "strategy": strategy_cls.__name__}
+        {
+            "n_trials": len(combos),
+            "rejected": rejected,
+            "strategy": strategy_cls.__name__,
+            "registration": recorder.registration,
+            "registered": recorder.registered,
+        }
     )
+    if keep_returns:
+        out.attrs["returns"] = shared(np.concatenate(kept, axis=1)[:, order])
+        out.attrs["index"] = bars.index
     return out

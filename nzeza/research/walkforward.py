@@ -1,9 +1,16 @@
 """Walk-forward validation: choose parameters on each training window, trade them on the next
-test window, and judge only the stitched out-of-sample result."""
+test window, and judge only the stitched out-of-sample result.
+
+Every combination of the grid is registered once as a trial on the whole data set (source
+"validate"): that group — with everything tried on these bars before — is what the verdict
+counts, deflates by and runs PBO and CPCV over. The fold sweeps and out-of-sample backtests are
+sub-period evaluations of those same combinations and are not registered again."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +22,12 @@ from nzeza.errors import ValidationError
 from nzeza.research.backtest import backtest, freq_of
 from nzeza.research.metrics import periods_per_year
 from nzeza.research.sweep import sweep
+from nzeza.research.trials import (
+    UnregisteredRunWarning,
+    _as_source,
+    _sub_evaluation,
+    using_ledger,
+)
 from nzeza.research.verdict import Verdict, VerdictPolicy, verdict
 
 
@@ -25,10 +38,12 @@ class WalkForwardResult:
     stressed_returns: pd.Series  # the same at stressed costs
     equity: pd.Series
     trades: int
-    n_trials: int
-    var_trials: float
-    verdict: Verdict | None = None
+    n_trials: int  # distinct trials of the registry group the verdict counted
+    var_trials: float  # variance of their per-period Sharpe ratios
+    verdict: Verdict | None = None  # None when the run was not registered
     stats: dict[str, float] = field(default_factory=dict)
+    combinations: int = 0  # valid combinations of the grid (swept in every window)
+    registration: Any = None  # what registering the grid did to its group
 
 
 def _oos(
@@ -61,10 +76,16 @@ def walk_forward(
     init_cash: float = 10_000.0,
     objective: str = "sharpe",
     policy: VerdictPolicy | None = None,
-    record_dir: str | None = "runs/verdicts",
     progress: bool = True,
+    *,
+    ledger: Any = None,
+    register: bool = True,
 ) -> WalkForwardResult:
-    """`train`/`test`/`step` are bar counts. Objective: the sweep column maximised in-sample."""
+    """`train`/`test`/`step` are bar counts. Objective: the sweep column maximised in-sample.
+
+    The grid is registered in `ledger` (default: the configured ledger) and the verdict is
+    recorded there. `register=False` runs the walk-forward without either (announced with an
+    UnregisteredRunWarning): its result has no verdict."""
     costs = costs or Costs()
     policy = policy or VerdictPolicy()
     step = step or test
@@ -72,12 +93,44 @@ def walk_forward(
         raise ValidationError(
             "train", train, f"need train >= 50, test >= 10 and train + test <= {len(bars)} bars"
         )
+    if not register:
+        warnings.warn(
+            f"walk-forward of {strategy_cls.__name__} is not registered in the trial registry "
+            "(register=False): it gets no verdict",
+            UnregisteredRunWarning,
+            stacklevel=2,
+        )
+    with using_ledger(ledger) if register else nullcontext(None) as led:
+        return _walk_forward(
+            strategy_cls, bars, grid, train, test, step, costs, init_cash, objective, policy, led
+        )
+
+
+def _walk_forward(
+    strategy_cls: type,
+    bars: pd.DataFrame,
+    grid: Mapping[str, Sequence[Any]],
+    train: int,
+    test: int,
+    step: int,
+    costs: Costs,
+    init_cash: float,
+    objective: str,
+    policy: VerdictPolicy,
+    ledger: Any,
+) -> WalkForwardResult:
+    registration = None
+    if ledger is not None:  # every combination, once, on the whole data set
+        with _as_source("validate"):
+            full = sweep(strategy_cls, bars, grid, costs, init_cash, progress=False, ledger=ledger)
+        registration = full.attrs["registration"]
     stressed = costs.scaled(policy.cost_stress)
     rows, parts, stress_parts, trades, sr_vars, n_trials = [], [], [], 0, [], 0
     starts = range(0, len(bars) - train - test + 1, step)
     for k, s0 in enumerate(starts):
         tr = bars.iloc[s0 : s0 + train]
-        table = sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
+        with _sub_evaluation():
+            table = sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
         n_trials = table.attrs["n_trials"]
         sr_vars.append(float(np.var(table["sharpe_per_period"], ddof=1)) if len(table) > 1 else 0.0)
         best = table.sort_values(objective, ascending=False).iloc[0]
@@ -85,8 +138,9 @@ def walk_forward(
         params = {key: (v.item() if hasattr(v, "item") else v) for key, v in params.items()}
         strat = strategy_cls(**params)
         t0, t1 = s0 + train, min(s0 + train + test, len(bars))
-        rets, n = _oos(strat, bars, t0, t1, costs, init_cash)
-        srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash)
+        with _sub_evaluation():
+            rets, n = _oos(strat, bars, t0, t1, costs, init_cash)
+            srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash)
         parts.append(rets)
         stress_parts.append(srets)
         trades += n
@@ -115,6 +169,8 @@ def walk_forward(
         trades,
         n_trials,
         float(np.mean(sr_vars)) if sr_vars else 0.0,
+        combinations=n_trials,
+        registration=registration,
     )
     ppy = periods_per_year(freq_of(bars.index))
     from nzeza import stats
@@ -127,19 +183,21 @@ def walk_forward(
         "windows": len(rows),
         "stressed_sharpe": stressed_sr,
     }
-    last = rows[-1] if rows else {}
+    if ledger is None:
+        return result
+    last = rows[-1]
     result.verdict = verdict(
+        strategy=strategy_cls(**{k: last[k] for k in grid}),
+        bars=bars,
+        costs=costs,
+        init_cash=init_cash,
         oos_returns=returns,
         oos_trades=trades,
-        n_trials=n_trials,
-        var_trials=result.var_trials,
         stressed_sharpe=stressed_sr,
         periods_per_year=ppy,
         policy=policy,
-        strategy=strategy_cls.name,
-        params={k: last.get(k) for k in grid},
-        bars=bars,
-        costs=costs,
-        record_dir=record_dir,
+        ledger=ledger,
     )
+    result.n_trials = result.verdict.metrics["n_trials"]
+    result.var_trials = result.verdict.metrics["var_trials"]
     return result

@@ -12,7 +12,10 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Float,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -177,6 +180,76 @@ promotions = Table(
     Column("created_ns", BigInteger, nullable=False),
 )
 
+# v3: the trial registry (every backtest, by strategy family + data set + timeframe) and the
+# verdicts computed from it. Research statistics are float64 (Float = double precision).
+trials = Table(
+    "trials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # sha256 of (family, dataset, timeframe, source_hash, params_hash, costs): one row per key
+    Column("trial_key", String(64), nullable=False, unique=True),
+    Column("family", String(300), nullable=False),  # module:QualName
+    Column("dataset", String(64), nullable=False),  # data fingerprint of the bars
+    Column("timeframe", String(16), nullable=False),
+    Column("identity", String(400), nullable=False),  # family@source hash (first 16 hex)
+    Column("source_hash", String(64), nullable=False),
+    Column("strategy", String(100), nullable=False),  # the short display name
+    Column("params", Text, nullable=False),  # canonical JSON
+    Column("params_hash", String(64), nullable=False),
+    Column("costs", Text, nullable=False),  # canonical JSON {fee, slippage, init_cash}
+    Column("data_start_ns", BigInteger, nullable=False),
+    Column("data_end_ns", BigInteger, nullable=False),
+    Column("n_bars", Integer, nullable=False),
+    Column("returns_sha256", String(64), nullable=False),  # trial_returns.sha256
+    Column("returns_column", Integer, nullable=False),  # this trial's column in that blob
+    Column("sharpe", Float, nullable=False),  # per period (mean / std, ddof=1)
+    Column("n_obs", Integer, nullable=False),
+    Column("source", String(32), nullable=False),  # backtest | sweep | validate
+    Column("run_id", String(32), nullable=False),  # one registering call (a sweep, a backtest)
+    Column("code_version", String(64), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index("ix_trials_group", "family", "dataset", "timeframe"),
+)
+
+# per-bar returns of registered trials: float32, columns = trials, compressed; content-addressed
+trial_returns = Table(
+    "trial_returns",
+    metadata,
+    Column("sha256", String(64), primary_key=True),  # of `data`
+    Column("n_bars", Integer, nullable=False),
+    Column("n_cols", Integer, nullable=False),
+    Column("codec", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # insertion order = newest
+    Column("family", String(300), nullable=False),
+    Column("identity", String(400), nullable=False),
+    Column("source_hash", String(64), nullable=False),
+    Column("strategy", String(100), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("params_hash", String(64), nullable=False),
+    Column("dataset", String(64), nullable=False),  # the trial group the verdict used
+    Column("timeframe", String(16), nullable=False),
+    Column("data_start_ns", BigInteger, nullable=False),
+    Column("data_end_ns", BigInteger, nullable=False),
+    Column("costs", Text, nullable=False),
+    Column("decision", String(16), nullable=False),  # KILL | ITERATE | SCALE
+    Column("reasons", Text, nullable=False),  # JSON list
+    Column("metrics", Text, nullable=False),  # canonical JSON, full precision
+    Column("n_trials", Integer, nullable=False),  # distinct trials of the group counted
+    Column("deflated_sharpe", Float, nullable=True),
+    Column("pbo", Float, nullable=True),  # NULL: too few trials for PBO
+    Column("policy", Text, nullable=False),  # the thresholds applied
+    Column("code_version", String(64), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index("ix_verdicts_identity", "identity", "params_hash"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
@@ -205,10 +278,16 @@ def _v2(conn: Connection) -> None:
     _add_column(conn, "sessions", "last_bar_ts", "BIGINT")
 
 
+def _v3(conn: Connection) -> None:
+    # a fresh database got these tables from v1's create_all already (checkfirst)
+    metadata.create_all(conn, tables=[trials, trial_returns, verdicts])
+
+
 # (version, name, upgrade). Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
     (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
+    (3, "trial registry and verdicts: trials, trial_returns, verdicts", _v3),
 ]
 
 LATEST = MIGRATIONS[-1][0]

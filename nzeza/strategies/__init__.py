@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from nzeza.errors import ValidationError
 from nzeza.strategies.base import Strategy, quantize
+from nzeza.strategies.identity import (
+    Identified,
+    StrategyIdentity,
+    class_path,
+    identify,
+    params_digest,
+    strategy_identity,
+)
 from nzeza.strategies.technical import (
     SHIPPED,
     BollingerReversion,
@@ -50,13 +58,19 @@ __all__ = [
     "REGISTRY",
     "BollingerReversion",
     "DonchianBreakout",
+    "Identified",
     "RsiReversion",
     "SmaCross",
     "Strategy",
+    "StrategyIdentity",
     "TrendRsiCombo",
     "VolTargetMomentum",
+    "class_path",
     "get_strategy",
+    "identify",
     "list_strategies",
+    "params_digest",
     "quantize",
     "register",
+    "strategy_identity",
 ]

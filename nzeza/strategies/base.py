@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
+from nzeza.strategies.identity import snapshot_source
 
 _CASTS: dict[type, Any] = {int: int, float: float, bool: bool, str: str}
 
@@ -59,6 +60,7 @@ class Strategy:
                 if hint in _CASTS and hasattr(cls, key):
                     params[key] = hint
         cls._param_types = params
+        snapshot_source(cls)  # the identity hashes the source this class was compiled from
         if not cls.name:
             cls.name = "".join(f"_{c.lower()}" if c.isupper() else c for c in cls.__name__).lstrip(
                 "_"

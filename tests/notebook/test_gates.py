@@ -28,10 +28,10 @@ from nzeza.notebook.gates import (
     verdict_gate,
 )
 from nzeza.notebook.promotion import GatePolicy
-from nzeza.research.verdict import Verdict, record
 from nzeza.store import Ledger
 from nzeza.store.promotions import require_live_promotion
-from nzeza.strategies import SmaCross, Strategy
+from nzeza.store.trials import record_verdict
+from nzeza.strategies import SmaCross, Strategy, identify
 
 ROOT = Path(__file__).resolve().parents[2]
 COSTS = Costs(0.001, 0.0005)
@@ -59,22 +59,142 @@ class CoinFlip(Strategy):
         return pd.Series((rng.random(len(bars)) < self.p).astype(float), index=bars.index)
 
 
-def write_verdict(folder: Path, decision: str, params: dict) -> None:
-    v = Verdict(decision, [f"planted {decision}"], {"deflated_sharpe": 0.97})
-    record(v, "sma_cross", params, BARS, COSTS, folder)
+def plant_verdict(ledger: Ledger, decision: str, params: dict, cls: type = SmaCross) -> int:
+    """A verdict row for `cls(**params)` as `verdict()` records it (the gate's only input)."""
+    who = identify(cls(**params))
+    return record_verdict(
+        ledger,
+        dict(
+            family=who.family,
+            identity=who.identity,
+            source_hash=who.strategy.source_hash,
+            strategy=who.name,
+            params=json.dumps(who.params, sort_keys=True),
+            params_hash=who.params_hash,
+            dataset="d" * 16,
+            timeframe="1h",
+            data_start_ns=int(BARS.index[0].value),
+            data_end_ns=int(BARS.index[-1].value),
+            costs="{}",
+            decision=decision,
+            reasons=json.dumps([f"planted {decision}"]),
+            metrics="{}",
+            n_trials=9,
+            deflated_sharpe=0.97,
+            pbo=0.05,
+            policy="{}",
+            code_version="test",
+        ),
+    )
 
 
 def test_verdict_gate_needs_the_newest_record_of_these_params_to_be_scale(tmp_path) -> None:
-    gate = verdict_gate(SmaCross, {"fast": 10, "slow": 30}, tmp_path)
-    assert not gate().passed and "no recorded validation run" in gate().detail
-    write_verdict(tmp_path, "SCALE", {"fast": 12, "slow": 30})  # other params do not count
-    assert not gate().passed
-    write_verdict(tmp_path, "SCALE", {"fast": 10, "slow": 30})
-    result = gate()
-    assert result.passed and "SCALE" in result.detail
-    write_verdict(tmp_path, "KILL", {"slow": 30, "fast": 10})  # newer, and refused
-    result = gate()
-    assert not result.passed and "KILL" in result.detail
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        gate = verdict_gate(SmaCross, {"fast": 10, "slow": 30}, ledger)
+        assert not gate().passed and "no verdict in the ledger" in gate().detail
+        plant_verdict(ledger, "SCALE", {"fast": 12, "slow": 30})  # other params do not count
+        assert not gate().passed
+        vid = plant_verdict(ledger, "SCALE", {"fast": 10, "slow": 30})
+        result = gate()
+        assert result.passed and f"verdict #{vid} decided SCALE" in result.detail
+        assert "over 9 registered trials, PBO 0.05" in result.detail
+        plant_verdict(ledger, "KILL", {"slow": 30, "fast": 10})  # newer, and refused
+        result = gate()
+        assert not result.passed and "KILL" in result.detail
+
+
+def old_style_verdict_file(folder: Path, params: dict) -> Path:
+    """A hand-written verdict in the JSON format nzeza used to read from runs/verdicts/."""
+    from nzeza.strategies.base import params_hash
+
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "strategy": "sma_cross",
+        "params": params,
+        "params_hash": params_hash("sma_cross", params),
+        "decision": "SCALE",
+        "reasons": ["trust me"],
+        "metrics": {"deflated_sharpe": 0.99},
+        "data_fingerprint": "0" * 16,
+        "data_range": ["2020", "2024"],
+        "created": 4e9,  # "newest" forever, by its own say-so
+    }
+    path = folder / f"sma_cross-{doc['params_hash']}-4000000000000.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_hand_written_verdict_file_is_not_evidence(tmp_path) -> None:
+    params = {"fast": 10, "slow": 30}
+    old_style_verdict_file(tmp_path / "runs" / "verdicts", params)
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        result = verdict_gate(SmaCross, params, ledger)()
+    assert not result.passed and "no verdict in the ledger" in result.detail
+
+
+EVIL = """
+import pandas as pd
+
+from nzeza.strategies import Strategy
+
+
+class Evil(Strategy):
+    \"\"\"Always long: a user class that happens to be called sma_cross.\"\"\"
+
+    name = "sma_cross"
+    fast: int = 10
+    slow: int = 30
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        return pd.Series(1.0, index=bars.index)
+
+
+sma_cross = Evil
+"""
+
+
+@pytest.fixture
+def evil(tmp_path, monkeypatch) -> type:
+    """`evil:sma_cross`: a user's module on the import path, its class named like ours."""
+    import importlib
+
+    (tmp_path / "evil.py").write_text(EVIL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "evil", raising=False)
+    return importlib.import_module("evil").sma_cross
+
+
+def test_a_borrowed_class_name_is_another_strategy(tmp_path, evil) -> None:
+    params = {"fast": 10, "slow": 30}
+    assert evil.name == SmaCross.name == "sma_cross"
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        plant_verdict(ledger, "SCALE", params, cls=evil)
+        shipped = verdict_gate(SmaCross, params, ledger)()
+        assert not shipped.passed, shipped.detail
+        plant_verdict(ledger, "SCALE", params, cls=SmaCross)
+        plant_verdict(ledger, "KILL", params, cls=evil)
+        assert verdict_gate(SmaCross, params, ledger)().passed
+        theirs = verdict_gate(evil, params, ledger)()
+        assert not theirs.passed and "KILL" in theirs.detail  # its own newest verdict
+
+
+def test_a_verdict_of_other_code_does_not_pass_the_gate(tmp_path, monkeypatch) -> None:
+    """Same class path and parameters, changed source: the old verdict is not this code's."""
+    import importlib
+
+    params = {"fast": 10, "slow": 30}
+    (tmp_path / "mystrat.py").write_text(EVIL.replace("pd.Series(1.0", "pd.Series(0.5"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = importlib.import_module("mystrat").Evil
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        plant_verdict(ledger, "SCALE", params, cls=before)
+        assert verdict_gate(before, params, ledger)().passed
+        (tmp_path / "mystrat.py").write_text(EVIL.replace("pd.Series(1.0", "pd.Series(0.9"))
+        after = importlib.reload(sys.modules["mystrat"]).Evil
+        result = verdict_gate(after, params, ledger)()
+    sys.modules.pop("mystrat", None)
+    assert not result.passed
+    assert "made for other code of mystrat:Evil" in result.detail
 
 
 def test_lookahead_gate_refuses_a_strategy_that_sees_the_future() -> None:
@@ -160,19 +280,18 @@ def test_promote_records_each_decision_and_live_needs_a_passed_live_record(
     nb = ROOT / "notebooks" / "04_session.ipynb"
     params = {"fast": 5, "slow": 20}
     # no verdict recorded yet: refused, and the refusal is on record
-    refused = promote(nb, "live", params=params, ledger=ledger, bars=BARS, record_dir=tmp_path)
+    refused = promote(nb, "live", params=params, ledger=ledger, bars=BARS)
     assert not refused.passed
     assert [g.name for g in refused.gates] == ["verdict", "lookahead", "parity", "paper"]
     with pytest.raises(LiveTradingNotAllowed, match="was refused"):
         require_live_promotion(ledger, "sma_cross", params)
-    write_verdict(tmp_path, "SCALE", params)
+    plant_verdict(ledger, "SCALE", params)
     ok = promote(
         nb,
         "live",
         params=params,
         ledger=ledger,
         bars=BARS,
-        record_dir=tmp_path,
         policy=GatePolicy(min_paper_bars=100),
     )
     assert ok.passed, str(ok)
@@ -181,8 +300,8 @@ def test_promote_records_each_decision_and_live_needs_a_passed_live_record(
     assert json.loads(row["gates"])["paper"]["passed"]
 
 
-def test_cli_promote_exits_non_zero_and_names_the_failing_gates(tmp_path) -> None:
-    out = subprocess.run(
+def promote_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -193,17 +312,33 @@ def test_cli_promote_exits_non_zero_and_names_the_failing_gates(tmp_path) -> Non
             "paper",
             "--bars",
             "800",
-            "--verdicts",
-            str(tmp_path / "none"),
-            "--ledger",
-            f"sqlite:///{tmp_path / 'l.sqlite'}",
+            *args,
         ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=300,
     )
+
+
+def test_cli_promote_exits_non_zero_and_names_the_failing_gates(tmp_path) -> None:
+    out = promote_cli(tmp_path, "--ledger", f"sqlite:///{tmp_path / 'l.sqlite'}")
     assert out.returncode == 1, out.stderr
     assert "REFUSED" in out.stdout and "FAIL verdict" in out.stdout
     assert "PASS lookahead" in out.stdout and "PASS parity" in out.stdout
     assert "recorded as promotion #1" in out.stdout
+
+
+def test_cli_promote_refuses_verdict_files(tmp_path) -> None:
+    """The bypass: a one-line SCALE file in runs/verdicts/ (the default folder) or in any
+    folder given with --verdicts passed the verdict gate. Files are not evidence any more."""
+    params = {"fast": 10, "slow": 30}  # the notebook's own parameters
+    old_style_verdict_file(tmp_path / "runs" / "verdicts", params)
+    forged = old_style_verdict_file(tmp_path / "anywhere", params).parent
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    out = promote_cli(tmp_path, "--ledger", ledger)
+    assert out.returncode == 1, out.stderr
+    assert "FAIL verdict: no verdict in the ledger" in out.stdout
+    out = promote_cli(tmp_path, "--ledger", ledger, "--verdicts", str(forged))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "verdicts are read from the ledger only" in out.stderr

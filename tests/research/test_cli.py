@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import subprocess
 import sys
 
 import pytest
 
+from nzeza import stats
 from nzeza.cli.research import parse_grid
 from nzeza.errors import ValidationError
+from nzeza.research import load_verdicts
+from nzeza.strategies import SmaCross
 
 
 def nzeza(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -24,6 +30,7 @@ def test_grid_specs() -> None:
 
 
 def test_backtest_and_validate_commands(tmp_path) -> None:
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
     out = nzeza(
         "backtest",
         "sma_cross",
@@ -34,10 +41,13 @@ def test_backtest_and_validate_commands(tmp_path) -> None:
         "3000",
         "--html",
         str(tmp_path / "r.html"),
+        "--ledger",
+        ledger,
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert "sharpe" in out.stdout and (tmp_path / "r.html").stat().st_size > 100_000
+    assert "trial registry: NEW GROUP nzeza.strategies.technical:SmaCross" in out.stdout
     out = nzeza(
         "validate",
         "sma_cross",
@@ -50,11 +60,15 @@ def test_backtest_and_validate_commands(tmp_path) -> None:
         "2000",
         "--test",
         "1000",
+        "--ledger",
+        ledger,
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
-    assert "VERDICT:" in out.stdout
-    assert list((tmp_path / "runs" / "verdicts").glob("sma_cross-*.json"))
+    assert "VERDICT:" in out.stdout and "(ledger verdict #1)" in out.stdout
+    assert not (tmp_path / "runs" / "verdicts").exists()  # the ledger is the only record
+    [row] = load_verdicts(SmaCross, ledger=ledger)
+    assert row["id"] == 1 and row["n_trials"] == 4
 
 
 def test_bad_strategy_and_params_are_named() -> None:
@@ -62,3 +76,108 @@ def test_bad_strategy_and_params_are_named() -> None:
     assert out.returncode == 2 and "strategy" in out.stderr and "Traceback" not in out.stderr
     out = nzeza("backtest", "sma_cross", "--params", "fast=50", "slow=10")
     assert out.returncode == 2 and "slow" in out.stderr and "Traceback" not in out.stderr
+
+
+def in_process(capsys, *args: str) -> tuple[int, str]:
+    """`nzeza ARGS` through the CLI's own entry point, in this process (no import cost)."""
+    from nzeza.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def validate_json(capsys, ledger: str, *grid: str) -> dict:
+    code, out = in_process(
+        capsys,
+        "validate",
+        "sma_cross",
+        "--grid",
+        *grid,
+        "--last",
+        "3000",
+        "--train",
+        "1000",
+        "--test",
+        "500",
+        "--ledger",
+        ledger,
+        "--json",
+    )
+    assert code == 0
+    return json.loads(out)  # exactly one JSON object on stdout
+
+
+def test_a_grid_of_one_after_a_sweep_inherits_the_sweeps_trial_count(tmp_path, capsys) -> None:
+    """The bypass: `validate sma_cross` (a sweep) then `validate sma_cross --grid fast=10
+    slow=80` was deflated as "1 trial". The registry counts every trial of the group."""
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    swept = validate_json(capsys, ledger, "fast=5,10", "slow=40,80")
+    assert swept["n_trials"] == 4 and swept["registration"]["group_was_new"]
+    one = validate_json(capsys, ledger, "fast=10", "slow=80")
+    assert one["n_trials"] == 4, one["reasons"]
+    assert one["registration"] == {**one["registration"], "new": 0, "group_was_new": False}
+    assert any("4 registered trial(s)" in r for r in one["reasons"])
+    # deflated by the group's 4 trials and their Sharpe variance, not by 1
+    m = one["metrics"]
+    sr, n, skew, kurt = (m[k] for k in ("oos_sharpe_per_period", "n_obs", "skew", "kurtosis"))
+    assert one["var_trials"] == swept["var_trials"] > 0
+    assert one["deflated_sharpe"] == pytest.approx(
+        stats.deflated_sharpe_ratio(sr, 4, one["var_trials"], n, skew, kurt), rel=1e-12
+    )
+    as_if_alone = stats.deflated_sharpe_ratio(sr, 1, one["var_trials"], n, skew, kurt)
+    assert one["deflated_sharpe"] < as_if_alone
+    assert one["pbo"] is not None and 0 <= one["pbo"] <= 1  # PBO over the group's 4 trials
+    assert one["verdict_id"] == swept["verdict_id"] + 1
+    # a configuration outside the sweep is a fifth trial of the same group
+    five = validate_json(capsys, ledger, "fast=7", "slow=80")
+    assert five["n_trials"] == 5 and five["registration"]["new"] == 1
+
+
+def test_trials_command_lists_groups_and_counts(tmp_path, capsys) -> None:
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    for last in ("2000", "2500"):  # two slices of data: two groups
+        code, out = in_process(
+            capsys,
+            "sweep",
+            "sma_cross",
+            "--grid",
+            "fast=5,10",
+            "slow=40,80",
+            "--last",
+            last,
+            "--ledger",
+            ledger,
+        )
+        assert code == 0 and "NEW GROUP" in out
+    code, out = in_process(capsys, "trials", "--json", "--ledger", ledger)
+    doc = json.loads(out)
+    assert code == 0 and doc["n_groups"] == 2 and doc["n_trials"] == 8
+    assert {g["n_bars"] for g in doc["groups"]} == {2000, 2500}
+    for g in doc["groups"]:
+        assert g["family"] == "nzeza.strategies.technical:SmaCross" and g["timeframe"] == "1h"
+        assert g["distinct_trials"] == 4 and math.isfinite(g["sharpe_variance"])
+    code, out = in_process(capsys, "trials", "--strategy", "donchian_breakout", "--ledger", ledger)
+    assert code == 0 and "no trials registered" in out
+    code, out = in_process(capsys, "trials", "--strategy", "sma_cross", "--ledger", ledger)
+    assert code == 0 and "2 group(s), 8 distinct trial(s)" in out
+
+
+def test_validate_accepts_a_module_class_strategy(tmp_path) -> None:
+    (tmp_path / "mine.py").write_text(
+        "from nzeza.strategies import SmaCross\n\n\nclass Mine(SmaCross):\n    name = 'mine'\n"
+    )
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    args = ["mine:Mine", "--grid", "fast=5,10", "slow=40", "--last", "2000"]
+    args += ["--train", "1000", "--test", "500", "--ledger", ledger, "--json"]
+    out = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "validate", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["family"] == "mine:Mine" and doc["n_trials"] == 2
+    assert doc["identity"].startswith("mine:Mine@")

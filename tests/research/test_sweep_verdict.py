@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from nzeza.data import load_sample
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
-from nzeza.research import backtest, load_verdicts, sweep, verdict, walk_forward
+from nzeza.research import backtest, decide, load_verdicts, sweep, walk_forward
 from nzeza.strategies import SmaCross
 
 
@@ -45,53 +43,91 @@ def test_constraint_and_bad_grid(bars) -> None:
         sweep(SmaCross, bars, {"fast": []}, progress=False)
 
 
-def test_verdict_kills_noise_and_scales_a_real_edge(tmp_path) -> None:
+def evidence(matrix: np.ndarray, n_trials: int | None = None, var: float | None = None):
+    """The registry's evidence on a group, built from a constructed T×N trial matrix."""
+    from nzeza import stats as st
+    from nzeza.research.verdict import Evidence
+    from nzeza.store.trials import TrialGroup
+
+    sharpes = matrix.mean(axis=0) / matrix.std(axis=0, ddof=1)
+    ev = Evidence(
+        TrialGroup("tests:X", "d" * 16, "1h"),
+        n_trials if n_trials is not None else matrix.shape[1],
+        var if var is not None else float(np.var(sharpes, ddof=1)) if matrix.shape[1] > 1 else 0,
+    )
+    if matrix.shape[1] > 1:
+        ev.pbo = st.pbo(matrix)
+    else:
+        ev.pbo_note = "the group has 1 distinct trial"
+    ev.cpcv = st.cpcv(matrix, embargo=len(matrix) // 100)
+    return ev
+
+
+def test_verdict_kills_noise_and_scales_a_real_edge() -> None:
     idx = pd.date_range("2020", periods=20_000, freq="h", tz="UTC")
     rng = np.random.default_rng(3)
-    noise = pd.Series(rng.normal(0, 0.01, len(idx)), idx)
-    v = verdict(
+    noise_trials = rng.normal(0, 0.01, (20_000, 40))
+    noise = pd.Series(noise_trials[:, 0], idx)
+    v = decide(
         oos_returns=noise,
         oos_trades=400,
-        n_trials=200,
-        var_trials=0.0004,
         stressed_sharpe=-0.1,
         periods_per_year=8760,
-        strategy="x",
-        params={"a": 1},
-        record_dir=tmp_path,
+        evidence=evidence(noise_trials, 200, 0.0004),
     )
     assert v.decision == "KILL"
-    assert any("deflated Sharpe" in r for r in v.reasons)
-    edge = pd.Series(rng.normal(0.0008, 0.004, len(idx)), idx)
-    v2 = verdict(
+    assert any("deflated Sharpe" in r and "200 registered trial(s)" in r for r in v.reasons)
+    assert any("overfitting" in r for r in v.reasons)
+    edge_trials = rng.normal(0, 0.004, (20_000, 10))
+    edge_trials[:, 0] += 0.0008
+    edge = pd.Series(edge_trials[:, 0], idx)
+    v2 = decide(
         oos_returns=edge,
         oos_trades=400,
-        n_trials=10,
-        var_trials=1e-6,
         stressed_sharpe=1.0,
         periods_per_year=8760,
-        strategy="x",
-        params={"a": 2},
-        record_dir=tmp_path,
+        evidence=evidence(edge_trials, 10, 1e-6),
     )
     assert v2.decision == "SCALE", v2.reasons
-    with open(v2.record_path) as fh:
-        doc = json.load(fh)
-    assert doc["decision"] == "SCALE" and doc["params"] == {"a": 2} and doc["code_version"]
-    assert [d["decision"] for d in load_verdicts("x", record_dir=tmp_path)] == ["KILL", "SCALE"]
-    few = verdict(
+    assert v2.metrics["pbo"] < 0.2 and v2.metrics["cpcv_quantile_sharpe_annual"] > 0
+    few = decide(
         oos_returns=edge,
         oos_trades=5,
-        n_trials=10,
-        var_trials=1e-6,
         stressed_sharpe=1.0,
         periods_per_year=8760,
-        record_dir=None,
+        evidence=evidence(edge_trials, 10, 1e-6),
     )
     assert few.decision == "ITERATE" and any("only 5" in r for r in few.reasons)
 
 
-def test_walk_forward_stitches_out_of_sample(bars, tmp_path) -> None:
+def test_scale_needs_pbo_below_its_threshold_and_a_positive_cpcv_tail() -> None:
+    idx = pd.date_range("2020", periods=20_000, freq="h", tz="UTC")
+    rng = np.random.default_rng(8)
+    edge_trials = rng.normal(0, 0.004, (20_000, 10))
+    edge_trials[:, 0] += 0.0008
+    edge = pd.Series(edge_trials[:, 0], idx)
+    kw = dict(oos_returns=edge, oos_trades=400, stressed_sharpe=1.0, periods_per_year=8760)
+    # one trial: no PBO can be measured, so no SCALE, and the verdict says why
+    alone = decide(**kw, evidence=evidence(edge_trials[:, :1]))
+    assert alone.decision == "ITERATE" and alone.metrics["pbo"] is None
+    assert any("overfitting not measurable" in r and "1 distinct trial" in r for r in alone.reasons)
+    # the edge trial among noise that beats it in-sample half the time: PBO high → ITERATE
+    rival = edge_trials.copy()
+    rival[:, 1:] = rng.normal(0, 0.004, (20_000, 9))
+    rival[:10_000, 1:] += 0.0012  # strong in the first half, nothing after
+    high = decide(**kw, evidence=evidence(rival))
+    assert high.metrics["pbo"] >= 0.2, high.metrics["pbo"]
+    assert high.decision == "ITERATE" and any("probability of backtest" in r for r in high.reasons)
+    # a CPCV tail at or below zero is not SCALE either (policy.cpcv_quantile = 5%)
+    weak = rng.normal(0, 0.004, (20_000, 1))
+    weak -= weak.mean() + 1e-5  # every path of a single trial is that trial: Sharpe < 0
+    tail = decide(**kw, evidence=evidence(weak))
+    assert tail.metrics["cpcv_quantile_sharpe_annual"] <= 0
+    assert any(r.startswith("CPCV: the 5% quantile") and "≤ 0" in r for r in tail.reasons)
+
+
+def test_walk_forward_stitches_out_of_sample_and_records_its_verdict(bars, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
     wf = walk_forward(
         SmaCross,
         bars,
@@ -99,11 +135,14 @@ def test_walk_forward_stitches_out_of_sample(bars, tmp_path) -> None:
         train=2000,
         test=1000,
         progress=False,
-        record_dir=str(tmp_path),
+        ledger=url,
     )
     assert len(wf.windows) == 6
     assert wf.returns.index.is_unique and len(wf.returns) == 6000
     assert wf.returns.index[0] == bars.index[2000]
-    assert wf.n_trials == 4
+    assert wf.n_trials == 4 and wf.combinations == 4
     assert wf.verdict is not None and wf.verdict.decision in ("KILL", "ITERATE", "SCALE")
-    assert wf.verdict.record_path
+    assert wf.verdict.id == 1
+    rows = load_verdicts(SmaCross, ledger=url)
+    assert [r["id"] for r in rows] == [1] and rows[0]["n_trials"] == 4
+    assert rows[0]["decision"] == wf.verdict.decision and rows[0]["reasons"] == wf.verdict.reasons

@@ -4,6 +4,10 @@ Conventions: Sharpe ratios are *per period* (not annualised) unless a function s
 kurtosis is *raw* (a normal distribution has 3, not 0). vectorbt's own deflated Sharpe passes
 excess kurtosis where raw is expected; nzeza does not use it.
 
+Overfitting statistics of a whole selection (every trial tried on the same data):
+`pbo` (probability of backtest overfitting by CSCV, `nzeza.stats.cscv`) and `cpcv`
+(combinatorial purged cross-validation, `nzeza.stats.purged_cv`).
+
 References:
 - D. Bailey, M. López de Prado, "The Sharpe Ratio Efficient Frontier", Journal of Risk 15(2),
   2012 — probabilistic Sharpe ratio (PSR) and minimum track record length (MinTRL).
@@ -112,12 +116,21 @@ def moments(returns: pd.Series | np.ndarray) -> tuple[float, float]:
     return float(_st.skew(r)), float(_st.kurtosis(r, fisher=False))
 
 
+from nzeza.stats.cscv import PBOResult, pbo  # noqa: E402
+from nzeza.stats.purged_cv import CPCVResult, CPCVSplit, cpcv, cpcv_splits  # noqa: E402
+
 __all__ = [
+    "CPCVResult",
+    "CPCVSplit",
+    "PBOResult",
+    "cpcv",
+    "cpcv_splits",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "max_drawdown",
     "min_track_record_length",
     "moments",
+    "pbo",
     "probabilistic_sharpe_ratio",
     "sharpe_ratio",
     "sortino_ratio",
