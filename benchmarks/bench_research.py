@@ -84,20 +84,34 @@ def combos(grid: dict[str, list[int]]) -> list[tuple[int, int]]:
 
 
 def make_nzeza(bars: Any, grid: dict) -> tuple[Callable, Callable]:
+    import warnings
+
     from nzeza.domain import Costs
-    from nzeza.research import backtest, sweep
+    from nzeza.research import UnregisteredRunWarning, backtest, sweep
     from nzeza.strategies import SmaCross
 
     costs = Costs(FEE, SLIPPAGE)
+    # the engine against its peers: trial registration is measured by bench_registry.py
+    warnings.simplefilter("ignore", UnregisteredRunWarning)
 
     def single() -> dict:
-        r = backtest(SmaCross(fast=FAST, slow=SLOW), bars, costs=costs, init_cash=INIT_CASH)
+        r = backtest(
+            SmaCross(fast=FAST, slow=SLOW), bars, costs=costs, init_cash=INIT_CASH, register=False
+        )
         equity, trades = r.equity, r.trades
         closed = int((trades["status"] == "closed").sum())
         return {"final_equity": float(equity.iloc[-1]), "trades": closed}
 
     def run_sweep() -> dict:
-        t = sweep(SmaCross, bars, grid=grid, costs=costs, init_cash=INIT_CASH, progress=False)
+        t = sweep(
+            SmaCross,
+            bars,
+            grid=grid,
+            costs=costs,
+            init_cash=INIT_CASH,
+            progress=False,
+            register=False,
+        )
         top = t.iloc[0]
         return {
             "combinations": len(t),

@@ -62,6 +62,7 @@ def main() -> int:
         constraint=constraint,
         chunk_size=args.chunk,
         progress=True,
+        register=False,  # memory and throughput of the sweep itself (see bench_registry.py)
     )
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux

@@ -85,11 +85,14 @@ def _stage_research(out: Path, quick: bool) -> str:
 
     from nzeza.notebook.pipeline import load_spec, run_pipeline
 
+    # the demo's own ledger: its trial registry and verdicts, then its paper session
+    for suffix in ("", "-wal", "-shm"):
+        (out / ("ledger.sqlite" + suffix)).unlink(missing_ok=True)
     spec_path = ROOT / "pipelines" / "research.yaml"
     if not spec_path.is_file():
         return f"research skipped: {spec_path} not found (run the demo from a project checkout)"
     spec = load_spec(spec_path)
-    params = {**spec.parameters, "verdict_dir": str((out / "verdicts").resolve())}
+    params = {**spec.parameters, "ledger_url": f"sqlite:///{(out / 'ledger.sqlite').resolve()}"}
     if quick:
         params.update(last_bars=24 * 365, train=24 * 90, test=24 * 45)
     spec = replace(spec, parameters=params, retries=0)
@@ -142,9 +145,8 @@ def _stage_paper(out: Path, quick: bool) -> str:
 
     best = STATE.best or {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}
     strategy = get_strategy(best["strategy"])(**best["params"])
-    for name in ("ledger.sqlite", "paper-venue.sqlite"):
-        for suffix in ("", "-wal", "-shm"):
-            (out / (name + suffix)).unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # the ledger holds the research stage's verdicts
+        (out / ("paper-venue.sqlite" + suffix)).unlink(missing_ok=True)
     ledger = Ledger(f"sqlite:///{out / 'ledger.sqlite'}")
     report = asyncio.run(
         paper_over_replay(
@@ -197,7 +199,6 @@ def _stage_promote(out: Path, quick: bool) -> str:
             ledger=ledger,
             bars=bars,
             costs=Costs(*DEMO_COSTS),
-            record_dir=out / "verdicts",
         )
     STATE.promotion = decision
     STATE.live_gates = live_gates(best["strategy"], decision.params, ledger_url=url)

@@ -142,10 +142,14 @@ NOTEBOOKS["03_validate"] = [
     md("""
 # 03 · Validate
 
-Is the edge real? A sweep counts the trials, walk-forward judges only out-of-sample results, the
-lookahead check proves the strategy cannot see the future, and the verdict deflates the Sharpe
-ratio by the number of trials actually tried (Bailey & López de Prado). The verdict is recorded
-under `runs/verdicts/` — the promotion gate reads it.
+Is the edge real? Every backtest here is a trial in the ledger's trial registry, grouped by
+strategy family, data set and timeframe. A sweep registers its combinations, walk-forward judges
+only out-of-sample results, the lookahead check proves the strategy cannot see the future, and the
+verdict deflates the Sharpe ratio by **every** distinct trial of the group — including earlier
+sweeps on these bars, so a grid of one cannot shrink the count — and requires a low probability of
+backtest overfitting (PBO by CSCV) and a positive tail of the combinatorial purged cross-validation
+(CPCV) paths. The verdict is recorded in the ledger: the promotion gate reads it there, never from a
+file.
 """),
     params("""
 strategy = "sma_cross"
@@ -156,7 +160,7 @@ train = 24 * 120
 test = 24 * 60
 fee = 0.001
 slippage = 0.0005
-verdict_dir = "runs/verdicts"
+ledger_url = None         # None: the configured ledger (NZEZA_LEDGER_URL, else runs/ledger.sqlite)
 metrics_path = None"""),
     code(SETUP),
     code("""
@@ -164,22 +168,26 @@ from nzeza.data import load_sample
 from nzeza.domain import Costs
 from nzeza.notebook import record_metrics
 from nzeza.research import check_lookahead, heatmap, sweep, walk_forward
+from nzeza.research.trials import describe
+from nzeza.store import open_ledger
 from nzeza.strategies import get_strategy
 
 cls = get_strategy(strategy)
 grid = grid or cls.search_space
 bars = load_sample(sample).iloc[-last_bars:]
 costs = Costs(fee, slippage)
+ledger = open_ledger(ledger_url)  # the trial registry and the verdicts live here
 print(f"{cls.__name__}: sweeping {grid}")
-table = sweep(cls, bars, grid, costs, progress=False)
+table = sweep(cls, bars, grid, costs, progress=False, ledger=ledger)
 print(f"{table.attrs['n_trials']} combinations tried")
+print(describe(table.attrs["registration"]))
 table.head(5).round(4)"""),
     code("""
 keys = list(grid)
 heatmap(table, keys[0], keys[1], "sharpe", f"{strategy}: Sharpe by parameters") if len(keys) >= 2 else None"""),
     md("## Walk-forward"),
     code("""
-wf = walk_forward(cls, bars, grid, train, test, costs=costs, record_dir=verdict_dir, progress=False)
+wf = walk_forward(cls, bars, grid, train, test, costs=costs, progress=False, ledger=ledger)
 wf.windows.drop(columns=["train_start"]).round(4)"""),
     code("""
 from nzeza.notebook.dashboard import equity_figure
@@ -195,9 +203,12 @@ print(check_lookahead(chosen, bars.iloc[-3000:]))"""),
     code("""
 import json
 
+ledger.close()
+m = wf.verdict.metrics
 record_metrics(metrics_path, {"strategy": strategy, "decision": wf.verdict.decision, "params": json.dumps(chosen.params),
-                              "oos_sharpe": wf.stats["oos_sharpe"], "deflated_sharpe": wf.verdict.metrics["deflated_sharpe"],
-                              "n_trials": wf.n_trials, "oos_trades": wf.trades})"""),
+                              "oos_sharpe": wf.stats["oos_sharpe"], "deflated_sharpe": m["deflated_sharpe"],
+                              "n_trials": wf.n_trials, "pbo": m["pbo"], "oos_trades": wf.trades,
+                              "identity": m["identity"], "verdict_id": wf.verdict.id})"""),
 ]
 
 NOTEBOOKS["04_session"] = [

@@ -173,7 +173,7 @@ def _backtest(args: argparse.Namespace) -> int:
 def _registered(registration) -> str:
     from nzeza.research.trials import describe
 
-    return describe(registration)
+    return describe(registration) if registration is not None else "trial registry: not registered"
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Promotion: a notebook's strategy goes to paper, then live, only through explicit gates.
 
 Gates for `--to paper`:
-  verdict    a recorded validation run of this exact strategy + parameters decided SCALE
+  verdict    the newest verdict in the ledger of this strategy identity + parameters is SCALE
   lookahead  the lookahead check passes on the data
   parity     the session engine's replay equals the research backtest
 Additionally for `--to live`:

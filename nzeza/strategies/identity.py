@@ -39,6 +39,7 @@ import ast
 import hashlib
 import inspect
 import json
+import os
 import sys
 import types
 import weakref
@@ -214,9 +215,29 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
     return node
 
 
+def _compiled_from_module_file(cls: type) -> bool:
+    """Whether the class's methods were compiled from its module's file (not from `exec` or a
+    notebook cell that merely runs as `__main__`): only then is that file its source."""
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if not path:
+        return False
+    want = os.path.realpath(path)
+    for value in vars(cls).values():
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        if isinstance(value, property):
+            value = value.fget
+        code = getattr(value, "__code__", None)
+        if code is not None and os.path.realpath(code.co_filename) != want:
+            return False
+    return True
+
+
 def _source_digest(cls: type) -> str | None:
+    if "<locals>" in cls.__qualname__ or not _compiled_from_module_file(cls):
+        return None
     tree = _tree(cls)
-    if tree is None or "<locals>" in cls.__qualname__:
+    if tree is None:
         return None
     top = cls.__qualname__.split(".")[0]
     defs: dict[str, list[int]] = {}
