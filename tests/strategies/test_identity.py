@@ -149,3 +149,56 @@ def test_a_class_defined_in_a_function_is_identified_by_its_code() -> None:
     one, two = strategy_identity(make(0.5)), strategy_identity(make(0.5))
     assert one.method == "bytecode" and one.source_hash == two.source_hash
     assert "<locals>" in one.family
+
+
+def test_a_strategy_written_in_a_notebook_is_registered_under_its_code(tmp_path) -> None:
+    """A class defined in a notebook cell (ipykernel's __main__, no source file) is a trial
+    with a bytecode identity; editing the cell's code makes another identity."""
+    import nbformat
+    import papermill as pm
+
+    from nzeza.store import Ledger
+    from nzeza.store.trials import groups
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    cell = textwrap.dedent(
+        """
+        import pandas as pd
+        from nzeza.data import load_sample
+        from nzeza.research import backtest
+        from nzeza.strategies import Strategy, strategy_identity
+
+        class Mine(Strategy):
+            level: float = 0.5
+
+            def target(self, bars):
+                return pd.Series(self.level, index=bars.index) * (bars["close"] > bars["open"])
+
+        result = backtest(Mine(), load_sample("btc_usd_1h").iloc[-300:], ledger=LEDGER)
+        print(strategy_identity(Mine).method, result.registration.group.family)
+        """
+    )
+    for variant in (
+        cell,
+        cell.replace('bars["close"] > bars["open"]', 'bars["close"] < bars["open"]'),
+    ):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(variant.replace("LEDGER", repr(url)))]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nbformat.write(nb, tmp_path / "mine.ipynb")
+        out = pm.execute_notebook(
+            str(tmp_path / "mine.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            progress_bar=False,
+            cwd=str(tmp_path),
+        )
+        printed = out.cells[0].outputs[-1]["text"]
+        assert printed.strip() == "bytecode __main__:Mine", printed
+    with Ledger(url) as led:
+        [group] = groups(led)
+    assert group["family"] == "__main__:Mine" and group["identities"] == 2
+    assert group["distinct_trials"] == 2  # same parameters, changed code: another trial
