@@ -201,3 +201,25 @@ def test_two_processes_registering_at_once_store_each_trial_once(ledger_url: str
             n = conn.execute(select(func.count()).select_from(s.audit_log)).scalar()
             assert n == 300
             assert conn.execute(text("SELECT COUNT(*) FROM trials")).scalar() == len(want)
+
+
+def test_a_v2_ledger_gains_the_registry_tables(tmp_path) -> None:
+    """Migration 3 on a ledger made before the registry existed (schema v2, with a session)."""
+    from sqlalchemy import create_engine, inspect
+
+    url = f"sqlite:///{tmp_path / 'v2.sqlite'}"
+    engine = create_engine(url)
+    new = {"trials", "trial_returns", "verdicts"}
+    with engine.begin() as conn:
+        s.metadata.create_all(
+            conn, tables=[t for t in s.metadata.sorted_tables if t.name not in new]
+        )
+        conn.execute(
+            text("INSERT INTO schema_version VALUES (1, 'initial', 0), (2, 'recovery', 0)")
+        )
+    engine.dispose()
+    with Ledger(url) as led:
+        assert led.schema_version >= 3
+        assert new <= set(inspect(led.engine).get_table_names())
+        reg, _ = register(led, [1, 2])
+        assert reg.distinct == 2
