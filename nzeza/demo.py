@@ -83,7 +83,7 @@ def _stage_research(out: Path, quick: bool) -> str:
     """The research pipeline: 03_validate for each strategy of pipelines/research.yaml."""
     from dataclasses import replace
 
-    from nzeza.notebook.pipeline import load_spec, run_pipeline
+    from nzeza.pipeline import load_spec, run_pipeline
 
     spec_path = ROOT / "pipelines" / "research.yaml"
     if not spec_path.is_file():

@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
+from nzeza.pipeline.runner import sign_notebook
+
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 
@@ -26,7 +28,11 @@ import pandas as pd
 import plotly.io as pio
 pio.renderers.default = "plotly_mimetype"  # JSON only: JupyterLab renders it, no 3 MB bundle
 pd.set_option("display.width", 120)
-pd.set_option("display.max_columns", 12)"""
+pd.set_option("display.max_columns", 12)
+
+from nzeza.notebook import use_parameters
+
+use_parameters(globals())  # JSON strings accepted; `params` completed with the strategy's defaults"""
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
 
@@ -101,7 +107,7 @@ with `-p`) to see another strategy; the explorer below does the same interactive
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}               # overrides of the strategy's defaults (a dict or a JSON string)
 sample = "btc_usd_1h"
 last_bars = 24 * 365      # the most recent year
 fee = 0.001
@@ -211,13 +217,14 @@ replay server on 127.0.0.1, builds bars from its trades, and trades them on the 
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}                # overrides of the strategy's defaults (a dict or a JSON string)
 mode = "replay"            # replay | paper
 feed = "sample:btc_usd_1h" # sample:NAME (replay) | capture:binance_btcusdt (paper)
 bars_count = 24 * 90
 timeframe = "5s"           # paper mode bar size
 session_id = "nb04"
-run_dir = "runs/notebooks"
+run_dir = "runs/notebooks" # the paper venue's file, and the session's own ledger if no ledger_url
+ledger_url = None          # None: a fresh ledger of this session alone; a URL: a shared ledger
 metrics_path = None"""),
     code(SETUP),
     code("""
@@ -226,14 +233,10 @@ from pathlib import Path
 
 from nzeza.domain import Costs
 from nzeza.notebook import record_metrics
+from nzeza.notebook.sessions import session_ledger
 from nzeza.strategies import get_strategy
-from nzeza.store import Ledger
 
-Path(run_dir).mkdir(parents=True, exist_ok=True)
-ledger_path = Path(run_dir) / f"{session_id}.sqlite"
-ledger_path.unlink(missing_ok=True)
-Path(run_dir, f"{session_id}-venue.sqlite").unlink(missing_ok=True)
-ledger = Ledger(f"sqlite:///{ledger_path}")
+ledger, venue_db = session_ledger(session_id, run_dir, ledger_url)
 costs = Costs(0.001, 0.0005)
 strat = get_strategy(strategy)(**params)"""),
     code("""
@@ -257,7 +260,7 @@ else:
     from nzeza.venues.paper.durable import DurablePaperVenue
 
     inst = session_instrument("BTCUSDT")
-    venue = DurablePaperVenue(Path(run_dir) / f"{session_id}-venue.sqlite", [inst], costs)
+    venue = DurablePaperVenue(venue_db, [inst], costs)
     cfg = SessionConfig(session_id, strat, strategy, strat.params, inst, costs, Decimal(10_000),
                         parse_timeframe(timeframe))
     session = Session(cfg, ledger, venue)
@@ -294,7 +297,7 @@ This notebook checks every gate and refuses, saying which ones are missing, unle
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}             # overrides of the strategy's defaults (a dict or a JSON string)
 mode = "live"
 ledger_url = "sqlite:///runs/notebooks/live-gates.sqlite"
 metrics_path = None"""),
@@ -383,6 +386,32 @@ dash.widget"""),
 ]
 
 
+def kernelspec() -> dict[str, str]:
+    """The installed `python3` kernelspec, exactly as JupyterLab will describe it: a notebook
+    whose stored kernelspec differs (e.g. "Python 3" vs "Python 3 (ipykernel)") is rewritten,
+    so marked modified, the moment JupyterLab opens it."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    return {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+
+
+def stabilise(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Make a built notebook byte-stable across rebuilds and unmodified when opened:
+    nbformat 4.5 with cell ids derived from the notebook and the cell's position (random ids
+    changed on every rebuild), the installed kernelspec, and no papermill run stamps. The
+    `language_info` papermill recorded from the kernel is kept: JupyterLab rewrites it from the
+    kernel it starts, so it must be the kernel's own (same Python as the project's .venv)."""
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata["kernelspec"] = kernelspec()
+    nb.metadata.pop("papermill", None)
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{name}-{index:02d}"
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
 def build(name: str, cells: list[tuple[str, str]]) -> Path:
     nb = nbformat.v4.new_notebook()
     for kind, source in cells:
@@ -393,24 +422,19 @@ def build(name: str, cells: list[tuple[str, str]]) -> Path:
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
             nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
     nb.metadata["language_info"] = {"name": "python"}
     path = NB_DIR / f"{name}.ipynb"
-    nbformat.write(nb, path)
+    nbformat.write(stabilise(nb, name), path)
+    # papermill (nbclient) stores the widgets' state in the notebook's metadata, so JupyterLab
+    # draws the stored widgets instead of their text repr
     pm.execute_notebook(
         str(path), str(path), cwd=str(NB_DIR), kernel_name="python3", progress_bar=False
     )
-    # papermill stamps run times into the metadata; drop them so a rebuild is a clean diff
-    out = nbformat.read(path, as_version=4)
-    out.metadata.pop("papermill", None)
-    for cell in out.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
+    out = stabilise(nbformat.read(path, as_version=4), name)
     nbformat.write(out, path)
+    # trusted for this user: JupyterLab renders widgets only in trusted notebooks (`make
+    # install` trusts the stored notebooks on a fresh clone the same way)
+    sign_notebook(path)
     return path
 
 

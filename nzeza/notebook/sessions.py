@@ -1,7 +1,10 @@
-"""A paper session over the websocket replay of a bundled capture, wired in one call.
+"""Sessions from a notebook: the ledger a notebook session writes, and a paper session over
+the websocket replay of a bundled capture wired in one call.
 
-The demo and the dashboard notebook use it to have a real session to look at: real sockets on
-127.0.0.1, the real session engine, risk hook, durable paper venue, ledger and metrics.
+The demo and the dashboard notebook use `paper_over_replay` to have a real session to look at:
+real sockets on 127.0.0.1, the real session engine, risk hook, durable paper venue, ledger and
+metrics. `session_ledger` is how `04_session` (and the paper pipeline running it in parallel)
+opens its ledger without touching another run's files.
 """
 
 from __future__ import annotations
@@ -11,6 +14,38 @@ from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs
+from nzeza.errors import ValidationError
+
+
+def session_ledger(
+    session_id: str, run_dir: str | Path, ledger_url: str | None = None
+) -> tuple[Any, Path]:
+    """The ledger a notebook session writes, and its paper venue's database file.
+
+    With `ledger_url` None the session gets a fresh SQLite ledger of its own,
+    `<run_dir>/<session_id>.sqlite` (an earlier run's files for this id are removed: rerunning
+    the notebook starts over). With a URL the ledger is shared (several sessions, a pipeline's
+    parallel runs): it is never deleted, and a `session_id` already in it is refused, since a
+    second session must not write into the first one's rows. The venue file,
+    `<run_dir>/<session_id>-venue.sqlite`, belongs to this session alone and starts empty.
+    """
+    from nzeza.store import Ledger
+
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    venue_db = run / f"{session_id}-venue.sqlite"
+    own = ledger_url is None
+    files = [venue_db] + ([run / f"{session_id}.sqlite"] if own else [])
+    for path in files:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    ledger = Ledger(ledger_url or f"sqlite:///{run / f'{session_id}.sqlite'}")
+    if not own and ledger.session(session_id) is not None:
+        ledger.close()
+        raise ValidationError(
+            "session_id", session_id, "is already in the shared ledger; give this run a new id"
+        )
+    return ledger, venue_db
 
 
 async def paper_over_replay(
