@@ -223,8 +223,7 @@ feed = "sample:btc_usd_1h" # sample:NAME (replay) | capture:binance_btcusdt (pap
 bars_count = 24 * 90
 timeframe = "5s"           # paper mode bar size
 session_id = "nb04"
-run_dir = "runs/notebooks" # the paper venue's file, and the session's own ledger if no ledger_url
-ledger_url = None          # None: a fresh ledger of this session alone; a URL: a shared ledger
+run_dir = "runs/notebooks" # this session's own ledger and paper venue files
 metrics_path = None"""),
     code(SETUP),
     code("""
@@ -236,7 +235,7 @@ from nzeza.notebook import record_metrics
 from nzeza.notebook.sessions import session_ledger
 from nzeza.strategies import get_strategy
 
-ledger, venue_db = session_ledger(session_id, run_dir, ledger_url)
+ledger, venue_db = session_ledger(session_id, run_dir)
 costs = Costs(0.001, 0.0005)
 strat = get_strategy(strategy)(**params)"""),
     code("""
@@ -412,9 +411,10 @@ def stabilise(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     return nb
 
 
-def build(name: str, cells: list[tuple[str, str]]) -> Path:
+def source_notebook(name: str) -> nbformat.NotebookNode:
+    """The notebook `name` from its source here, not executed (stable ids and metadata)."""
     nb = nbformat.v4.new_notebook()
-    for kind, source in cells:
+    for kind, source in NOTEBOOKS[name]:
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(source))
         else:
@@ -423,8 +423,17 @@ def build(name: str, cells: list[tuple[str, str]]) -> Path:
                 cell.metadata["tags"] = ["parameters"]
             nb.cells.append(cell)
     nb.metadata["language_info"] = {"name": "python"}
-    path = NB_DIR / f"{name}.ipynb"
-    nbformat.write(stabilise(nb, name), path)
+    return stabilise(nb, name)
+
+
+def write_source(name: str, path: Path) -> Path:
+    """Write the unexecuted notebook `name` to `path` (tests run the source through papermill)."""
+    nbformat.write(source_notebook(name), path)
+    return path
+
+
+def build(name: str) -> Path:
+    path = write_source(name, NB_DIR / f"{name}.ipynb")
     # papermill (nbclient) stores the widgets' state in the notebook's metadata, so JupyterLab
     # draws the stored widgets instead of their text repr
     pm.execute_notebook(
@@ -444,7 +453,7 @@ def main(argv: list[str]) -> int:
         if name not in NOTEBOOKS:
             print(f"unknown notebook {name!r}; known: {', '.join(sorted(NOTEBOOKS))}")
             return 2
-        print(f"building {build(name, NOTEBOOKS[name]).relative_to(ROOT)}")
+        print(f"building {build(name).relative_to(ROOT)}")
     return 0
 
 

@@ -4,7 +4,7 @@ the websocket replay of a bundled capture wired in one call.
 The demo and the dashboard notebook use `paper_over_replay` to have a real session to look at:
 real sockets on 127.0.0.1, the real session engine, risk hook, durable paper venue, ledger and
 metrics. `session_ledger` is how `04_session` (and the paper pipeline running it in parallel)
-opens its ledger without touching another run's files.
+opens its ledger without touching another session's files.
 """
 
 from __future__ import annotations
@@ -14,38 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs
-from nzeza.errors import ValidationError
 
 
-def session_ledger(
-    session_id: str, run_dir: str | Path, ledger_url: str | None = None
-) -> tuple[Any, Path]:
-    """The ledger a notebook session writes, and its paper venue's database file.
+def session_ledger(session_id: str, run_dir: str | Path) -> tuple[Any, Path]:
+    """A fresh SQLite ledger of this session alone, `<run_dir>/<session_id>.sqlite`, and its
+    paper venue's database file `<run_dir>/<session_id>-venue.sqlite` (empty).
 
-    With `ledger_url` None the session gets a fresh SQLite ledger of its own,
-    `<run_dir>/<session_id>.sqlite` (an earlier run's files for this id are removed: rerunning
-    the notebook starts over). With a URL the ledger is shared (several sessions, a pipeline's
-    parallel runs): it is never deleted, and a `session_id` already in it is refused, since a
-    second session must not write into the first one's rows. The venue file,
-    `<run_dir>/<session_id>-venue.sqlite`, belongs to this session alone and starts empty.
+    An earlier run's files for this id go first, with their `-wal`/`-shm` companions: a stale
+    WAL beside a new database file of the same name is read as part of it. Parallel runs
+    (the paper pipeline) must use distinct session ids; sessions do not share a ledger here
+    because every paper venue numbers its fills from the same first trade id, and the ledger
+    keeps one fill per (venue, trade id).
     """
     from nzeza.store import Ledger
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    venue_db = run / f"{session_id}-venue.sqlite"
-    own = ledger_url is None
-    files = [venue_db] + ([run / f"{session_id}.sqlite"] if own else [])
-    for path in files:
+    ledger_path, venue_db = run / f"{session_id}.sqlite", run / f"{session_id}-venue.sqlite"
+    for path in (ledger_path, venue_db):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    ledger = Ledger(ledger_url or f"sqlite:///{run / f'{session_id}.sqlite'}")
-    if not own and ledger.session(session_id) is not None:
-        ledger.close()
-        raise ValidationError(
-            "session_id", session_id, "is already in the shared ledger; give this run a new id"
-        )
-    return ledger, venue_db
+    return Ledger(f"sqlite:///{ledger_path}"), venue_db
 
 
 async def paper_over_replay(

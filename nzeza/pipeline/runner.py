@@ -23,7 +23,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,7 @@ def run_pipeline(
     if trigger not in TRIGGERS:
         raise ConfigError("trigger", f"{trigger!r} is not one of {', '.join(TRIGGERS)}")
     out = Path(output).resolve() if output else spec.output
+    spec = replace(spec, output=out)  # ${output} is where this execution writes
     execution = new_execution_id()
     planned = spec.planned(execution)
     records: list[dict[str, Any]] = []
