@@ -432,12 +432,13 @@ def write_source(name: str, path: Path) -> Path:
     return path
 
 
-def build(name: str) -> Path:
-    path = write_source(name, NB_DIR / f"{name}.ipynb")
+def build(name: str, folder: Path = NB_DIR) -> Path:
+    """Write notebook `name` from source into `folder` and execute it there, in place."""
+    path = write_source(name, folder / f"{name}.ipynb")
     # papermill (nbclient) stores the widgets' state in the notebook's metadata, so JupyterLab
     # draws the stored widgets instead of their text repr
     pm.execute_notebook(
-        str(path), str(path), cwd=str(NB_DIR), kernel_name="python3", progress_bar=False
+        str(path), str(path), cwd=str(folder), kernel_name="python3", progress_bar=False
     )
     out = stabilise(nbformat.read(path, as_version=4), name)
     nbformat.write(out, path)
