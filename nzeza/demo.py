@@ -298,4 +298,15 @@ def run_demo(out: str | Path | None = None, quick: bool = False) -> int:
         print(f"  executed notebooks: {STATE.research_dir.resolve()}")
         print(f"  open them:          .venv/bin/jupyter lab {STATE.research_dir.resolve()}")
     print(f"  the workflow:       .venv/bin/jupyter lab {ROOT / 'notebooks'}")
+    if STATE.paper.get("ledger") is not None:
+        import shlex
+
+        from nzeza.pipeline.schedule import nzeza_command
+
+        ledger = Path(STATE.paper["ledger"]).resolve()
+        status = [*nzeza_command(), "status", "--ledger", f"sqlite:///{ledger}"]
+        # the demo keeps its ledger with its other output, not in the settings' ledger that a
+        # bare `nzeza status` reads
+        print(f"  ledger:             {ledger} (session {DEMO_SESSION})")
+        print(f"  read it:            {shlex.join(status)}")
     return 0
