@@ -86,13 +86,14 @@ def free_port() -> int:
 
 
 def expected(nb: dict) -> dict[str, int]:
-    """How many widget views and top-level plotly figures the stored outputs hold."""
+    """How many widget views and plotly figures drawn outside widgets the outputs hold."""
     counts = {"widgets": 0, "figures": 0}
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             counts["widgets"] += WIDGET_MIME in data
-            counts["figures"] += PLOTLY_MIME in data
+            # a figure shown by nzeza.notebook.widgets.use_widget_figures is drawn in its widget
+            counts["figures"] += PLOTLY_MIME in data and WIDGET_MIME not in data
     return counts
 
 
@@ -151,14 +152,20 @@ def start_lab(root: Path, env: dict[str, str], token: str) -> tuple[subprocess.P
     sys.exit("jupyter lab did not start in 120 s")
 
 
-def settle(page, timeout: float = 30.0) -> None:
-    """Wait until the rendered widgets and figures stop changing in number."""
+def settle(page, timeout: float = 90.0) -> None:
+    """Wait until no widget is still loading and the rendered widgets and figures stop
+    changing in number (the widget manager restores saved state once the kernel is up)."""
     last, stable, deadline = None, 0, time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = (
             page.locator(".js-plotly-plot").count(),
             page.locator(".jp-OutputArea-output .jupyter-widgets").count(),
+            page.get_by_text("Loading widget").count(),
         )
+        if now[2]:
+            stable, last = 0, now
+            time.sleep(0.5)
+            continue
         stable = stable + 1 if now == last else 0
         if stable >= 4:
             return

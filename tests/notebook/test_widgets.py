@@ -86,3 +86,56 @@ def test_bad_parameters_show_an_error_not_a_traceback(bars) -> None:
     shown = [o["data"].get("text/plain", "") for o in explorer.output.outputs]
     assert len(shown) == 1 and shown[0].startswith("error: invalid slow=3")
     assert figure_data(explorer.output) == []
+
+
+def test_figures_display_inside_a_widget_with_their_json() -> None:
+    """What a cell showing a figure stores: the widget view JupyterLab draws (so its plotly PNG
+    snapshot stays in the widget, not the notebook) and the same figure as plotly JSON for
+    untrusted viewers, nbconvert and the pipelines' HTML."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from ipywidgets.widgets.widget import _instances
+
+    from nzeza.notebook.widgets import WIDGET_MIME, use_widget_figures
+
+    default = pio.renderers.default
+    try:
+        use_widget_figures()
+        fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3.0, 1.0, 2.0]), layout_title_text="t")
+        bundle = fig._repr_mimebundle_()
+    finally:
+        pio.renderers.default = default
+    assert bundle["text/plain"] == "<plotly figure: t>"
+    widget = _instances[bundle[WIDGET_MIME]["model_id"]]
+    (shown,) = widget.outputs
+    assert shown["data"][PLOTLY_MIME] == bundle[PLOTLY_MIME]
+    assert values(bundle[PLOTLY_MIME]["data"][0]["y"]).tolist() == [3.0, 1.0, 2.0]
+
+
+def test_pipeline_html_draws_figures_shown_in_widgets(tmp_path) -> None:
+    import nbformat
+
+    from nzeza.notebook.widgets import WIDGET_MIME
+    from nzeza.pipeline import render_html
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("fig")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                PLOTLY_MIME: {"data": [{"type": "scatter", "y": [1, 2]}], "layout": {}},
+                WIDGET_MIME: {
+                    "model_id": "nzeza-test-model-7f3a",
+                    "version_major": 2,
+                    "version_minor": 0,
+                },
+                "text/plain": "<plotly figure: untitled>",
+            },
+        )
+    ]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    html = render_html(path)
+    assert "Plotly.newPlot" in html and "nzeza-test-model-7f3a" not in html
