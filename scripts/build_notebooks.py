@@ -25,13 +25,12 @@ SETUP = """\
 import warnings
 warnings.filterwarnings("ignore")
 import pandas as pd
+import plotly.io as pio
+pio.renderers.default = "plotly_mimetype"  # JSON only: JupyterLab renders it, no 3 MB bundle
 pd.set_option("display.width", 120)
 pd.set_option("display.max_columns", 12)
 
 from nzeza.notebook import use_parameters
-from nzeza.notebook.widgets import use_widget_figures
-
-use_widget_figures()  # plotly JSON drawn inside a widget: opening the notebook changes nothing
 
 use_parameters(globals())  # JSON strings accepted; `params` completed with the strategy's defaults"""
 

@@ -92,7 +92,6 @@ def expected(nb: dict) -> dict[str, int]:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             counts["widgets"] += WIDGET_MIME in data
-            # a figure shown by nzeza.notebook.widgets.use_widget_figures is drawn in its widget
             counts["figures"] += PLOTLY_MIME in data and WIDGET_MIME not in data
     return counts
 

@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def display_bundle(obj: Any) -> dict[str, Any]:
@@ -42,35 +41,6 @@ def figure_data(output: Any) -> list[dict[str, Any]]:
         if fig is not None:
             return list(fig.get("data", []))
     return []
-
-
-def use_widget_figures() -> None:
-    """Show every plotly figure of this notebook (a cell's last expression, `fig.show()`)
-    inside an Output widget, with its plotly JSON beside it in the same output.
-
-    Why: JupyterLab's plotly renderer writes a PNG snapshot of each figure it draws back into
-    the output, which marks the notebook modified the moment a chart is on screen. Drawn
-    inside an Output widget (JupyterLab prefers the widget view in a trusted notebook), the
-    snapshot stays in the widget's own view and the notebook is unchanged. Untrusted viewers,
-    nbconvert, nbval and the pipelines' HTML use the plotly JSON, as before."""
-    import plotly.io as pio
-    from plotly.io._base_renderers import PlotlyRenderer
-
-    class WidgetFigureRenderer(PlotlyRenderer):
-        def to_mimebundle(self, fig_dict: dict) -> dict:
-            import ipywidgets as w
-
-            bundle = super().to_mimebundle(fig_dict)
-            title = ((bundle[PLOTLY_MIME].get("layout") or {}).get("title") or {}).get("text")
-            text = f"<plotly figure: {title or 'untitled'}>"
-            out = w.Output()
-            data = {**bundle, "text/plain": text}
-            out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
-            view = out._repr_mimebundle_()
-            return {**bundle, WIDGET_MIME: view[WIDGET_MIME], "text/plain": text}
-
-    pio.renderers["nzeza_widget"] = WidgetFigureRenderer()
-    pio.renderers.default = "nzeza_widget"
 
 
 def strategy_explorer(
