@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TRUSTED := $(VENV)/.notebooks-trusted
 
 .PHONY: install demo test lint format bench clean notebooks
 
@@ -15,9 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/nzeza sweep sma_cross --last 500 --grid fast=5,10 slow=20,40 > /dev/null
 	@touch $(STAMP)
 
-install: $(STAMP)
+# JupyterLab renders widgets only in trusted notebooks; the stored ones are this project's own
+$(TRUSTED): $(STAMP) $(wildcard notebooks/*.ipynb)
+	$(BIN)/jupyter trust notebooks/*.ipynb > /dev/null
+	@touch $(TRUSTED)
 
-demo: $(STAMP)
+install: $(STAMP) $(TRUSTED)
+
+demo: $(STAMP) $(TRUSTED)
 	$(BIN)/nzeza demo
 
 test: $(STAMP)

@@ -83,7 +83,7 @@ def _stage_research(out: Path, quick: bool) -> str:
     """The research pipeline: 03_validate for each strategy of pipelines/research.yaml."""
     from dataclasses import replace
 
-    from nzeza.notebook.pipeline import load_spec, run_pipeline
+    from nzeza.pipeline import load_spec, run_pipeline
 
     # the demo's own ledger: its trial registry and verdicts, then its paper session
     for suffix in ("", "-wal", "-shm"):
@@ -299,4 +299,15 @@ def run_demo(out: str | Path | None = None, quick: bool = False) -> int:
         print(f"  executed notebooks: {STATE.research_dir.resolve()}")
         print(f"  open them:          .venv/bin/jupyter lab {STATE.research_dir.resolve()}")
     print(f"  the workflow:       .venv/bin/jupyter lab {ROOT / 'notebooks'}")
+    if STATE.paper.get("ledger") is not None:
+        import shlex
+
+        from nzeza.pipeline.schedule import nzeza_command
+
+        ledger = Path(STATE.paper["ledger"]).resolve()
+        status = [*nzeza_command(), "status", "--ledger", f"sqlite:///{ledger}"]
+        # the demo keeps its ledger with its other output, not in the settings' ledger that a
+        # bare `nzeza status` reads
+        print(f"  ledger:             {ledger} (session {DEMO_SESSION})")
+        print(f"  read it:            {shlex.join(status)}")
     return 0

@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 
+from nzeza.pipeline.runner import sign_notebook
+
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 
@@ -26,7 +28,11 @@ import pandas as pd
 import plotly.io as pio
 pio.renderers.default = "plotly_mimetype"  # JSON only: JupyterLab renders it, no 3 MB bundle
 pd.set_option("display.width", 120)
-pd.set_option("display.max_columns", 12)"""
+pd.set_option("display.max_columns", 12)
+
+from nzeza.notebook import use_parameters
+
+use_parameters(globals())  # JSON strings accepted; `params` completed with the strategy's defaults"""
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
 
@@ -101,7 +107,7 @@ with `-p`) to see another strategy; the explorer below does the same interactive
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}               # overrides of the strategy's defaults (a dict or a JSON string)
 sample = "btc_usd_1h"
 last_bars = 24 * 365      # the most recent year
 fee = 0.001
@@ -222,13 +228,13 @@ replay server on 127.0.0.1, builds bars from its trades, and trades them on the 
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}                # overrides of the strategy's defaults (a dict or a JSON string)
 mode = "replay"            # replay | paper
 feed = "sample:btc_usd_1h" # sample:NAME (replay) | capture:binance_btcusdt (paper)
 bars_count = 24 * 90
 timeframe = "5s"           # paper mode bar size
 session_id = "nb04"
-run_dir = "runs/notebooks"
+run_dir = "runs/notebooks" # this session's own ledger and paper venue files
 metrics_path = None"""),
     code(SETUP),
     code("""
@@ -237,14 +243,10 @@ from pathlib import Path
 
 from nzeza.domain import Costs
 from nzeza.notebook import record_metrics
+from nzeza.notebook.sessions import session_ledger
 from nzeza.strategies import get_strategy
-from nzeza.store import Ledger
 
-Path(run_dir).mkdir(parents=True, exist_ok=True)
-ledger_path = Path(run_dir) / f"{session_id}.sqlite"
-ledger_path.unlink(missing_ok=True)
-Path(run_dir, f"{session_id}-venue.sqlite").unlink(missing_ok=True)
-ledger = Ledger(f"sqlite:///{ledger_path}")
+ledger, venue_db = session_ledger(session_id, run_dir)
 costs = Costs(0.001, 0.0005)
 strat = get_strategy(strategy)(**params)"""),
     code("""
@@ -268,7 +270,7 @@ else:
     from nzeza.venues.paper.durable import DurablePaperVenue
 
     inst = session_instrument("BTCUSDT")
-    venue = DurablePaperVenue(Path(run_dir) / f"{session_id}-venue.sqlite", [inst], costs)
+    venue = DurablePaperVenue(venue_db, [inst], costs)
     cfg = SessionConfig(session_id, strat, strategy, strat.params, inst, costs, Decimal(10_000),
                         parse_timeframe(timeframe))
     session = Session(cfg, ledger, venue)
@@ -305,7 +307,7 @@ This notebook checks every gate and refuses, saying which ones are missing, unle
 """),
     params("""
 strategy = "sma_cross"
-params = {"fast": 10, "slow": 30}
+params = {}             # overrides of the strategy's defaults (a dict or a JSON string)
 mode = "live"
 ledger_url = "sqlite:///runs/notebooks/live-gates.sqlite"
 metrics_path = None"""),
@@ -394,9 +396,36 @@ dash.widget"""),
 ]
 
 
-def build(name: str, cells: list[tuple[str, str]]) -> Path:
+def kernelspec() -> dict[str, str]:
+    """The installed `python3` kernelspec, exactly as JupyterLab will describe it: a notebook
+    whose stored kernelspec differs (e.g. "Python 3" vs "Python 3 (ipykernel)") is rewritten,
+    so marked modified, the moment JupyterLab opens it."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    return {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+
+
+def stabilise(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Make a built notebook byte-stable across rebuilds and unmodified when opened:
+    nbformat 4.5 with cell ids derived from the notebook and the cell's position (random ids
+    changed on every rebuild), the installed kernelspec, and no papermill run stamps. The
+    `language_info` papermill recorded from the kernel is kept: JupyterLab rewrites it from the
+    kernel it starts, so it must be the kernel's own (same Python as the project's .venv)."""
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata["kernelspec"] = kernelspec()
+    nb.metadata.pop("papermill", None)
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{name}-{index:02d}"
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def source_notebook(name: str) -> nbformat.NotebookNode:
+    """The notebook `name` from its source here, not executed (stable ids and metadata)."""
     nb = nbformat.v4.new_notebook()
-    for kind, source in cells:
+    for kind, source in NOTEBOOKS[name]:
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(source))
         else:
@@ -404,24 +433,29 @@ def build(name: str, cells: list[tuple[str, str]]) -> Path:
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
             nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
     nb.metadata["language_info"] = {"name": "python"}
-    path = NB_DIR / f"{name}.ipynb"
-    nbformat.write(nb, path)
+    return stabilise(nb, name)
+
+
+def write_source(name: str, path: Path) -> Path:
+    """Write the unexecuted notebook `name` to `path` (tests run the source through papermill)."""
+    nbformat.write(source_notebook(name), path)
+    return path
+
+
+def build(name: str, folder: Path = NB_DIR) -> Path:
+    """Write notebook `name` from source into `folder` and execute it there, in place."""
+    path = write_source(name, folder / f"{name}.ipynb")
+    # papermill (nbclient) stores the widgets' state in the notebook's metadata, so JupyterLab
+    # draws the stored widgets instead of their text repr
     pm.execute_notebook(
-        str(path), str(path), cwd=str(NB_DIR), kernel_name="python3", progress_bar=False
+        str(path), str(path), cwd=str(folder), kernel_name="python3", progress_bar=False
     )
-    # papermill stamps run times into the metadata; drop them so a rebuild is a clean diff
-    out = nbformat.read(path, as_version=4)
-    out.metadata.pop("papermill", None)
-    for cell in out.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
+    out = stabilise(nbformat.read(path, as_version=4), name)
     nbformat.write(out, path)
+    # trusted for this user: JupyterLab renders widgets only in trusted notebooks (`make
+    # install` trusts the stored notebooks on a fresh clone the same way)
+    sign_notebook(path)
     return path
 
 
@@ -431,7 +465,7 @@ def main(argv: list[str]) -> int:
         if name not in NOTEBOOKS:
             print(f"unknown notebook {name!r}; known: {', '.join(sorted(NOTEBOOKS))}")
             return 2
-        print(f"building {build(name, NOTEBOOKS[name]).relative_to(ROOT)}")
+        print(f"building {build(name).relative_to(ROOT)}")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from nzeza.notebook.widgets import display_bundle
 from nzeza.ops.metrics import BREAKER_STATES as _BREAKER
 from nzeza.ops.metrics import WS_STATES as _WS
 from nzeza.store import Ledger
@@ -208,15 +209,16 @@ class Dashboard:
             f"({s['return_pct']:+.2f}%) · max DD {s['max_drawdown_pct']:.2f}% · fills {s['fills']}"
             f" · risk events {s['risk_events']}"
         )
-        # widget state only (no output capture): refreshes the same in JupyterLab and headless
-        self.tables.outputs = ()
-        self.tables.append_display_data(health_frame(metrics, frames["risk_events"]))
-        self.tables.append_display_data(frames["positions"])
-        self.tables.append_display_data(frames["orders"].tail(10))
+        # the Output widget's state, not captured display() calls: the same in JupyterLab,
+        # under papermill/nbclient and in a headless test (see nzeza.notebook.widgets)
+        shown: list[Any] = [
+            health_frame(metrics, frames["risk_events"]),
+            frames["positions"],
+            frames["orders"].tail(10),
+        ]
         if len(frames["equity"]):
-            self.tables.append_display_data(
-                equity_figure(frames["equity"]["equity"], f"{self.session_id} equity")
-            )
+            shown.append(equity_figure(frames["equity"]["equity"], f"{self.session_id} equity"))
+        self.tables.outputs = tuple(display_bundle(x) for x in shown)
 
     def start(self, interval: float = 5.0) -> None:
         import asyncio

@@ -24,6 +24,7 @@ import pandas as pd
 
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
+from nzeza.notebook.parameters import parse_mapping
 from nzeza.notebook.promotion import (
     Gate,
     GatePolicy,
@@ -216,9 +217,11 @@ def promote(
     if not isinstance(name, str):
         raise ValidationError("strategy", name, "not given and not in the notebook's parameters")
     cls = get_strategy(name)
-    # the notebook's own parameters apply only to the notebook's own strategy
-    base = defaults.get("params") if name == defaults.get("strategy") else None
-    merged = {**(base or {}), **dict(params or {})}
+    # the notebook's own parameters apply only to the notebook's own strategy, read as the
+    # notebook reads them (a mapping or a JSON string; see nzeza.notebook.parameters)
+    same = name == defaults.get("strategy")
+    base = parse_mapping("params", defaults.get("params")) if same else {}
+    merged = {**base, **dict(params or {})}
     instance = cls(**merged)
     full = dict(instance.params)
     gates: dict[str, Gate] = {

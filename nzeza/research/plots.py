@@ -7,8 +7,27 @@ from typing import Any
 import pandas as pd
 
 
-def backtest_figure(result: Any, title: str | None = None) -> Any:
-    """Price with entries/exits, equity, drawdown — one figure, shared time axis."""
+def bars_label(bars: pd.DataFrame, symbol: str | None = None) -> str:
+    """What the bars are, for a chart title: symbol and timeframe from `bars.attrs` (set by the
+    data loaders), else the sample name; `symbol` overrides."""
+    attrs = getattr(bars, "attrs", {}) or {}
+    name = symbol or attrs.get("symbol") or attrs.get("sample") or "unnamed bars"
+    timeframe = attrs.get("timeframe")
+    return f"{name} {timeframe}" if timeframe else str(name)
+
+
+# marker per (side, entry|exit): entries point the way of the position, exits are crosses
+_MARKERS = {
+    ("long", "entry"): ("long entry", "triangle-up", "green"),
+    ("long", "exit"): ("long exit", "x", "green"),
+    ("short", "entry"): ("short entry", "triangle-down", "red"),
+    ("short", "exit"): ("short exit", "x", "red"),
+}
+
+
+def backtest_figure(result: Any, title: str | None = None, symbol: str | None = None) -> Any:
+    """Price with every trade's entry and exit, equity, drawdown — one figure, shared time
+    axis. The title names the bars (symbol, timeframe) and the strategy (or `title`)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -20,27 +39,19 @@ def backtest_figure(result: Any, title: str | None = None) -> Any:
     fig.add_trace(
         go.Scattergl(x=bars.index, y=bars["close"], name="close", line={"width": 1}), row=1, col=1
     )
-    if len(trades):
-        longs = trades[trades["side"] == "long"]
-        shorts = trades[trades["side"] == "short"]
+    for (side, leg), (name, marker, color) in _MARKERS.items():
+        rows = trades[trades["side"] == side] if len(trades) else trades
+        if leg == "exit" and len(rows):
+            rows = rows[rows["status"] == "closed"]  # an open trade has no exit yet
+        if not len(rows):
+            continue
         fig.add_trace(
             go.Scattergl(
-                x=longs["entry_time"],
-                y=longs["entry_price"],
+                x=rows[f"{leg}_time"],
+                y=rows[f"{leg}_price"],
                 mode="markers",
-                name="long entry",
-                marker={"symbol": "triangle-up", "color": "green", "size": 7},
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scattergl(
-                x=shorts["entry_time"],
-                y=shorts["entry_price"],
-                mode="markers",
-                name="short entry",
-                marker={"symbol": "triangle-down", "color": "red", "size": 7},
+                name=name,
+                marker={"symbol": marker, "color": color, "size": 8 if leg == "entry" else 7},
             ),
             row=1,
             col=1,
@@ -49,9 +60,11 @@ def backtest_figure(result: Any, title: str | None = None) -> Any:
     fig.add_trace(
         go.Scattergl(x=dd.index, y=dd.values * 100, name="drawdown %", fill="tozeroy"), row=3, col=1
     )
-    name = title or f"{result.strategy!r}"
     fig.update_layout(
-        title=name, height=650, template="plotly_white", margin={"l": 40, "r": 10, "t": 40, "b": 30}
+        title=f"{bars_label(bars, symbol)} · {title or repr(result.strategy)}",
+        height=650,
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 40, "b": 30},
     )
     return fig
 

@@ -75,3 +75,34 @@ def test_health_frame_names_feed_circuit_and_tripped_breaker_states() -> None:
     assert states["feed binance reconnects"] == 3
     assert states["risk breaker"].startswith("tripped (daily_loss")
     assert dict(health_frame({}).itertuples(index=False)) == {"risk breaker": "not tripped"}
+
+
+def test_refresh_redraws_the_equity_chart_from_the_ledger(tmp_path) -> None:
+    """Press Refresh while a session writes its ledger: the chart shows the new equity."""
+    import base64
+    from decimal import Decimal
+
+    from nzeza.notebook.dashboard import Dashboard
+    from nzeza.notebook.widgets import figure_data
+
+    def equity_y(dash: Dashboard) -> np.ndarray:
+        y = next(t for t in figure_data(dash.tables) if t["name"] == "equity")["y"]
+        if isinstance(y, dict):
+            return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+        return np.asarray(y, dtype=float)
+
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        replay(Flip(), bars(), Costs(0.001, 0.0), 1000.0, ledger=ledger, session_id="dash")
+        dash = Dashboard(ledger, "dash")
+        dash.refresh()
+        before = equity_y(dash)
+        assert len(before) == len(ledger.equity_curve("dash")) > 0
+        last_ts = ledger.equity_curve("dash")[-1][0]
+        for i, eq in enumerate(("1100", "1200.5")):  # the running session books two more bars
+            e = Decimal(eq)
+            ledger.record_equity("dash", last_ts + (i + 1) * 3_600_000_000_000, e, e, e * 0, e * 0)
+        dash.button.click()
+        after = equity_y(dash)
+    assert len(after) == len(before) + 2
+    assert after[-2:].tolist() == [1100.0, 1200.5]
+    assert "equity 1,200.50" in dash.summary.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,8 @@ def test_demo_quick_ends_with_a_report_and_executed_notebooks(tmp_path) -> None:
     tracking = float(re.search(r"tracking error (\S+) over", out).group(1))
     assert tracking < 1e-12, out
     assert "jupyter lab" in out
+    # the printed status command reads the demo's ledger (a bare `nzeza status` reads another)
+    status = re.search(r"read it:\s+(.+)", out).group(1)
+    shown = subprocess.run(shlex.split(status), capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "demo-paper" in shown.stdout

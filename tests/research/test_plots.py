@@ -1,0 +1,43 @@
+"""Trade charts: every trade's entry and exit on the price, and the bars named in the title."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from nzeza.data import load_sample
+from nzeza.domain import Costs
+from nzeza.research import backtest, backtest_figure
+from nzeza.strategies import get_strategy
+
+
+def ys(trace: object) -> np.ndarray:
+    y = trace.y
+    if isinstance(y, dict):  # base64 typed array
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+    return np.asarray(y, dtype=float)
+
+
+def test_entries_and_exits_of_both_sides_and_the_symbol_in_the_title() -> None:
+    bars = load_sample("btc_usd_1h").iloc[-24 * 60 :]
+    result = backtest(get_strategy("bollinger_reversion")(), bars, Costs(0.001, 0.0005))
+    trades = result.trades
+    assert {"long", "short"} <= set(trades["side"])
+    fig = backtest_figure(result)
+    by_name = {t.name: t for t in fig.data}
+    for side in ("long", "short"):
+        mine = trades[trades["side"] == side]
+        closed = mine[mine["status"] == "closed"]
+        np.testing.assert_allclose(ys(by_name[f"{side} entry"]), mine["entry_price"])
+        np.testing.assert_allclose(ys(by_name[f"{side} exit"]), closed["exit_price"])
+    title = fig.layout.title.text
+    assert title.startswith(f"{bars.attrs['symbol']} 1h · BollingerReversion(")
+    assert backtest_figure(result, symbol="ETH/USD").layout.title.text.startswith("ETH/USD 1h")
+
+
+def test_bars_without_a_name_say_so() -> None:
+    bars = load_sample("btc_usd_1h").iloc[-500:].copy()
+    bars.attrs = {}
+    result = backtest(get_strategy("sma_cross")(), bars, Costs())
+    assert backtest_figure(result).layout.title.text.startswith("unnamed bars · SmaCross(")
