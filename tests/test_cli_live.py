@@ -16,6 +16,7 @@ from nzeza.ops.settings import LIVE_CONFIRMATION
 from nzeza.store import Ledger
 from nzeza.strategies.base import params_hash
 
+ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "K" * 32 + "k" * 32  # 64 letters: well-formed for Binance
 GOOD_SECRET = "S" * 30 + "s" * 34
 CANARY = "CanaryLiveKey-do-not-print"  # malformed on purpose
@@ -23,6 +24,7 @@ CANARY = "CanaryLiveKey-do-not-print"  # malformed on purpose
 
 def nzeza_live(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    full["PYTHONPATH"] = str(ROOT)  # this checkout's nzeza
     full.update(env)
     cmd = [sys.executable, "-m", "nzeza.cli", "live", "--strategy", "sma_cross"]
     cmd += ["--params", "fast=5", "slow=20", "--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}"]

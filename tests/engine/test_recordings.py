@@ -30,6 +30,14 @@ from nzeza.feeds.capture import (
 from nzeza.store import Ledger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "feeds" / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: no NZEZA_ settings, this checkout's nzeza."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    return env
 
 
 def recording(tmp: Path, name: str, lines: list[tuple[int, str]]) -> Path:
@@ -122,7 +130,7 @@ def test_a_paper_session_on_a_hyperliquid_recording_runs_and_tracks_its_replay(t
     feed = f"replay:{bundled(HYPERLIQUID_BTC)}"
     assert resolve_feed(feed, "BTCUSDT").venue == "hyperliquid"
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env = subprocess_env()
     cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy", "sma_cross"]
     cmd += ["--params", "fast=2", "slow=4", "--feed", feed, "--timeframe", "2s"]
     cmd += ["--session-id", "hl", "--ledger", ledger_url, "--venue-db", str(tmp_path / "v.db")]
@@ -165,8 +173,7 @@ def recording_with_bad_prices(tmp: Path) -> tuple[Path, int]:
 
 
 def paper(tmp: Path, sid: str, feed: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES.parents[1]), env.get("PYTHONPATH", "")])
+    env = subprocess_env()
     cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy"]
     cmd += ["support.toy_strategies:SmaLike", "--timeframe", "5s", "--feed", feed]
     cmd += ["--session-id", sid, "--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}"]
