@@ -34,7 +34,7 @@ from nzeza.domain import Costs, Fill, Instrument, Order, OrderRejected, OrderSta
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
-from nzeza.engine.orders import follow, new_order, order_prefix
+from nzeza.engine.orders import follow, new_order
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
@@ -198,13 +198,14 @@ class Session:
     async def reconcile(self) -> None:
         """Apply venue trades the ledger missed; find intents the venue never received.
 
-        Only this session's orders count (client id prefix): a venue account, or a paper venue
-        file, may hold other sessions' trades too. Orders are looked up first, so a venue that
-        reports trades by its own order id can map them back to our client ids.
+        Only this session's orders count (`Trader.ids.owns`: the client id's session prefix,
+        or the ledger's table of its ids): a venue account, or a paper venue file, may hold
+        other sessions' trades too. Orders are looked up first, so a venue that reports trades
+        by its own order id can map them back to our client ids.
         """
         inst = self.cfg.instrument
         sid = self.cfg.session_id
-        prefix = order_prefix(sid)
+        owns = self.trader.ids.owns
         since = self.portfolio.snapshot().last_fill_ts or None
         try:
             views = {
@@ -219,7 +220,7 @@ class Session:
             raise
         self._venue_ok()
         for fill in venue_fills:
-            if not fill.order_id.startswith(prefix):
+            if not owns(fill.order_id):
                 continue
             if not self.ledger.has_fill(self.venue.name, fill.trade_id):
                 self.trader.apply_fill(fill)
