@@ -93,10 +93,17 @@ def _fill_of(row: tuple) -> Fill:
 
 
 class DurablePaperVenue(Venue):
+    limit_key = "paper"
+
     def __init__(
-        self, path: str | Path, instruments: Iterable[Instrument], costs: Costs, name: str = "paper"
+        self,
+        path: str | Path,
+        instruments: Iterable[Instrument],
+        costs: Costs,
+        name: str = "paper",
+        limiter: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limiter)
         self.name = name
         self.costs = costs
         self.instruments = {i.id: i for i in instruments}
@@ -202,12 +209,12 @@ class DurablePaperVenue(Venue):
 
     # -- Venue interface ------------------------------------------------------------------
     async def load_markets(self) -> dict[str, Instrument]:
+        await self.throttle("load_markets")
         return dict(self.instruments)
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
-        existing = await self.fetch_order(
-            request.instrument_id, client_order_id=request.client_order_id
-        )
+        await self.throttle("submit")
+        existing = self._fetch(client_order_id=request.client_order_id)
         if existing is not None:
             self._bump("duplicate_submits")
             return existing
@@ -231,8 +238,16 @@ class DurablePaperVenue(Venue):
                 code="no_price",
             )
         last, ts = self.last_price[request.instrument_id]
-        price = self.costs.fill_price(request.side.value, last)
-        fee = self.costs.fee_for(price * request.quantity)
+        try:
+            price = self.costs.fill_price(request.side.value, last)
+            fee = self.costs.fee_for(price * request.quantity)
+        except ArithmeticError as exc:  # a context that traps under/overflow: no valid fill
+            raise VenueError(
+                self.name,
+                f"refused: no valid fill price from {last} ({type(exc).__name__})",
+                retryable=False,
+                code="invalid_price",
+            ) from None
         vid = f"D{self.counter('orders') + 1}"
         trade_id = f"{vid}-1"
         try:  # the trade as it would be read back: never store one that is not a valid fill
@@ -292,9 +307,7 @@ class DurablePaperVenue(Venue):
         except Exception:
             self._db.execute("ROLLBACK")
             raise
-        order = await self.fetch_order(
-            request.instrument_id, client_order_id=request.client_order_id
-        )
+        order = self._fetch(client_order_id=request.client_order_id)
         assert order is not None
         self.publish(order)
         return order
@@ -306,9 +319,8 @@ class DurablePaperVenue(Venue):
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
     ) -> VenueOrder:
-        order = await self.fetch_order(
-            instrument_id, client_order_id=client_order_id, venue_order_id=venue_order_id
-        )
+        await self.throttle("cancel")
+        order = self._fetch(client_order_id=client_order_id, venue_order_id=venue_order_id)
         if order is None:  # market orders fill or fail at once: nothing rests to cancel
             raise VenueError(self.name, "unknown order", retryable=False, code="unknown_order")
         return order
@@ -319,6 +331,12 @@ class DurablePaperVenue(Venue):
         *,
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
+    ) -> VenueOrder | None:
+        await self.throttle("fetch_order")
+        return self._fetch(client_order_id=client_order_id, venue_order_id=venue_order_id)
+
+    def _fetch(
+        self, *, client_order_id: str | None = None, venue_order_id: str | None = None
     ) -> VenueOrder | None:
         if client_order_id is not None:
             row = self._db.execute(
@@ -346,12 +364,15 @@ class DurablePaperVenue(Venue):
         )
 
     async def fetch_open_orders(self, instrument_id: str | None = None) -> list[VenueOrder]:
+        await self.throttle("open_orders")
         return []  # market orders fill or fail at once
 
     async def balances(self) -> dict[str, Balance]:
+        await self.throttle("balances")
         return {}
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        await self.throttle("my_trades")
         rows = self._db.execute(
             "SELECT * FROM trades WHERE instrument_id = ? AND ts >= ? ORDER BY rowid",
             (instrument_id, since_ns or 0),
@@ -360,6 +381,7 @@ class DurablePaperVenue(Venue):
 
     async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
         """The trades of one order (indexed: cheap whatever the history)."""
+        await self.throttle("my_trades")
         rows = self._db.execute(
             "SELECT * FROM trades WHERE client_order_id = ? ORDER BY rowid", (client_order_id,)
         ).fetchall()
