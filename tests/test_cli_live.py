@@ -116,13 +116,12 @@ def test_every_failed_gate_is_named_at_once_and_no_secret_is_echoed(tmp_path) ->
         (configured(NZEZA_BINANCE__REST_URL="http://x"), "NZEZA_BINANCE__REST_URL must be a https"),
         (configured(NZEZA_BINANCE__WS_URL="ws://x"), "NZEZA_BINANCE__WS_URL must be a wss"),
         (configured(NZEZA_LIVE_CONFIRM="I agree"), "NZEZA_LIVE_CONFIRM must be set"),
-        (
+        (  # every venue is a live venue now (before: "read their trades from binance only")
             configured(
-                NZEZA_LIVE_VENUE="kraken",
-                NZEZA_KRAKEN__API_KEY="k" * 56,
-                NZEZA_KRAKEN__API_SECRET="c2VjcmV0" * 8,
+                NZEZA_LIVE_VENUE="dydx",
+                NZEZA_DYDX__MNEMONIC=" ".join(["abandon"] * 23 + ["art"]),
             ),
-            "NZEZA_LIVE_VENUE=kraken: live sessions read their trades from binance only",
+            "NZEZA_DYDX__CHAIN_ID is missing",
         ),
     ],
 )

@@ -331,6 +331,8 @@ async def run_cli_session(args: Any) -> int:
     on_stop = getattr(args, "on_stop", None) or settings.open_orders_on_stop
     vol = vol_targeting_from(args)
     metrics = Metrics()
+    from nzeza.engine.live import tls_context
+
     if args.mode == "live":
         from nzeza.engine.live import live_parts, require_live
 
@@ -339,14 +341,14 @@ async def run_cli_session(args: Any) -> int:
         venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
         feed_name = spec.venue
     else:
-        from nzeza.venues.paper.durable import DurablePaperVenue
+        from nzeza.venues.factory import paper_venue
 
         feed_name = args.feed or "capture:binance_btcusdt"
         spec = resolve_feed(feed_name, args.symbol, settings)
         inst = session_instrument(spec.symbol)
         venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-        venue = DurablePaperVenue(venue_db, [inst], costs)
-        ssl_context = None
+        venue = paper_venue(venue_db, [inst], costs)
+        ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
     session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
     log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
     configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)

@@ -81,6 +81,7 @@ class Trader:
         self.last_target = ZERO
         self.pending: tuple[Decimal, int] | None = None  # (target, decided at bar ts)
         self.bars_seen = 0
+        self._hold_until = 0  # bars to see before deciding again after a resume
 
     # -- decisions ------------------------------------------------------------------------
     def target_at_close(self, bar: Bar) -> Decimal:
@@ -100,6 +101,10 @@ class Trader:
 
     def on_bar_close(self, bar: Bar) -> Decimal:
         target = self.target_at_close(bar)
+        if self.bars_seen < self._hold_until:
+            # a resumed session whose feed could not give back its history (a live venue):
+            # keep the recovered position until the window is as full as before the restart
+            return target
         self._decide(target, bar.ts)
         return target
 
@@ -121,9 +126,15 @@ class Trader:
         self._decide(to_decimal(value, "target"), ts)
 
     def restore_target(self, target: Decimal) -> None:
-        """After recovery: the target the recorded position corresponds to."""
+        """After recovery: the target the recorded position corresponds to. No new decision is
+        taken before the strategy's window holds as many bars as the session had recorded (at
+        most `warmup`): a strategy fed a short window after a restart would otherwise trade on
+        it (an SMA of nothing is flat, and the session would close its position)."""
         self.last_target = target
         self._last_value = None
+        if self.ledger is not None and self.seq > 0:
+            recorded = len(self.ledger.equity_curve(self.session_id))
+            self._hold_until = min(self.warmup, recorded)
 
     # -- execution ------------------------------------------------------------------------
     def intent_at(self, price: Any) -> Intent | None:

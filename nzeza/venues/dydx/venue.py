@@ -71,6 +71,7 @@ class DydxVenue(Venue):
         market_slippage: Decimal | str = "0.02",
         confirm_timeout_s: float = 10.0,
         poll_interval_s: float = 0.2,
+        ssl_context: Any = None,
     ) -> None:
         super().__init__(limiter)
         for name, url in (("node_url", node_url), ("indexer_url", indexer_url)):
@@ -95,6 +96,7 @@ class DydxVenue(Venue):
         self.market_slippage = slippage
         self.confirm_timeout_s = confirm_timeout_s
         self.poll_interval_s = poll_interval_s
+        self.ssl_context = ssl_context  # trusts NZEZA_CA_FILE for the https endpoints
         self.markets: dict[str, MarketParams] = {}
         self.instruments: dict[str, Instrument] = {}
         self._session: Any = None
@@ -108,8 +110,9 @@ class DydxVenue(Venue):
         if self._session is None:
             import aiohttp
 
+            connector = aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s), connector=connector
             )
         return self._session
 
