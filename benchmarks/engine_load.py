@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from nzeza.domain import Costs
+from nzeza.engine.feed import replay_feed
 from nzeza.engine.runner import risk_hook, session_instrument
 from nzeza.engine.session import Session, SessionConfig
-from nzeza.engine.feed import replay_feed
 from nzeza.engine.trader import Intent, client_order_id
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
 from nzeza.feeds.replay import ReplayServer

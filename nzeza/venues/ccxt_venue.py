@@ -43,6 +43,7 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "create_returns_state": True,
         # market orders that must carry a price: None, "buy" (quote-sized market buys), "all"
         "market_needs_price": None,
+        "market_buy_as_ioc_limit": None,  # slippage bound of a market buy sent as an IOC limit
         "market_type": "spot",
         "positions": False,
         "credentials": ("apiKey", "secret"),  # what a live venue must be given
@@ -75,7 +76,10 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "scan_methods": ("fetch_orders",),
         "cancel_by_client_id": "resolve",
         "create_returns_state": False,
-        "market_needs_price": "buy",  # market buys are sized in quote: qty × reference price
+        "market_needs_price": "buy",
+        # a market buy is sized in quote (an unknown base quantity fills, possibly more than
+        # asked): send it as a base-sized IOC limit at the reference price + 2 % instead
+        "market_buy_as_ioc_limit": Decimal("0.02"),
         "trades_paging": "cursor",
         "trades_page": 100,
     },
@@ -389,10 +393,17 @@ class CcxtVenue(Venue):
             else:
                 params["timeInForce"] = request.time_in_force.value.upper()
         price = self._market_price(request)
+        otype = request.type.value
+        slip = self.caps["market_buy_as_ioc_limit"]
+        if request.type is OrderType.MARKET and request.side is Side.BUY and slip is not None:
+            tick = self.instruments[request.instrument_id].tick_size
+            worst = Decimal(str(price)) * (1 + slip)
+            otype, price = "limit", float((worst / tick).to_integral_value(decimal.ROUND_UP) * tick)
+            params["timeInForce"] = "IOC"
         o = await self._call(
             "create_order",
             self._symbol(request.instrument_id),
-            request.type.value,
+            otype,
             request.side.value,
             float(request.quantity),
             price,

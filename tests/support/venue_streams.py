@@ -90,9 +90,10 @@ class VenueStream:
         stall_after: int = 0,
         drop_after: int = 0,
         faults: int = 1,
+        symbol: str | None = None,
     ) -> None:
         self.venue = venue
-        self.symbol = SYMBOLS[venue]
+        self.symbol = symbol or SYMBOLS[venue]
         self.tape = tape
         self.pos = 0
         self.speed = speed
@@ -110,7 +111,10 @@ class VenueStream:
 
     # -- server -----------------------------------------------------------------------------
     async def start(self) -> VenueStream:
-        self._server = await serve(self._handler, "127.0.0.1", 0, ping_interval=None)
+        # protocol pings find a client that died without closing (a killed session)
+        self._server = await serve(
+            self._handler, "127.0.0.1", 0, ping_interval=1.0, ping_timeout=2.0
+        )
         return self
 
     async def stop(self) -> None:
@@ -128,6 +132,10 @@ class VenueStream:
     @property
     def port(self) -> int:
         return self._server.sockets[0].getsockname()[1]
+
+    def last_price(self) -> str:
+        """The price of the last trade sent (the first trade's before any)."""
+        return self.tape[max(0, self.pos - 1)].price
 
     @property
     def url(self) -> str:
@@ -154,6 +162,7 @@ class VenueStream:
             async with self._lock:  # one subscriber streams the shared tape at a time
                 await self._snapshot(ws, seq)
                 await self._stream(ws, seq, number)
+            await ws.wait_closed()  # a venue never ends its stream
         except ConnectionClosed:
             pass
         finally:
@@ -263,7 +272,6 @@ class VenueStream:
                 await ws.close(code=1011, reason="test fault: drop")
                 return
         self.finished.set()
-        await ws.wait_closed()  # a venue never ends its stream
 
     # -- each venue's shapes --------------------------------------------------------------------
     def _render(self, t: TapeTrade, seq: Any) -> str:

@@ -273,3 +273,22 @@ def test_ccxt_leaves_the_decimal_context_as_it_found_it(venue_id):
         assert now.traps == before.traps and not now.traps[decimal.Underflow]
 
     run(venue_id, t, RateLimiter(GENEROUS))
+
+
+def test_a_coinbase_market_buy_fills_the_base_quantity_asked_never_more():
+    """Coinbase sizes market buys in quote: 0.16 BTC × a 61,800 reference bought 0.1648 BTC at
+    the 60,000.01 ask, more than the order (a live session died on the overfill). It is sent
+    as a base-sized IOC limit at the reference + 2 % instead."""
+
+    async def t(sim, v):
+        await v.load_markets()
+        inst = INST["coinbase"]
+        req = OrderRequest(cid("coinbase", 8), inst, "buy", D("0.16"), reference_price=D(61800))
+        order = await v.submit(req)
+        [placed] = sim.orders.values()
+        assert placed.type == "limit" and placed.tif == "IOC" and placed.price == D("63036.00")
+        assert order.type.value == "market" and order.filled_qty == D("0.16")
+        [fill] = await v.my_trades(inst)
+        assert fill.quantity == D("0.16") and fill.price == D("60000.01")
+
+    run("coinbase", t, RateLimiter(GENEROUS))
