@@ -175,3 +175,50 @@ def test_the_dedup_window_is_bounded():
     assert len(ids) == 1000 and "99999" in ids and "98999" not in ids
     assert not ids.add("99500") and ids.duplicates == 1
     assert ids.add("5")  # long gone from the window: a new id again
+
+
+@pytest.mark.parametrize("venue", sorted(SYMBOLS))
+def test_a_paper_session_trades_on_each_venue_stream(tmp_path, venue) -> None:
+    """`nzeza paper --feed VENUE`: the session's trades come from the venue's own protocol
+    (before: Binance only), its bars and fills as from the same trades in a file."""
+    from nzeza.engine.runner import FeedSpec, trade_source
+    from nzeza.engine.sources import capture_trades
+
+    tape = capture_tape(limit=3000, files=1)
+    inst = session_instrument(SYMBOLS[venue])
+    reports = {}
+
+    async def main():
+        async with VenueStream(venue, tape) as server:
+            for sid, source in (
+                (
+                    "ws",
+                    lambda: trade_source(
+                        FeedSpec("venue", SYMBOLS[venue], url=server.url, venue=venue), None
+                    ),
+                ),
+                ("file", lambda: capture_trades([bundled(BINANCE_BTCUSDT[0])], "BTCUSDT")),
+            ):
+                with Ledger(f"sqlite:///{tmp_path / f'{sid}.sqlite'}") as ledger:
+                    venue_db = DurablePaperVenue(tmp_path / f"{sid}-venue.sqlite", [inst], COSTS)
+                    cfg = SessionConfig(
+                        sid, SmaLike(short=True), "s", {}, inst, COSTS, Decimal(10_000), TF
+                    )
+                    session = Session(cfg, ledger, venue_db)
+                    trades = source()
+
+                    async def limited(trades=trades):
+                        n = 0
+                        async for t in trades:
+                            yield t
+                            n += 1
+                            if n == len(tape):
+                                break
+
+                    reports[sid] = await asyncio.wait_for(session.run(limited()), 120)
+                    await venue_db.close()
+
+    asyncio.run(main())
+    ws, file = reports["ws"], reports["file"]
+    assert ws.bars == file.bars > 20 and ws.fills == file.fills > 0
+    assert ws.final_equity == file.final_equity
