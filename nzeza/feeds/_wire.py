@@ -39,21 +39,24 @@ class _DecimalCache(dict):
     __slots__ = ()
 
     def __missing__(self, text: Any) -> Decimal:
-        # Plain ASCII "digits[.digits]" text of up to 31 characters is finite, non-negative and
-        # in range by construction: nothing is left to check once it is a Decimal.
-        if (
-            type(text) is str
-            and len(text) <= 31
-            and text.isascii()
-            and text.replace(".", "", 1).isdecimal()
-        ):
-            value = Decimal(text)
-        else:
-            value = to_decimal(text)
+        value = _parse(text)
         if len(self) >= _MAX_CACHE:
             self.clear()
         self[text] = value
         return value
+
+
+def _parse(text: Any) -> Decimal:
+    # Plain ASCII "digits[.digits]" text of up to 31 characters is finite, non-negative and
+    # in range by construction: nothing is left to check once it is a Decimal.
+    if (
+        type(text) is str
+        and len(text) <= 31
+        and text.isascii()
+        and text.replace(".", "", 1).isdecimal()
+    ):
+        return Decimal(text)
+    return to_decimal(text)
 
 
 def to_decimal(text: Any) -> Decimal:
@@ -84,19 +87,22 @@ def to_decimal(text: Any) -> Decimal:
 
 def to_positive(text: Any) -> Decimal:
     """`to_decimal` that also refuses zero: prices and trade sizes."""
-    value = DEC[text]
+    value = _parse(text)
     if not value:
         raise ValueError(f"must be positive, got {text!r}")
     return value
 
 
 class _PositiveCache(dict):
-    """`PX[text]` → validated, strictly positive Decimal (a miss checks, a hit is a lookup)."""
+    """`PX[text]` → validated, strictly positive Decimal (a miss checks, a hit is a lookup;
+    a miss costs what a `DEC` miss costs, plus one truth test)."""
 
     __slots__ = ()
 
     def __missing__(self, text: Any) -> Decimal:
-        value = to_positive(text)
+        value = _parse(text)
+        if not value:
+            raise ValueError(f"must be positive, got {text!r}")
         if len(self) >= _MAX_CACHE:
             self.clear()
         self[text] = value
