@@ -31,7 +31,7 @@ from pathlib import Path
 import orjson
 
 from nzeza.feeds import binance
-from nzeza.feeds._wire import DEC
+from nzeza.feeds._wire import DEC, PX
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.capture import BINANCE_BTCUSDT, BINANCE_ETHUSDT, bundled, read_capture
 from nzeza.feeds.events import BookDelta, BookSnapshot
@@ -48,6 +48,7 @@ def run_nzeza(
 ) -> tuple[float, OrderBook]:
     if cold:
         DEC.clear()  # every distinct decimal text is converted again, as on a fresh stream
+        PX.clear()
     book = OrderBook("binance", symbol)
     parse, apply = binance.parse, book.apply
     t0 = time.perf_counter()

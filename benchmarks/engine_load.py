@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from nzeza.domain import Costs
+from nzeza.engine.feed import replay_feed
 from nzeza.engine.runner import risk_hook, session_instrument
 from nzeza.engine.session import Session, SessionConfig
-from nzeza.engine.sources import websocket_trades
 from nzeza.engine.trader import Intent, client_order_id
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
 from nzeza.feeds.replay import ReplayServer
@@ -56,7 +56,7 @@ async def _latency(tmp: Path, speed: float) -> dict[str, Any]:
         cfg = SessionConfig("lat", Flip(), "flip", {}, inst, COSTS, Decimal(10_000), 1_000_000_000)
         session = Session(cfg, ledger, venue)
         session.pre_trade = risk_hook(ledger, "lat", inst, session.portfolio)
-        report = await session.run(websocket_trades(server.url, "BTCUSDT"))
+        report = await session.run(replay_feed(server.url, "BTCUSDT"))
         ledger.close()
     lat_us = [n / 1000 for n in report.decision_latencies_ns]
     ack_us = [n / 1000 for n in report.ack_latencies_ns]

@@ -263,7 +263,7 @@ if mode == "replay":
 else:
     from nzeza.engine.runner import risk_hook, session_instrument
     from nzeza.engine.session import Session, SessionConfig
-    from nzeza.engine.sources import websocket_trades
+    from nzeza.engine.feed import replay_feed
     from nzeza.feeds import capture
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.feeds.replay import ReplayServer
@@ -276,7 +276,7 @@ else:
     session = Session(cfg, ledger, venue)
     session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio)
     async with ReplayServer([capture.bundled(n) for n in capture.BINANCE_BTCUSDT]) as server:
-        report = await session.run(websocket_trades(server.url, "BTCUSDT"))
+        report = await session.run(replay_feed(server.url, "BTCUSDT"))
     summary = {"bars": report.bars, "fills": report.fills, "final_equity": round(float(report.final_equity), 6)}
 summary"""),
     md("## Ledger: trades, equity, risk events"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.domain.numbers import non_negative, positive
+from nzeza.domain.numbers import positive, to_decimal
 from nzeza.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -18,7 +18,8 @@ class Fill:
     """A venue trade that filled part of an order.
 
     `trade_id` is the venue's id (unique per venue; the ledger and the portfolio de-duplicate
-    on it). `fee` is in `fee_currency`; `ts` is UTC nanoseconds since the epoch.
+    on it). `fee` is in `fee_currency`, negative for a rebate (a maker fee below zero: the venue
+    pays it); `ts` is UTC nanoseconds since the epoch.
     """
 
     trade_id: str
@@ -42,7 +43,7 @@ class Fill:
             raise ValidationError("side", self.side, "must be buy or sell") from None
         object.__setattr__(self, "quantity", positive(self.quantity, "quantity"))
         object.__setattr__(self, "price", positive(self.price, "price"))
-        object.__setattr__(self, "fee", non_negative(self.fee, "fee"))
+        object.__setattr__(self, "fee", to_decimal(self.fee, "fee"))  # < 0: a maker rebate
         if not isinstance(self.ts, int) or self.ts < 0:
             raise ValidationError("ts", self.ts, "must be UTC nanoseconds (a non-negative int)")
 

@@ -6,8 +6,9 @@ well-formed credentials (all from `Settings.live_problems`), a venue whose trade
 can read, the venue's own feed (never a recording), and a passed live promotion of exactly this
 strategy + parameters in the ledger. One refusal names everything left to fix, and a notebook
 shows the same gates (`nzeza.notebook.live.live_gates`). `live_parts` then builds what differs
-from paper: the venue's order adapter (ccxt, with the configured credentials and REST endpoint)
-and its public trade stream. The session loop itself is the paper one.
+from paper: the venue's order adapter (`nzeza.venues.factory`: ccxt for Binance, Coinbase,
+Kraken and Hyperliquid, the Cosmos-signing adapter for dYdX) and its public trade stream. The
+session loop itself is the paper one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-from nzeza.errors import ConfigError, LiveTradingNotAllowed, ValidationError
+from nzeza.errors import ConfigError, LiveTradingNotAllowed
 
 ENV = "NZEZA_"
 
@@ -90,54 +91,33 @@ def require_live(
 
 def tls_context(settings: Any) -> ssl.SSLContext | None:
     """A verifying TLS context that also trusts `NZEZA_CA_FILE` (None: the defaults)."""
-    if settings.ca_file is None:
-        return None
-    ctx = ssl.create_default_context()
-    ctx.load_verify_locations(cafile=str(settings.ca_file))
-    return ctx
+    from nzeza.venues.factory import tls_context as context
 
-
-def _credentials(venue: str, cfg: Any) -> dict[str, Any]:
-    # ccxt's names for the credentials `Settings` holds (SecretStr; unwrapped by the venue)
-    # (Hyperliquid signs with the wallet's private key; the venue derives the address from it)
-    names = {
-        "api_key": "apiKey",
-        "api_secret": "secret",
-        "passphrase": "password",
-        "private_key": "privateKey",
-    }
-    return {ccxt: getattr(cfg, ours) for ours, ccxt in names.items() if getattr(cfg, ours)}
+    return context(settings.ca_file)
 
 
 async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSLContext | None]:
-    """The live venue adapter, the session instrument (from the venue's own markets), the
-    feed spec and the TLS context for the feed. Call only after `require_live` passed."""
-    from nzeza.engine.runner import FeedSpec, compact_symbol
-    from nzeza.venues.ccxt_venue import CcxtVenue
+    """The live venue adapter (`nzeza.venues.factory.build_venue`: ccxt for the CEXs, the
+    Cosmos-signing dYdX adapter), the session instrument (from the venue's own markets), the
+    feed spec of its public trade stream and the TLS context for the feed. Call only after
+    `require_live` passed."""
+    from nzeza.engine.runner import FeedSpec
+    from nzeza.feeds.streams import wire_symbol
+    from nzeza.venues.factory import build_venue, find_instrument
 
     venue_name = settings.live_venue
     cfg = settings.venue(venue_name)
-    rest_url = cfg.endpoint(venue_name, "rest_url")
-    venue = CcxtVenue(
-        venue_name, credentials=_credentials(venue_name, cfg), api_url=rest_url, live=True
-    )
-    ctx = tls_context(settings)
-    if settings.ca_file is not None:
-        # ccxt builds its TLS context from `cafile` when it opens its first connection
-        venue.exchange.cafile = str(settings.ca_file)
+    venue = build_venue(settings, venue_name, live=True)
     try:
         markets = await venue.load_markets()
+        inst = find_instrument(markets, symbol, venue_name)
     except BaseException:
         await venue.close()
         raise
-    wanted = compact_symbol(symbol)
-    matches = [i for i in markets.values() if (i.base + i.quote).upper() == wanted]
-    if not matches:
-        await venue.close()
-        raise ValidationError("symbol", symbol, f"is not a spot market on {venue_name}")
-    inst = matches[0]
     url = cfg.endpoint(venue_name, "ws_url")
     if url is None:
         await venue.close()
         raise ConfigError(f"{ENV}{venue_name.upper()}__WS_URL", "no trade stream endpoint")
-    return venue, inst, FeedSpec("venue", wanted, url=url, venue=venue_name), ctx
+    feed_symbol = wire_symbol(venue_name, f"{inst.base}/{inst.quote}")
+    spec = FeedSpec("venue", feed_symbol, url=url, venue=venue_name)
+    return venue, inst, spec, tls_context(settings)

@@ -1,9 +1,11 @@
 """A session's own orders: domain `Order`s kept in step with what the venue reports.
 
-The session sends orders by deterministic client id (`client_order_id(session_id, seq)`), so its
-orders at a venue are recognised by the id prefix (`order_prefix`), also after a restart. These
-helpers turn the venue's views (`VenueOrder`) and fills into events on the domain `Order`, so the
-ledger's `orders` and `order_events` tables follow the same state machine as everything else.
+The session sends orders by deterministic client id (`nzeza.execution.client_ids`), so its
+orders at a venue are recognised after a restart: by the id's session prefix
+(`order_prefix`) where the venue's format has room for one, else by the ledger's table of the
+session's ids (dYdX); `Trader.ids.owns(cid)` answers for both. These helpers turn the venue's
+views (`VenueOrder`) and fills into events on the domain `Order`, so the ledger's `orders` and
+`order_events` tables follow the same state machine as everything else.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from nzeza.domain import (
     OrderStatus,
     OrderSubmitted,
 )
-from nzeza.engine.trader import client_order_id
 from nzeza.errors import ValidationError
+from nzeza.execution.client_ids import session_prefix
 from nzeza.venues.base import VenueOrder
 
 
-def order_prefix(session_id: str) -> str:
-    """The client order id prefix shared by every order of `session_id`."""
-    return client_order_id(session_id, 0)[:-8]
+def order_prefix(session_id: str, venue: str = "paper") -> str | None:
+    """The client order id prefix shared by every order of `session_id` on `venue` (None
+    where the venue's ids have no room for one: the ledger maps them, see `ClientIds`)."""
+    return session_prefix(session_id, venue)
 
 
 def new_order(cid: str, instrument: Instrument, side: str, quantity: object, ts: int) -> Order:

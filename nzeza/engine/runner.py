@@ -13,9 +13,8 @@ from typing import Any
 from nzeza.domain import Costs, Instrument
 from nzeza.errors import RiskRejected, ValidationError
 
-# Venues whose public trade stream a session can read (the Binance combined-stream protocol,
-# which nzeza's replay server also speaks).
-VENUE_FEEDS = ("binance",)
+# Venues whose public trade stream a session can read (`nzeza.feeds.streams.trade_stream`).
+VENUE_FEEDS = ("binance", "coinbase", "kraken", "hyperliquid", "dydx")
 
 BUNDLED_FEEDS = {
     "binance_btcusdt": ("BINANCE_BTCUSDT", "BTCUSDT"),
@@ -190,19 +189,14 @@ def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
         return FeedSpec("url", symbol, url=feed)
     name = feed.strip().lower()
     if name in VENUES:
-        if name not in VENUE_FEEDS:
-            raise ValidationError(
-                "feed",
-                feed,
-                f"sessions read live trades from {', '.join(VENUE_FEEDS)} only; record {name} "
-                f"with `nzeza feed record` and run the session on replay:FILE",
-            )
+        from nzeza.feeds.streams import wire_symbol
+
         if settings is None:
             from nzeza.ops.settings import load_settings
 
             settings = load_settings(require_live=False)
         url = settings.venue(name).endpoint(name, "ws_url")
-        return FeedSpec("venue", symbol, url=url, venue=name)
+        return FeedSpec("venue", wire_symbol(name, symbol), url=url, venue=name)
     paths, bundled_symbol = feed_paths(feed)
     if feed.startswith("capture:"):
         return FeedSpec("capture", bundled_symbol or symbol, paths=tuple(paths))
@@ -241,35 +235,20 @@ def trade_source(
     breaker: Any = None,
     pace: float = 0.0,
     ssl_context: Any = None,
+    live: bool = False,
 ) -> Any:
-    """The async iterator of public trades a `FeedSpec` names."""
-    from nzeza.engine.sources import capture_trades, websocket_trades
+    """The async iterator of public trades a `FeedSpec` names (`engine.feed.session_trades`:
+    capture files, or a websocket on the one connection manager)."""
+    from nzeza.engine.feed import session_trades
 
-    if spec.kind in ("capture", "replay"):
-        counted = None
-        if metrics is not None:
-
-            def counted(_exc: Exception) -> None:
-                metrics.parse_errors.labels(spec.venue).inc()
-
-        return capture_trades(
-            spec.paths,
-            spec.symbol,
-            venue=spec.venue,
-            from_ns=from_ns,
-            pace=pace,
-            on_parse_error=counted,
-        )
-    assert spec.url is not None
-    return websocket_trades(
-        spec.url,
-        spec.symbol,
-        from_ns=from_ns,
+    return session_trades(
+        spec,
+        from_ns,
         metrics=metrics,
-        venue=spec.venue,
-        replay=spec.kind == "url",
         breaker=breaker,
+        pace=pace,
         ssl_context=ssl_context,
+        live=live,
     )
 
 
@@ -291,13 +270,14 @@ def feed_breaker(spec: FeedSpec, metrics: Any = None) -> Any:
     return breaker
 
 
-def session_health(session: Any, ledger: Any, breaker: Any = None) -> Any:
-    """The /healthz components of a running session: feed fresh, venue reachable, ledger
-    writable, feed breaker closed, and the session's own state."""
+def session_health(session: Any, ledger: Any, breaker: Any = None, feed: Any = None) -> Any:
+    """The /healthz components of a running session: feed fresh (trades arriving and, for a
+    websocket `feed`, its connection open and not stale), venue reachable, ledger writable,
+    feed breaker closed, and the session's own state."""
     from nzeza.ops.health import Health
 
     health = Health()
-    health.register("feed", session.feed_health)
+    health.register("feed", _feed_check(session, feed))
     health.register("venue", session.venue_health)
     health.register("ledger", lambda: ledger_writable(ledger))
     if breaker is None:
@@ -312,6 +292,19 @@ def session_health(session: Any, ledger: Any, breaker: Any = None) -> Any:
         ),
     )
     return health
+
+
+def _feed_check(session: Any, feed: Any) -> Any:
+    connection_health = getattr(feed, "health", None)
+    if connection_health is None:  # a capture file: trade freshness only
+        return session.feed_health
+
+    def check() -> tuple[bool, dict[str, Any]]:
+        ok, detail = session.feed_health()
+        conn_ok, conn = connection_health()
+        return ok and conn_ok, {**detail, "connection": conn}
+
+    return check
 
 
 def metrics_port(args: Any, settings: Any) -> int | None:
@@ -341,6 +334,8 @@ async def run_cli_session(args: Any) -> int:
     on_stop = getattr(args, "on_stop", None) or settings.open_orders_on_stop
     vol = vol_targeting_from(args)
     metrics = Metrics()
+    from nzeza.engine.live import tls_context
+
     if args.mode == "live":
         from nzeza.engine.live import live_parts, require_live
 
@@ -349,14 +344,14 @@ async def run_cli_session(args: Any) -> int:
         venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
         feed_name = spec.venue
     else:
-        from nzeza.venues.paper.durable import DurablePaperVenue
+        from nzeza.venues.factory import paper_venue
 
         feed_name = args.feed or "capture:binance_btcusdt"
         spec = resolve_feed(feed_name, args.symbol, settings)
         inst = session_instrument(spec.symbol)
         venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-        venue = DurablePaperVenue(venue_db, [inst], costs)
-        ssl_context = None
+        venue = paper_venue(venue_db, [inst], costs)
+        ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
     session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
     log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
     configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
@@ -381,17 +376,6 @@ async def run_cli_session(args: Any) -> int:
         session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
         session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
         breaker = feed_breaker(spec, metrics)
-        port = metrics_port(args, settings)
-        if port is not None:
-            server = OpsServer(metrics, session_health(session, ledger, breaker), port=port).start()
-            print(f"metrics and health on {server.url}/metrics and {server.url}/healthz")
-        install_signal_handlers(session)
-        state = "resuming" if session.report.resumed else "starting"
-        print(
-            f"{state} {args.mode} session {session_id}: {name} {params} on {feed_name} "
-            f"({args.timeframe} bars, open orders at stop: {on_stop}); log {log_file}",
-            flush=True,
-        )
         trades = trade_source(
             spec,
             session.resume_from_ns(),
@@ -399,6 +383,19 @@ async def run_cli_session(args: Any) -> int:
             breaker=breaker,
             pace=args.pace,
             ssl_context=ssl_context,
+            live=args.mode == "live",
+        )
+        port = metrics_port(args, settings)
+        if port is not None:
+            health = session_health(session, ledger, breaker, trades)
+            server = OpsServer(metrics, health, port=port).start()
+            print(f"metrics and health on {server.url}/metrics and {server.url}/healthz")
+        install_signal_handlers(session)
+        state = "resuming" if session.report.resumed else "starting"
+        print(
+            f"{state} {args.mode} session {session_id}: {name} {params} on {feed_name} "
+            f"({args.timeframe} bars, open orders at stop: {on_stop}); log {log_file}",
+            flush=True,
         )
         report = await session.run(trades)
     finally:

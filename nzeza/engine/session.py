@@ -34,7 +34,7 @@ from nzeza.domain import Costs, Fill, Instrument, Order, OrderRejected, OrderSta
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
-from nzeza.engine.orders import follow, new_order, order_prefix
+from nzeza.engine.orders import follow, new_order
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
@@ -93,7 +93,7 @@ class SessionReport:
     # decision (intent at the bar's open) → fills booked in portfolio and ledger
     decision_latencies_ns: list[int] = field(default_factory=list)
     # decision → the order request handed to the venue adapter (sized, risk-checked,
-    # journaled to the ledger, rate budget taken): nzeza's own decision-to-order time
+    # journaled to the ledger; the adapter then takes its rate budget): nzeza's own time
     send_latencies_ns: list[int] = field(default_factory=list)
     # decision → the venue acknowledged the order (what nzeza_decision_to_ack_seconds observes)
     ack_latencies_ns: list[int] = field(default_factory=list)
@@ -112,8 +112,6 @@ class Session:
         pre_trade: Callable[[Intent], None] | None = None,
         kill_switch: Callable[[], bool] | None = None,
     ) -> None:
-        from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
-
         self.cfg = config
         self.ledger = ledger
         self.venue = venue
@@ -161,11 +159,6 @@ class Session:
         self._day_start_equity = config.init_cash
         # (reachable, detail) of the last venue call: the /healthz "venue" component
         self.venue_state: tuple[bool | None, str] = (None, "not contacted yet")
-        limits = DEFAULT_LIMITS.get(venue.name)
-        self._bucket = (
-            TokenBucket(limits.capacity, limits.rate, time.monotonic()) if limits else None
-        )
-        self._order_weight = limits.weights.get("order", limits.default_weight) if limits else 0.0
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -198,13 +191,14 @@ class Session:
     async def reconcile(self) -> None:
         """Apply venue trades the ledger missed; find intents the venue never received.
 
-        Only this session's orders count (client id prefix): a venue account, or a paper venue
-        file, may hold other sessions' trades too. Orders are looked up first, so a venue that
-        reports trades by its own order id can map them back to our client ids.
+        Only this session's orders count (`Trader.ids.owns`: the client id's session prefix,
+        or the ledger's table of its ids): a venue account, or a paper venue file, may hold
+        other sessions' trades too. Orders are looked up first, so a venue that reports trades
+        by its own order id can map them back to our client ids.
         """
         inst = self.cfg.instrument
         sid = self.cfg.session_id
-        prefix = order_prefix(sid)
+        owns = self.trader.ids.owns
         since = self.portfolio.snapshot().last_fill_ts or None
         try:
             views = {
@@ -219,7 +213,7 @@ class Session:
             raise
         self._venue_ok()
         for fill in venue_fills:
-            if not fill.order_id.startswith(prefix):
+            if not owns(fill.order_id):
                 continue
             if not self.ledger.has_fill(self.venue.name, fill.trade_id):
                 self.trader.apply_fill(fill)
@@ -381,8 +375,9 @@ class Session:
         snap = self.portfolio.snapshot()
         self.metrics.open_positions.set(len(snap.open_positions()))
         self.metrics.daily_pnl.set(0.0)
-        if self._bucket is not None:
-            self.metrics.rate_limiter_tokens.labels(venue).set(self._bucket.tokens)
+        limiter = getattr(self.venue, "limiter", None)  # every venue call's budget (venues/)
+        if limiter is not None:
+            limiter.export_to(self.metrics)
 
     async def _execute_open(self, price: Decimal, ts: int) -> None:
         t0 = time.perf_counter_ns()
@@ -416,16 +411,6 @@ class Session:
         await self._send(intent, ts, t0)
         self.report.decision_latencies_ns.append(time.perf_counter_ns() - t0)
 
-    async def _throttle(self) -> None:
-        """The venue's request budget (token bucket): wait when an order would exceed it."""
-        if self._bucket is None:
-            return
-        wait = self._bucket.reserve(self._order_weight, time.monotonic())
-        if wait > 0:
-            await asyncio.sleep(wait)
-        if self.metrics is not None:
-            self.metrics.rate_limiter_tokens.labels(self.venue.name).set(self._bucket.tokens)
-
     async def _send(self, intent: Intent, ts: int, decided_ns: int) -> None:
         """Send one journaled intent; `decided_ns` (perf_counter_ns) is when it was decided."""
         from nzeza.execution.submit import submit_idempotent
@@ -439,7 +424,6 @@ class Session:
         )
         crash_point("after_journal")
         with bind(order_id=cid):
-            await self._throttle()
             self.report.send_latencies_ns.append(time.perf_counter_ns() - decided_ns)
             try:
                 view = await submit_idempotent(self.venue, request)

@@ -1,14 +1,14 @@
 """A session's graceful stop: its open orders per `on_stop`, the final snapshot, the record.
 
 Run by `Session.run` once the feed loop has ended (SIGTERM, SIGINT, the kill switch, the end of
-the feed). Only this session's orders are touched (client id prefix): a venue account is shared.
+the feed). Only this session's orders are touched (`Trader.ids.owns`): a venue account is shared.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nzeza.engine.orders import follow, order_from_view, order_prefix
+from nzeza.engine.orders import follow, order_from_view
 from nzeza.errors import VenueError
 from nzeza.ops.logging import get_logger
 from nzeza.venues.base import VenueOrder
@@ -21,14 +21,14 @@ log = get_logger("nzeza.engine.session")
 
 async def open_orders(session: Session) -> list[VenueOrder]:
     """This session's orders still working at the venue."""
-    prefix = order_prefix(session.cfg.session_id)
+    owns = session.trader.ids.owns
     try:
         views = await session.venue.fetch_open_orders(session.cfg.instrument.id)
     except VenueError as exc:
         session.note_venue_error(exc)
         log.error("cannot list open orders at stop", extra={"error": str(exc)})
         return []
-    return [v for v in views if v.client_order_id.startswith(prefix)]
+    return [v for v in views if owns(v.client_order_id)]
 
 
 async def handle_open_orders(session: Session) -> None:

@@ -4,13 +4,12 @@ One `Trader` runs every mode. It holds no sockets and no event loop: the replay 
 async session shells call it. At each closed bar it feeds the strategy the trailing window and
 keeps the last row's target; when the target changed, the next execution price (the next bar's
 open in replay, the live touch in paper/live) sizes the order with the research rule
-(`nzeza.engine.sizing`). Every intent is journaled before the order exists.
+(`nzeza.engine.sizing`). Every intent is journaled before the order exists, under a client
+order id valid on the session's venue (`nzeza.execution.client_ids.ClientIds`).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import Bar, BarWindow
 from nzeza.engine.sizing import SizedOrder, VolTargeting, size_target
+from nzeza.execution.client_ids import ClientIds, client_order_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +37,6 @@ class Intent:
     reference_price: Decimal
     target: Decimal
     bar_ts: int
-
-
-def client_order_id(session_id: str, seq: int) -> str:
-    """Deterministic, venue-safe client order id: the same decision always gets the same id."""
-    return f"nz{_session_digest(session_id)}{seq:08d}"
-
-
-@functools.lru_cache(maxsize=64)
-def _session_digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()[:10]
 
 
 class Trader:
@@ -86,9 +76,12 @@ class Trader:
         self._last_value: float | None = None  # the float behind `last_target`
         self.on_event = on_event or (lambda kind, data: None)
         self.seq = ledger.last_intent_seq(session_id) if ledger is not None else 0
+        # the venue's client id format; a session prefix, or ids claimed in the ledger (dYdX)
+        self.ids = ClientIds(session_id, venue, ledger)
         self.last_target = ZERO
         self.pending: tuple[Decimal, int] | None = None  # (target, decided at bar ts)
         self.bars_seen = 0
+        self._hold_until = 0  # bars to see before deciding again after a resume
 
     # -- decisions ------------------------------------------------------------------------
     def target_at_close(self, bar: Bar) -> Decimal:
@@ -108,6 +101,10 @@ class Trader:
 
     def on_bar_close(self, bar: Bar) -> Decimal:
         target = self.target_at_close(bar)
+        if self.bars_seen < self._hold_until:
+            # a resumed session whose feed could not give back its history (a live venue):
+            # keep the recovered position until the window is as full as before the restart
+            return target
         self._decide(target, bar.ts)
         return target
 
@@ -129,9 +126,15 @@ class Trader:
         self._decide(to_decimal(value, "target"), ts)
 
     def restore_target(self, target: Decimal) -> None:
-        """After recovery: the target the recorded position corresponds to."""
+        """After recovery: the target the recorded position corresponds to. No new decision is
+        taken before the strategy's window holds as many bars as the session had recorded (at
+        most `warmup`): a strategy fed a short window after a restart would otherwise trade on
+        it (an SMA of nothing is flat, and the session would close its position)."""
         self.last_target = target
         self._last_value = None
+        if self.ledger is not None and self.seq > 0:
+            recorded = len(self.ledger.equity_curve(self.session_id))
+            self._hold_until = min(self.warmup, recorded)
 
     # -- execution ------------------------------------------------------------------------
     def intent_at(self, price: Any) -> Intent | None:
@@ -151,7 +154,7 @@ class Trader:
         self.seq += 1
         intent = Intent(
             self.seq,
-            client_order_id(self.session_id, self.seq),
+            self.ids(self.seq),
             sized.side,
             sized.quantity,
             ref,
@@ -192,3 +195,6 @@ class Trader:
         snap = self.portfolio.snapshot()
         pos = snap.position(self.instrument.id).quantity
         return snap.cash + (pos * to_decimal(mark, "mark") if pos else ZERO)
+
+
+__all__ = ["Intent", "Trader", "client_order_id"]

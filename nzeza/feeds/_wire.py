@@ -2,7 +2,14 @@
 
 Hot path notes: prices and sizes repeat a lot on a live stream, so decimal text is converted
 once and cached (`DEC[text]`); a cache hit is one dict lookup in C. Validation (finite,
-non-negative, plain decimal text) happens only on a miss, so every cached value is valid.
+non-negative, plain decimal text, a sane exponent) happens only on a miss, so every cached value
+is valid. `PX[text]` is the same for values that must be strictly positive (every price, every
+trade size): a zero price is never a price, and bad data stops here, at the edge, as a typed
+`ParseError` naming the field, before a bar, a fill price or a venue database can see it.
+
+Bounds: a value has at most `MAX_FRACTION_DIGITS` (30) digits after the point and at most 31
+before it. `1E-999999999` (which Decimal arithmetic silently turns into 0) and `1E+999999999`
+are refused, as are `NaN`, `Infinity`, negatives and anything that is not plain decimal text.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from nzeza.errors import ParseError
 
 _MAX_CACHE = 500_000
 _ALLOWED = frozenset("0123456789.eE+-")
+MAX_FRACTION_DIGITS = 30  # no venue quotes a price or size finer than 1e-30
+MAX_INTEGER_DIGITS = 30  # adjusted exponent: up to 31 digits before the point
 
 # Exceptions a parser's fast path may hit on malformed-but-valid JSON; each becomes ParseError.
 SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, InvalidOperation)
@@ -30,21 +39,24 @@ class _DecimalCache(dict):
     __slots__ = ()
 
     def __missing__(self, text: Any) -> Decimal:
-        # Plain ASCII "digits[.digits]" text of up to 31 characters is finite, non-negative and
-        # in range by construction: nothing is left to check once it is a Decimal.
-        if (
-            type(text) is str
-            and len(text) <= 31
-            and text.isascii()
-            and text.replace(".", "", 1).isdecimal()
-        ):
-            value = Decimal(text)
-        else:
-            value = to_decimal(text)
+        value = _parse(text)
         if len(self) >= _MAX_CACHE:
             self.clear()
         self[text] = value
         return value
+
+
+def _parse(text: Any) -> Decimal:
+    # Plain ASCII "digits[.digits]" text of up to 31 characters is finite, non-negative and
+    # in range by construction: nothing is left to check once it is a Decimal.
+    if (
+        type(text) is str
+        and len(text) <= 31
+        and text.isascii()
+        and text.replace(".", "", 1).isdecimal()
+    ):
+        return Decimal(text)
+    return to_decimal(text)
 
 
 def to_decimal(text: Any) -> Decimal:
@@ -64,12 +76,41 @@ def to_decimal(text: Any) -> Decimal:
         raise ValueError(f"non-finite number {text!r}")
     if value.is_signed() and value != 0:
         raise ValueError(f"negative number {text!r}")
-    if value.adjusted() > 30:
+    if value.adjusted() > MAX_INTEGER_DIGITS:
         raise ValueError(f"number out of range {text!r}")
+    exponent = value.as_tuple().exponent
+    if type(exponent) is int and exponent < -MAX_FRACTION_DIGITS:
+        # 1E-999999999 is "positive" but rounds to 0 in any arithmetic: an absurd exponent
+        raise ValueError(f"more than {MAX_FRACTION_DIGITS} fractional digits in {text!r}")
     return value
 
 
+def to_positive(text: Any) -> Decimal:
+    """`to_decimal` that also refuses zero: prices and trade sizes."""
+    value = _parse(text)
+    if not value:
+        raise ValueError(f"must be positive, got {text!r}")
+    return value
+
+
+class _PositiveCache(dict):
+    """`PX[text]` → validated, strictly positive Decimal (a miss checks, a hit is a lookup;
+    a miss costs what a `DEC` miss costs, plus one truth test)."""
+
+    __slots__ = ()
+
+    def __missing__(self, text: Any) -> Decimal:
+        value = _parse(text)
+        if not value:
+            raise ValueError(f"must be positive, got {text!r}")
+        if len(self) >= _MAX_CACHE:
+            self.clear()
+        self[text] = value
+        return value
+
+
 DEC = _DecimalCache()
+PX = _PositiveCache()
 
 
 def loads(venue: str, raw: str | bytes | bytearray | memoryview) -> Any:
@@ -85,13 +126,11 @@ def loads_decimal(venue: str, raw: str | bytes | bytearray | memoryview) -> Any:
     try:
         if isinstance(raw, (bytes, bytearray, memoryview)):
             raw = bytes(raw).decode("utf-8")
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        # NaN / Infinity tokens become Decimal('NaN') / Decimal('Infinity'), so the field check
+        # that refuses them can name the field (a decoder error could not)
+        return json.loads(raw, parse_float=Decimal, parse_constant=Decimal)
     except (ValueError, TypeError, RecursionError) as exc:
         raise ParseError(venue, "message", f"invalid JSON: {exc}", _sample(raw)) from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 def _sample(raw: Any) -> Any:
@@ -119,26 +158,43 @@ def _dump(msg: Any) -> str:
         return repr(msg)[:200]
 
 
-def decimal_field(data: dict[str, Any], key: str, venue: str) -> Decimal:
-    """`data[key]` as a validated Decimal; ParseError naming `key` otherwise."""
+def decimal_field(data: dict[str, Any], key: str, venue: str, positive: bool = False) -> Decimal:
+    """`data[key]` as a validated Decimal (> 0 when `positive`: prices, trade sizes; else
+    >= 0); ParseError naming `key` otherwise."""
     value = data[key]
     try:
-        return DEC[value]
+        return PX[value] if positive else DEC[value]
     except SHAPE_ERRORS as exc:
-        raise ParseError(venue, key, f"expected decimal text: {exc}", value) from None
+        kind = "positive decimal text" if positive else "decimal text"
+        raise ParseError(venue, key, f"expected {kind}: {exc}", value) from None
+
+
+def price_field(data: dict[str, Any], key: str, venue: str) -> Decimal:
+    """A price or a trade size: positive, finite, plain decimal text; ParseError naming `key`."""
+    return decimal_field(data, key, venue, positive=True)
 
 
 def levels_field(data: dict[str, Any], key: str, venue: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    """`data[key]`, a list of [price, size] text pairs, as Decimal pairs; ParseError naming
-    `key` otherwise."""
+    """`data[key]`, a list of [price, size] text pairs, as Decimal pairs (prices > 0, sizes
+    >= 0: a zero size removes a level); ParseError naming `key` otherwise."""
     rows = data[key]
     if type(rows) is not list:
         raise ParseError(venue, key, "expected a list of [price, size]", rows)
-    dec = DEC
+    px, dec = PX, DEC
     try:
-        return tuple([(dec[p], dec[q]) for p, q in rows])
+        return tuple([(px[p], dec[q]) for p, q in rows])
     except SHAPE_ERRORS as exc:
-        raise ParseError(venue, key, f"expected [price, size] decimal text: {exc}", rows) from None
+        raise ParseError(
+            venue, key, f"expected [positive price, size] decimal text: {exc}", rows
+        ) from None
+
+
+def level_object(level: Any, price_key: str, size_key: str, venue: str) -> tuple[Decimal, Decimal]:
+    """One `{price_key: text, size_key: text}` level (dYdX, Hyperliquid, Coinbase, Kraken):
+    (price > 0, size >= 0); ParseError naming the field otherwise."""
+    if type(level) is not dict:
+        raise ParseError(venue, price_key, "expected a level object", level)
+    return price_field(level, price_key, venue), decimal_field(level, size_key, venue)
 
 
 def ms_to_ns(value: Any, venue: str, field: str) -> int:

@@ -11,6 +11,9 @@ Handled messages (https://developers.binance.com/docs/binance-spot-api-docs/web-
 - `{"result":null,"id":n}` → `SubscriptionAck`; `{"code":..,"msg":..}` → `VenueErrorEvent`
 
 Messages may come wrapped as `{"stream": name, "data": payload}` (combined streams) or bare.
+
+Prices (trade `p`, book levels, best bid/ask) and trade sizes must be positive; book sizes may
+be zero (a removed level). Anything else is a `ParseError` naming the field (`_wire.PX`).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from msgspec import Meta, Struct
 from nzeza.errors import ParseError
 from nzeza.feeds._wire import (
     DEC,
+    PX,
     SHAPE_ERRORS,
     decimal_field,
     levels_field,
     loads,
+    price_field,
     shape_error,
 )
 from nzeza.feeds.events import (
@@ -112,9 +117,9 @@ def parse(raw: str | bytes, recv_ns: int | None = None, symbol: str = "") -> lis
                         VENUE,
                         d.s,
                         d.u,
-                        DEC[d.b],
+                        PX[d.b],
                         DEC[d.B],
-                        DEC[d.a],
+                        PX[d.a],
                         DEC[d.A],
                         None if ts is None else ts * 1_000_000,
                         recv_ns,
@@ -127,8 +132,8 @@ def parse(raw: str | bytes, recv_ns: int | None = None, symbol: str = "") -> lis
                     Trade(
                         VENUE,
                         d.s,
-                        DEC[d.p],
-                        DEC[d.q],
+                        PX[d.p],
+                        PX[d.q],
                         "sell" if maker else "buy",
                         str(tid),
                         ts * 1_000_000,
@@ -146,15 +151,15 @@ def parse(raw: str | bytes, recv_ns: int | None = None, symbol: str = "") -> lis
                 and type(bids) is list
                 and type(asks) is list
             ):
-                dec = DEC
+                px, dec = PX, DEC
                 return [
                     BookDelta(
                         VENUE,
                         d.s,
                         first,
                         last,
-                        tuple([(dec[p], dec[q]) for p, q in bids]),
-                        tuple([(dec[p], dec[q]) for p, q in asks]),
+                        tuple([(px[p], dec[q]) for p, q in bids]),
+                        tuple([(px[p], dec[q]) for p, q in asks]),
                         ts * 1_000_000,
                         recv_ns,
                     )
@@ -215,9 +220,9 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
                 VENUE,
                 sym,
                 uid,
-                decimal_field(data, "b", VENUE),
+                price_field(data, "b", VENUE),
                 decimal_field(data, "B", VENUE),
-                decimal_field(data, "a", VENUE),
+                price_field(data, "a", VENUE),
                 decimal_field(data, "A", VENUE),
                 None if ts is None else _ms(ts, "E"),
                 recv_ns,
@@ -238,8 +243,8 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
             Trade(
                 VENUE,
                 sym,
-                decimal_field(data, "p", VENUE),
-                decimal_field(data, "q", VENUE),
+                price_field(data, "p", VENUE),
+                price_field(data, "q", VENUE),
                 "sell" if maker else "buy",
                 str(tid),
                 ts * 1_000_000,

@@ -13,6 +13,9 @@ Every message is an envelope `{"channel", "client_id", "timestamp", "sequence_nu
 - `heartbeats` → Heartbeat; `subscriptions` → SubscriptionAck; `{"type": "error"}` →
   VenueErrorEvent.
 
+Prices and trade sizes must be positive, book sizes non-negative ("0" removes a level); a bad
+one is a `ParseError` naming its field.
+
 `sequence_num` counts every message on one connection (all channels). `CoinbaseParser` keeps
 the last one and emits a `SequenceGap` when a number is skipped, so the shell can resync books.
 """
@@ -26,7 +29,15 @@ import time
 from typing import Any
 
 from nzeza.errors import ParseError, ValidationError
-from nzeza.feeds._wire import DEC, SHAPE_ERRORS, iso_to_ns, loads, shape_error
+from nzeza.feeds._wire import (
+    SHAPE_ERRORS,
+    decimal_field,
+    iso_to_ns,
+    level_object,
+    loads,
+    price_field,
+    shape_error,
+)
 from nzeza.feeds.events import (
     BookDelta,
     BookSnapshot,
@@ -89,7 +100,7 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
             symbol = _str(ev["product_id"], "product_id")
             bids, asks = [], []
             for up in ev["updates"]:
-                level = (DEC[up["price_level"]], DEC[up["new_quantity"]])
+                level = level_object(up, "price_level", "new_quantity", VENUE)
                 side = up["side"]
                 if side == "bid":
                     bids.append(level)
@@ -114,10 +125,10 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                     Ticker(
                         VENUE,
                         _str(t["product_id"], "product_id"),
-                        DEC[t["price"]],
-                        _opt(t.get("best_bid")),
-                        _opt(t.get("best_ask")),
-                        _opt(t.get("volume_24_h")),
+                        price_field(t, "price", VENUE),
+                        _opt(t, "best_bid", positive=True),
+                        _opt(t, "best_ask", positive=True),
+                        _opt(t, "volume_24_h"),
                         ts,
                         recv_ns,
                     )
@@ -133,8 +144,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                     Trade(
                         VENUE,
                         _str(t["product_id"], "product_id"),
-                        DEC[t["price"]],
-                        DEC[t["size"]],
+                        price_field(t, "price", VENUE),
+                        price_field(t, "size", VENUE),
                         side.lower(),
                         str(t["trade_id"]),
                         iso_to_ns(t["time"], VENUE, "time"),
@@ -167,8 +178,9 @@ def _str(value: Any, field: str) -> str:
     return value
 
 
-def _opt(value: Any):
-    return None if value is None or value == "" else DEC[value]
+def _opt(data: dict, key: str, positive: bool = False) -> Any:
+    value = data.get(key)
+    return None if value is None or value == "" else decimal_field(data, key, VENUE, positive)
 
 
 class CoinbaseParser:

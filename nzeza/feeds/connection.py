@@ -17,6 +17,15 @@ channels need a freshly signed JWT each time). `heartbeat_message`, when given, 
 protocol pings run as well. A `CircuitBreaker` (optional) gates connection attempts.
 `FeedManager` runs many connections.
 
+A consumer that must keep up with the stream (a session turning trades into bars and orders)
+passes an async `sink(events)`: it is awaited for every parsed message before the next one is
+read, so a slow consumer slows the socket (TCP flow control) instead of growing a queue. The
+URL may be a callable, evaluated at every connect (nzeza's replay server takes the resume
+point in its query string). With `end_on_normal_close` a close with code 1000 ends `run()`
+(the end of a replay tape) instead of reconnecting; a venue's close is always a reconnect.
+`ssl_context` verifies a wss:// server (`NZEZA_CA_FILE`); `on_state(state)` is told of every
+state change (the metrics layer exports it).
+
 Counters are plain attributes (`messages`, `parse_errors`, `reconnects`, `connects`,
 `snapshots_fetched`, `state`) for the metrics layer to read.
 """
@@ -33,18 +42,32 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidURI,
+)
 
 from nzeza.errors import ConfigError, ParseError, VenueError
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.breaker import CircuitBreaker
-from nzeza.feeds.events import BookDelta, BookSnapshot, Event, SequenceGap
+from nzeza.feeds.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    Heartbeat,
+    SequenceGap,
+    SubscriptionAck,
+)
 from nzeza.ops.logging import get_logger
 
 log = get_logger(__name__)
 
 Parser = Callable[[Any, int | None], list[Event]]
+_KEEPALIVE = (Heartbeat, SubscriptionAck)  # messages that prove the socket, not the data
 SnapshotFetcher = Callable[[str], Awaitable[list[Event]]]
+Sink = Callable[[list[Event]], Awaitable[None]]
 
 
 class FeedGaveUp(VenueError):
@@ -83,7 +106,7 @@ class FeedConnection:
     """One websocket to one venue endpoint.
 
     Args:
-        url: ws:// or wss:// endpoint.
+        url: ws:// or wss:// endpoint, or a callable returning it (called at every connect).
         venue: venue name (errors, logs).
         parse: `parse(raw, recv_ns) -> list[Event]` (a module's `parse` or a stateful parser's).
         subscriptions: JSON-able messages sent after every connect, in order.
@@ -92,6 +115,9 @@ class FeedConnection:
             without one, books are resynced by the snapshot that a fresh subscription brings.
         on_event: called with every parsed event (sync function).
         stale_after_s: no message for this long → the connection is considered dead.
+        data_stale_after_s: no market data (anything but heartbeats, pongs and subscription
+            acknowledgements) for this long → reconnect too: a venue that still answers pings
+            but stopped sending data (None: off).
         ping_interval_s: websocket ping period (protocol-level keep-alive).
         max_retries: consecutive failed attempts before `FeedGaveUp`; None retries forever.
         stable_after_s: a connection up this long resets the failure count (and backoff).
@@ -104,11 +130,15 @@ class FeedConnection:
         resync_timeout_s: a book resubscribed on the open connection that has no snapshot after
             this long makes the connection reconnect (the venue ignored the resubscription).
         live: a live feed must use a wss:// endpoint (ConfigError otherwise).
+        ssl_context: TLS context for wss:// (None: the system's trust store).
+        sink: async `sink(events)` awaited for every parsed message (backpressure).
+        end_on_normal_close: a close with code 1000 ends `run()` (a replay's end of tape).
+        on_state: called with the new state at every state change.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Callable[[], str],
         *,
         venue: str,
         parse: Parser,
@@ -117,6 +147,7 @@ class FeedConnection:
         snapshot_fetcher: SnapshotFetcher | None = None,
         on_event: Callable[[Event], None] | None = None,
         stale_after_s: float = 30.0,
+        data_stale_after_s: float | None = None,
         ping_interval_s: float | None = 20.0,
         max_retries: int | None = 10,
         stable_after_s: float = 30.0,
@@ -130,7 +161,13 @@ class FeedConnection:
         snapshot_retry_s: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         live: bool = False,
+        ssl_context: Any = None,
+        sink: Sink | None = None,
+        end_on_normal_close: bool = False,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
+        self._url = url
+        url = self.url
         scheme = url.split(":", 1)[0].lower()
         if scheme not in ("ws", "wss"):
             raise ConfigError(f"{venue}.ws_url", f"scheme {scheme!r} is not a websocket")
@@ -138,14 +175,21 @@ class FeedConnection:
             raise ConfigError(f"{venue}.ws_url", "live feeds must use wss://", "use the TLS url")
         if heartbeat_message is not None and not heartbeat_interval_s > 0:
             raise ConfigError(f"{venue}.heartbeat_interval_s", "must be positive")
-        self.url = url
         self.venue = venue
         self._parse = parse
+        self.ssl_context = ssl_context
+        self._sink = sink
+        self.end_on_normal_close = end_on_normal_close
+        self._on_state = on_state
+        self._state = "idle"
+        self.ended = False  # the server closed normally and end_on_normal_close was set
         self.subscriptions: list[Any] = list(subscriptions)
         self.books: dict[str, OrderBook] = dict(books or {})
         self._fetch = snapshot_fetcher
         self.on_event = on_event
         self.stale_after_s = stale_after_s
+        self.data_stale_after_s = data_stale_after_s
+        self._last_data_at = 0.0
         self.ping_interval_s = ping_interval_s
         self.max_retries = max_retries
         self.stable_after_s = stable_after_s
@@ -166,8 +210,8 @@ class FeedConnection:
         self._pending_fetch: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
         self.connected = asyncio.Event()
-        # Counters and state (plain attributes).
-        self.state = "idle"  # idle | connecting | open | backoff | closed | failed
+        # Counters (plain attributes); `state` is idle | connecting | open | backoff | closed |
+        # failed.
         self.messages = 0
         self.parse_errors = 0
         self.reconnects = 0
@@ -185,6 +229,28 @@ class FeedConnection:
             book.on_resync = self._on_book_resync
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def url(self) -> str:
+        """The endpoint of the next (or current) connection."""
+        return self._url() if callable(self._url) else self._url
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if value != self._state:
+            self._state = value
+            if self._on_state is not None:
+                self._on_state(value)
+
+    def age_s(self) -> float | None:
+        """Seconds since the last message (any message, heartbeats included); None if none."""
+        if self.last_message_at is None:
+            return None
+        return self._clock() - self.last_message_at
 
     def add_book(self, book: OrderBook) -> None:
         """Feed `book` from this connection (resynced on every reconnect)."""
@@ -214,13 +280,18 @@ class FeedConnection:
                 await self._session()
             except asyncio.CancelledError:
                 raise
+            except ConnectionClosedOK as exc:
+                if self.end_on_normal_close and not self._dropping:
+                    self.ended = True  # the server said this is the end
+                elif not self._closing:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             except (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 if not self._closing:
                     self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._ws = None
                 self.connected.clear()
-            if self._closing:
+            if self._closing or self.ended:
                 break
             if self._dropping:
                 # We closed it to resync: not a failure, reconnect at once (jittered).
@@ -262,7 +333,8 @@ class FeedConnection:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.state = "closed"
+        if self.state != "failed":  # a connection that gave up stays failed
+            self.state = "closed"
 
     def drop(self) -> None:
         """Force a reconnect, which restores every subscription (once per connection)."""
@@ -278,13 +350,18 @@ class FeedConnection:
             await asyncio.sleep(seconds)
 
     async def _session(self) -> None:
+        url = self.url
+        tls = {"ssl": self.ssl_context} if self.ssl_context is not None else {}
+        if not url.lower().startswith("wss:"):
+            tls = {}
         async with connect(
-            self.url,
+            url,
             ping_interval=self.ping_interval_s,
             ping_timeout=self.ping_interval_s,
             max_size=2**24,
             open_timeout=10,
             close_timeout=2,
+            **tls,
         ) as ws:
             self._ws = ws
             self._dropping = False
@@ -311,15 +388,26 @@ class FeedConnection:
             heartbeat = (
                 self._spawn(self._heartbeat(ws)) if self.heartbeat_message is not None else None
             )
-            stale = self.stale_after_s
+            stale, data_stale = self.stale_after_s, self.data_stale_after_s
+            self._last_data_at = self._clock()
             try:
                 while True:
+                    timeout = stale
+                    if data_stale is not None:
+                        left = data_stale - (self._clock() - self._last_data_at)
+                        timeout = min(stale, max(0.0, left))
                     try:
-                        raw = await asyncio.wait_for(ws.recv(), stale)
+                        raw = await asyncio.wait_for(ws.recv(), timeout)
                     except TimeoutError:
                         self.stale_timeouts += 1
+                        if timeout < stale:
+                            raise TimeoutError(
+                                f"no market data for {data_stale:g}s (stale)"
+                            ) from None
                         raise TimeoutError(f"no message for {stale:g}s (stale)") from None
-                    self._on_raw(raw, time.time_ns())
+                    events = self._on_raw(raw, time.time_ns())
+                    if self._sink is not None and events:
+                        await self._sink(events)
                     if self._closing:
                         return
             finally:
@@ -333,7 +421,7 @@ class FeedConnection:
             await ws.send(_dumps(self.heartbeat_message))
             self.heartbeats_sent += 1
 
-    def _on_raw(self, raw: Any, recv_ns: int) -> None:
+    def _on_raw(self, raw: Any, recv_ns: int) -> list[Event]:
         self.messages += 1
         self.last_message_at = self._clock()
         try:
@@ -341,7 +429,11 @@ class FeedConnection:
         except ParseError as exc:
             self.parse_errors += 1
             self.last_parse_error = exc
-            return
+            return []
+        for ev in events:
+            if type(ev) not in _KEEPALIVE:
+                self._last_data_at = self.last_message_at
+                break
         books = self.books
         for ev in events:
             kind = type(ev)
@@ -357,6 +449,7 @@ class FeedConnection:
                     book.invalidate(f"sequence gap {ev.expected}->{ev.received}")
             if self.on_event is not None:
                 self.on_event(ev)
+        return events
 
     def _on_book_resync(self, book: OrderBook, reason: str) -> None:
         """A book needs a new snapshot: fetch one, resubscribe it, or reconnect."""

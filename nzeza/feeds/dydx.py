@@ -14,6 +14,9 @@ Messages (dydxprotocol/v4-chain `indexer/services/comlink/public/websocket-docum
 - `{"type": "unsubscribed"}` → SubscriptionAck(success=False is not used; channel named);
   `{"type": "error", "message"}` → VenueErrorEvent
 
+Prices and trade sizes must be positive, book sizes non-negative; a bad one is a `ParseError`
+naming its field.
+
 `message_id` counts every message on a connection; `DydxParser` checks it with a
 `SequenceTracker` and emits `SequenceGap` on a skip. Book deltas carry `update_id=message_id`.
 """
@@ -23,7 +26,15 @@ from __future__ import annotations
 from typing import Any
 
 from nzeza.errors import ParseError, ValidationError
-from nzeza.feeds._wire import DEC, SHAPE_ERRORS, iso_to_ns, loads, shape_error
+from nzeza.feeds._wire import (
+    SHAPE_ERRORS,
+    iso_to_ns,
+    level_object,
+    levels_field,
+    loads,
+    price_field,
+    shape_error,
+)
 from nzeza.feeds.events import (
     BookDelta,
     BookSnapshot,
@@ -83,8 +94,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
             raise ParseError(VENUE, "contents", "expected an object", msg)
         out.append(SubscriptionAck(VENUE, channel, (symbol,), True, "", recv_ns))
         if channel == "v4_orderbook":
-            bids = tuple((DEC[lv["price"]], DEC[lv["size"]]) for lv in contents["bids"])
-            asks = tuple((DEC[lv["price"]], DEC[lv["size"]]) for lv in contents["asks"])
+            bids = tuple(level_object(lv, "price", "size", VENUE) for lv in contents["bids"])
+            asks = tuple(level_object(lv, "price", "size", VENUE) for lv in contents["asks"])
             out.append(BookSnapshot(VENUE, symbol, mid, bids, asks, None, recv_ns))
         else:
             out.extend(_trades(symbol, contents, recv_ns))
@@ -96,8 +107,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
         if type(part) is not dict:
             raise ParseError(VENUE, "contents", "expected an object", part)
         if channel == "v4_orderbook":
-            bids = tuple((DEC[lv[0]], DEC[lv[1]]) for lv in part.get("bids") or ())
-            asks = tuple((DEC[lv[0]], DEC[lv[1]]) for lv in part.get("asks") or ())
+            bids = levels_field(part, "bids", VENUE) if part.get("bids") else ()
+            asks = levels_field(part, "asks", VENUE) if part.get("asks") else ()
             out.append(BookDelta(VENUE, symbol, mid, mid, bids, asks, None, recv_ns))
         else:
             out.extend(_trades(symbol, part, recv_ns))
@@ -114,8 +125,8 @@ def _trades(symbol: str, contents: dict, recv_ns: int | None) -> list[Event]:
             Trade(
                 VENUE,
                 symbol,
-                DEC[t["price"]],
-                DEC[t["size"]],
+                price_field(t, "price", VENUE),
+                price_field(t, "size", VENUE),
                 side.lower(),
                 str(t.get("id", "")),
                 iso_to_ns(t["createdAt"], VENUE, "createdAt"),

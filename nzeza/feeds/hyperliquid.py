@@ -8,6 +8,9 @@ Messages (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/web
   "users"}]}` → Trade (`B`: the aggressor bought)
 - `{"channel": "subscriptionResponse", "data": {"method", "subscription"}}` → SubscriptionAck;
   `{"channel": "pong"}` → Heartbeat; `{"channel": "error", "data": text}` → VenueErrorEvent
+
+Prices and trade sizes must be positive, book sizes non-negative; a bad one is a `ParseError`
+naming its field.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from nzeza.errors import ParseError, ValidationError
-from nzeza.feeds._wire import DEC, SHAPE_ERRORS, loads, shape_error
+from nzeza.feeds._wire import SHAPE_ERRORS, level_object, loads, price_field, shape_error
 from nzeza.feeds.events import (
     BookSnapshot,
     Event,
@@ -57,8 +60,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
             raise ParseError(VENUE, "coin", "expected a non-empty string", data)
         ms = _ms(data["time"], "time")
         bid_levels, ask_levels = data["levels"]
-        bids = tuple((DEC[lv["px"]], DEC[lv["sz"]]) for lv in bid_levels)
-        asks = tuple((DEC[lv["px"]], DEC[lv["sz"]]) for lv in ask_levels)
+        bids = tuple(level_object(lv, "px", "sz", VENUE) for lv in bid_levels)
+        asks = tuple(level_object(lv, "px", "sz", VENUE) for lv in ask_levels)
         return [BookSnapshot(VENUE, coin, ms, bids, asks, ms * 1_000_000, recv_ns)]
     if channel == "trades":
         if type(data) is not list:
@@ -75,8 +78,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                 Trade(
                     VENUE,
                     coin,
-                    DEC[t["px"]],
-                    DEC[t["sz"]],
+                    price_field(t, "px", VENUE),
+                    price_field(t, "sz", VENUE),
                     "buy" if side == "B" else "sell",
                     str(t["tid"]),
                     _ms(t["time"], "time") * 1_000_000,

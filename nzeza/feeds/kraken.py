@@ -13,6 +13,8 @@ Messages (https://docs.kraken.com/api/docs/websocket-v2/book, /ticker, /trade):
 
 Kraken v2 sends prices and quantities as JSON *numbers*, so messages are decoded with
 `json.loads(parse_float=Decimal)`: the Decimal is made from the wire text, never via float.
+Prices and trade sizes must be positive, book sizes non-negative, all within the `_wire`
+bounds; a bad one is a `ParseError` naming its field.
 
 Checksum (https://docs.kraken.com/api/docs/guides/spot-ws-book-v2): top 10 asks low→high then
 top 10 bids high→low; each price and qty formatted to the pair's precision (from the instrument
@@ -58,19 +60,27 @@ def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
         raise shape_error(VENUE, exc, msg) from None
 
 
-def _dec(value: Any, field: str) -> Decimal:
+def _dec(value: Any, field: str, positive: bool = False) -> Decimal:
+    """A JSON number as an exact Decimal: >= 0, or > 0 with `positive` (prices, trade sizes)."""
     if type(value) is bool:
         raise ParseError(VENUE, field, "expected a number", value)
     try:
-        return to_decimal(value)
+        number = to_decimal(value)
     except (ValueError, ArithmeticError) as exc:
         raise ParseError(VENUE, field, str(exc), value) from None
+    if positive and not number:
+        raise ParseError(VENUE, field, "must be positive", value)
+    return number
+
+
+def _px(value: Any, field: str) -> Decimal:
+    return _dec(value, field, positive=True)
 
 
 def _levels(raw_levels: Any, field: str) -> tuple[tuple[Decimal, Decimal], ...]:
     if type(raw_levels) is not list:
         raise ParseError(VENUE, field, "expected a list of levels", raw_levels)
-    return tuple((_dec(lv["price"], "price"), _dec(lv["qty"], "qty")) for lv in raw_levels)
+    return tuple((_px(lv["price"], "price"), _dec(lv["qty"], "qty")) for lv in raw_levels)
 
 
 def _ts(item: dict, field: str = "timestamp") -> int | None:
@@ -140,9 +150,9 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                 Ticker(
                     VENUE,
                     _symbol(item),
-                    _dec(item["last"], "last"),
-                    _dec(item["bid"], "bid"),
-                    _dec(item["ask"], "ask"),
+                    _px(item["last"], "last"),
+                    _px(item["bid"], "bid"),
+                    _px(item["ask"], "ask"),
                     _dec(item["volume"], "volume") if "volume" in item else None,
                     _ts(item),
                     recv_ns,
@@ -158,8 +168,8 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                 Trade(
                     VENUE,
                     _symbol(item),
-                    _dec(item["price"], "price"),
-                    _dec(item["qty"], "qty"),
+                    _px(item["price"], "price"),
+                    _px(item["qty"], "qty"),
                     side,
                     str(item["trade_id"]),
                     _ts(item),

@@ -13,7 +13,8 @@ same port with that book, as Binance's REST API would: a client can resync after
 One tape (position in the captures) is shared by all connections: a reconnecting client
 continues where the stream was, like a live venue. Fault injection per connection: drop the
 connection every N messages, delay every N messages, a malformed message every N, a duplicate
-every N, a skipped depth diff (sequence gap) every N.
+every N, a skipped depth diff (sequence gap) every N, a connection that goes silent without
+closing after N messages (a stale feed).
 
 `record(url, subscriptions, path)` writes what a websocket sends in the capture format.
 """
@@ -56,6 +57,10 @@ class Faults:
     duplicate_every: int = 0
     gap_every: int = 0  # skip every Nth depth diff (the server's book still applies it)
     max_drops: int | None = None  # stop dropping after this many drops in total
+    # after this many messages a connection goes silent without closing (a stale feed: only
+    # the client's staleness timeout can tell); at most `max_stalls` connections in total
+    stall_after: int = 0
+    max_stalls: int | None = 1
 
 
 @dataclass
@@ -161,6 +166,7 @@ class ReplayServer:
         self.sent = 0
         self.connections = 0
         self.drops = 0
+        self.stalls = 0
         self.gaps_injected = 0
         self.snapshot_requests = 0
         self.subscriptions_log: list[frozenset[str]] = []
@@ -341,6 +347,14 @@ class ReplayServer:
             ):
                 self.drops += 1
                 await ws.close(code=1011, reason="replay fault: drop")
+                return
+            if (
+                f.stall_after
+                and here == f.stall_after
+                and (f.max_stalls is None or self.stalls < f.max_stalls)
+            ):
+                self.stalls += 1
+                await ws.wait_closed()  # silent, open, until the client gives up on it
                 return
 
 

@@ -1,12 +1,22 @@
-"""Connection-level sequence tracking (Coinbase `sequence_num`, dYdX `message_id`).
+"""Sequence tracking: connection message numbers, and a bounded window of recent ids.
 
 Sans-I/O: `SequenceTracker.check(n)` returns a `SequenceGap` event when `n` skips ahead of the
-previous number + 1, else None. Numbers that go backwards or repeat are counted as `stale`
-(a duplicate delivery) and reported to the caller through the return value `False`-y path.
+previous number + 1 (Coinbase `sequence_num`, dYdX `message_id`), else None. Numbers that go
+backwards or repeat are counted as `stale` (a duplicate delivery).
+
+`RecentIds` de-duplicates by id (trade ids) over a sliding window of the last `capacity` ids:
+a venue that resends trades after a reconnect (Kraken's and dYdX's subscription snapshots, a
+replay resuming a few seconds early) resends recent ones, so a bounded window catches them,
+and memory stays constant however long the session runs (a set of every id would grow by
+millions a day on BTCUSDT).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Hashable
+
+from nzeza.errors import ValidationError
 from nzeza.feeds.events import SequenceGap
 
 
@@ -38,4 +48,37 @@ class SequenceTracker:
         self.last = None
 
 
-__all__ = ["SequenceTracker"]
+class RecentIds:
+    """The last `capacity` ids seen; `add(id)` is True for an id not among them."""
+
+    __slots__ = ("_order", "_seen", "capacity", "duplicates")
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValidationError("capacity", capacity, "must be a positive integer")
+        self.capacity = capacity
+        self._seen: set[Hashable] = set()
+        self._order: deque[Hashable] = deque()
+        self.duplicates = 0
+
+    def add(self, item: Hashable) -> bool:
+        """Remember `item`; False (and counted) if it is in the window already."""
+        seen = self._seen
+        if item in seen:
+            self.duplicates += 1
+            return False
+        seen.add(item)
+        order = self._order
+        order.append(item)
+        if len(order) > self.capacity:
+            seen.discard(order.popleft())
+        return True
+
+    def __contains__(self, item: Hashable) -> bool:
+        return item in self._seen
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+__all__ = ["RecentIds", "SequenceTracker"]

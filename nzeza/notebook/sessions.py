@@ -51,9 +51,9 @@ async def paper_over_replay(
     metrics: Any = None,
 ) -> Any:
     """Serve the capture over a websocket, run the session to the end of the tape; its report."""
+    from nzeza.engine.feed import replay_feed
     from nzeza.engine.runner import feed_paths, risk_hook, session_instrument, session_record
     from nzeza.engine.session import Session, SessionConfig
-    from nzeza.engine.sources import websocket_trades
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.feeds.replay import ReplayServer
     from nzeza.venues.paper.durable import DurablePaperVenue
@@ -79,6 +79,6 @@ async def paper_over_replay(
     session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
     try:
         async with ReplayServer(paths) as server:
-            return await session.run(websocket_trades(server.url, symbol, metrics=metrics))
+            return await session.run(replay_feed(server.url, symbol, metrics=metrics))
     finally:
         await venue.close()

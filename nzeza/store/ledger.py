@@ -35,6 +35,16 @@ from nzeza.store.statements import (
 )
 from nzeza.store.writebuffer import DuplicateRow, WriteBuffer, append_audit
 
+
+def _insert_ignore(conn: Connection, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL (no aborted transaction)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
 _MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of migrations
 _HAS_FILL = select(s.fills.c.id).where(
     s.fills.c.venue == bindparam("venue"), s.fills.c.trade_id == bindparam("trade_id")
@@ -438,6 +448,42 @@ class Ledger:
                 .order_by(s.intents.c.seq)
             )
             return [dict(r._mapping) for r in rows]
+
+    # -- client order ids without a session prefix (schema v5) -----------------------------
+    def claim_client_id(
+        self, venue: str, client_order_id: str, session_id: str, seq: str
+    ) -> tuple[str, str]:
+        """Give `client_order_id` on `venue` to (session, seq) unless it is taken; returns its
+        owner (session, seq), which is the caller when the claim held (or was made before)."""
+        row = {
+            "venue": venue,
+            "client_order_id": client_order_id,
+            "session_id": session_id,
+            "seq": seq,
+            "created_ns": self.clock(),
+        }
+        with self.transaction() as conn:
+            # taken already (by this decision before a restart, or by another): keep the owner
+            conn.execute(_insert_ignore(conn, s.client_order_ids).values(**row))
+        with self._read() as conn:
+            owner = conn.execute(
+                select(s.client_order_ids.c.session_id, s.client_order_ids.c.seq).where(
+                    s.client_order_ids.c.venue == venue,
+                    s.client_order_ids.c.client_order_id == client_order_id,
+                )
+            ).one()
+        return str(owner[0]), str(owner[1])
+
+    def client_ids(self, session_id: str, venue: str) -> list[str]:
+        """The client order ids claimed by `session_id` on `venue`."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(s.client_order_ids.c.client_order_id).where(
+                    s.client_order_ids.c.session_id == session_id,
+                    s.client_order_ids.c.venue == venue,
+                )
+            )
+            return [str(r[0]) for r in rows]
 
     def last_intent_seq(self, session_id: str) -> int:
         with self._read() as conn:

@@ -263,6 +263,19 @@ audit_log = Table(
 )
 
 
+# v5: which session a client order id belongs to, for venues whose ids leave no room for a
+# session prefix (dYdX: a uint32). Written before the id is used; restart recovery reads it.
+client_order_ids = Table(
+    "client_order_ids",
+    metadata,
+    Column("venue", String(64), primary_key=True),
+    Column("client_order_id", String(64), primary_key=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("seq", String(32), nullable=False),  # "12", or "12.3" for a child order
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
@@ -283,11 +296,16 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[trials, trial_returns, verdicts])
 
 
+def _v5(conn: Connection) -> None:
+    client_order_ids.create(conn, checkfirst=True)
+
+
 # (version, name, upgrade). Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
     (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
     (3, "trial registry and verdicts: trials, trial_returns, verdicts", _v3),
+    (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -3,13 +3,22 @@
 Values crossing it are venue-neutral: `OrderRequest` in, `VenueOrder`, `Fill`, `Balance` and
 `VenuePosition` out, instruments keyed by `venue:symbol`. Updates (order state changes and
 fills) are published on an asyncio queue that `updates()` iterates.
+
+Rate limits: every adapter takes its venue's budget (`Venue.limiter`, one
+`nzeza.execution.ratelimit.RateLimiter`, shared by every adapter the process builds) before each
+request it sends, under the endpoint of the `Venue` method that needs it (`endpoint(name)`;
+`throttle()`): load_markets, submit, cancel, fetch_order, open_orders, balances, positions,
+my_trades. Requests a method sends on the way (a fetch after a create, ccxt loading currencies)
+count under that method's endpoint unless they name their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -110,16 +119,46 @@ class VenuePosition:
 
 Update = VenueOrder | Fill
 
+# The endpoint the current request is made for (set by the Venue method that makes it; a
+# contextvar, so concurrent tasks on one adapter never see each other's)
+_ENDPOINT: ContextVar[str] = ContextVar("nzeza_venue_endpoint", default="other")
+
 
 class Venue(ABC):
     """Async venue adapter. Errors are `VenueError(retryable=...)`; `fetch_order` returns None
-    for an order the venue does not know (the idempotent submit relies on that)."""
+    for an order the venue does not know (the idempotent submit relies on that).
+
+    `limiter` (a `RateLimiter`, default: one of the adapter's own with the published budgets)
+    is taken before every request; `limit_key` names the budget (the venue's name; "paper" for
+    the simulated venues, whatever venue they stand in for).
+    """
 
     name: str = "venue"
+    limit_key: str | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, limiter: Any = None) -> None:
+        from nzeza.execution.ratelimit import RateLimiter
+
         self._updates: asyncio.Queue[Update] | None = None
         self._published_fills: set[str] = set()
+        self.limiter = limiter if limiter is not None else RateLimiter()
+
+    # -- rate limits -------------------------------------------------------------------------
+    @contextmanager
+    def endpoint(self, name: str) -> Iterator[None]:
+        """Requests made inside count under endpoint `name` (unless they name their own)."""
+        token = _ENDPOINT.set(name)
+        try:
+            yield
+        finally:
+            _ENDPOINT.reset(token)
+
+    async def throttle(self, endpoint: str | None = None) -> None:
+        """Wait for the venue's budget before one request to `endpoint` (default: the current
+        method's)."""
+        if self.limiter is not None:
+            key = self.limit_key or self.name
+            await self.limiter.acquire(key, endpoint or _ENDPOINT.get())
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def close(self) -> None:  # noqa: B027 - optional hook

@@ -4,17 +4,25 @@
 what differs (freqtrade's `_ft_has` idea). ccxt exceptions become `VenueError` with the
 retryable flag set by `map_error`: network trouble, timeouts, 429/DDoS and unavailability are
 retryable; invalid orders, insufficient funds, auth and bad requests are not.
+
+Every HTTP request ccxt sends goes through the adapter's `RateLimiter` (ccxt's throttle hook is
+ours), under the endpoint of the method that sent it. `my_trades` pages through the venue's
+trade history the venue's way (`trades_paging`: forward from a time, from an id, by offset or by
+cursor), so a session reconciling after a long outage sees every fill, not the first page.
+A response that lacks the side, type, status, amount or timestamp of an order or trade is a
+`VenueError` (code `bad_response`) naming the field, never a guessed default; a negative fee
+(a maker rebate) is a fill like any other.
 """
 
 from __future__ import annotations
 
-import time
+import decimal
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
 from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from nzeza.errors import ConfigError, VenueError
+from nzeza.errors import ConfigError, ValidationError, VenueError
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
 
 CAPABILITIES: dict[str, dict[str, Any]] = {
@@ -35,11 +43,17 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "create_returns_state": True,
         # market orders that must carry a price: None, "buy" (quote-sized market buys), "all"
         "market_needs_price": None,
+        "market_buy_as_ioc_limit": None,  # slippage bound of a market buy sent as an IOC limit
         "market_type": "spot",
         "positions": False,
         "credentials": ("apiKey", "secret"),  # what a live venue must be given
         "methods_off": (),  # ccxt internals replaced by no-ops (see hyperliquid)
         "wallet_from_private_key": False,
+        # how my_trades pages: "since" (forward from a time, ascending pages), "from_id"
+        # (Binance: a first page from a time, then fromId; one day per window), "offset"
+        # (Kraken: newest first, `ofs`), "cursor" (Coinbase: the response's cursor)
+        "trades_paging": "since",
+        "trades_page": 1000,
     },
     "binance": {
         "options": {
@@ -51,6 +65,8 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "client_id_param": "newClientOrderId",
         "fetch_by_client_id_param": "origClientOrderId",
         "cancel_client_id_param": "origClientOrderId",
+        "trades_paging": "from_id",
+        "trades_page": 1000,
     },
     "coinbase": {
         # Advanced Trade: orders are fetched and cancelled by Coinbase's order id only.
@@ -60,13 +76,20 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "scan_methods": ("fetch_orders",),
         "cancel_by_client_id": "resolve",
         "create_returns_state": False,
-        "market_needs_price": "buy",  # market buys are sized in quote: qty × reference price
+        "market_needs_price": "buy",
+        # a market buy is sized in quote (an unknown base quantity fills, possibly more than
+        # asked): send it as a base-sized IOC limit at the reference price + 2 % instead
+        "market_buy_as_ioc_limit": Decimal("0.02"),
+        "trades_paging": "cursor",
+        "trades_page": 100,
     },
     "kraken": {
         "client_id_param": "cl_ord_id",
         "lookup_by_client_id": "scan",  # QueryOrders needs a txid; Open/ClosedOrders filter
         "cancel_client_id_param": "cl_ord_id",
         "create_returns_state": False,  # AddOrder answers {txid, descr} only
+        "trades_paging": "offset",
+        "trades_page": 50,  # TradesHistory: 50 a page, newest first
     },
     "hyperliquid": {
         # Perpetuals; orders are signed with the wallet key (EIP-712 over the L1 action).
@@ -83,8 +106,26 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         # ccxt would sign a builder-fee approval and a referral on the user's account before the
         # first order; nzeza never signs anything the user did not ask for.
         "methods_off": ("handle_builder_fee_approval",),
+        "trades_paging": "since",  # userFillsByTime: up to 2000 fills from startTime
+        "trades_page": 2000,
     },
 }
+
+# ccxt method → the `Venue` endpoint its requests count under (rate limits)
+_ENDPOINT_OF = {
+    "load_markets": "load_markets",
+    "create_order": "submit",
+    "cancel_order": "cancel",
+    "fetch_order": "fetch_order",
+    "fetch_open_orders": "open_orders",
+    "fetch_closed_orders": "open_orders",
+    "fetch_orders": "open_orders",
+    "fetch_balance": "balances",
+    "fetch_positions": "positions",
+    "fetch_my_trades": "my_trades",
+}
+DAY_MS = 86_400_000
+MAX_TRADE_PAGES = 1000
 
 _STATUS = {
     "open": OrderStatus.ACCEPTED,
@@ -145,8 +186,9 @@ class CcxtVenue(Venue):
         api_url: str | None = None,
         timeout_ms: int = 10_000,
         live: bool = False,
+        limiter: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limiter)
         import ccxt.async_support as ccxt_async
 
         if not hasattr(ccxt_async, exchange_id):
@@ -155,7 +197,8 @@ class CcxtVenue(Venue):
             raise ConfigError(f"{exchange_id}.rest_url", "live endpoints must be https://")
         self.name = exchange_id
         self.caps = capabilities(exchange_id)
-        config: dict[str, Any] = {"enableRateLimit": False, "timeout": timeout_ms}
+        # ccxt calls its throttle before every request; the throttle is ours (see below)
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
         config["options"] = dict(self.caps["options"])
         given: set[str] = set()
         for k, v in (credentials or {}).items():
@@ -184,6 +227,17 @@ class CcxtVenue(Venue):
         self.exchange = getattr(ccxt_async, exchange_id)(config)
         for method in self.caps["methods_off"]:
             setattr(self.exchange, method, _async_true)
+        if exchange_id not in self.limiter.limits:
+            from nzeza.execution.ratelimit import VenueLimits
+
+            # an exchange nzeza has no published budget for: ccxt's own spacing of requests
+            per_s = 1000 / max(1.0, float(self.exchange.rateLimit or 1000))
+            self.limiter.add_limits(exchange_id, VenueLimits(max(1.0, per_s), per_s))
+
+        async def throttle(cost: Any = None) -> None:
+            await self.throttle()  # the endpoint of the method that sent the request
+
+        self.exchange.throttle = throttle
         if api_url is not None:
             _point_at(self.exchange, api_url)
         self.instruments: dict[str, Instrument] = {}
@@ -208,9 +262,26 @@ class CcxtVenue(Venue):
 
         self._last_status = None
         try:
-            return await getattr(self.exchange, method)(*args, **kw)
+            # ccxt's decimal_to_precision sets rounding HALF_UP and traps Underflow on the
+            # current decimal context; a local copy keeps nzeza's arithmetic as it was
+            with self.endpoint(_ENDPOINT_OF.get(method, "other")), decimal.localcontext():
+                return await getattr(self.exchange, method)(*args, **kw)
         except ccxt.BaseError as exc:
             raise map_error(self.name, exc, self._last_status) from None
+
+    def _need(self, data: dict[str, Any], key: str, what: str) -> Any:
+        """`data[key]`, or a VenueError naming the field: never a guessed default."""
+        value = data.get(key)
+        if value is None or value == "":
+            from nzeza.errors import show_value
+
+            raise VenueError(
+                self.name,
+                f"the venue's {what} has no {key}: {show_value(data.get('info', data))}",
+                retryable=True,  # its state is unknown: look it up again rather than assume
+                code="bad_response",
+            )
+        return value
 
     def _symbol(self, instrument_id: str) -> str:
         return instrument_id.split(":", 1)[1]
@@ -242,9 +313,20 @@ class CcxtVenue(Venue):
     def _order(
         self, o: dict[str, Any], instrument_id: str, request: OrderRequest | None = None
     ) -> VenueOrder:
-        """A ccxt order dict as a VenueOrder; `request` fills what a terse response leaves out."""
+        """A ccxt order dict as a VenueOrder. `request` (what we sent) gives the side, type,
+        amount and price a terse create response leaves out; its status and timestamp must be
+        the venue's (`bad_response` otherwise)."""
+        what = "order"
+        raw_status = self._need(o, "status", what)
+        status = _STATUS.get(str(raw_status))
+        if status is None:
+            raise VenueError(
+                self.name,
+                f"unknown order status {raw_status!r}",
+                retryable=True,
+                code="bad_response",
+            )
         filled = Decimal(str(o.get("filled") or 0))
-        status = _STATUS.get(o.get("status") or "open", OrderStatus.ACCEPTED)
         if status is OrderStatus.ACCEPTED and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
         price = o.get("price")
@@ -254,23 +336,34 @@ class CcxtVenue(Venue):
             self._client_ids[str(o["id"])] = cid
         # What we asked for wins over the venue's rendering (Hyperliquid's market order is an
         # IOC limit on the wire).
-        side = request.side.value if request else o.get("side")
-        otype = request.type.value if request else o.get("type")
-        amount = request.quantity if request else (o.get("amount") or 0)
         if request is not None:
-            price = request.price
+            side, otype, amount, price = (
+                request.side.value,
+                request.type.value,
+                request.quantity,
+                request.price,
+            )
+            ts = o.get("timestamp") or o.get("lastTradeTimestamp")
+        else:
+            side = self._need(o, "side", what)
+            otype = self._need(o, "type", what)
+            amount = self._need(o, "amount", what)
+            ts = self._need(o, "timestamp", what)
+        if side not in ("buy", "sell"):
+            raise VenueError(self.name, f"order side {side!r}", retryable=True, code="bad_response")
         return VenueOrder(
             cid,
             str(o.get("id") or ""),
             instrument_id,
-            Side(side or "buy"),
+            Side(side),
+            # venues' other types (stop-limit, IOC limit on the wire) rest like limits
             OrderType(otype if otype in ("limit", "market") else "limit"),
             Decimal(str(amount)),
             Decimal(str(price)) if price else None,
             status,
             filled,
             Decimal(str(avg)) if avg else None,
-            int(o.get("timestamp") or 0) * 1_000_000,
+            int(ts or 0) * 1_000_000,
         )
 
     def _market_price(self, request: OrderRequest) -> float | None:
@@ -300,10 +393,17 @@ class CcxtVenue(Venue):
             else:
                 params["timeInForce"] = request.time_in_force.value.upper()
         price = self._market_price(request)
+        otype = request.type.value
+        slip = self.caps["market_buy_as_ioc_limit"]
+        if request.type is OrderType.MARKET and request.side is Side.BUY and slip is not None:
+            tick = self.instruments[request.instrument_id].tick_size
+            worst = Decimal(str(price)) * (1 + slip)
+            otype, price = "limit", float((worst / tick).to_integral_value(decimal.ROUND_UP) * tick)
+            params["timeInForce"] = "IOC"
         o = await self._call(
             "create_order",
             self._symbol(request.instrument_id),
-            request.type.value,
+            otype,
             request.side.value,
             float(request.quantity),
             price,
@@ -311,7 +411,8 @@ class CcxtVenue(Venue):
         )
         if o.get("id"):
             self._client_ids[str(o["id"])] = request.client_order_id
-        if not self.caps["create_returns_state"] and o.get("id"):
+        stateless = not self.caps["create_returns_state"] or o.get("status") is None
+        if stateless and o.get("id"):
             # The create response says "accepted" and nothing else; ask for the real state
             # (a retryable failure here is fine: the idempotent submit looks the order up).
             o = await self._fetch_raw(request.instrument_id, venue_order_id=str(o["id"])) or o
@@ -340,7 +441,8 @@ class CcxtVenue(Venue):
             params[self.caps["fetch_by_client_id_param"]] = client_order_id
         self._last_status = None
         try:
-            return await self.exchange.fetch_order(venue_order_id or "", sym, params)
+            with self.endpoint("fetch_order"), decimal.localcontext():
+                return await self.exchange.fetch_order(venue_order_id or "", sym, params)
         except ccxt.OrderNotFound:
             return None
         except ccxt.BaseError as exc:
@@ -391,8 +493,7 @@ class CcxtVenue(Venue):
             instrument_id, client_order_id=client_order_id, venue_order_id=venue_order_id
         )
         if view is None:
-            merged = {**(raw or {}), "status": (raw or {}).get("status") or "canceled"}
-            view = self._order(merged, instrument_id)
+            view = self._order(raw or {}, instrument_id)  # the cancel's own answer, complete
         self.publish(view)
         return view
 
@@ -429,30 +530,103 @@ class CcxtVenue(Venue):
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
         since_ms = since_ns // 1_000_000 if since_ns is not None else None
         sym = self._symbol(instrument_id)
-        rows = await self._call("fetch_my_trades", sym, since_ms)
+        rows = await self._trade_pages(sym, since_ms)
         for vid in {str(t.get("order") or "") for t in rows} - set(self._client_ids):
             if vid:  # a fill of an order this process did not send (e.g. before a restart)
                 o = await self._fetch_raw(instrument_id, venue_order_id=vid)
                 if o is not None and o.get("clientOrderId"):
                     self._client_ids[vid] = str(o["clientOrderId"])
         out = []
+        what = "trade"
         for t in rows:
             fee = t.get("fee") or {}
-            ts = t.get("timestamp")
-            out.append(
-                Fill(
-                    str(t["id"]),
-                    self._client_ids.get(str(t.get("order")), str(t.get("order") or "")),
-                    instrument_id,
-                    t["side"],
-                    Decimal(str(t["amount"])),
-                    Decimal(str(t["price"])),
-                    Decimal(str(fee.get("cost") or 0)),
-                    str(fee.get("currency") or ""),
-                    int(ts if ts is not None else time.time() * 1000) * 1_000_000,
+            side = self._need(t, "side", what)
+            ts = int(self._need(t, "timestamp", what))
+            try:
+                out.append(
+                    Fill(
+                        str(self._need(t, "id", what)),
+                        self._client_ids.get(str(t.get("order")), str(t.get("order") or "")),
+                        instrument_id,
+                        side,
+                        Decimal(str(self._need(t, "amount", what))),
+                        Decimal(str(self._need(t, "price", what))),
+                        # a negative fee is a rebate (maker): booked as it is
+                        Decimal(str(fee.get("cost") or 0)),
+                        str(fee.get("currency") or ""),
+                        ts * 1_000_000,
+                    )
                 )
-            )
+            except ValidationError as exc:
+                raise VenueError(
+                    self.name,
+                    f"a trade is not a valid fill: {exc}",
+                    retryable=False,
+                    code="bad_response",
+                ) from None
+        if since_ms is not None:
+            out = [f for f in out if f.ts >= since_ms * 1_000_000]
+        out.sort(key=lambda f: f.ts)
         return out
+
+    async def _trade_pages(self, sym: str, since_ms: int | None) -> list[dict[str, Any]]:
+        """Every trade of `sym` since `since_ms`, page by page the venue's way (deduplicated by
+        trade id; `bad_response` if the venue keeps paging past MAX_TRADE_PAGES)."""
+        mode, page = self.caps["trades_paging"], int(self.caps["trades_page"])
+        seen: dict[str, dict[str, Any]] = {}
+
+        def add(batch: list[dict[str, Any]]) -> int:
+            new = 0
+            for t in batch:
+                tid = str(self._need(t, "id", "trade"))
+                if tid not in seen:
+                    seen[tid] = t
+                    new += 1
+            return new
+
+        async def fetch(since: int | None, params: dict[str, Any]) -> list[dict[str, Any]]:
+            return await self._call("fetch_my_trades", sym, since, page, params)
+
+        now = int(self.exchange.milliseconds())
+        start, cursor = since_ms, None
+        for _ in range(MAX_TRADE_PAGES):
+            if mode == "since":  # ascending from a time; a full page continues at its end
+                at = max((int(t["timestamp"]) for t in seen.values()), default=start or 0)
+                batch = await fetch(at, {})
+                if add(batch) == 0 or len(batch) < page:
+                    return list(seen.values())
+            elif mode == "offset":  # newest first; `ofs` skips what was read
+                batch = await fetch(since_ms, {"ofs": len(seen)})
+                if add(batch) == 0 or len(batch) < page:
+                    return list(seen.values())
+            elif mode == "cursor":  # the response names the next page
+                batch = await fetch(since_ms, {"cursor": cursor} if cursor else {})
+                cursor = next(
+                    (t["info"]["cursor"] for t in batch if (t.get("info") or {}).get("cursor")),
+                    None,
+                )
+                if add(batch) == 0 or not cursor:
+                    return list(seen.values())
+            else:  # "from_id" (Binance): startTime answers one day at most, fromId the rest
+                window = {} if start is None else {"endTime": min(start + DAY_MS - 1, now)}
+                batch = await fetch(start, window)
+                add(batch)
+                if len(batch) == page:  # full: every later trade by id, up to the present
+                    while len(batch) == page:
+                        last = max(int(self._need(t, "id", "trade")) for t in batch)
+                        batch = await fetch(None, {"fromId": last + 1})
+                        if add(batch) == 0:
+                            break
+                    return list(seen.values())
+                if start is None or start + DAY_MS > now:
+                    return list(seen.values())
+                start += DAY_MS  # a quiet day: the next one
+        raise VenueError(
+            self.name,
+            f"my trades of {sym} still paging after {MAX_TRADE_PAGES} pages",
+            retryable=False,
+            code="bad_response",
+        )
 
 
 async def _async_true(*_args: Any, **_kw: Any) -> bool:

@@ -77,7 +77,7 @@ def run(
     crash_at: str | None = None,
     kill_after: float | None = None,
 ) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     env.pop("NZEZA_CRASH_AT", None)
     if crash_at:
         env["NZEZA_CRASH_AT"] = crash_at

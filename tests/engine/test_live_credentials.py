@@ -1,5 +1,6 @@
 """The credentials `Settings` holds reach the live venue under ccxt's names, for every venue
-a live session can start on (a venue that lacks one refuses to start)."""
+a live session can start on (a venue that lacks one refuses to start), through the one venue
+builder (`nzeza.venues.factory.build_venue`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import base64
 
 import pytest
 
-from nzeza.engine.live import _credentials
 from nzeza.ops.secrets import clear_secrets
 from nzeza.ops.settings import VenueSettings
 from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
+from nzeza.venues.factory import ccxt_credentials
 
 HL_KEY = "0x" + "4c" * 32
 KRAKEN_SECRET = base64.b64encode(b"k" * 64).decode()
@@ -25,7 +26,7 @@ KRAKEN_SECRET = base64.b64encode(b"k" * 64).decode()
     ],
 )
 def test_settings_credentials_start_the_live_venue(venue_id, fields) -> None:
-    creds = _credentials(venue_id, VenueSettings(**fields))
+    creds = ccxt_credentials(VenueSettings(**fields))
     venue = CcxtVenue(venue_id, credentials=creds, live=True)  # raises if one is missing
     if venue_id == "hyperliquid":  # signs with the key; the address is derived from it
         assert venue.exchange.walletAddress == eth_address(HL_KEY)

@@ -190,7 +190,7 @@ def test_live_session_over_tls_with_every_gate_in_place(tmp_path, tls_venue) -> 
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
     env.update(
-        PYTHONPATH=str(ROOT / "tests"),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),  # this checkout
         NZEZA_LIVE_VENUE="binance",
         NZEZA_BINANCE__API_KEY=KEY,
         NZEZA_BINANCE__API_SECRET=SECRET,

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.toy_strategies import SmaLike
 
 from nzeza.domain import Costs
+from nzeza.engine.feed import venue_feed
 from nzeza.engine.runner import (
     FeedSpec,
     feed_breaker,
@@ -23,10 +24,11 @@ from nzeza.engine.runner import (
     trade_source,
 )
 from nzeza.engine.session import Session, SessionConfig
-from nzeza.engine.sources import capture_trades, websocket_trades
+from nzeza.engine.sources import capture_trades
 from nzeza.errors import VenueError
 from nzeza.feeds.breaker import CircuitBreaker
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
+from nzeza.feeds.connection import Backoff, FeedGaveUp
 from nzeza.feeds.replay import Faults, ReplayServer
 from nzeza.ops.health import OpsServer
 from nzeza.ops.metrics import Metrics
@@ -217,24 +219,28 @@ def test_breaker_opens_on_repeated_connection_failures_and_is_exported(unused_po
     )
 
     async def main():
-        async for _ in websocket_trades(
+        feed = venue_feed(
+            "binance",
             f"ws://127.0.0.1:{unused_port}",
             "BTCUSDT",
             max_retries=4,
             metrics=metrics,
-            replay=False,
             breaker=breaker,
-        ):
+            backoff=Backoff(base_s=0.001, cap_s=0.005),
+        )
+        async for _ in feed:
             pass
 
-    with pytest.raises(VenueError) as err:
+    with pytest.raises(FeedGaveUp) as err:
         asyncio.run(main())
-    assert err.value.venue == "binance" and err.value.retryable
+    assert err.value.venue == "binance" and err.value.attempts == 4
+    assert isinstance(err.value, VenueError) and not err.value.retryable  # it gave up
     assert 2.0 in seen  # open was exported
     assert breaker.total_trips >= 1
     scrape = samples(metrics.render().decode())
     assert value(scrape, "nzeza_ws_state", venue="binance") == 3  # failed
-    assert value(scrape, "nzeza_ws_reconnects_total", venue="binance") == 5
+    # 5 failed attempts: a reconnect before each of the 4 retries, then it gave up
+    assert value(scrape, "nzeza_ws_reconnects_total", venue="binance") == 4
 
 
 @pytest.fixture

@@ -30,6 +30,14 @@ from nzeza.feeds.capture import (
 from nzeza.store import Ledger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "feeds" / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a CLI subprocess: no NZEZA_ settings, this checkout's nzeza."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    return env
 
 
 def recording(tmp: Path, name: str, lines: list[tuple[int, str]]) -> Path:
@@ -122,7 +130,7 @@ def test_a_paper_session_on_a_hyperliquid_recording_runs_and_tracks_its_replay(t
     feed = f"replay:{bundled(HYPERLIQUID_BTC)}"
     assert resolve_feed(feed, "BTCUSDT").venue == "hyperliquid"
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env = subprocess_env()
     cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy", "sma_cross"]
     cmd += ["--params", "fast=2", "slow=4", "--feed", feed, "--timeframe", "2s"]
     cmd += ["--session-id", "hl", "--ledger", ledger_url, "--venue-db", str(tmp_path / "v.db")]
@@ -137,3 +145,79 @@ def test_a_paper_session_on_a_hyperliquid_recording_runs_and_tracks_its_replay(t
         report = session_tracking(led, "hl", get_strategy("sma_cross")(fast=2, slow=4))
     assert report.compared >= 20
     assert report.max_error < 1e-9, report
+
+
+# -- bad prices in a recording stop at the edge ---------------------------------------------------
+SELL_BIN = 344632317  # a 5 s bin whose first trade closes SmaLike's long (found by a clean run)
+
+
+def recording_with_bad_prices(tmp: Path) -> tuple[Path, int]:
+    """The first bundled Binance capture with a trade priced 1E-999999999 opening the bin where
+    the session sells, and one priced 0 three bins earlier (real trades, price replaced)."""
+    import json
+
+    path, bad = tmp / "bad-prices.jsonl", 0
+    injected: set[int] = set()
+    with CaptureWriter(path) as out:
+        for ns, raw in read_capture(bundled(BINANCE_BTCUSDT[0])):
+            if "@trade" in raw:
+                msg = json.loads(raw)
+                b = msg["data"]["T"] // 5000
+                for key, price in ((SELL_BIN, "1E-999999999"), (SELL_BIN - 3, "0")):
+                    if b == key and key not in injected:
+                        injected.add(key)
+                        out.write(json.dumps({**msg, "data": {**msg["data"], "p": price}}), ns)
+                        bad += 1
+            out.write(raw, ns)
+    return path, bad
+
+
+def paper(tmp: Path, sid: str, feed: str) -> subprocess.CompletedProcess:
+    env = subprocess_env()
+    cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy"]
+    cmd += ["support.toy_strategies:SmaLike", "--timeframe", "5s", "--feed", feed]
+    cmd += ["--session-id", sid, "--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}"]
+    cmd += ["--venue-db", str(tmp / "venue.sqlite")]
+    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_bad_prices_in_a_recording_are_counted_and_the_next_session_on_the_venue_works(tmp_path):
+    """Before: the 1E-999999999 trade was accepted, the paper venue stored a fill at price
+    0E-1000026, the session died reading it back and so did every later session on the same
+    venue file (`invalid price=Decimal('0E-1000026'): must be positive`)."""
+    path, bad = recording_with_bad_prices(tmp_path)
+    assert bad == 2
+    feed = f"replay:{path}"
+    first_run = paper(tmp_path, "first", feed)
+    assert first_run.returncode == 0, first_run.stderr[-2000:]
+    second_run = paper(tmp_path, "second", feed)
+    assert second_run.returncode == 0, second_run.stderr[-2000:]
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        for sid in ("first", "second"):
+            fills = led.fills(sid)
+            assert led.session(sid)["status"] == "stopped" and len(fills) >= 2
+            assert all(f.price > 1000 for f in fills)  # no fill at a bad price
+    # in process: the two bad trades are counted as parse errors and never reach the bars
+    from decimal import Decimal
+
+    from support.toy_strategies import SmaLike
+
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import FeedSpec, trade_source
+    from nzeza.engine.session import Session, SessionConfig
+    from nzeza.ops.metrics import Metrics
+    from nzeza.venues.paper.durable import DurablePaperVenue
+
+    metrics = Metrics()
+    inst = session_instrument("BTCUSDT")
+    costs = Costs(0.001, 0.0005)
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        venue = DurablePaperVenue(tmp_path / "venue.sqlite", [inst], costs)
+        cfg = SessionConfig("third", SmaLike(), "s", {}, inst, costs, Decimal(10_000), 5 * 10**9)
+        spec = FeedSpec("replay", "BTCUSDT", paths=(path,), venue="binance")
+        report = asyncio.run(
+            Session(cfg, led, venue).run(trade_source(spec, None, metrics=metrics))
+        )
+        asyncio.run(venue.close())
+    assert report.stopped_by == "feed ended" and report.fills >= 2
+    assert metrics.parse_errors.labels("binance")._value.get() == bad

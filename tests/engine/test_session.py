@@ -13,9 +13,10 @@ from support.toy_strategies import SmaLike
 
 from nzeza.domain import Costs
 from nzeza.engine import replay
+from nzeza.engine.feed import replay_feed
 from nzeza.engine.runner import risk_hook, session_instrument
 from nzeza.engine.session import Session, SessionConfig
-from nzeza.engine.sources import capture_trades, websocket_trades
+from nzeza.engine.sources import capture_trades
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
 from nzeza.feeds.replay import ReplayServer
 from nzeza.ops.health import Health, OpsServer
@@ -71,7 +72,7 @@ def test_paper_session_over_websocket_equals_replay_of_the_same_bars(tmp_path) -
             session, ledger, inst = make(tmp_path, "ws", metrics)
             health = Health()
             health.register("feed", session.feed_health)
-            report = await session.run(websocket_trades(server.url, "BTCUSDT", metrics=metrics))
+            report = await session.run(replay_feed(server.url, "BTCUSDT", metrics=metrics))
             with (
                 OpsServer(metrics, health) as ops,
                 urllib.request.urlopen(ops.url + "/metrics", timeout=5) as resp,

@@ -53,7 +53,7 @@ class Flat:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
-    env["PYTHONPATH"] = str(ROOT / "tests")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])  # this checkout
     env.update(extra)
     return env
 
@@ -299,9 +299,7 @@ def test_feed_venue_name_reads_the_configured_endpoint(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("feed", "says"),
     [
-        ("kraken", "record kraken"),
-        ("dydx", "binance only"),
-        ("nosuchvenue", "a venue name (binance)"),
+        ("nosuchvenue", "a venue name (binance, coinbase, kraken, hyperliquid, dydx)"),
         ("replay:/no/such/file.jsonl.gz", "no such capture file"),
         ("capture:nope", "bundled captures"),
     ],
@@ -313,16 +311,34 @@ def test_feed_errors_name_the_field_and_value(feed, says) -> None:
     assert says in str(err.value)
 
 
-def test_paper_cli_refuses_a_venue_without_a_session_feed(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("venue", "symbol", "wire", "url"),
+    [
+        ("coinbase", "BTCUSDT", "BTC-USDT", "wss://advanced-trade-ws.coinbase.com"),
+        ("kraken", "BTC/USD", "BTC/USD", "wss://ws.kraken.com/v2"),
+        ("hyperliquid", "BTC", "BTC", "wss://api.hyperliquid.xyz/ws"),
+        ("dydx", "BTC-USD", "BTC-USD", "wss://indexer.dydx.trade/v4/ws"),
+    ],
+)
+def test_every_venue_is_a_session_feed_in_its_own_spelling(monkeypatch, venue, symbol, wire, url):
+    """Before: only Binance; `--feed kraken` was refused ("record kraken ... replay:FILE")."""
+    for key in [k for k in os.environ if k.startswith("NZEZA_")]:
+        monkeypatch.delenv(key)
+    spec = resolve_feed(venue, symbol, load_settings())
+    assert (spec.kind, spec.venue, spec.symbol, spec.url) == ("venue", venue, wire, url)
+
+
+def test_a_venue_feed_needs_a_quote_currency_where_the_venue_names_one(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy", "sma_cross"]
     out = subprocess.run(
-        [sys.executable, "-m", "nzeza.cli", "paper", "--strategy", "sma_cross", "--feed", "kraken"],
+        [*cmd, "--feed", "kraken", "--symbol", "BTC"],
         cwd=tmp_path,
         env=clean_env(),
         capture_output=True,
         text=True,
     )
     assert out.returncode == 2
-    assert "invalid feed='kraken'" in out.stderr and "replay:FILE" in out.stderr
+    assert "invalid symbol='BTC'" in out.stderr and "BTC-USD" in out.stderr
 
 
 # -- one venue file, two sessions ------------------------------------------------------------------

@@ -42,6 +42,13 @@ values = (
             "NaN",
             "1e5",
             "1e999",
+            "0",
+            "0.00000000",
+            "Infinity",
+            "-Infinity",
+            "1E-999999999",
+            "1E+999999999",
+            "0E-999999999",
             " 1",
             "1_0",
             "x",
@@ -51,7 +58,11 @@ values = (
         ]
     )
     | st.lists(
-        st.lists(st.sampled_from(["1.0", "-2", "0", 3, None, "NaN"]), max_size=3), max_size=3
+        st.lists(
+            st.sampled_from(["1.0", "-2", "0", 3, None, "NaN", "1E-999999999", "Infinity"]),
+            max_size=3,
+        ),
+        max_size=3,
     )
 )
 
@@ -102,3 +113,46 @@ def test_mutated_messages_give_the_same_result_both_ways(seed, edits, bare):
         msg = msg["data"]
     raw = json.dumps(msg, separators=(",", ":")).encode()  # big integers are valid JSON
     assert outcome(binance.parse, raw) == outcome(binance.parse_checked, raw)
+
+
+BAD_NUMBERS = ["0", "0.00000000", "-1", "NaN", "Infinity", "1E-999999999", "1E+999999999"]
+
+
+def test_bad_prices_and_sizes_give_the_same_named_error_on_both_paths():
+    """Every price field (trade p, bookTicker b/a, depth level prices) and every trade size
+    refuses non-positive, non-finite and absurd-exponent values, hot path and checked path
+    alike, naming the field. Book sizes may be zero (a removed level), never anything else."""
+    by_kind = {}
+    for raw in SEEDS.values():
+        msg = orjson.loads(raw)
+        data = msg.get("data", msg)
+        if isinstance(data, dict):
+            by_kind[data.get("e") or ("bookTicker" if "B" in data else "other")] = msg
+    must_be_positive = {"trade": ["p", "q"], "bookTicker": ["b", "a"]}
+    for kind, keys in must_be_positive.items():
+        for key in keys:
+            for bad in BAD_NUMBERS:
+                msg = json.loads(json.dumps(by_kind[kind]))
+                msg["data"][key] = bad
+                raw = json.dumps(msg).encode()
+                assert outcome(binance.parse, raw) == outcome(binance.parse_checked, raw)
+                assert outcome(binance.parse, raw) == ("error", key), (kind, key, bad)
+    depth = by_kind["depthUpdate"]
+    for side in ("b", "a"):
+        for bad in BAD_NUMBERS:
+            msg = json.loads(json.dumps(depth))
+            msg["data"][side] = [["60000.01", "1.5"], [bad, "1.0"]]
+            raw = json.dumps(msg).encode()
+            assert (
+                outcome(binance.parse, raw)
+                == outcome(binance.parse_checked, raw)
+                == (
+                    "error",
+                    side,
+                )
+            ), (side, bad)
+            msg["data"][side] = [["60000.01", bad]]  # a size: zero removes the level
+            raw = json.dumps(msg).encode()
+            expected = outcome(binance.parse_checked, raw)
+            assert outcome(binance.parse, raw) == expected
+            assert (expected[0] == "events") == (bad in ("0", "0.00000000")), (side, bad)

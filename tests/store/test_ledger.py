@@ -338,3 +338,14 @@ def test_concurrent_first_opens_migrate_once(ledger_url: str) -> None:
     with Ledger(ledger_url) as led, led.engine.connect() as conn:
         count = conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar()
     assert count == len(s.MIGRATIONS)
+
+
+def test_client_ids_are_claimed_once_and_listed_per_session(ledger: Ledger) -> None:
+    """Schema v5: client order id -> session, for venues whose ids have no session prefix."""
+    assert ledger.claim_client_id("dydx", "42", "s1", "1") == ("s1", "1")
+    assert ledger.claim_client_id("dydx", "42", "s1", "1") == ("s1", "1")  # after a restart
+    assert ledger.claim_client_id("dydx", "42", "s2", "9") == ("s1", "1")  # taken: not moved
+    assert ledger.claim_client_id("kraken", "42", "s2", "9") == ("s2", "9")  # another venue
+    ledger.claim_client_id("dydx", "43", "s1", "2.1")
+    assert sorted(ledger.client_ids("s1", "dydx")) == ["42", "43"]
+    assert ledger.client_ids("s2", "dydx") == [] and ledger.client_ids("s2", "kraken") == ["42"]

@@ -7,19 +7,38 @@ the last traded price it has seen × (1 ± slippage) with fee × notional — th
 convention, so a session whose orders arrive at each bar's first trade executes exactly at the
 bar's open — and it is idempotent by client order id: submitting an id it knows returns the
 existing order and creates nothing (counted in `duplicate_submits`).
+
+It never persists a trade that is not a valid `Fill` (a positive, finite price and quantity of
+sane magnitude): a price from the feed that is not one is ignored (`invalid_prices`), and an
+order that would fill at an invalid price is refused (`VenueError`, code `invalid_price`).
+A file written by an older nzeza may already hold such a trade (a recorded price of 0 or
+1E-999999999 once became a stored price of 0): every later session on the file failed to
+reconcile. On open such trades are moved to the `quarantined_trades` table (with the reason)
+and their orders marked rejected with nothing filled, in one transaction, with a warning that
+names the file and the table; nothing else changes.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from nzeza.domain import Costs, Fill, Instrument, OrderStatus, OrderType, Side
-from nzeza.errors import VenueError
+from nzeza.errors import ValidationError, VenueError
+from nzeza.ops.logging import get_logger
 from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder
+
+log = get_logger(__name__)
+
+# A price, quantity or fee is "sane" between 1e-30 and 1e31 in magnitude: the bounds the feed
+# parsers enforce. Outside them, Decimal arithmetic under- or overflows (1E-999999999 × 1.0005
+# is 0 in the default context).
+_MIN_ADJUSTED, _MAX_ADJUSTED = -30, 30
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -33,14 +52,58 @@ CREATE TABLE IF NOT EXISTS trades (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS trades_by_order ON trades (client_order_id);
 CREATE INDEX IF NOT EXISTS trades_by_time ON trades (instrument_id, ts);
+CREATE TABLE IF NOT EXISTS quarantined_trades (
+    trade_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, instrument_id TEXT NOT NULL,
+    side TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL,
+    fee_currency TEXT NOT NULL, ts INTEGER NOT NULL, reason TEXT NOT NULL,
+    quarantined_ns INTEGER NOT NULL);
 """
 
 
+def sane_decimal(value: Any, field: str, *, positive: bool) -> Decimal:
+    """`value` as a finite Decimal of sane magnitude (> 0 when `positive`), else
+    `ValidationError(field, value, why)`."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(field, value, "is not a decimal number") from None
+    if not number.is_finite():
+        raise ValidationError(field, value, "must be finite")
+    if positive and number <= 0:
+        raise ValidationError(field, value, "must be positive")
+    if number and not _MIN_ADJUSTED <= number.adjusted() <= _MAX_ADJUSTED:
+        raise ValidationError(field, value, "is out of range (1e-30 .. 1e31)")
+    return number
+
+
+def _fill_of(row: tuple) -> Fill:
+    """A stored trade row as a Fill; ValidationError naming the bad field otherwise."""
+    t, c, i, s, q, p, f, fc, ts = row
+    return Fill(
+        t,
+        c,
+        i,
+        s,
+        sane_decimal(q, "quantity", positive=True),
+        sane_decimal(p, "price", positive=True),
+        sane_decimal(f, "fee", positive=False),
+        fc,
+        ts,
+    )
+
+
 class DurablePaperVenue(Venue):
+    limit_key = "paper"
+
     def __init__(
-        self, path: str | Path, instruments: Iterable[Instrument], costs: Costs, name: str = "paper"
+        self,
+        path: str | Path,
+        instruments: Iterable[Instrument],
+        costs: Costs,
+        name: str = "paper",
+        limiter: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limiter)
         self.name = name
         self.costs = costs
         self.instruments = {i.id: i for i in instruments}
@@ -53,8 +116,67 @@ class DurablePaperVenue(Venue):
         self._db.execute("PRAGMA synchronous=NORMAL")
         defer_checkpoints(self._db)  # checkpoints run on their own thread, off submit's path
         self._db.executescript(_SCHEMA)
+        self.quarantined = self._quarantine_invalid_trades()
         self._checkpointer = WalCheckpointer(self.path).start(owner=self)
         self.last_price: dict[str, tuple[Decimal, int]] = {}
+        self.invalid_prices = 0  # feed prices ignored (never a fill price)
+
+    def _quarantine_invalid_trades(self) -> int:
+        """Move trades that are not valid fills (an older version stored them) out of `trades`
+        and mark their orders rejected; returns how many. One transaction."""
+        bad: list[tuple[tuple, str]] = []
+        for row in self._db.execute("SELECT * FROM trades"):
+            try:
+                _fill_of(row)
+            except ValidationError as exc:
+                bad.append((row, str(exc)))
+        if not bad:
+            return 0
+        now = time.time_ns()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for row, reason in bad:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO quarantined_trades VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*row, reason, now),
+                )
+                self._db.execute("DELETE FROM trades WHERE trade_id = ?", (row[0],))
+            for cid in {row[1] for row, _ in bad}:
+                self._restate_order(cid)
+            self._db.execute("COMMIT")
+        except Exception:
+            self._db.execute("ROLLBACK")
+            raise
+        log.warning(
+            "paper venue file held trades that are not valid fills: moved to its "
+            "quarantined_trades table, their orders marked rejected",
+            extra={
+                "venue_db": str(self.path),
+                "trades": len(bad),
+                "orders": sorted({row[1] for row, _ in bad}),
+                "first_reason": bad[0][1],
+            },
+        )
+        return len(bad)
+
+    def _restate_order(self, client_order_id: str) -> None:
+        """An order's filled quantity and average price from its remaining (valid) trades."""
+        rows = self._db.execute(
+            "SELECT quantity, price FROM trades WHERE client_order_id = ?", (client_order_id,)
+        ).fetchall()
+        filled = sum((Decimal(q) for q, _ in rows), Decimal(0))
+        if not filled:
+            self._db.execute(
+                "UPDATE orders SET status = ?, filled_qty = '0', avg_price = NULL "
+                "WHERE client_order_id = ?",
+                (OrderStatus.REJECTED.value, client_order_id),
+            )
+            return
+        avg = sum((Decimal(q) * Decimal(p) for q, p in rows), Decimal(0)) / filled
+        self._db.execute(
+            "UPDATE orders SET status = ?, filled_qty = ?, avg_price = ? WHERE client_order_id = ?",
+            (OrderStatus.PARTIALLY_FILLED.value, str(filled), str(avg), client_order_id),
+        )
 
     async def close(self) -> None:
         self._checkpointer.stop()
@@ -62,6 +184,12 @@ class DurablePaperVenue(Venue):
 
     # -- market data ----------------------------------------------------------------------
     def on_trade(self, instrument_id: str, price: Decimal, ts: int) -> None:
+        """The last traded price fills the next market order; an invalid one is ignored."""
+        try:
+            sane_decimal(price, "price", positive=True)
+        except ValidationError:
+            self.invalid_prices += 1
+            return
         self.last_price[instrument_id] = (price, ts)
 
     # -- counters -------------------------------------------------------------------------
@@ -81,12 +209,12 @@ class DurablePaperVenue(Venue):
 
     # -- Venue interface ------------------------------------------------------------------
     async def load_markets(self) -> dict[str, Instrument]:
+        await self.throttle("load_markets")
         return dict(self.instruments)
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
-        existing = await self.fetch_order(
-            request.instrument_id, client_order_id=request.client_order_id
-        )
+        await self.throttle("submit")
+        existing = self._fetch(client_order_id=request.client_order_id)
         if existing is not None:
             self._bump("duplicate_submits")
             return existing
@@ -110,10 +238,39 @@ class DurablePaperVenue(Venue):
                 code="no_price",
             )
         last, ts = self.last_price[request.instrument_id]
-        price = self.costs.fill_price(request.side.value, last)
-        fee = self.costs.fee_for(price * request.quantity)
+        try:
+            price = self.costs.fill_price(request.side.value, last)
+            fee = self.costs.fee_for(price * request.quantity)
+        except ArithmeticError as exc:  # a context that traps under/overflow: no valid fill
+            raise VenueError(
+                self.name,
+                f"refused: no valid fill price from {last} ({type(exc).__name__})",
+                retryable=False,
+                code="invalid_price",
+            ) from None
         vid = f"D{self.counter('orders') + 1}"
         trade_id = f"{vid}-1"
+        try:  # the trade as it would be read back: never store one that is not a valid fill
+            _fill_of(
+                (
+                    trade_id,
+                    request.client_order_id,
+                    request.instrument_id,
+                    request.side.value,
+                    str(request.quantity),
+                    str(price),
+                    str(fee),
+                    inst.quote,
+                    ts,
+                )
+            )
+        except ValidationError as exc:
+            raise VenueError(
+                self.name,
+                f"refused: the fill would be invalid ({exc})",
+                retryable=False,
+                code="invalid_price",
+            ) from None
         # order, trade and counter in one transaction: the exchange never half-fills
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -150,9 +307,7 @@ class DurablePaperVenue(Venue):
         except Exception:
             self._db.execute("ROLLBACK")
             raise
-        order = await self.fetch_order(
-            request.instrument_id, client_order_id=request.client_order_id
-        )
+        order = self._fetch(client_order_id=request.client_order_id)
         assert order is not None
         self.publish(order)
         return order
@@ -164,9 +319,8 @@ class DurablePaperVenue(Venue):
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
     ) -> VenueOrder:
-        order = await self.fetch_order(
-            instrument_id, client_order_id=client_order_id, venue_order_id=venue_order_id
-        )
+        await self.throttle("cancel")
+        order = self._fetch(client_order_id=client_order_id, venue_order_id=venue_order_id)
         if order is None:  # market orders fill or fail at once: nothing rests to cancel
             raise VenueError(self.name, "unknown order", retryable=False, code="unknown_order")
         return order
@@ -177,6 +331,12 @@ class DurablePaperVenue(Venue):
         *,
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
+    ) -> VenueOrder | None:
+        await self.throttle("fetch_order")
+        return self._fetch(client_order_id=client_order_id, venue_order_id=venue_order_id)
+
+    def _fetch(
+        self, *, client_order_id: str | None = None, venue_order_id: str | None = None
     ) -> VenueOrder | None:
         if client_order_id is not None:
             row = self._db.execute(
@@ -204,30 +364,28 @@ class DurablePaperVenue(Venue):
         )
 
     async def fetch_open_orders(self, instrument_id: str | None = None) -> list[VenueOrder]:
+        await self.throttle("open_orders")
         return []  # market orders fill or fail at once
 
     async def balances(self) -> dict[str, Balance]:
+        await self.throttle("balances")
         return {}
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        await self.throttle("my_trades")
         rows = self._db.execute(
             "SELECT * FROM trades WHERE instrument_id = ? AND ts >= ? ORDER BY rowid",
             (instrument_id, since_ns or 0),
         ).fetchall()
-        return [
-            Fill(t, c, i, s, Decimal(q), Decimal(p), Decimal(f), fc, ts)
-            for t, c, i, s, q, p, f, fc, ts in rows
-        ]
+        return [_fill_of(row) for row in rows]
 
     async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
         """The trades of one order (indexed: cheap whatever the history)."""
+        await self.throttle("my_trades")
         rows = self._db.execute(
             "SELECT * FROM trades WHERE client_order_id = ? ORDER BY rowid", (client_order_id,)
         ).fetchall()
-        return [
-            Fill(t, c, i, s, Decimal(q), Decimal(p), Decimal(f), fc, ts)
-            for t, c, i, s, q, p, f, fc, ts in rows
-        ]
+        return [_fill_of(row) for row in rows]
 
     def order_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])

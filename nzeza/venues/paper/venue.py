@@ -71,6 +71,8 @@ class _Working:
 class PaperVenue(Venue):
     """Simulated venue. Construct with `PaperVenue.book_mode(...)` or `PaperVenue.bar_mode(...)`."""
 
+    limit_key = "paper"  # a local simulation: the paper budget, whatever venue it is named
+
     def __init__(
         self,
         instruments: Iterable[Instrument],
@@ -84,8 +86,9 @@ class PaperVenue(Venue):
         latency_ns: int = 0,
         clock: Callable[[], int] | None = None,
         name: str = "paper",
+        limiter: Any = None,
     ) -> None:
-        super().__init__()
+        super().__init__(limiter)
         if mode not in ("book", "bar"):
             raise ValidationError("mode", mode, "must be book or bar")
         if mode == "bar" and costs is None:
@@ -161,9 +164,11 @@ class PaperVenue(Venue):
 
     # -- Venue interface -----------------------------------------------------------------------
     async def load_markets(self) -> dict[str, Instrument]:
+        await self.throttle("load_markets")
         return dict(self.instruments)
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
+        await self.throttle("submit")
         return self.submit_now(request)
 
     def submit_now(self, request: OrderRequest) -> VenueOrder:
@@ -209,6 +214,7 @@ class PaperVenue(Venue):
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
     ) -> VenueOrder:
+        await self.throttle("cancel")
         w = self._find(client_order_id, venue_order_id)
         if w is None:
             raise VenueError(self.name, "order not found", retryable=False, code="not_found")
@@ -224,10 +230,12 @@ class PaperVenue(Venue):
         client_order_id: str | None = None,
         venue_order_id: str | None = None,
     ) -> VenueOrder | None:
+        await self.throttle("fetch_order")
         w = self._find(client_order_id, venue_order_id)
         return w.view() if w else None
 
     async def fetch_open_orders(self, instrument_id: str | None = None) -> list[VenueOrder]:
+        await self.throttle("open_orders")
         return [
             w.view()
             for w in self.orders.values()
@@ -235,6 +243,7 @@ class PaperVenue(Venue):
         ]
 
     async def balances(self) -> dict[str, Balance]:
+        await self.throttle("balances")
         snap = self.portfolio.snapshot()
         out = {c: Balance(c, v) for c, v in snap.balances.items()}
         for iid, pos in snap.positions.items():
@@ -243,12 +252,14 @@ class PaperVenue(Venue):
         return out
 
     async def positions(self) -> list[VenuePosition]:
+        await self.throttle("positions")
         return [
             VenuePosition(iid, p.quantity, p.avg_entry_price)
             for iid, p in self.portfolio.snapshot().open_positions().items()
         ]
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        await self.throttle("my_trades")
         return [
             f
             for w in self.orders.values()

@@ -256,8 +256,36 @@ class BinanceSim:
         )
 
     async def _my_trades(self, request: web.Request) -> web.Response:
-        sym = request.query.get("symbol")
-        since = int(request.query.get("startTime", 0))
-        return web.json_response(
-            [t for t in self.trades if t["symbol"] == sym and t["time"] >= since]
-        )
+        """As Binance: `limit` (default 500, at most 1000) trades ascending; `fromId` from that
+        trade id on; else [startTime, endTime] within one day (startTime alone: a day from it;
+        neither: the last day)."""
+        q = request.query
+        sym = q.get("symbol")
+        limit = min(int(q.get("limit", 500)), 1000)
+        rows = [t for t in self.trades if t["symbol"] == sym]
+        if "fromId" in q:
+            if "startTime" in q or "endTime" in q:
+                return web.json_response(
+                    {"code": -1128, "msg": "Combination of optional parameters invalid."},
+                    status=400,
+                )
+            rows = [t for t in rows if t["id"] >= int(q["fromId"])]
+        else:
+            day = 86_400_000
+            now = int(time.time() * 1000)
+            start = int(q["startTime"]) if "startTime" in q else None
+            end = int(q["endTime"]) if "endTime" in q else None
+            if start is None and end is None:
+                start, end = now - day, now
+            elif end is None:
+                end = start + day  # type: ignore[operator]
+            elif start is None:
+                start = end - day
+            if end - start > day:
+                return web.json_response(
+                    {"code": -1127, "msg": "More than 24 hours between startTime and endTime."},
+                    status=400,
+                )
+            # (a trade stored without a time, as a test makes one, is in every window)
+            rows = [t for t in rows if "time" not in t or start <= t["time"] <= end]
+        return web.json_response(rows[:limit])

@@ -384,7 +384,7 @@ class CoinbaseSim(SimBase):
         if start:
             since_ms = int(datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp() * 1000)
         fills = []
-        for t in self.trades:
+        for t in sorted(self.trades, key=lambda t: (t.ts_ms, int(t.tid)), reverse=True):
             if (product and t.symbol != product) or t.ts_ms < since_ms:
                 continue
             fills.append(
@@ -406,7 +406,12 @@ class CoinbaseSim(SimBase):
                     "retail_portfolio_id": "11111111-1111-1111-1111-111111111111",
                 }
             )
-        return web.json_response({"fills": fills, "cursor": ""})
+        # a page of `limit` (default 100), newest first; the cursor is the next page's offset
+        offset = int(request.query.get("cursor") or 0)
+        limit = int(request.query.get("limit") or 100)
+        page = fills[offset : offset + limit]
+        more = offset + limit < len(fills)
+        return web.json_response({"fills": page, "cursor": str(offset + limit) if more else ""})
 
 
 __all__ = ["CoinbaseSim"]

@@ -4,7 +4,16 @@ indexer endpoints nzeza reads (perpetual markets, orders, fills, subaccount).
 The broadcast handler does what a validator's ante handler does for signatures: decodes the
 TxRaw, checks the signer's address, sequence and the SIGN_MODE_DIRECT signature over the
 SignDoc (chain id, account number, sequence), then applies MsgPlaceOrder / MsgCancelOrder to
-its order list. Placed orders fill immediately at their limit price when `auto_fill` is set.
+its order list. A short-term order's good_til_block must lie in (height, height + 20], as the
+chain requires.
+
+Matching (`fill_at`): "limit" fills every placed order at once at its limit price (with
+`auto_fill`); "oracle" fills an order that crosses the market's oracle price (`oracle()`,
+default the market's `oraclePrice`) at that price, cancels a short-term (IOC) order that does
+not (BEST_EFFORT_CANCELED), and rests a long-term one (OPEN) until it is cancelled.
+`indexer_lag` delays an order (and its fills) at the indexer by that many reads of /v4/orders,
+as the real indexer lags the chain. Fills are served newest first, `limit` a page, before a
+height (`createdBeforeOrAtHeight`), as the indexer pages them.
 """
 
 from __future__ import annotations
@@ -49,16 +58,37 @@ def _s(d: Any) -> str:
     return f"{d.normalize():f}"  # the indexer prints decimals without trailing zeros
 
 
+def _now_iso() -> str:
+    now = time.time_ns()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000))
+    return f"{stamp}.{now // 1_000_000 % 1000:03d}Z"
+
+
 class DydxStub:
-    def __init__(self, chain_id: str = "dydx-testnet-4", auto_fill: bool = True) -> None:
+    def __init__(
+        self,
+        chain_id: str = "dydx-testnet-4",
+        auto_fill: bool = True,
+        *,
+        fill_at: str = "limit",
+        oracle: Any = None,
+        indexer_lag: int = 0,
+        maker_fee: Any = None,
+    ) -> None:
         self.chain_id = chain_id
         self.auto_fill = auto_fill
+        self.fill_at = fill_at
+        self.oracle = oracle  # callable -> Decimal, else each market's oraclePrice
+        self.indexer_lag = indexer_lag
+        self.order_reads = 0
+        self.maker_fee = maker_fee  # a fee rate for every fill (negative: a rebate)
         self.markets = {m["ticker"]: m for m in (BTC_USD, ETH_USD)}
         self.accounts: dict[str, dict[str, Any]] = {}
         self.height = 1000
         self.orders: list[dict[str, Any]] = []
         self.fills: list[dict[str, Any]] = []
         self.broadcasts: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -71,7 +101,7 @@ class DydxStub:
 
     # -- server ------------------------------------------------------------------------------
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(middlewares=[self._log])
         app.router.add_get("/cosmos/auth/v1beta1/accounts/{address}", self._account)
         app.router.add_get("/cosmos/base/tendermint/v1beta1/blocks/latest", self._latest)
         app.router.add_post("/cosmos/tx/v1beta1/txs", self._broadcast)
@@ -90,6 +120,11 @@ class DydxStub:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @web.middleware
+    async def _log(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        return await handler(request)
 
     # -- node --------------------------------------------------------------------------------
     async def _account(self, req: web.Request) -> web.Response:
@@ -138,14 +173,25 @@ class DydxStub:
         doc = tx.sign_doc(self.chain_id, acct["account_number"])
         if not verify_signature(tx.public_key, doc, tx.signature):
             return self._fail(4, "signature verification failed", txhash)
+        for msg in tx.messages:
+            if msg.DESCRIPTOR.name == "MsgPlaceOrder" and msg.order.order_id.order_flags == 0:
+                gtb = msg.order.good_til_block
+                if not self.height < gtb <= self.height + 20:
+                    return self._fail(
+                        2, f"GoodTilBlock {gtb} not in ({self.height}, {self.height + 20}]", txhash
+                    )
         acct["sequence"] += 1
         for msg in tx.messages:
             if msg.DESCRIPTOR.name == "MsgPlaceOrder":
                 self._place(msg.order)
             else:
                 for o in self.orders:
-                    if o["clientId"] == str(msg.order_id.client_id) and o["status"] == "OPEN":
+                    if o["clientId"] == str(msg.order_id.client_id) and o["status"] in (
+                        "OPEN",
+                        "BEST_EFFORT_OPENED",
+                    ):
                         o["status"] = "CANCELED"
+                        o["updatedAt"] = _now_iso()
         return web.json_response({"tx_response": {"code": 0, "txhash": txhash, "raw_log": "[]"}})
 
     def _place(self, order: Any) -> None:
@@ -173,45 +219,87 @@ class DydxStub:
             "goodTilBlockTime": str(order.good_til_block_time)
             if order.good_til_block_time
             else None,
+            "createdAtHeight": str(self.height),
+            "updatedAt": _now_iso(),
+            "_visible_after": self.order_reads + self.indexer_lag,
         }
         self.orders.append(row)
-        if self.auto_fill:
-            row["status"], row["totalFilled"] = "FILLED", row["size"]
-            self.fills.append(
-                {
-                    "id": f"fill-{len(self.fills) + 1}",
-                    "side": row["side"],
-                    "liquidity": "TAKER",
-                    "type": "LIMIT",
-                    "market": market["ticker"],
-                    "marketType": "PERPETUAL",
-                    "price": row["price"],
-                    "size": row["size"],
-                    "fee": _s(size * price * 5 / 10000),
-                    "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                    "createdAtHeight": str(self.height),
-                    "orderId": oid,
-                    "clientMetadata": "0",
-                    "subaccountNumber": 0,
-                }
-            )
+        short = order.order_id.order_flags == 0
+        if self.fill_at == "oracle":
+            touch = self._oracle(market)
+            crosses = price >= touch if row["side"] == "BUY" else price <= touch
+            if crosses:
+                self._fill(row, market, size, touch)
+            elif short:  # IOC: never rests
+                row["status"] = "BEST_EFFORT_CANCELED"
+        elif self.auto_fill:
+            self._fill(row, market, size, price)
+        elif short:
+            row["status"] = "BEST_EFFORT_OPENED"
         self.height += 1
+
+    def _oracle(self, market: dict[str, Any]) -> Any:
+        from decimal import Decimal
+
+        return Decimal(str(self.oracle() if self.oracle else market["oraclePrice"]))
+
+    def _fill(self, row: dict[str, Any], market: dict[str, Any], size: Any, price: Any) -> None:
+        from decimal import Decimal
+
+        row["status"], row["totalFilled"] = "FILLED", row["size"]
+        rate = Decimal(str(self.maker_fee)) if self.maker_fee is not None else Decimal("0.0005")
+        self.fills.append(
+            {
+                "id": f"fill-{len(self.fills) + 1}",
+                "side": row["side"],
+                "liquidity": "TAKER",
+                "type": "LIMIT",
+                "market": market["ticker"],
+                "marketType": "PERPETUAL",
+                "price": _s(price),
+                "size": row["size"],
+                "fee": _s(size * price * rate),
+                "createdAt": _now_iso(),
+                "createdAtHeight": str(self.height),
+                "orderId": row["id"],
+                "clientMetadata": "0",
+                "subaccountNumber": 0,
+            }
+        )
 
     # -- indexer -----------------------------------------------------------------------------
     async def _markets(self, req: web.Request) -> web.Response:
         return web.json_response({"markets": self.markets})
 
+    def _visible(self, order: dict[str, Any]) -> bool:
+        return self.order_reads >= order["_visible_after"]
+
     async def _orders(self, req: web.Request) -> web.Response:
+        self.order_reads += 1
         addr = req.query.get("address")
-        rows = [o for o in self.orders if o["subaccountId"] == addr]
+        rows = [o for o in self.orders if o["subaccountId"] == addr and self._visible(o)]
         if "status" in req.query:
             rows = [o for o in rows if o["status"] == req.query["status"]]
-        return web.json_response(rows)
+        if "ticker" in req.query:
+            rows = [o for o in rows if o["ticker"] == req.query["ticker"]]
+        return web.json_response([{k: v for k, v in o.items() if k[0] != "_"} for o in rows])
 
     async def _fills(self, req: web.Request) -> web.Response:
-        addr = req.query.get("address")
-        mine = {o["id"] for o in self.orders if o["subaccountId"] == addr}
-        return web.json_response({"fills": [f for f in self.fills if f["orderId"] in mine]})
+        q = req.query
+        mine = {
+            o["id"]
+            for o in self.orders
+            if o["subaccountId"] == q.get("address") and self._visible(o)
+        }
+        rows = [f for f in self.fills if f["orderId"] in mine]
+        if "market" in q:
+            rows = [f for f in rows if f["market"] == q["market"]]
+        if "createdBeforeOrAtHeight" in q:
+            rows = [
+                f for f in rows if int(f["createdAtHeight"]) <= int(q["createdBeforeOrAtHeight"])
+            ]
+        rows.sort(key=lambda f: (int(f["createdAtHeight"]), f["id"]), reverse=True)
+        return web.json_response({"fills": rows[: int(q.get("limit", 100))]})
 
     async def _subaccount(self, req: web.Request) -> web.Response:
         return web.json_response(

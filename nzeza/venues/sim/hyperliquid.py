@@ -219,10 +219,15 @@ class HyperliquidSim(SimBase):
         return [self._wire(o) for o in self.orders.values() if o.status == "open"]
 
     def _fills(self, body: dict[str, Any]) -> Any:
+        """userFillsByTime: at most 2000 fills from startTime, oldest first; userFills: the
+        2000 most recent."""
         start = int(body.get("startTime") or 0)
+        ordered = sorted(self.trades, key=lambda t: (t.ts_ms, int(t.tid)))
+        if body.get("type") == "userFills":
+            ordered = ordered[-2000:]
         out = []
-        for t in self.trades:
-            if t.ts_ms < start:
+        for t in ordered:
+            if t.ts_ms < start or len(out) == 2000:
                 continue
             out.append(
                 {

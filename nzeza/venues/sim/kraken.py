@@ -236,11 +236,13 @@ class KrakenSim(SimBase):
         return self._ok({"closed": closed, "count": len(closed)})
 
     async def _TradesHistory(self, p: dict[str, str]) -> web.Response:
+        """As Kraken: 50 trades a page, newest first, `ofs` skips; `count` is the total."""
         start = float(p.get("start", 0))
+        matching = [t for t in self.trades if t.ts_ms / 1000 >= start]
+        matching.sort(key=lambda t: (t.ts_ms, int(t.tid)), reverse=True)
+        ofs = int(p.get("ofs", 0))
         trades = {}
-        for t in self.trades:
-            if t.ts_ms / 1000 < start:
-                continue
+        for t in matching[ofs : ofs + 50]:
             o = self.orders[t.oid]
             trades[_txid(t.tid, "T")] = {
                 "ordertxid": t.oid,
@@ -258,7 +260,7 @@ class KrakenSim(SimBase):
                 "trade_id": int(t.tid),
                 "maker": False,
             }
-        return self._ok({"trades": trades, "count": len(trades)})
+        return self._ok({"trades": trades, "count": len(matching)})
 
 
 __all__ = ["KrakenSim"]
