@@ -14,12 +14,21 @@ from typing import Any
 _MAX_VALUE_CHARS = 120
 
 
-def show_value(value: Any) -> str:
-    """A short, printable rendering of a value for an error message (truncated, never a secret)."""
-    text = repr(value)
-    if len(text) > _MAX_VALUE_CHARS:
-        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+def clip(text: str, limit: int) -> str:
+    """`text` redacted, then cut to at most `limit` characters (an ellipsis marks a cut).
+
+    Redaction must come first: a secret cut in half by the truncation is no longer the whole
+    registered value, so the redactor would not find it and its head would survive.
+    """
+    text = _redact(text)
+    if len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
     return text
+
+
+def show_value(value: Any) -> str:
+    """A short, printable rendering of a value for an error message (never a secret)."""
+    return clip(repr(value), _MAX_VALUE_CHARS)
 
 
 def _redact(text: str) -> str:
@@ -157,5 +166,6 @@ __all__ = [
     "RiskRejected",
     "ValidationError",
     "VenueError",
+    "clip",
     "show_value",
 ]

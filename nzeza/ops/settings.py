@@ -29,7 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nzeza.errors import ConfigError, LiveTradingNotAllowed
-from nzeza.ops.secrets import mask, register_secret
+from nzeza.ops.secrets import mask, mask_url, register_secret
 
 ENV_PREFIX = "NZEZA_"
 LIVE_CONFIRMATION = "I_UNDERSTAND_THIS_TRADES_REAL_MONEY"
@@ -309,7 +309,8 @@ def describe(settings: Settings) -> dict[str, Any]:
                 }:
                     entry[field] = mask(v)
                 elif field in {"rest_url", "ws_url", "node_url"}:
-                    entry[field] = value.endpoint(name, field)
+                    url = value.endpoint(name, field)
+                    entry[field] = mask_url(url) if url else url
                 else:
                     entry[field] = v
             out[name] = entry
@@ -321,5 +322,5 @@ def describe(settings: Settings) -> dict[str, Any]:
             )
         else:
             out[name] = str(value) if isinstance(value, Path | StrEnum) else value
-    out["ledger_url"] = settings.effective_ledger_url
+    out["ledger_url"] = mask_url(settings.effective_ledger_url)
     return out
