@@ -5,7 +5,7 @@ Sans-I/O: `RiskEngine.check(intent, RiskContext) -> Decision`. See `engine.py`.
 
 from nzeza.risk.booklike import book_side, top_of_book
 from nzeza.risk.breaker import DailyLossBreaker
-from nzeza.risk.config import DEFAULT_CHECKS, RiskConfig
+from nzeza.risk.config import DEFAULT_CHECKS, EquityShare, RiskConfig
 from nzeza.risk.decision import Action, Decision, RiskContext
 from nzeza.risk.engine import RiskEngine, reduces, total_pnl
 from nzeza.risk.intent import OrderIntent, validate_intent
@@ -18,6 +18,7 @@ __all__ = [
     "Action",
     "DailyLossBreaker",
     "Decision",
+    "EquityShare",
     "KillSwitch",
     "OrderIntent",
     "RiskConfig",
