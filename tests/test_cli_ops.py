@@ -43,7 +43,7 @@ def test_status_and_audit_verify_read_the_ledger(tmp_path) -> None:
         )
     out = cli(tmp_path, "status", "--ledger", url)
     assert out.returncode == 0, out.stderr
-    assert "st1" in out.stdout and "replay" in out.stdout and "stopped" in out.stdout
+    assert "st1" in out.stdout and "replay" in out.stdout and "finished" in out.stdout
     assert f"fills={len(result.fills)}" in out.stdout
     assert "equity=" in out.stdout
     missing = cli(tmp_path, "status", "--ledger", url, "--session", "nope")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs, Instrument
-from nzeza.errors import RiskRejected, ValidationError
+from nzeza.errors import ValidationError
 
 # Venues whose public trade stream a session can read (the Binance combined-stream protocol,
 # which nzeza's replay server also speaks).
@@ -136,35 +136,13 @@ def risk_hook(
     portfolio: Any,
     metrics: Any = None,
     config: Any = None,
+    costs: Costs | None = None,
 ) -> Any:
-    """A pre-trade check: the risk engine on each intent, rejections journaled and counted."""
-    from nzeza.risk import OrderIntent, RiskConfig, RiskContext, RiskEngine
+    """The risk gate of a session (`nzeza.engine.riskgate`; the default limits when no
+    config is given)."""
+    from nzeza.engine.riskgate import risk_hook as gate
 
-    def journal(rejection: RiskRejected, intent: Any, now_ns: int) -> None:
-        ledger.record_risk_event(
-            session_id, rejection.check, rejection.limit, rejection.value, rejection.detail, now_ns
-        )
-        if metrics is not None:
-            metrics.risk_rejections.labels(rejection.check).inc()
-
-    engine = RiskEngine(
-        config or RiskConfig(max_slippage_bps=None), {instrument.id: instrument}, journal=journal
-    )
-
-    def check(intent: Any) -> None:
-        import time
-
-        snap = portfolio.snapshot()
-        ref = intent.reference_price
-        order = OrderIntent(instrument.id, intent.side, intent.quantity, seq=intent.seq)
-        ctx = RiskContext(
-            snap, {instrument.id: ref}, time.time_ns(), reference_prices={instrument.id: ref}
-        )
-        decision = engine.check(order, ctx)
-        if not decision.accepted and decision.rejection is not None:
-            raise decision.rejection
-
-    return check
+    return gate(ledger, session_id, instrument, portfolio, metrics, config, costs)
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
 from nzeza.engine.trader import Intent, Trader
-from nzeza.errors import RiskRejected, ValidationError, VenueError
+from nzeza.errors import ValidationError, VenueError, clip
 from nzeza.ops.logging import bind, get_logger
+from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.venues.base import OrderRequest, Venue, VenueOrder
 
 log = get_logger(__name__)
@@ -67,10 +68,19 @@ class SessionConfig:
     # this session's open orders at a graceful stop: "cancel" them or "keep" them working
     on_stop: str = "cancel"
     vol_targeting: VolTargeting | None = None
+    # the session's risk limits and stops (on by default); None runs without a risk gate,
+    # which only research comparisons and benchmarks of the bare loop should ask for
+    risk: RiskSettings | None = DEFAULT_RISK
 
     def __post_init__(self) -> None:
+        from nzeza.engine.lifecycle import check_session_id
+
+        check_session_id(self.session_id)
         if self.on_stop not in ON_STOP:
             raise ValidationError("on_stop", self.on_stop, "must be cancel or keep")
+        cash = self.init_cash
+        if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
+            raise ValidationError("init_cash", cash, "must be a positive, finite amount")
 
 
 @dataclass
@@ -85,6 +95,11 @@ class SessionReport:
     resubmitted: int = 0
     rejected: int = 0
     venue_rejected: int = 0
+    amended: int = 0  # decisions the risk gate reduced
+    twaps: int = 0  # decisions the risk gate split into TWAP children
+    twap_children: int = 0
+    stops_triggered: int = 0
+    flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
     last_close: Decimal | None = None
     stopped_by: str = "feed ended"
@@ -109,8 +124,9 @@ class Session:
         venue: Venue,
         *,
         metrics: Any = None,
-        pre_trade: Callable[[Intent], None] | None = None,
+        pre_trade: Any = None,
         kill_switch: Callable[[], bool] | None = None,
+        account: Any = None,
     ) -> None:
         from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
 
@@ -118,11 +134,16 @@ class Session:
         self.ledger = ledger
         self.venue = venue
         self.metrics = metrics
-        self.pre_trade = pre_trade
         self.kill_switch = kill_switch or (lambda: False)
+        self.account = account  # live: the venue account orders must be covered by
         self.machine = SessionMachine()
         self._stop = asyncio.Event()
         inst = config.instrument
+        from nzeza.engine.lifecycle import check_resume, full_record, record_loosened
+
+        record = full_record(config)
+        # before anything is written: a resume must run the configuration it was started with
+        check_resume(ledger, config.session_id, config.mode, record)
         resumed = not ledger.start_session(
             config.session_id,
             mode=config.mode,
@@ -131,7 +152,7 @@ class Session:
             venue=venue.name,
             currency=inst.quote,
             initial_balances={inst.quote: config.init_cash},
-            config=config.record,
+            config=record,
         )
         self.report = SessionReport(config.session_id, resumed=resumed)
         rec = rebuild(ledger, config.session_id, inst)
@@ -166,6 +187,26 @@ class Session:
             TokenBucket(limits.capacity, limits.rate, time.monotonic()) if limits else None
         )
         self._order_weight = limits.weights.get("order", limits.default_weight) if limits else 0.0
+        # the risk gate every order goes through (the defaults unless told otherwise)
+        self.pre_trade = pre_trade
+        if pre_trade is None and config.risk is not None:
+            from nzeza.engine.riskgate import RiskGate, risk_config
+
+            self.pre_trade = RiskGate(
+                ledger,
+                config.session_id,
+                inst,
+                self.portfolio,
+                config=risk_config(config.risk),
+                costs=config.costs,
+                metrics=metrics,
+                open_orders=lambda: self.working_orders.values(),
+            )
+        if not resumed and config.risk is not None:
+            record_loosened(ledger, config.session_id, config.risk, config.init_cash)
+        from nzeza.engine.dispatch import Dispatcher
+
+        self.dispatch = Dispatcher(self)
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -260,34 +301,58 @@ class Session:
             self._task.cancel()  # interrupts only the wait for the next feed message
 
     async def run(self, trades: AsyncIterator[Any]) -> SessionReport:
-        from nzeza.feeds.bars import BarAggregator
-
+        """Run to the end of the feed or a stop. Whatever ends it, the ledger says how:
+        `finished` (the feed ended), `stopped` (a signal, the kill switch, a stop call) or
+        `failed` with the error (then re-raised)."""
         self._task = asyncio.current_task()
         with bind(session_id=self.cfg.session_id):
-            self.machine.fire("start")
-            await self.reconcile()
-            self.machine.fire("recovered")
-            log.info(
-                "session running",
-                extra={
-                    "mode": self.cfg.mode,
-                    "venue": self.venue.name,
-                    "resumed": self.report.resumed,
-                    "reconciled_fills": self.report.reconciled_fills,
-                },
-            )
-            self._init_gauges()
-            agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
-            feed = aiter(trades)
             try:
-                await self._consume(feed, agg)
-            finally:
-                aclose = getattr(feed, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-            self.machine.fire("stop")
-            await self._shutdown()
-            self.machine.fire("stopped")
+                return await self._run(trades)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the failure (state machine, ledger, log); never masks the original error."""
+        reason = clip(f"{type(exc).__name__}: {exc}", 300)
+        if isinstance(exc, asyncio.CancelledError):
+            reason = "cancelled: the session's task was cancelled before it could stop"
+        self.report.stopped_by = f"failed: {reason}"
+        if self.machine.can("fail"):
+            self.machine.fire("fail")
+        try:
+            self.ledger.set_session_status(self.cfg.session_id, "failed", reason)
+        except Exception as err:  # the ledger itself may be what failed
+            log.error("cannot record the failure", extra={"error": clip(str(err), 300)})
+        log.error("session failed", extra={"reason": reason})
+
+    async def _run(self, trades: AsyncIterator[Any]) -> SessionReport:
+        from nzeza.feeds.bars import BarAggregator
+
+        self.machine.fire("start")
+        await self.reconcile()
+        self.machine.fire("recovered")
+        log.info(
+            "session running",
+            extra={
+                "mode": self.cfg.mode,
+                "venue": self.venue.name,
+                "resumed": self.report.resumed,
+                "reconciled_fills": self.report.reconciled_fills,
+            },
+        )
+        self._init_gauges()
+        agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
+        feed = aiter(trades)
+        try:
+            await self._consume(feed, agg)
+        finally:
+            aclose = getattr(feed, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.machine.fire("stop")
+        await self._shutdown()
+        self.machine.fire("stopped")
         return self.report
 
     async def _consume(self, feed: AsyncIterator[Any], agg: Any) -> None:
@@ -320,6 +385,7 @@ class Session:
                 self._bin = start
                 if self.last_bar_ts is None or start > self.last_bar_ts:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
+            await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
 
     async def _on_closed(self, fbar: Any) -> None:
         bar = Bar(
@@ -351,6 +417,7 @@ class Session:
         self.ledger.record_equity(
             self.cfg.session_id, fbar.start_ns, eq, snap.cash, exp.gross, exp.net
         )
+        await self.dispatch.on_bar(fbar.high, fbar.low, fbar.close, fbar.start_ns)
         self.ledger.mark_bar(self.cfg.session_id, fbar.start_ns)
         crash_point("after_bar")
         self.last_bar_ts = fbar.start_ns
@@ -401,20 +468,12 @@ class Session:
                 self.report.resubmitted += 1
             self._resubmit = []
             return
-        intent = self.trader.intent_at(price)
-        if intent is None:
+        pending = self.trader.size_pending(price)
+        if pending is None:
             return
         self.report.intents += 1
-        if self.pre_trade is not None:
-            try:
-                self.pre_trade(intent)
-            except RiskRejected as rejection:  # journaled by the risk hook; never sent
-                self.ledger.mark_intent(intent.client_order_id, "rejected")
-                self.report.rejected += 1
-                log.warning("intent rejected by risk", extra={"check": rejection.check})
-                return
-        await self._send(intent, ts, t0)
-        self.report.decision_latencies_ns.append(time.perf_counter_ns() - t0)
+        # risk (and, live, the account) before the journal: what is journaled is what is sent
+        await self.dispatch.decided(pending, to_decimal(price, "price"), ts, t0)
 
     async def _throttle(self) -> None:
         """The venue's request budget (token bucket): wait when an order would exceed it."""
@@ -486,12 +545,30 @@ class Session:
             if self.trader.apply_fill(fill, order):
                 self.report.fills += 1
                 crash_point("after_fill")
+                self.dispatch.on_fill(fill)
         if order.status is OrderStatus.FILLED:
             self.working_orders.pop(cid, None)
             if self.metrics is not None:
                 self.metrics.orders_filled.labels(self.venue.name).inc()
         elif order.is_open:
             self.working_orders[cid] = order
+
+    async def cancel_working(self, cid: str) -> None:
+        """Cancel one of this session's working orders (a TWAP child left behind), booking
+        the fills that came before the cancel."""
+        order = self.working_orders.get(cid)
+        if order is None:
+            return
+        try:
+            done = await self.venue.cancel(self.cfg.instrument.id, client_order_id=cid)
+        except VenueError as exc:
+            self.note_venue_error(exc)
+            log.warning("cancel failed", extra={"client_order_id": cid, "error": str(exc)})
+            return
+        await self.book_fills(order, done)
+        follow(order, done)
+        self.ledger.record_order(self.cfg.session_id, order, "canceled", {"at": "twap"})
+        self.working_orders.pop(cid, None)
 
     def _rejected(self, intent: Intent, order: Order, exc: VenueError | None) -> None:
         reason = (exc.code if exc is not None else None) or "rejected"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 log = get_logger("nzeza.engine.session")
 
+FEED_ENDED = "feed ended"  # SessionReport.stopped_by when the feed ran out by itself
+
 
 async def open_orders(session: Session) -> list[VenueOrder]:
     """This session's orders still working at the venue."""
@@ -93,7 +95,10 @@ async def shutdown(session: Session) -> None:
         kept_orders=report.kept_orders,
     )
     session.ledger.audit("session_stop", final, sid)
-    session.ledger.set_session_status(sid, "stopped", report.stopped_by)
+    # the feed ran out: finished; anything that cut it short (signal, kill switch, stop()):
+    # stopped — either way with the reason
+    status = "finished" if report.stopped_by == FEED_ENDED else "stopped"
+    session.ledger.set_session_status(sid, status, report.stopped_by)
     log.info(
         "session stopped",
         extra={

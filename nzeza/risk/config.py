@@ -12,8 +12,8 @@ default here), "amend" (reduced to the largest size every limit allows) or "twap
 above the per-order limits is split into children each within them; exposure limits still
 reduce the parent). `validate()` raises a `ConfigError` naming the limit for anything negative,
 zero where zero makes no sense, or inconsistent with another limit (a net exposure limit above
-the gross one, an order notional above the gross exposure limit, a per-order quantity above an
-instrument's position limit).
+the gross one, an order notional above twice the gross exposure limit — more than a full flip —,
+a per-order quantity above an instrument's position limit).
 """
 
 from __future__ import annotations
@@ -184,12 +184,15 @@ class RiskConfig:
                 f"{self.max_net_exposure} exceeds max_gross_exposure {self.max_gross_exposure}",
                 "|net| can never exceed gross, so the net limit would never bind",
             )
+        # One order can at most flip a position from the gross limit short to the gross limit
+        # long: twice the gross limit. A larger order limit could never bind.
         if _comparable(self.max_order_notional, self.max_gross_exposure) and _above(
-            self.max_order_notional, self.max_gross_exposure
+            self.max_order_notional, _twice(self.max_gross_exposure)
         ):
             raise ConfigError(
                 "risk.max_order_notional",
-                f"{self.max_order_notional} exceeds max_gross_exposure {self.max_gross_exposure}",
+                f"{self.max_order_notional} exceeds twice max_gross_exposure "
+                f"{self.max_gross_exposure} (a full flip)",
             )
         if self.on_slippage_breach not in SLIPPAGE_ACTIONS:
             raise ConfigError(
@@ -234,6 +237,12 @@ def _limit(name: str, value: Any) -> Limit:
 def _comparable(a: Limit | None, b: Limit | None) -> bool:
     """Both set and of one kind (two amounts, or two shares of the same equity)."""
     return a is not None and b is not None and type(a) is type(b)
+
+
+def _twice(limit: Limit | None) -> Limit | None:
+    if isinstance(limit, EquityShare):
+        return EquityShare(limit.fraction * 2)
+    return None if limit is None else limit * 2
 
 
 def _above(a: Limit | None, b: Limit | None) -> bool:

@@ -213,6 +213,7 @@ class RiskEngine:
             tuple(ran),
             flatten,
             max_child,
+            state.get("resized", ()),
         )
 
     def _validated(self, intent: OrderIntent, ctx: RiskContext) -> OrderIntent:
@@ -287,6 +288,7 @@ class RiskEngine:
             ctx.portfolio.position(intent.instrument_id).quantity, probe.signed_qty
         )
         self._run_checks(probe, ctx, state, ran, soft=False)  # every limit holds for it now
+        state["resized"] = tuple(r.rejection for _, r in caps.values())
         if twap:
             state["intent"], state["action"] = intent.with_changes(quantity=parent_q), Action.TWAP
             return sized

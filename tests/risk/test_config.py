@@ -19,7 +19,7 @@ D = Decimal
         ({"max_order_qty": 0}, "risk.max_order_qty"),
         ({"max_order_notional": "-1"}, "risk.max_order_notional"),
         ({"max_net_exposure": 200, "max_gross_exposure": 100}, "risk.max_net_exposure"),
-        ({"max_order_notional": 200, "max_gross_exposure": 100}, "risk.max_order_notional"),
+        ({"max_order_notional": 201, "max_gross_exposure": 100}, "risk.max_order_notional"),
         ({"max_order_qty": 3, "position_limits": {BTC.id: 2}}, "risk.max_order_qty"),
         ({"position_limits": {BTC.id: 0}}, f"risk.position_limits[{BTC.id}]"),
         ({"position_limits": {"x:Y/Z": 1}}, "risk.position_limits[x:Y/Z]"),
