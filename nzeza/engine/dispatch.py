@@ -193,14 +193,14 @@ class Dispatcher:
     ) -> Any:
         from nzeza.execution.twap import TwapConfig, TwapScheduler
 
-        costs = self.s.cfg.costs
         slices = max(1, math.ceil(qty / max_child))
         config = TwapConfig(
             horizon_s=self.horizon_ns / 1e9,
             slices=slices,
             # children are capped by notional at the expected fill price of the arrival, so
-            # a child priced later stays within the per-order limit the gate computed
-            max_child_notional=max_child * costs.fill_price(side, price),
+            # a child priced later keeps the arrival's notional, so its expected fill stays
+            # within the per-order limit the gate sized `max_child` for
+            max_child_notional=max_child * price,
             seed=self.s.trader.seq,
         )
         parent = OrderIntent(self.s.cfg.instrument.id, side, qty, seq=self.s.trader.seq + 1)
@@ -268,7 +268,8 @@ class Dispatcher:
         """Check, journal and send one child; False when the TWAP had to end."""
         sched_cid = cmd.client_order_id
         qty = cmd.intent.quantity
-        decision = self._decide(twap.side, qty, price, ts, tag="twap")
+        # the parent's resize was recorded once; a child trimmed again is not a new event
+        decision = self._decide(twap.side, qty, price, ts, tag="twap", quiet=True)
         if decision is not None:
             if decision.action is Action.REJECT:
                 twap.scheduler.on_done(sched_cid)

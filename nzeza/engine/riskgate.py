@@ -103,11 +103,13 @@ class RiskGate:
         *,
         reduce_only: bool = False,
         tag: str = "",
+        quiet: bool = False,
     ) -> Decision:
-        """Judge an order of `quantity` priced at `price` (the touch it was sized at)."""
+        """Judge an order of `quantity` priced at `price` (the touch it was sized at).
+        `quiet`: a resize is not recorded (a TWAP child trimmed within its parent's event)."""
         intent = OrderIntent(self.instrument.id, side, quantity, reduce_only=reduce_only, tag=tag)
         decision = self.engine.check(intent, self.context(side, price, now_ns))
-        if decision.action in (Action.AMEND, Action.TWAP):
+        if decision.action in (Action.AMEND, Action.TWAP) and not quiet:
             became = (
                 f"amended to {decision.intent.quantity}"
                 if decision.action is Action.AMEND

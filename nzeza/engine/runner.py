@@ -349,12 +349,13 @@ async def run_cli_session(args: Any) -> int:
         record=session_record(feed_name, spec.symbol, args.timeframe, costs, args.cash),
         on_stop=on_stop,
         vol_targeting=vol,
+        risk=settings.risk,
     )
     kill = KillSwitch(DEFAULT_KILL_FILE)
     server = None
     try:
+        # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
-        session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
         breaker = feed_breaker(spec, metrics)
         port = metrics_port(args, settings)
         if port is not None:

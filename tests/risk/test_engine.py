@@ -227,6 +227,7 @@ def test_amend_reduces_an_order_to_the_largest_size_every_limit_allows():
     d = eng.check(buy("0.3"), ctx())
     assert d.action is Action.AMEND and d.intent.quantity == D("0.1")
     assert d.rejection is None and d.max_child_qty is None
+    assert [r.check for r in d.resized] == ["max_order_notional"]  # what to record
     # the amended size is checked again: another limit that binds lower wins
     eng = engine(max_order_notional=D(6000), max_order_qty=D("0.05"), on_size_breach="amend")
     assert eng.check(buy("0.3"), ctx()).intent.quantity == D("0.05")
