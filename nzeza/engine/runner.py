@@ -300,6 +300,7 @@ def metrics_port(args: Any, settings: Any) -> int | None:
 
 async def run_cli_session(args: Any) -> int:
     """`nzeza paper|live` — check the gates, build the parts, run, print the summary."""
+    from nzeza.engine.account import Account
     from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.ops.health import OpsServer
@@ -323,6 +324,12 @@ async def run_cli_session(args: Any) -> int:
             require_live(settings, gate_ledger, name, params, args.feed)
         venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
         feed_name = spec.venue
+        try:  # live sizes from what the account holds; no balances, no session
+            account = Account(venue, inst, costs, settings.risk.account_fraction)
+            cash = await account.start()
+        except BaseException:
+            await venue.close()
+            raise
     else:
         from nzeza.venues.paper.durable import DurablePaperVenue
 
@@ -332,6 +339,7 @@ async def run_cli_session(args: Any) -> int:
         venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
         venue = DurablePaperVenue(venue_db, [inst], costs)
         ssl_context = None
+        account, cash = None, Decimal(str(args.cash))
     session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
     log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
     configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
@@ -343,10 +351,10 @@ async def run_cli_session(args: Any) -> int:
         params,
         inst,
         costs,
-        Decimal(str(args.cash)),
+        cash,
         parse_timeframe(args.timeframe),
         mode=args.mode,
-        record=session_record(feed_name, spec.symbol, args.timeframe, costs, args.cash),
+        record=session_record(feed_name, spec.symbol, args.timeframe, costs, float(cash)),
         on_stop=on_stop,
         vol_targeting=vol,
         risk=settings.risk,
@@ -355,7 +363,9 @@ async def run_cli_session(args: Any) -> int:
     server = None
     try:
         # the session's risk gate is built from cfg.risk (the settings' risk section)
-        session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
+        session = Session(
+            cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged, account=account
+        )
         breaker = feed_breaker(spec, metrics)
         port = metrics_port(args, settings)
         if port is not None:

@@ -248,6 +248,9 @@ class Session:
         prefix = order_prefix(sid)
         since = self.portfolio.snapshot().last_fill_ts or None
         try:
+            if self.account is not None:  # live: what the account holds, as of now
+                await self.account.refresh()
+                self.ledger.audit("account", self.account.snapshot(), sid)
             views = {
                 i["client_order_id"]: await self.venue.fetch_order(
                     inst.id, client_order_id=i["client_order_id"]
