@@ -132,6 +132,18 @@ class LiveTradingNotAllowed(NzezaError):
         super().__init__(f"live trading is not allowed:\n{lines}")
 
 
+class SessionLocked(NzezaError):
+    """Another process runs this session id: names the holder (pid, host) and what to do."""
+
+    def __init__(self, session_id: str, holder: str) -> None:
+        self.session_id = session_id
+        self.holder = holder
+        super().__init__(
+            f"session {session_id!r} is running in another process ({holder}): stop it "
+            "first, or use another session id"
+        )
+
+
 class BookOutOfSync(NzezaError):
     """A local order book missed an update (sequence gap or checksum mismatch)."""
 
@@ -164,6 +176,7 @@ __all__ = [
     "OrderStateError",
     "ParseError",
     "RiskRejected",
+    "SessionLocked",
     "ValidationError",
     "VenueError",
     "clip",

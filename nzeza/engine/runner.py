@@ -4,6 +4,7 @@ metrics. Only the wiring differs between paper and live (DESIGN: one kernel, swa
 from __future__ import annotations
 
 import importlib
+import sys
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs, Instrument
-from nzeza.errors import ValidationError
+from nzeza.errors import ValidationError, clip
 
 # Venues whose public trade stream a session can read (the Binance combined-stream protocol,
 # which nzeza's replay server also speaks).
@@ -309,6 +310,7 @@ async def run_cli_session(args: Any) -> int:
     from nzeza.ops.settings import load_settings
     from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch
     from nzeza.store import open_ledger
+    from nzeza.store.locks import SessionLock
 
     overrides = {"live_confirm": args.confirm} if getattr(args, "confirm", None) else {}
     settings = load_settings(require_live=False, **overrides)
@@ -317,54 +319,64 @@ async def run_cli_session(args: Any) -> int:
     on_stop = getattr(args, "on_stop", None) or settings.open_orders_on_stop
     vol = vol_targeting_from(args)
     metrics = Metrics()
-    if args.mode == "live":
-        from nzeza.engine.live import live_parts, require_live
-
-        with open_ledger(args.ledger) as gate_ledger:
-            require_live(settings, gate_ledger, name, params, args.feed)
-        venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
-        feed_name = spec.venue
-        try:  # live sizes from what the account holds; no balances, no session
-            account = Account(venue, inst, costs, settings.risk.account_fraction)
-            cash = await account.start()
-        except BaseException:
-            await venue.close()
-            raise
-    else:
-        from nzeza.venues.paper.durable import DurablePaperVenue
-
-        feed_name = args.feed or "capture:binance_btcusdt"
-        spec = resolve_feed(feed_name, args.symbol, settings)
-        inst = session_instrument(spec.symbol)
-        venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-        venue = DurablePaperVenue(venue_db, [inst], costs)
-        ssl_context = None
-        account, cash = None, Decimal(str(args.cash))
     session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
-    log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
-    configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
     ledger = open_ledger(args.ledger)
-    cfg = SessionConfig(
-        session_id,
-        strategy,
-        name,
-        params,
-        inst,
-        costs,
-        cash,
-        parse_timeframe(args.timeframe),
-        mode=args.mode,
-        record=session_record(feed_name, spec.symbol, args.timeframe, costs, float(cash)),
-        on_stop=on_stop,
-        vol_targeting=vol,
-        risk=settings.risk,
-    )
-    kill = KillSwitch(DEFAULT_KILL_FILE)
+    venue: Any = None
     server = None
     try:
+        # the session id is ours before anything else happens: a second process on a running
+        # session refuses here, naming the holder, having written nothing
+        lock = SessionLock(ledger, session_id).acquire()
+    except BaseException:
+        ledger.close()
+        raise
+    try:
+        if args.mode == "live":
+            from nzeza.engine.live import live_parts, require_live
+
+            require_live(settings, ledger, name, params, args.feed)
+            venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
+            feed_name = spec.venue
+            # live sizes from what the account holds; no balances, no session
+            account = Account(venue, inst, costs, settings.risk.account_fraction)
+            cash = await account.start()
+        else:
+            from nzeza.venues.paper.durable import DurablePaperVenue
+
+            feed_name = args.feed or "capture:binance_btcusdt"
+            spec = resolve_feed(feed_name, args.symbol, settings)
+            inst = session_instrument(spec.symbol)
+            venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
+            venue = DurablePaperVenue(venue_db, [inst], costs)
+            ssl_context = None
+            account, cash = None, Decimal(str(args.cash))
+        log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
+        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        cfg = SessionConfig(
+            session_id,
+            strategy,
+            name,
+            params,
+            inst,
+            costs,
+            cash,
+            parse_timeframe(args.timeframe),
+            mode=args.mode,
+            record=session_record(feed_name, spec.symbol, args.timeframe, costs, float(cash)),
+            on_stop=on_stop,
+            vol_targeting=vol,
+            risk=settings.risk,
+        )
+        kill = KillSwitch(DEFAULT_KILL_FILE)
         # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(
-            cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged, account=account
+            cfg,
+            ledger,
+            venue,
+            metrics=metrics,
+            kill_switch=kill.engaged,
+            account=account,
+            lock=lock,
         )
         breaker = feed_breaker(spec, metrics)
         port = metrics_port(args, settings)
@@ -386,11 +398,22 @@ async def run_cli_session(args: Any) -> int:
             pace=args.pace,
             ssl_context=ssl_context,
         )
-        report = await session.run(trades)
+        try:
+            report = await session.run(trades)
+        except Exception as exc:  # recorded as failed by the session; said once, plainly
+            print(
+                f"error: session {session_id} failed: {clip(f'{type(exc).__name__}: {exc}', 300)}"
+                f" (recorded as failed; resume it with --session-id {session_id})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
     finally:
         if server is not None:
             server.stop()
-        await venue.close()
+        lock.release()
+        if venue is not None:
+            await venue.close()
         ledger.close()
     equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
     orders = ""

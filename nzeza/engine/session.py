@@ -48,6 +48,7 @@ from nzeza.venues.base import OrderRequest, Venue, VenueOrder
 log = get_logger(__name__)
 
 ON_STOP = ("cancel", "keep")
+LOCK_CHECK_S = 30.0  # how often a session checks it still holds its session lock
 NS_PER_DAY = 86_400 * 1_000_000_000
 
 
@@ -127,6 +128,28 @@ class Session:
         pre_trade: Any = None,
         kill_switch: Callable[[], bool] | None = None,
         account: Any = None,
+        lock: Any = None,
+    ) -> None:
+        from nzeza.store.locks import SessionLock
+
+        # the session id is this process's before anything is read or written (a second
+        # process on it refuses here, naming the holder); an assembler may have taken it
+        self.lock = lock if lock is not None else SessionLock(ledger, config.session_id).acquire()
+        try:
+            self._setup(config, ledger, venue, metrics, pre_trade, kill_switch, account)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(
+        self,
+        config: SessionConfig,
+        ledger: Any,
+        venue: Venue,
+        metrics: Any,
+        pre_trade: Any,
+        kill_switch: Callable[[], bool] | None,
+        account: Any,
     ) -> None:
         from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
 
@@ -179,6 +202,7 @@ class Session:
         self._task: asyncio.Task | None = None
         self._in_feed = False  # awaiting the next feed message (a stop may interrupt it)
         self._day: int | None = None
+        self._lock_checked = time.monotonic()
         self._day_start_equity = config.init_cash
         # (reachable, detail) of the last venue call: the /healthz "venue" component
         self.venue_state: tuple[bool | None, str] = (None, "not contacted yet")
@@ -314,6 +338,12 @@ class Session:
             except BaseException as exc:
                 self._fail(exc)
                 raise
+            finally:
+                self.close()
+
+    def close(self) -> None:
+        """Give the session id up (done at the end of `run`; idempotent)."""
+        self.lock.release()
 
     def _fail(self, exc: BaseException) -> None:
         """Record the failure (state machine, ledger, log); never masks the original error."""
@@ -421,6 +451,7 @@ class Session:
             self.cfg.session_id, fbar.start_ns, eq, snap.cash, exp.gross, exp.net
         )
         await self.dispatch.on_bar(fbar.high, fbar.low, fbar.close, fbar.start_ns)
+        self._check_lock()
         self.ledger.mark_bar(self.cfg.session_id, fbar.start_ns)
         crash_point("after_bar")
         self.last_bar_ts = fbar.start_ns
@@ -430,6 +461,17 @@ class Session:
             self.metrics.open_positions.set(len(snap.open_positions()))
             self.metrics.bar_lag.set(max(0.0, time.time() - (fbar.end_ns / 1e9)))
             self.metrics.daily_pnl.set(float(eq - self._day_baseline(fbar.start_ns)))
+
+    def _check_lock(self) -> None:
+        """A PostgreSQL lock lives on a connection: if it dropped, another process may now run
+        this session id, so this one stops (checked at most every LOCK_CHECK_S)."""
+        now = time.monotonic()
+        if now - self._lock_checked < LOCK_CHECK_S:
+            return
+        self._lock_checked = now
+        if not self.lock.alive():
+            log.error("lost the session lock")
+            self.stop("lost the session lock")
 
     def _day_baseline(self, ts: int) -> Decimal:
         """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""

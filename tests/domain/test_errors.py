@@ -63,6 +63,11 @@ CASES = [
         ["buy", "5", "2"],
     ),
     (e.OrderStateError("c1", "filled", "cancel"), {"order_id": "c1"}, ["filled", "cancel"]),
+    (
+        e.SessionLocked("s1", "pid 42 on host h"),
+        {"session_id": "s1", "holder": "pid 42 on host h"},
+        ["s1", "pid 42", "another session id"],
+    ),
 ]
 
 

@@ -1,0 +1,195 @@
+"""A session's life, end to end through `nzeza paper` on loopback: one process per session id
+(a second refuses at once, naming the first), a resume must bring the configuration it was
+started with, and every exit leaves the ledger true — finished, stopped, failed with why."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nzeza.store import Ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env(**extra: str) -> dict[str, str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    full["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    full.update(extra)
+    return full
+
+
+def paper(tmp: Path, sid: str, *args: str, strategy: str = "SmaLike") -> list[str]:
+    cmd = [sys.executable, "-m", "nzeza.cli", "paper", "--strategy"]
+    cmd += [f"support.toy_strategies:{strategy}", "--params", "short=true", "--session-id", sid]
+    cmd += ["--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}", "--venue-db", str(tmp / "v.sqlite")]
+    return [*cmd, *args]
+
+
+def bars_in(tmp: Path, sid: str) -> int:
+    if not (tmp / "ledger.sqlite").exists():
+        return 0
+    with Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}") as led:
+        return len(led.equity_curve(sid)) if led.session(sid) else 0
+
+
+def wait_for_bars(proc: subprocess.Popen, tmp: Path, sid: str, n: int) -> None:
+    deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
+    while bars_in(tmp, sid) < n and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None and bars_in(tmp, sid) >= n
+
+
+def status_json(tmp: Path, sid: str) -> dict:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nzeza.cli",
+            "status",
+            "--session",
+            sid,
+            "--json",
+            "--ledger",
+            f"sqlite:///{tmp / 'ledger.sqlite'}",
+        ],
+        cwd=tmp,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_second_process_on_a_running_session_id_refuses_at_once(tmp_path, replay_server):
+    server = replay_server()  # a venue stream that never closes: the session keeps running
+    e = env(NZEZA_BINANCE__WS_URL=server.base_url)
+    first = subprocess.Popen(
+        paper(tmp_path, "one", "--feed", "binance"),
+        cwd=tmp_path,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_bars(first, tmp_path, "one", 20)
+        with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+            audit_before = len(led.audit_rows("one"))
+        second = subprocess.run(
+            paper(tmp_path, "one", "--feed", "binance"),
+            cwd=tmp_path,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, (second.stdout, second.stderr)
+        assert f"pid {first.pid} on host {socket.gethostname()}" in second.stderr
+        assert "is running in another process" in second.stderr
+        assert "starting" not in second.stdout and "resuming" not in second.stdout
+        with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+            # the refused process wrote nothing: the first one's rows only grew
+            rows = led.audit_rows("one")
+            assert all(json.loads(r["payload"]).get("reason") != "resumed" for r in rows)
+            assert len(rows) >= audit_before
+        assert first.poll() is None  # the first one never noticed
+        wait_for_bars(first, tmp_path, "one", 130)
+        first.send_signal(signal.SIGTERM)
+        _out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0, err
+    doc = status_json(tmp_path, "one")
+    assert doc["state"] == "stopped" and doc["reason"] == "signal SIGTERM"
+    assert {o["status"] for o in doc["orders"]} == {"filled"}  # nothing left 'accepted'
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        fills = led.fills("one")
+        assert len({f.trade_id for f in fills}) == len(fills) > 3
+        assert led.verify_audit().ok
+
+
+def test_a_resume_with_another_configuration_is_refused_naming_each_difference(tmp_path):
+    done = subprocess.run(
+        paper(tmp_path, "res", "--timeframe", "5s"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        before = led.audit_rows()
+        assert led.session("res")["status"] == "finished"
+    again = subprocess.run(
+        paper(tmp_path, "res", "--timeframe", "5s", "--fee", "0.002", "--cash", "20000"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 2, (again.stdout, again.stderr)
+    assert "fee 0.001 → 0.002" in again.stderr and "init_cash 10000.0 → 20000.0" in again.stderr
+    assert "Traceback" not in again.stderr
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        assert led.audit_rows() == before  # nothing written
+        assert led.session("res")["status"] == "finished"
+    # the same configuration resumes
+    same = subprocess.run(
+        paper(tmp_path, "res", "--timeframe", "5s"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert same.returncode == 0 and "resuming paper session res" in same.stdout, same.stderr
+
+
+@pytest.mark.parametrize("risk_env", [{}, {"NZEZA_RISK__MAX_ORDER_NOTIONAL": "1000"}])
+def test_a_resume_with_other_risk_limits_is_refused(tmp_path, risk_env):
+    first = subprocess.run(
+        paper(tmp_path, "rk"), cwd=tmp_path, env=env(**risk_env), capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr
+    changed = {"NZEZA_RISK__MAX_ORDER_NOTIONAL": "5000" if risk_env else "1000"}
+    again = subprocess.run(
+        paper(tmp_path, "rk"), cwd=tmp_path, env=env(**changed), capture_output=True, text=True
+    )
+    assert again.returncode == 2
+    assert "risk.max_order_notional" in again.stderr
+
+
+def test_an_error_mid_session_leaves_it_failed_with_the_reason(tmp_path):
+    out = subprocess.run(
+        paper(tmp_path, "boom", strategy="Explodes"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "session boom failed: ValueError: boom at call" in out.stderr
+    assert "Traceback" not in out.stderr
+    doc = status_json(tmp_path, "boom")
+    assert doc["state"] == "failed" and doc["reason"].startswith("ValueError: boom at call")
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        assert 0 < len(led.equity_curve("boom")) < 130  # it died in the middle
+        assert led.verify_audit().ok
