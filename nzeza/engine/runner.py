@@ -121,15 +121,6 @@ def session_record(
     }
 
 
-def ledger_writable(ledger: Any) -> tuple[bool, str]:
-    try:
-        with ledger.transaction() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except Exception as exc:
-        return False, f"not writable: {type(exc).__name__}"
-    return True, "writable"
-
-
 def risk_hook(
     ledger: Any,
     session_id: str,
@@ -269,13 +260,16 @@ def feed_breaker(spec: FeedSpec, metrics: Any = None) -> Any:
 
 def session_health(session: Any, ledger: Any, breaker: Any = None) -> Any:
     """The /healthz components of a running session: feed fresh, venue reachable, ledger
-    writable, feed breaker closed, and the session's own state."""
-    from nzeza.ops.health import Health
+    writable (a read-only probe that holds no connection), feed breaker closed, and the
+    session's own state."""
+    from nzeza.ops.health import CachedCheck, Health
+    from nzeza.store.probe import probe
 
     health = Health()
     health.register("feed", session.feed_health)
     health.register("venue", session.venue_health)
-    health.register("ledger", lambda: ledger_writable(ledger))
+    # read-only, on connections of its own, at most once a second: never the ledger's pool
+    health.register("ledger", CachedCheck(probe(ledger)))
     if breaker is None:
         health.register("breaker", lambda: (True, "no network feed"))
     else:

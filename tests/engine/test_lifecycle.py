@@ -193,3 +193,55 @@ def test_an_error_mid_session_leaves_it_failed_with_the_reason(tmp_path):
     with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
         assert 0 < len(led.equity_curve("boom")) < 130  # it died in the middle
         assert led.verify_audit().ok
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_200_healthz_requests_during_a_session_leave_it_running_to_its_end(tmp_path):
+    """Each /healthz request ran on a thread of its own and pinned a ledger writer connection
+    it never gave back: the 15th exhausted the pool and killed the session, which the ledger
+    still called running. The probes now hold no connection."""
+    import concurrent.futures
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen(
+        paper(tmp_path, "probed", "--pace", "0.0005", "--metrics-port", str(port)),
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def get(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return -1
+
+    try:
+        deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
+        while get("/healthz") == -1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=25) as pool:
+            codes = list(pool.map(get, ["/healthz"] * 200 + ["/metrics"] * 20))
+        assert proc.poll() is None, "the session died under the probes"
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "QueuePool" not in err
+    assert codes.count(200) >= 200, codes  # every probe answered healthy while it ran
+    doc = status_json(tmp_path, "probed")
+    assert doc["state"] == "finished" and doc["reason"] == "feed ended" and doc["bars"] == 130
