@@ -5,10 +5,12 @@ target at a bar's open), a stop or trailing stop, or the daily-loss breaker's fl
 
 - ACCEPT sends the order as sized; AMEND sends the reduced size the gate allowed;
 - TWAP hands the parent to a `TwapScheduler` (`nzeza.execution.twap`): its children go out on
-  the following trades of the feed, spread over `NZEZA_RISK__TWAP_HORIZON` of a bar, each no
-  larger than the gate's `max_child_qty`, each checked by the gate again and journaled before
-  it is sent. A parent the schedule could not complete (a child refused, trades too sparse) is
-  continued with its remainder, at most `MAX_ROUNDS` times; the next decision supersedes it.
+  the following trades of the feed, spread over `NZEZA_RISK__TWAP_HORIZON` of a bar (longer
+  when the order-rate limit needs it: slices at most half the allowed rate), each no larger
+  than the gate's `max_child_qty`, each checked by the gate again and journaled before it is
+  sent. A child refused for the order rate waits for the next slice; refused for anything else,
+  it ends the TWAP. A parent the schedule could not complete (trades too sparse) is continued
+  with its remainder, at most `MAX_ROUNDS` times; the next decision supersedes it.
 - REJECT journals the intent as rejected (the gate recorded why); nothing is sent.
 - In a live session the account must cover every order (`Account.cover`): an order the free
   balance cannot pay for is reduced to what it can, or refused, and recorded as such.
@@ -181,7 +183,7 @@ class Dispatcher:
                 "quantity": str(parent.quantity),
                 "max_child_qty": str(max_child),
                 "slices": self.twap.scheduler.config.slices,
-                "horizon_s": self.horizon_ns / 1e9,
+                "horizon_s": self.twap.scheduler.config.horizon_s,
                 "round": rounds,
                 "arrival_price": str(price),
             },
@@ -194,8 +196,12 @@ class Dispatcher:
         from nzeza.execution.twap import TwapConfig, TwapScheduler
 
         slices = max(1, math.ceil(qty / max_child))
+        horizon_ns = self.horizon_ns
+        rate = self._order_rate()
+        if rate:  # room for the order-rate limit: slices (jittered ±20 %) at most `rate` a second
+            horizon_ns = max(horizon_ns, math.ceil(2 * slices * 1e9 / rate))
         config = TwapConfig(
-            horizon_s=self.horizon_ns / 1e9,
+            horizon_s=horizon_ns / 1e9,
             slices=slices,
             # children are capped by notional at the expected fill price of the arrival, so
             # a child priced later keeps the arrival's notional, so its expected fill stays
@@ -207,6 +213,13 @@ class Dispatcher:
         return TwapScheduler(
             parent, self.s.cfg.instrument, config, ts, price, self.s.cfg.session_id
         )
+
+    def _order_rate(self) -> float | None:
+        """Orders per second the gate allows (None: no rate limit)."""
+        config = getattr(self.gate, "config", None)
+        if config is None or config.max_orders_per_window is None:
+            return None
+        return config.max_orders_per_window / config.rate_window_s
 
     def _end_twap(self, why: str) -> None:
         twap, self.twap = self.twap, None
@@ -274,6 +287,8 @@ class Dispatcher:
             if decision.action is Action.REJECT:
                 twap.scheduler.on_done(sched_cid)
                 check = decision.rejection.check if decision.rejection else "?"
+                if check == "order_rate":  # passes with time: the next slice places it
+                    return True
                 self._end_twap(f"child refused by {check}")
                 return False
             qty = (

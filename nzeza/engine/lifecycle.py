@@ -103,6 +103,74 @@ def check_resume(ledger: Any, session_id: str, mode: str, record: dict[str, Any]
         )
 
 
+def kill_check(runs_dir: Any, session_id: str) -> Any:
+    """What a session polls at every event: the reason of the first kill switch engaged among
+    its own (`<runs>/kill/<id>`) and the global one (`<runs>/KILL`), else None."""
+    from nzeza.risk import KillSwitch, global_kill_file, session_kill_file
+
+    switches = (
+        KillSwitch(session_kill_file(runs_dir, session_id)),
+        KillSwitch(global_kill_file(runs_dir)),
+    )
+
+    def engaged() -> str | None:
+        for switch in switches:
+            if switch.engaged():
+                return switch.reason
+        return None
+
+    return engaged
+
+
+def refuse_if_killed(runs_dir: Any, session_id: str) -> None:
+    """A killed session stays killed until released: refuse to start it."""
+    from nzeza.risk import kill_reason, session_kill_file
+
+    reason = kill_reason(session_kill_file(runs_dir, session_id))
+    if reason is not None:
+        raise ValidationError(
+            "session_id",
+            session_id,
+            f"was killed ({reason}): release it with `nzeza kill {session_id} --release` "
+            "to run it again",
+        )
+
+
+def kill_session(ledger: Any, runs_dir: Any, session_id: str, reason: str) -> str:
+    """Engage one session's kill switch (the CLI's `nzeza kill ID` and the notebook's): its
+    file, watched by the session at every event, and an audit record in the ledger. Returns a
+    line saying what happened."""
+    from nzeza.risk import session_kill_file, write_kill_file
+    from nzeza.store.locks import lock_holder
+
+    check_session_id(session_id)
+    row = ledger.session(session_id)
+    if row is None:
+        raise ValidationError("session", session_id, "is not in the ledger")
+    path = write_kill_file(session_kill_file(runs_dir, session_id), reason)
+    ledger.audit("kill_requested", {"reason": reason, "file": str(path)}, session_id)
+    holder = lock_holder(ledger, session_id)
+    where = (
+        f"it stops at its next event ({holder})"
+        if holder
+        else f"it is not running ({row['status']}) and will refuse to start until released"
+    )
+    return f"kill switch engaged for session {session_id}: {where}; wrote {path}"
+
+
+def release_session(ledger: Any, runs_dir: Any, session_id: str) -> str:
+    """Release one session's kill switch, so it may be started (resumed) again."""
+    from nzeza.risk import session_kill_file
+
+    check_session_id(session_id)
+    path = session_kill_file(runs_dir, session_id)
+    if not path.exists():
+        return f"session {session_id} has no kill switch engaged"
+    path.unlink()
+    ledger.audit("kill_released", {"file": str(path)}, session_id)
+    return f"kill switch of session {session_id} released"
+
+
 def record_loosened(ledger: Any, session_id: str, risk: RiskSettings, equity: Decimal) -> None:
     """A risk event for every limit set looser than its default (compared at `equity`)."""
     for name, default, given in loosened(risk, equity):
@@ -117,5 +185,9 @@ __all__ = [
     "check_session_id",
     "config_differences",
     "full_record",
+    "kill_check",
+    "kill_session",
     "record_loosened",
+    "refuse_if_killed",
+    "release_session",
 ]

@@ -296,13 +296,13 @@ def metrics_port(args: Any, settings: Any) -> int | None:
 async def run_cli_session(args: Any) -> int:
     """`nzeza paper|live` — check the gates, build the parts, run, print the summary."""
     from nzeza.engine.account import Account
+    from nzeza.engine.lifecycle import kill_check, refuse_if_killed
     from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.ops.health import OpsServer
     from nzeza.ops.logging import configure_logging
     from nzeza.ops.metrics import Metrics
     from nzeza.ops.settings import load_settings
-    from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch
     from nzeza.store import open_ledger
     from nzeza.store.locks import SessionLock
 
@@ -325,6 +325,7 @@ async def run_cli_session(args: Any) -> int:
         ledger.close()
         raise
     try:
+        refuse_if_killed(settings.runs_dir, session_id)
         if args.mode == "live":
             from nzeza.engine.live import live_parts, require_live
 
@@ -361,14 +362,14 @@ async def run_cli_session(args: Any) -> int:
             vol_targeting=vol,
             risk=settings.risk,
         )
-        kill = KillSwitch(DEFAULT_KILL_FILE)
         # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(
             cfg,
             ledger,
             venue,
             metrics=metrics,
-            kill_switch=kill.engaged,
+            # its own kill switch (nzeza kill ID) and the global one (nzeza kill)
+            kill_switch=kill_check(settings.runs_dir, session_id),
             account=account,
             lock=lock,
         )

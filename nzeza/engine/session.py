@@ -49,6 +49,7 @@ log = get_logger(__name__)
 
 ON_STOP = ("cancel", "keep")
 LOCK_CHECK_S = 30.0  # how often a session checks it still holds its session lock
+KILL_POLL_S = 0.5  # how often an idle session looks at its kill switch between events
 NS_PER_DAY = 86_400 * 1_000_000_000
 
 
@@ -126,7 +127,7 @@ class Session:
         *,
         metrics: Any = None,
         pre_trade: Any = None,
-        kill_switch: Callable[[], bool] | None = None,
+        kill_switch: Callable[[], bool | str | None] | None = None,
         account: Any = None,
         lock: Any = None,
     ) -> None:
@@ -148,7 +149,7 @@ class Session:
         venue: Venue,
         metrics: Any,
         pre_trade: Any,
-        kill_switch: Callable[[], bool] | None,
+        kill_switch: Callable[[], bool | str | None] | None,
         account: Any,
     ) -> None:
         from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
@@ -377,9 +378,11 @@ class Session:
         self._init_gauges()
         agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
         feed = aiter(trades)
+        watcher = asyncio.create_task(self._watch_kill())
         try:
             await self._consume(feed, agg)
         finally:
+            watcher.cancel()
             aclose = getattr(feed, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -387,6 +390,23 @@ class Session:
         await self._shutdown()
         self.machine.fire("stopped")
         return self.report
+
+    def _killed(self) -> bool:
+        """Poll the kill switch; when engaged, halt and stop (reason: the switch's)."""
+        why = self.kill_switch()
+        if not why:
+            return False
+        if self.machine.can("halt"):
+            self.machine.fire("halt")
+        self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
+        return True
+
+    async def _watch_kill(self) -> None:
+        """Between events too: an idle feed must not keep a killed session alive."""
+        while not self._stop.is_set():
+            await asyncio.sleep(KILL_POLL_S)
+            if self._in_feed and self._killed():
+                return
 
     async def _consume(self, feed: AsyncIterator[Any], agg: Any) -> None:
         while not self._stop.is_set():
@@ -402,9 +422,7 @@ class Session:
                 return
             finally:
                 self._in_feed = False
-            if self.kill_switch():
-                self.machine.fire("halt")
-                self.stop("kill switch")
+            if self._killed():
                 return
             self._last_trade_wall = time.monotonic()
             self.last_trade = (trade.price, trade.ts_ns or 0)

@@ -47,7 +47,10 @@ def wait_for_bars(proc: subprocess.Popen, tmp: Path, sid: str, n: int) -> None:
     deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
     while bars_in(tmp, sid) < n and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert proc.poll() is None and bars_in(tmp, sid) >= n
+    if proc.poll() is not None:
+        _out, err = proc.communicate()
+        raise AssertionError(f"{sid} exited {proc.returncode}: {err[-3000:]}")
+    assert bars_in(tmp, sid) >= n
 
 
 def status_json(tmp: Path, sid: str) -> dict:
@@ -245,3 +248,75 @@ def test_200_healthz_requests_during_a_session_leave_it_running_to_its_end(tmp_p
     assert codes.count(200) >= 200, codes  # every probe answered healthy while it ran
     doc = status_json(tmp_path, "probed")
     assert doc["state"] == "finished" and doc["reason"] == "feed ended" and doc["bars"] == 130
+
+
+def nzeza_cmd(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nzeza.cli",
+            *args,
+            "--ledger",
+            f"sqlite:///{tmp / 'ledger.sqlite'}",
+        ],
+        cwd=tmp,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_nzeza_kill_session_stops_that_session_only_and_it_stays_killed(tmp_path, replay_server):
+    procs = {
+        sid: subprocess.Popen(
+            paper(tmp_path, sid, "--feed", "binance"),  # one paper venue, as by default
+            cwd=tmp_path,
+            env=env(NZEZA_BINANCE__WS_URL=replay_server().base_url),  # a stream each
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for sid in ("target", "bystander")
+    }
+    try:
+        for sid, proc in procs.items():
+            wait_for_bars(proc, tmp_path, sid, 130)  # the tape is over: both idle, running
+        out = nzeza_cmd(tmp_path, "kill", "target", "--reason", "desk says stop")
+        assert out.returncode == 0, out.stderr
+        assert "kill switch engaged for session target: it stops at its next event" in out.stdout
+        # the feed is idle (the tape is over, the stream open): the switch is polled anyway
+        _, t_err = procs["target"].communicate(timeout=120)
+        assert procs["bystander"].poll() is None  # untouched
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=60)
+    doc = status_json(tmp_path, "target")
+    assert doc["state"] == "stopped", (doc["state"], doc["reason"], t_err[-2000:])
+    assert doc["reason"] == "kill switch: kill file runs/kill/target: desk says stop"
+    assert status_json(tmp_path, "bystander")["reason"] == "signal SIGTERM"
+    # killed stays killed: a restart refuses until the switch is released
+    again = subprocess.run(
+        paper(tmp_path, "target", "--timeframe", "5s"),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and "was killed (desk says stop)" in again.stderr
+    assert "nzeza kill target --release" in again.stderr
+    released = nzeza_cmd(tmp_path, "kill", "target", "--release")
+    assert released.returncode == 0 and "released" in released.stdout
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        kinds = [r["kind"] for r in led.audit_rows("target")]
+    assert "kill_requested" in kinds and "kill_released" in kinds
+
+
+def test_nzeza_kill_of_an_unknown_session_says_so(tmp_path):
+    out = nzeza_cmd(tmp_path, "kill", "nobody")
+    assert out.returncode == 2 and "invalid session='nobody': is not in the ledger" in out.stderr
+    bad = nzeza_cmd(tmp_path, "kill", "../x")
+    assert bad.returncode == 2 and "invalid session=" in bad.stderr
