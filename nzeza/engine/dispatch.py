@@ -392,6 +392,11 @@ class Dispatcher:
         twap = self.twap
         if twap is not None and fill.order_id in twap.children:
             twap.scheduler.on_fill(twap.children[fill.order_id], fill.quantity, fill.price)
+        self.arm()
+
+    def arm(self) -> None:
+        """Arm the configured stops on the position as it is (a restart arms them on the
+        recovered position, from its average entry; a trailing stop's extreme restarts there)."""
         if self.stops is None or self.spec is None:
             return
         inst = self.s.cfg.instrument.id

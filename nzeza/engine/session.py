@@ -365,6 +365,7 @@ class Session:
 
         self.machine.fire("start")
         await self.reconcile()
+        self.dispatch.arm()  # stops on the recovered position
         self.machine.fire("recovered")
         log.info(
             "session running",

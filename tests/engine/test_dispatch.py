@@ -153,7 +153,8 @@ def test_twap_children_complete_each_parent_within_the_limit(tmp_path) -> None:
 
 @pytest.mark.parametrize("stop", ["stop_loss", "trailing_stop"])
 def test_a_stop_closes_the_position_with_a_reduce_only_order(tmp_path, stop) -> None:
-    report, ledger, _ = run_session(tmp_path, stop, **{stop: "0.0003"})
+    # 15 bps: beyond the 5 bps a market entry pays, within what BTC moves in the capture
+    report, ledger, _ = run_session(tmp_path, stop, **{stop: "0.0015"})
     rows = audit(ledger, stop)
     assert report.stops_triggered > 0
     assert {e["check_name"] for e in ledger.risk_events(stop)} == {stop}
@@ -197,4 +198,58 @@ def test_the_daily_loss_breaker_flattens_and_blocks_new_risk(tmp_path) -> None:
     assert report.rejected == len(events) - len(trips) > 0
     assert all(e["detail"] == "breaker tripped" for e in events if e not in trips)
     assert ledger.positions("dl")[inst.id]["quantity"] == 0
+    ledger.close()
+
+
+def test_stops_are_armed_again_on_the_recovered_position_after_a_restart(tmp_path) -> None:
+    """The first run ends right after its first fill (position open, stop armed, not hit);
+    the second, resumed, must guard that position from its first trade — before it trades."""
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import session_instrument
+    from nzeza.engine.session import Session, SessionConfig
+    from nzeza.engine.sources import capture_trades
+    from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
+    from nzeza.ops.risksettings import RiskSettings
+    from nzeza.venues.paper.durable import DurablePaperVenue
+
+    costs = Costs(0.001, 0.0005)
+    inst = session_instrument("BTCUSDT")
+    paths = [bundled(n) for n in BINANCE_BTCUSDT]
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+
+    def session() -> tuple[Session, DurablePaperVenue]:
+        venue = DurablePaperVenue(tmp_path / "venue.sqlite", [inst], costs)
+        cfg = SessionConfig(
+            "rearm",
+            SmaLike(short=True),
+            "smalike",
+            {},
+            inst,
+            costs,
+            Decimal(10_000),
+            5_000_000_000,
+            risk=RiskSettings(stop_loss="0.0015"),
+        )
+        return Session(cfg, ledger, venue), venue
+
+    first, venue = session()
+
+    async def until_first_fill():
+        async for trade in capture_trades(paths, "BTCUSDT"):
+            yield trade
+            if first.report.fills:
+                return
+
+    asyncio.run(first.run(until_first_fill()))
+    asyncio.run(venue.close())
+    assert first.report.fills == 1 and first.report.stops_triggered == 0
+    seq_before = max(r["seq"] for r in ledger.audit_rows("rearm"))
+    second, venue = session()
+    report = asyncio.run(
+        second.run(capture_trades(paths, "BTCUSDT", from_ns=second.resume_from_ns()))
+    )
+    asyncio.run(venue.close())
+    kinds = [r["kind"] for r in ledger.audit_rows("rearm") if r["seq"] > seq_before]
+    assert report.resumed and report.stops_triggered > 0
+    assert kinds.index("stop_triggered") < kinds.index("fill")  # guarded before it traded
     ledger.close()
