@@ -93,4 +93,35 @@ def replay_flags(args: argparse.Namespace) -> None:
     vol_flags(args)
 
 
-__all__ = ["cash", "finite", "replay_flags", "session_flags", "whole"]
+def metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
+    """`--metrics-port`, else NZEZA_METRICS_PORT when it is set; None serves nothing."""
+    if getattr(args, "metrics_port", None) is not None:
+        return int(args.metrics_port)
+    if "metrics_port" in settings.model_fields_set:
+        return int(settings.metrics_port)
+    return None
+
+
+def vol_targeting_from(args: argparse.Namespace) -> Any:
+    """`--vol-target X [--vol-lookback N]` → VolTargeting (None when not asked for)."""
+    target = getattr(args, "vol_target", None)
+    if target is None:
+        return None
+    from nzeza.engine.sizing import VolTargeting
+    from nzeza.feeds.bars import parse_timeframe
+
+    per_year = 365 * 86_400 * 1_000_000_000 / parse_timeframe(args.timeframe)
+    return VolTargeting(
+        float(target), int(getattr(args, "vol_lookback", 168) or 168), periods_per_year=per_year
+    )
+
+
+__all__ = [
+    "cash",
+    "finite",
+    "metrics_port",
+    "replay_flags",
+    "session_flags",
+    "vol_targeting_from",
+    "whole",
+]

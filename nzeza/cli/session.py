@@ -120,19 +120,18 @@ def _run_session(args: argparse.Namespace) -> int:
     import asyncio
 
     from nzeza.cli.args import session_flags
-    from nzeza.engine.runner import run_cli_session
+    from nzeza.cli.run import run_session
 
     session_flags(args)  # every flag checked before anything is opened or written
-
-    return asyncio.run(run_cli_session(args))
+    return asyncio.run(run_session(args))
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import replay_flags
+    from nzeza.cli.args import replay_flags, vol_targeting_from
     from nzeza.data import load_sample
     from nzeza.domain import Costs
     from nzeza.engine import replay
-    from nzeza.engine.runner import resolve_strategy, vol_targeting_from
+    from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
 
     args.cash = 10_000.0 if args.cash is None else args.cash

@@ -30,16 +30,13 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from nzeza.domain import Fill
 from nzeza.domain.numbers import ZERO
 from nzeza.engine.sizing import SizedOrder
 from nzeza.ops.logging import get_logger
 from nzeza.risk import Action, Decision, OrderIntent, StopManager, StopSpec
-
-if TYPE_CHECKING:
-    from nzeza.engine.session import Session
 
 log = get_logger("nzeza.engine.session")
 
@@ -68,7 +65,8 @@ class _Twap:
 class Dispatcher:
     """Turns the session's decisions, stops and flattens into orders (module docstring)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Any) -> None:
+        """`session`: the `Session` whose orders these are (its gate, trader, flow, ledger)."""
         self.s = session
         cfg = session.cfg
         risk = cfg.risk
@@ -118,7 +116,7 @@ class Dispatcher:
             log.warning("intent rejected by risk", extra={"check": check})
             return
         intent = self.s.trader.journal(sized.side, qty, price, target, bar_ts)
-        await self.s._send(intent, ts, t0)
+        await self.s.flow.send(intent, ts, t0)
         report.decision_latencies_ns.append(_perf_ns() - t0)
         if decision is not None:
             await self._flatten(decision.flatten, price, ts)
@@ -304,7 +302,7 @@ class Dispatcher:
         intent = self.s.trader.journal(twap.side, covered, price, twap.target, twap.bar_ts)
         twap.children[intent.client_order_id] = sched_cid
         self.s.report.twap_children += 1
-        await self.s._send(intent, ts, _perf_ns())
+        await self.s.flow.send(intent, ts, _perf_ns())
         if intent.client_order_id not in self.s.working_orders:
             twap.scheduler.on_done(sched_cid)  # filled, or refused by the venue
         return True
@@ -313,7 +311,7 @@ class Dispatcher:
         ours = [cid for cid, sc in twap.children.items() if sc == sched_cid]
         for cid in ours:
             if cid in self.s.working_orders:
-                await self.s.cancel_working(cid)
+                await self.s.flow.cancel_working(cid)
         twap.scheduler.on_done(sched_cid)
 
     # -- every trade, bar and fill ----------------------------------------------------------
@@ -385,7 +383,7 @@ class Dispatcher:
         if covered is None:
             return
         intent = self.s.trader.journal(side, covered, price, target, bar_ts)
-        await self.s._send(intent, ts, _perf_ns())
+        await self.s.flow.send(intent, ts, _perf_ns())
 
     def on_fill(self, fill: Fill) -> None:
         """A fill booked: TWAP progress, and stops armed on what the position now is."""

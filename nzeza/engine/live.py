@@ -30,7 +30,7 @@ def live_gates(
 ) -> list[tuple[str, list[str], str]]:
     """Every live gate as (name, problems, what passing means): the CLI refuses on any problem,
     a notebook shows each gate passed or failed. One list, so both always check the same."""
-    from nzeza.engine.runner import VENUE_FEEDS
+    from nzeza.engine.feedspec import VENUE_FEEDS
 
     problems = list(settings.live_problems())
     venue = settings.live_venue
@@ -112,7 +112,7 @@ def _credentials(venue: str, cfg: Any) -> dict[str, Any]:
 async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSLContext | None]:
     """The live venue adapter, the session instrument (from the venue's own markets), the
     feed spec and the TLS context for the feed. Call only after `require_live` passed."""
-    from nzeza.engine.runner import FeedSpec, compact_symbol
+    from nzeza.engine.feedspec import FeedSpec, compact_symbol
     from nzeza.venues.ccxt_venue import CcxtVenue
 
     venue_name = settings.live_venue

@@ -30,20 +30,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from nzeza.domain import Costs, Fill, Instrument, Order, OrderRejected, OrderStatus, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
-from nzeza.engine.orders import follow, new_order, order_prefix
+from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
 from nzeza.engine.trader import Intent, Trader
-from nzeza.errors import ValidationError, VenueError, clip
+from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
-from nzeza.venues.base import OrderRequest, Venue, VenueOrder
+from nzeza.venues.base import Venue
 
 log = get_logger(__name__)
 
@@ -152,8 +152,6 @@ class Session:
         kill_switch: Callable[[], bool | str | None] | None,
         account: Any,
     ) -> None:
-        from nzeza.execution.ratelimit import DEFAULT_LIMITS, TokenBucket
-
         self.cfg = config
         self.ledger = ledger
         self.venue = venue
@@ -195,23 +193,24 @@ class Session:
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
-        self._resubmit: list[dict[str, Any]] = []
+        # its orders at the venue: sending, fills, reconciliation, cancels (at stop too)
+        self.flow = OrderFlow(
+            config,
+            ledger,
+            venue,
+            self.trader,
+            self.report,
+            metrics=metrics,
+            on_fill=lambda fill: self.dispatch.on_fill(fill),
+        )
         self._bin: int | None = None  # start of the bar whose open was handled
         self._last_trade_wall: float | None = None
         self.last_trade: tuple[Decimal, int] | None = None  # (price, exchange ts)
-        self.working_orders: dict[str, Order] = {}  # this process's orders still open at the venue
         self._task: asyncio.Task | None = None
         self._in_feed = False  # awaiting the next feed message (a stop may interrupt it)
         self._day: int | None = None
         self._lock_checked = time.monotonic()
         self._day_start_equity = config.init_cash
-        # (reachable, detail) of the last venue call: the /healthz "venue" component
-        self.venue_state: tuple[bool | None, str] = (None, "not contacted yet")
-        limits = DEFAULT_LIMITS.get(venue.name)
-        self._bucket = (
-            TokenBucket(limits.capacity, limits.rate, time.monotonic()) if limits else None
-        )
-        self._order_weight = limits.weights.get("order", limits.default_weight) if limits else 0.0
         # the risk gate every order goes through (the defaults unless told otherwise)
         self.pre_trade = pre_trade
         if pre_trade is None and config.risk is not None:
@@ -242,15 +241,12 @@ class Session:
 
     def venue_health(self) -> tuple[bool, str]:
         """The /healthz "venue" component: did the last call to the venue get through?"""
-        ok, detail = self.venue_state
-        return bool(ok), detail
+        return self.flow.venue_health()
 
-    def _venue_ok(self) -> None:
-        self.venue_state = (True, "reachable")
-
-    def note_venue_error(self, exc: VenueError) -> None:
-        if exc.retryable:  # a refusal (not retryable) still proves the venue answers
-            self.venue_state = (False, f"{exc.code or 'error'}: {exc}")
+    @property
+    def working_orders(self) -> dict[str, Order]:
+        """This process's orders still open at the venue (kept by the order flow)."""
+        return self.flow.working_orders
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -262,61 +258,8 @@ class Session:
 
     # -- recovery ---------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """Apply venue trades the ledger missed; find intents the venue never received.
-
-        Only this session's orders count (client id prefix): a venue account, or a paper venue
-        file, may hold other sessions' trades too. Orders are looked up first, so a venue that
-        reports trades by its own order id can map them back to our client ids.
-        """
-        inst = self.cfg.instrument
-        sid = self.cfg.session_id
-        prefix = order_prefix(sid)
-        since = self.portfolio.snapshot().last_fill_ts or None
-        try:
-            if self.account is not None:  # live: what the account holds, as of now
-                await self.account.refresh()
-                self.ledger.audit("account", self.account.snapshot(), sid)
-            views = {
-                i["client_order_id"]: await self.venue.fetch_order(
-                    inst.id, client_order_id=i["client_order_id"]
-                )
-                for i in self.recovered.unfilled_intents
-            }
-            venue_fills = await self.venue.my_trades(inst.id, since_ns=since)
-        except VenueError as exc:
-            self.note_venue_error(exc)
-            raise
-        self._venue_ok()
-        for fill in venue_fills:
-            if not fill.order_id.startswith(prefix):
-                continue
-            if not self.ledger.has_fill(self.venue.name, fill.trade_id):
-                self.trader.apply_fill(fill)
-                self.report.reconciled_fills += 1
-        ledger_fills = self.ledger.fills(sid)
-        filled = {f.order_id for f in ledger_fills}
-        for intent in self.recovered.unfilled_intents:
-            cid = intent["client_order_id"]
-            view = views[cid]
-            if view is None:  # journaled, never reached the venue: send at the next open
-                if cid not in filled:
-                    self._resubmit.append(intent)
-                continue
-            # reached the venue (its trades were applied above): record the order as it stands
-            order = new_order(cid, inst, intent["side"], Decimal(intent["quantity"]), view.ts)
-            follow(order, view, ledger_fills)
-            self.ledger.record_order(sid, order, "reconciled")
-            if order.is_open:
-                self.working_orders[cid] = order
-            self.ledger.mark_intent(cid, "done")
-        if self.report.reconciled_fills or self._resubmit:
-            log.warning(
-                "reconciled after restart",
-                extra={
-                    "fills_applied": self.report.reconciled_fills,
-                    "to_resubmit": len(self._resubmit),
-                },
-            )
+        """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
+        await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -454,7 +397,7 @@ class Session:
             target = self.trader.target_at_close(bar)
             self.report.warmup_bars += 1
             changed = target != self.trader.last_target
-            if fbar.start_ns == self.last_bar_ts and changed and not self._resubmit:
+            if fbar.start_ns == self.last_bar_ts and changed and not self.flow.resubmit:
                 self.trader.pending = (target, fbar.start_ns)
                 self.trader.last_target = target
             return
@@ -512,13 +455,12 @@ class Session:
         snap = self.portfolio.snapshot()
         self.metrics.open_positions.set(len(snap.open_positions()))
         self.metrics.daily_pnl.set(0.0)
-        if self._bucket is not None:
-            self.metrics.rate_limiter_tokens.labels(venue).set(self._bucket.tokens)
+        self.flow.init_gauges()
 
     async def _execute_open(self, price: Decimal, ts: int) -> None:
         t0 = time.perf_counter_ns()
-        if self._resubmit:
-            for row in self._resubmit:
+        if self.flow.resubmit:
+            for row in self.flow.resubmit:
                 intent = Intent(
                     row["seq"],
                     row["client_order_id"],
@@ -528,9 +470,9 @@ class Session:
                     Decimal(row["target"] or 0),
                     row["bar_ts"],
                 )
-                await self._send(intent, ts, t0)
+                await self.flow.send(intent, ts, t0)
                 self.report.resubmitted += 1
-            self._resubmit = []
+            self.flow.resubmit = []
             return
         pending = self.trader.size_pending(price)
         if pending is None:
@@ -539,116 +481,10 @@ class Session:
         # risk (and, live, the account) before the journal: what is journaled is what is sent
         await self.dispatch.decided(pending, to_decimal(price, "price"), ts, t0)
 
-    async def _throttle(self) -> None:
-        """The venue's request budget (token bucket): wait when an order would exceed it."""
-        if self._bucket is None:
-            return
-        wait = self._bucket.reserve(self._order_weight, time.monotonic())
-        if wait > 0:
-            await asyncio.sleep(wait)
-        if self.metrics is not None:
-            self.metrics.rate_limiter_tokens.labels(self.venue.name).set(self._bucket.tokens)
-
-    async def _send(self, intent: Intent, ts: int, decided_ns: int) -> None:
-        """Send one journaled intent; `decided_ns` (perf_counter_ns) is when it was decided."""
-        from nzeza.execution.submit import submit_idempotent
-
-        inst = self.cfg.instrument
-        cid = intent.client_order_id
-        # the price the intent was sized at: venues that price market orders themselves need it
-        # (Hyperliquid's IOC limit at mid ± slippage, Coinbase's quote-sized market buys)
-        request = OrderRequest(
-            cid, inst.id, intent.side, intent.quantity, reference_price=intent.reference_price
-        )
-        crash_point("after_journal")
-        with bind(order_id=cid):
-            await self._throttle()
-            self.report.send_latencies_ns.append(time.perf_counter_ns() - decided_ns)
-            try:
-                view = await submit_idempotent(self.venue, request)
-            except VenueError as exc:
-                self.note_venue_error(exc)
-                if exc.retryable:  # outcome unknown after every retry: a restart reconciles
-                    raise
-                self._rejected(intent, new_order(cid, inst, intent.side, intent.quantity, ts), exc)
-                return
-            acked_ns = time.perf_counter_ns() - decided_ns
-            self._venue_ok()
-            crash_point("after_submit")
-            self.report.ack_latencies_ns.append(acked_ns)
-            if self.metrics is not None:
-                self.metrics.orders_submitted.labels(self.venue.name).inc()
-                self.metrics.decision_to_ack.labels(self.venue.name).observe(acked_ns / 1e9)
-            order = new_order(cid, inst, intent.side, intent.quantity, ts)
-            follow(order, view)
-            if order.status is OrderStatus.REJECTED:
-                self._rejected(intent, order, None)
-                return
-            self.ledger.record_order(
-                self.cfg.session_id, order, "accepted", {"venue_order_id": view.venue_order_id}
-            )
-            await self.book_fills(order, view)
-            self.ledger.mark_intent(cid, "done")
-
-    async def book_fills(self, order: Order, view: VenueOrder | None) -> None:
-        """Apply the venue's fills of `order` to it, the portfolio and the ledger (once each)."""
-        inst = self.cfg.instrument
-        cid = order.client_order_id
-        by_order = getattr(self.venue, "order_fills", None)
-        if by_order is not None:
-            fills = await by_order(inst.id, cid)
-        else:
-            since = view.ts if view is not None and view.ts else None
-            fills = [
-                f for f in await self.venue.my_trades(inst.id, since_ns=since) if f.order_id == cid
-            ]
-        for fill in fills:
-            if self.portfolio.has_fill(fill.trade_id):
-                continue
-            follow(order, None, [fill])
-            if self.trader.apply_fill(fill, order):
-                self.report.fills += 1
-                crash_point("after_fill")
-                self.dispatch.on_fill(fill)
-        if order.status is OrderStatus.FILLED:
-            self.working_orders.pop(cid, None)
-            if self.metrics is not None:
-                self.metrics.orders_filled.labels(self.venue.name).inc()
-        elif order.is_open:
-            self.working_orders[cid] = order
-
-    async def cancel_working(self, cid: str) -> None:
-        """Cancel one of this session's working orders (a TWAP child left behind), booking
-        the fills that came before the cancel."""
-        order = self.working_orders.get(cid)
-        if order is None:
-            return
-        try:
-            done = await self.venue.cancel(self.cfg.instrument.id, client_order_id=cid)
-        except VenueError as exc:
-            self.note_venue_error(exc)
-            log.warning("cancel failed", extra={"client_order_id": cid, "error": str(exc)})
-            return
-        await self.book_fills(order, done)
-        follow(order, done)
-        self.ledger.record_order(self.cfg.session_id, order, "canceled", {"at": "twap"})
-        self.working_orders.pop(cid, None)
-
-    def _rejected(self, intent: Intent, order: Order, exc: VenueError | None) -> None:
-        reason = (exc.code if exc is not None else None) or "rejected"
-        if order.can("reject"):
-            order.apply(OrderRejected(str(exc) if exc is not None else "rejected by the venue"))
-        self.ledger.record_order(self.cfg.session_id, order, "rejected", {"reason": reason})
-        self.ledger.mark_intent(intent.client_order_id, "rejected")
-        self.report.venue_rejected += 1
-        if self.metrics is not None:
-            self.metrics.orders_rejected.labels(self.venue.name, reason).inc()
-        log.warning("order rejected by the venue", extra={"reason": reason})
-
     # -- stopping ---------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         """Open orders per `on_stop`, the final snapshot, the stop record (`stopping.py`)."""
-        await shutdown(self)
+        await shutdown(self.flow, self.cfg.on_stop, self.last_trade, self.metrics)
 
 
 def install_signal_handlers(session: Session) -> None:
