@@ -320,3 +320,20 @@ def test_nzeza_kill_of_an_unknown_session_says_so(tmp_path):
     assert out.returncode == 2 and "invalid session='nobody': is not in the ledger" in out.stderr
     bad = nzeza_cmd(tmp_path, "kill", "../x")
     assert bad.returncode == 2 and "invalid session=" in bad.stderr
+
+
+def test_limits_set_looser_than_the_defaults_are_recorded_once(tmp_path):
+    """Turning a limit off or loosening it is allowed, and the ledger says so (once per
+    session, not again on a resume)."""
+    from engine.test_dispatch import run_session
+
+    loose = {"max_order_notional": "1000000", "max_daily_loss": "off"}
+    _, ledger, _ = run_session(tmp_path, "loose", **loose)
+    ledger.close()
+    _, ledger, _ = run_session(tmp_path, "loose", **loose)  # resumed
+    events = [e for e in ledger.risk_events("loose") if e["check_name"] == "limit_loosened"]
+    ledger.close()
+    assert [e["detail"] for e in events] == [
+        "limit loosened: max_order_notional 250% → 1000000",
+        "limit loosened: max_daily_loss 5% → off",
+    ]
