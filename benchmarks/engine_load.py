@@ -27,6 +27,7 @@ from nzeza.engine.session import Session, SessionConfig
 from nzeza.engine.trader import Intent, client_order_id
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
 from nzeza.feeds.replay import ReplayServer
+from nzeza.risk import RiskConfig
 from nzeza.store import Ledger
 from nzeza.venues.base import OrderRequest
 from nzeza.venues.paper.durable import DurablePaperVenue
@@ -92,7 +93,11 @@ async def _orders(tmp: Path, n: int, rate: float | None) -> dict[str, Any]:
     venue = DurablePaperVenue(tmp / f"orders-{n}-venue.sqlite", [inst], COSTS)
     cfg = SessionConfig("load", Flip(), "flip", {}, inst, COSTS, Decimal(10**9), 1_000_000_000)
     session = Session(cfg, ledger, venue)
-    check = risk_hook(ledger, "load", inst, session.portfolio)
+    # a load test sends 1,000+ orders a second on purpose: the default order-rate limit (10/s)
+    # would refuse them, so this harness runs the checks with that limit off
+    check = risk_hook(
+        ledger, "load", inst, session.portfolio, config=RiskConfig(max_slippage_bps=None)
+    )
     venue.on_trade(inst.id, Decimal("60000"), 1)
     latencies: list[float] = []
     start = time.perf_counter()

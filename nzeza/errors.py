@@ -14,12 +14,21 @@ from typing import Any
 _MAX_VALUE_CHARS = 120
 
 
-def show_value(value: Any) -> str:
-    """A short, printable rendering of a value for an error message (truncated, never a secret)."""
-    text = repr(value)
-    if len(text) > _MAX_VALUE_CHARS:
-        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+def clip(text: str, limit: int) -> str:
+    """`text` redacted, then cut to at most `limit` characters (an ellipsis marks a cut).
+
+    Redaction must come first: a secret cut in half by the truncation is no longer the whole
+    registered value, so the redactor would not find it and its head would survive.
+    """
+    text = _redact(text)
+    if len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
     return text
+
+
+def show_value(value: Any) -> str:
+    """A short, printable rendering of a value for an error message (never a secret)."""
+    return clip(repr(value), _MAX_VALUE_CHARS)
 
 
 def _redact(text: str) -> str:
@@ -123,6 +132,18 @@ class LiveTradingNotAllowed(NzezaError):
         super().__init__(f"live trading is not allowed:\n{lines}")
 
 
+class SessionLocked(NzezaError):
+    """Another process runs this session id: names the holder (pid, host) and what to do."""
+
+    def __init__(self, session_id: str, holder: str) -> None:
+        self.session_id = session_id
+        self.holder = holder
+        super().__init__(
+            f"session {session_id!r} is running in another process ({holder}): stop it "
+            "first, or use another session id"
+        )
+
+
 class BookOutOfSync(NzezaError):
     """A local order book missed an update (sequence gap or checksum mismatch)."""
 
@@ -155,7 +176,9 @@ __all__ = [
     "OrderStateError",
     "ParseError",
     "RiskRejected",
+    "SessionLocked",
     "ValidationError",
     "VenueError",
+    "clip",
     "show_value",
 ]

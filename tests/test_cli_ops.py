@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import update
@@ -43,7 +45,7 @@ def test_status_and_audit_verify_read_the_ledger(tmp_path) -> None:
         )
     out = cli(tmp_path, "status", "--ledger", url)
     assert out.returncode == 0, out.stderr
-    assert "st1" in out.stdout and "replay" in out.stdout and "stopped" in out.stdout
+    assert "st1" in out.stdout and "replay" in out.stdout and "finished" in out.stdout
     assert f"fills={len(result.fills)}" in out.stdout
     assert "equity=" in out.stdout
     missing = cli(tmp_path, "status", "--ledger", url, "--session", "nope")
@@ -60,3 +62,41 @@ def test_status_and_audit_verify_read_the_ledger(tmp_path) -> None:
 def test_status_of_an_empty_ledger(tmp_path) -> None:
     out = cli(tmp_path, "status", "--ledger", f"sqlite:///{tmp_path / 'empty.sqlite'}")
     assert out.returncode == 0 and "no sessions in the ledger yet" in out.stdout
+
+
+def test_status_json_of_one_session(tmp_path) -> None:
+    """`nzeza status --session ID --json`: one JSON object with the session's state, equity,
+    orders and risk events (here a paper session whose orders the risk limit resized)."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env["NZEZA_RISK__MAX_ORDER_NOTIONAL"] = "1000"
+    env["NZEZA_RISK__ON_BREACH"] = "amend"
+    args = ["paper", "--strategy", "sma_cross", "--params", "fast=5", "slow=20"]
+    args += ["--session-id", "js", "--ledger", url, "--timeframe", "5s"]
+    run = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    out = cli(tmp_path, "status", "--session", "js", "--json", "--ledger", url)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # exactly one JSON object
+    assert isinstance(doc, dict) and doc["session_id"] == "js"
+    assert doc["state"] == "finished" and doc["reason"] == "feed ended"
+    assert Decimal(doc["equity"]) > 0 and doc["holder"] is None
+    assert doc["orders"]
+    for order in doc["orders"]:
+        assert {"client_order_id", "side", "quantity", "status", "avg_fill_price"} <= set(order)
+        assert order["status"] == "filled" and Decimal(order["avg_fill_price"]) > 0
+        assert Decimal(order["quantity"]) * Decimal(order["avg_fill_price"]) <= 1000
+    assert doc["risk_events"]
+    for event in doc["risk_events"]:
+        assert event["check"] == "max_order_notional" and "amended to" in event["reason"]
+    assert doc["config"]["risk"]["max_order_notional"] == "1000"
+    # every session, as one object too
+    every = json.loads(cli(tmp_path, "status", "--json", "--ledger", url).stdout)
+    assert [s["session_id"] for s in every["sessions"]] == ["js"]

@@ -27,14 +27,16 @@ def _show(args: argparse.Namespace) -> int:
         print(redact(json.dumps(data, indent=2, default=str)))
         return 0
     width = max(len(k) for k in data)
+    lines: list[str] = []
     for key, value in data.items():
         if isinstance(value, dict):
-            print(f"{key}:")
+            lines.append(f"{key}:")
             inner = max((len(k) for k in value), default=0)
-            for k, v in value.items():
-                print(f"  {k:{inner}s} {v}")
+            lines.extend(f"  {k:{inner}s} {v}" for k, v in value.items())
         else:
-            print(f"{key:{width}s} {value}")
+            lines.append(f"{key:{width}s} {value}")
+    # describe() masks what it knows to be secret; the redactor is the last line of defence
+    print(redact("\n".join(lines)))
     return 0
 
 

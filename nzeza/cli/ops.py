@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="sessions, positions and PnL from the ledger")
     p.add_argument("--session", default=None, help="one session id (default: all)")
     p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: state, reason, equity, orders, risk events, … (with --session; "
+        'without, {"sessions": [...]})',
+    )
     p.set_defaults(handler=_status)
 
     a = sub.add_parser("audit", help="the ledger's hash-chained audit log")
@@ -26,37 +33,60 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from nzeza.engine.lifecycle import check_session_id
     from nzeza.store import open_ledger
+    from nzeza.store.status import session_status
 
+    if args.session is not None:
+        check_session_id(args.session, "--session")
     with open_ledger(args.ledger) as ledger:
-        rows = ledger.sessions()
-        if args.session:
-            rows = [r for r in rows if r["session_id"] == args.session]
-            if not rows:
-                print(f"no session {args.session!r} in the ledger")
-                return 1
-        if not rows:
-            print("no sessions in the ledger yet")
-            return 0
-        for row in rows:
-            sid = row["session_id"]
-            fills = ledger.fills(sid)
-            curve = ledger.equity_curve(sid)
-            equity = f"{curve[-1][1]:.2f}" if curve else "n/a"
-            print(
-                f"{sid}  {row['mode']:6s} {row['status']:8s} {row['strategy']} "
-                f"{row['params']}  fills={len(fills)} equity={equity} {row['currency']}"
-            )
-            for inst, pos in ledger.positions(sid).items():
-                if pos["quantity"] != 0:
-                    print(
-                        f"    {inst}: qty {pos['quantity']} @ {pos['avg_entry_price']:.2f} "
-                        f"realized {pos['realized_pnl']:.2f}"
-                    )
-            open_orders = ledger.orders(sid, open_only=True)
-            if open_orders:
-                print(f"    open orders: {len(open_orders)}")
+        ids = [args.session] if args.session else [r["session_id"] for r in ledger.sessions()]
+        docs = [d for d in (session_status(ledger, sid) for sid in ids) if d is not None]
+    if args.session and not docs:
+        if args.json:
+            print(json.dumps({"error": f"no session {args.session!r} in the ledger"}))
+        else:
+            print(f"no session {args.session!r} in the ledger")
+        return 1
+    if args.json:
+        print(json.dumps(docs[0] if args.session else {"sessions": docs}, indent=2))
+        return 0
+    if not docs:
+        print("no sessions in the ledger yet")
+        return 0
+    for doc in docs:
+        print(_status_line(doc))
+        for inst, pos in doc["positions"].items():
+            if Decimal(pos["quantity"]) != 0:
+                print(
+                    f"    {inst}: qty {pos['quantity']} @ {Decimal(pos['avg_entry_price']):.2f} "
+                    f"realized {Decimal(pos['realized_pnl']):.2f}"
+                )
+        working = [o for o in doc["orders"] if o["status"] in OPEN_STATUSES]
+        if working:
+            print(f"    open orders: {len(working)}")
+        if doc["risk_events"]:
+            print(f"    risk events: {len(doc['risk_events'])} (--json lists them)")
     return 0
+
+
+OPEN_STATUSES = ("submitted", "accepted", "partially_filled")
+
+
+def _status_line(doc: dict) -> str:
+    state = doc["state"]
+    if state == "running" and doc["holder"] is None:
+        state = "running (no process holds it: crashed? resume it with the same --session-id)"
+    elif doc["holder"] is not None:
+        state = f"{state} in {doc['holder']}"
+    if doc["reason"] and doc["state"] != "running":
+        state = f"{state} ({doc['reason']})"
+    equity = "n/a" if doc["equity"] is None else f"{Decimal(doc['equity']):.2f}"
+    return (
+        f"{doc['session_id']}  {doc['mode']:6s} {state} {doc['strategy']} "
+        f"{json.dumps(doc['params'], sort_keys=True)}  fills={doc['fills']} "
+        f"equity={equity} {doc['currency']}"
+    )
 
 
 def _audit_verify(args: argparse.Namespace) -> int:

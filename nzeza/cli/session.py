@@ -14,7 +14,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
     p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)")
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage as a fraction")
-    p.add_argument("--cash", type=float, default=10_000.0, help="initial cash (quote currency)")
+    p.add_argument(
+        "--cash",
+        type=float,
+        default=None,
+        help="initial cash in the quote currency (paper and replay; default 10000; live sizes "
+        "from the account)",
+    )
 
 
 def _vol_targeting(p: argparse.ArgumentParser) -> None:
@@ -113,18 +119,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_session(args: argparse.Namespace) -> int:
     import asyncio
 
-    from nzeza.engine.runner import run_cli_session
+    from nzeza.cli.args import session_flags
+    from nzeza.cli.run import run_session
 
-    return asyncio.run(run_cli_session(args))
+    session_flags(args)  # every flag checked before anything is opened or written
+    return asyncio.run(run_session(args))
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from nzeza.cli.args import replay_flags, vol_targeting_from
     from nzeza.data import load_sample
     from nzeza.domain import Costs
     from nzeza.engine import replay
-    from nzeza.engine.runner import resolve_strategy, vol_targeting_from
+    from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
 
+    args.cash = 10_000.0 if args.cash is None else args.cash
+    replay_flags(args)
     strategy, name, params = resolve_strategy(args.strategy, args.params)
     bars = load_sample(args.sample)
     ledger = open_ledger(args.ledger) if args.ledger else None

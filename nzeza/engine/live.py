@@ -31,7 +31,7 @@ def live_gates(
 ) -> list[tuple[str, list[str], str]]:
     """Every live gate as (name, problems, what passing means): the CLI refuses on any problem,
     a notebook shows each gate passed or failed. One list, so both always check the same."""
-    from nzeza.engine.runner import VENUE_FEEDS
+    from nzeza.engine.feedspec import VENUE_FEEDS
 
     problems = list(settings.live_problems())
     venue = settings.live_venue
@@ -101,7 +101,7 @@ async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSL
     Cosmos-signing dYdX adapter), the session instrument (from the venue's own markets), the
     feed spec of its public trade stream and the TLS context for the feed. Call only after
     `require_live` passed."""
-    from nzeza.engine.runner import FeedSpec
+    from nzeza.engine.feedspec import FeedSpec
     from nzeza.feeds.streams import wire_symbol
     from nzeza.venues.factory import build_venue, find_instrument
 

@@ -181,7 +181,7 @@ def replay(
             if ledger is not None and ((i + 1) % batch_bars == 0 or i == n - 1):
                 ledger.mark_bar(session_id, ts)  # the resume point, committed with its block
     if ledger is not None:
-        ledger.set_session_status(session_id, "stopped", reason="replay finished")
+        ledger.set_session_status(session_id, "finished", reason="replay finished")
     trades = trades_from_fills(
         fills, to_decimal(closes[-1], "close") if n else None, ts_list[-1] if n else None
     )

@@ -1,20 +1,25 @@
-"""Wiring a session from CLI arguments or a notebook: strategy, feed, venue, risk, ledger,
-metrics. Only the wiring differs between paper and live (DESIGN: one kernel, swapped parts)."""
+"""Wiring a session from typed values: strategy, feed, venue, risk, ledger, lock, metrics.
+
+`open_session(SessionPlan, Settings)` assembles a paper or live session and hands it over ready
+to run; the `nzeza paper|live` command (`nzeza.cli.run`) builds the plan from its flags and
+prints, a notebook calls the same parts. Only the wiring differs between paper and live
+(DESIGN: one kernel, swapped parts)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from nzeza.domain import Costs, Instrument
-from nzeza.errors import RiskRejected, ValidationError
-
-# Venues whose public trade stream a session can read (`nzeza.feeds.streams.trade_stream`).
-VENUE_FEEDS = ("binance", "coinbase", "kraken", "hyperliquid", "dydx")
+from nzeza.engine.feedspec import VENUE_FEEDS, FeedSpec, compact_symbol
+from nzeza.engine.sizing import VolTargeting
+from nzeza.errors import ValidationError
 
 BUNDLED_FEEDS = {
     "binance_btcusdt": ("BINANCE_BTCUSDT", "BTCUSDT"),
@@ -44,8 +49,8 @@ def parse_params(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def resolve_class(spec: str) -> tuple[Any, str]:
-    """A strategy class from a registered name or `module:Class`, and the name it was given."""
+def resolve_class(spec: str) -> tuple[type, str]:
+    """A strategy class from a registered name or `module:Class`, and the name it was given by."""
     if ":" in spec:
         module, _, cls_name = spec.partition(":")
         try:
@@ -122,15 +127,6 @@ def session_record(
     }
 
 
-def ledger_writable(ledger: Any) -> tuple[bool, str]:
-    try:
-        with ledger.transaction() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except Exception as exc:
-        return False, f"not writable: {type(exc).__name__}"
-    return True, "writable"
-
-
 def risk_hook(
     ledger: Any,
     session_id: str,
@@ -138,46 +134,13 @@ def risk_hook(
     portfolio: Any,
     metrics: Any = None,
     config: Any = None,
+    costs: Costs | None = None,
 ) -> Any:
-    """A pre-trade check: the risk engine on each intent, rejections journaled and counted."""
-    from nzeza.risk import OrderIntent, RiskConfig, RiskContext, RiskEngine
+    """The risk gate of a session (`nzeza.engine.riskgate`; the default limits when no
+    config is given)."""
+    from nzeza.engine.riskgate import risk_hook as gate
 
-    def journal(rejection: RiskRejected, intent: Any, now_ns: int) -> None:
-        ledger.record_risk_event(
-            session_id, rejection.check, rejection.limit, rejection.value, rejection.detail, now_ns
-        )
-        if metrics is not None:
-            metrics.risk_rejections.labels(rejection.check).inc()
-
-    engine = RiskEngine(
-        config or RiskConfig(max_slippage_bps=None), {instrument.id: instrument}, journal=journal
-    )
-
-    def check(intent: Any) -> None:
-        import time
-
-        snap = portfolio.snapshot()
-        ref = intent.reference_price
-        order = OrderIntent(instrument.id, intent.side, intent.quantity, seq=intent.seq)
-        ctx = RiskContext(
-            snap, {instrument.id: ref}, time.time_ns(), reference_prices={instrument.id: ref}
-        )
-        decision = engine.check(order, ctx)
-        if not decision.accepted and decision.rejection is not None:
-            raise decision.rejection
-
-    return check
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """Where a session's trades come from: a capture file, a websocket URL, or a venue."""
-
-    kind: str  # "capture" | "replay" (files), "url" (nzeza's replay server), "venue"
-    symbol: str
-    paths: tuple[Path, ...] = ()
-    url: str | None = None
-    venue: str = "binance"  # whose message format the feed speaks
+    return gate(ledger, session_id, instrument, portfolio, metrics, config, costs)
 
 
 def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
@@ -201,11 +164,6 @@ def resolve_feed(feed: str, symbol: str, settings: Any = None) -> FeedSpec:
     if feed.startswith("capture:"):
         return FeedSpec("capture", bundled_symbol or symbol, paths=tuple(paths))
     return replay_spec(feed, paths, symbol)
-
-
-def compact_symbol(symbol: str) -> str:
-    """One spelling to compare symbols across venues: BTC/USDT, BTC-USDT, btcusdt → BTCUSDT."""
-    return symbol.replace("/", "").replace("-", "").upper()
 
 
 def replay_spec(feed: str, paths: list[Path], symbol: str) -> FeedSpec:
@@ -272,14 +230,17 @@ def feed_breaker(spec: FeedSpec, metrics: Any = None) -> Any:
 
 def session_health(session: Any, ledger: Any, breaker: Any = None, feed: Any = None) -> Any:
     """The /healthz components of a running session: feed fresh (trades arriving and, for a
-    websocket `feed`, its connection open and not stale), venue reachable, ledger writable,
-    feed breaker closed, and the session's own state."""
-    from nzeza.ops.health import Health
+    websocket `feed`, its connection open and not stale), venue reachable, ledger writable (a
+    read-only probe that holds no connection), feed breaker closed, and the session's own
+    state."""
+    from nzeza.ops.health import CachedCheck, Health
+    from nzeza.store.probe import probe
 
     health = Health()
     health.register("feed", _feed_check(session, feed))
     health.register("venue", session.venue_health)
-    health.register("ledger", lambda: ledger_writable(ledger))
+    # read-only, on connections of its own, at most once a second: never the ledger's pool
+    health.register("ledger", CachedCheck(probe(ledger)))
     if breaker is None:
         health.register("breaker", lambda: (True, "no network feed"))
     else:
@@ -307,136 +268,171 @@ def _feed_check(session: Any, feed: Any) -> Any:
     return check
 
 
-def metrics_port(args: Any, settings: Any) -> int | None:
-    """`--metrics-port`, else NZEZA_METRICS_PORT when it is set; None serves nothing."""
-    if getattr(args, "metrics_port", None) is not None:
-        return int(args.metrics_port)
-    if "metrics_port" in settings.model_fields_set:
-        return int(settings.metrics_port)
-    return None
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a paper or live session is built from, as typed values (no argument parsing).
+
+    `cash` is the paper account (quote currency); a live session sizes from the venue account
+    instead. `session_id` None: a new id (`<mode>-<8 hex>`). `feed` None: the bundled Binance
+    capture in paper, the venue's own stream in live. `metrics_port` None: no /metrics.
+    """
+
+    mode: str  # "paper" | "live"
+    strategy: Any
+    strategy_name: str
+    params: dict[str, Any]
+    costs: Costs
+    timeframe: str
+    symbol: str = "BTCUSDT"
+    feed: str | None = None
+    cash: Decimal | None = None
+    session_id: str | None = None
+    ledger_url: str | None = None
+    venue_db: Path | None = None
+    on_stop: str | None = None
+    vol_targeting: VolTargeting | None = None
+    pace: float = 0.0
+    metrics_port: int | None = None
 
 
-async def run_cli_session(args: Any) -> int:
-    """`nzeza paper|live` — check the gates, build the parts, run, print the summary."""
-    from nzeza.engine.session import Session, SessionConfig, install_signal_handlers
+@dataclass
+class OpenSession:
+    """A session assembled and ready: `await open.session.run(open.trades)`."""
+
+    session: Any
+    trades: Any
+    feed_name: str
+    on_stop: str
+    log_file: Path
+    server_url: str | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSession]:
+    """Assemble the session `plan` describes; everything it opened is closed on exit.
+
+    The session id is locked first, before anything else happens: a second process on a
+    running session refuses here, naming the holder, having written nothing. Then: a killed
+    session refuses to start; live checks every gate and reads the account it sizes from;
+    logging goes to `<runs>/logs/<id>.jsonl`; the session is built with the settings' risk
+    limits and watches its kill switches; `/metrics` and `/healthz` are served when asked.
+    """
+    from nzeza.engine.account import Account
+    from nzeza.engine.lifecycle import kill_check, refuse_if_killed
+    from nzeza.engine.session import Session, SessionConfig
     from nzeza.feeds.bars import parse_timeframe
     from nzeza.ops.health import OpsServer
     from nzeza.ops.logging import configure_logging
     from nzeza.ops.metrics import Metrics
-    from nzeza.ops.settings import load_settings
-    from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch
     from nzeza.store import open_ledger
+    from nzeza.store.locks import SessionLock
 
-    overrides = {"live_confirm": args.confirm} if getattr(args, "confirm", None) else {}
-    settings = load_settings(require_live=False, **overrides)
-    strategy, name, params = resolve_strategy(args.strategy, args.params)
-    costs = Costs(args.fee, args.slippage)
-    on_stop = getattr(args, "on_stop", None) or settings.open_orders_on_stop
-    vol = vol_targeting_from(args)
+    on_stop = plan.on_stop or settings.open_orders_on_stop
+    on_stop = getattr(on_stop, "value", on_stop)
     metrics = Metrics()
-    from nzeza.engine.live import tls_context
-
-    if args.mode == "live":
-        from nzeza.engine.live import live_parts, require_live
-
-        with open_ledger(args.ledger) as gate_ledger:
-            require_live(settings, gate_ledger, name, params, args.feed)
-        venue, inst, spec, ssl_context = await live_parts(settings, args.symbol)
-        feed_name = spec.venue
-    else:
-        from nzeza.venues.factory import paper_venue
-
-        feed_name = args.feed or "capture:binance_btcusdt"
-        spec = resolve_feed(feed_name, args.symbol, settings)
-        inst = session_instrument(spec.symbol)
-        venue_db = args.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-        venue = paper_venue(venue_db, [inst], costs)
-        ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
-    session_id = args.session_id or f"{args.mode}-{uuid.uuid4().hex[:8]}"
-    log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
-    configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
-    ledger = open_ledger(args.ledger)
-    cfg = SessionConfig(
-        session_id,
-        strategy,
-        name,
-        params,
-        inst,
-        costs,
-        Decimal(str(args.cash)),
-        parse_timeframe(args.timeframe),
-        mode=args.mode,
-        record=session_record(feed_name, spec.symbol, args.timeframe, costs, args.cash),
-        on_stop=on_stop,
-        vol_targeting=vol,
-    )
-    kill = KillSwitch(DEFAULT_KILL_FILE)
+    session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
+    ledger = open_ledger(plan.ledger_url)
+    venue: Any = None
     server = None
     try:
-        session = Session(cfg, ledger, venue, metrics=metrics, kill_switch=kill.engaged)
-        session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio, metrics)
+        lock = SessionLock(ledger, session_id).acquire()
+    except BaseException:
+        ledger.close()
+        raise
+    try:
+        refuse_if_killed(settings.runs_dir, session_id)
+        if plan.mode == "live":
+            from nzeza.engine.live import live_parts, require_live
+
+            require_live(settings, ledger, plan.strategy_name, plan.params, plan.feed)
+            venue, inst, spec, ssl_context = await live_parts(settings, plan.symbol)
+            feed_name = spec.venue
+            # live sizes from what the account holds; no balances, no session
+            account = Account(venue, inst, plan.costs, settings.risk.account_fraction)
+            cash = await account.start()
+        else:
+            from nzeza.engine.live import tls_context
+            from nzeza.venues.factory import paper_venue
+
+            if plan.cash is None:
+                raise ValidationError("cash", None, "a paper session needs its starting cash")
+            feed_name = plan.feed or "capture:binance_btcusdt"
+            spec = resolve_feed(feed_name, plan.symbol, settings)
+            inst = session_instrument(spec.symbol)
+            venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
+            venue = paper_venue(venue_db, [inst], plan.costs)
+            ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
+            account, cash = None, plan.cash
+        log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
+        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        cfg = SessionConfig(
+            session_id,
+            plan.strategy,
+            plan.strategy_name,
+            plan.params,
+            inst,
+            plan.costs,
+            cash,
+            parse_timeframe(plan.timeframe),
+            mode=plan.mode,
+            record=session_record(feed_name, spec.symbol, plan.timeframe, plan.costs, float(cash)),
+            on_stop=on_stop,
+            vol_targeting=plan.vol_targeting,
+            risk=settings.risk,
+        )
+        # the session's risk gate is built from cfg.risk (the settings' risk section)
+        session = Session(
+            cfg,
+            ledger,
+            venue,
+            metrics=metrics,
+            # its own kill switch (nzeza kill ID) and the global one (nzeza kill)
+            kill_switch=kill_check(settings.runs_dir, session_id),
+            account=account,
+            lock=lock,
+        )
         breaker = feed_breaker(spec, metrics)
+        # the trade stream first: its connection reports to /healthz
         trades = trade_source(
             spec,
             session.resume_from_ns(),
             metrics=metrics,
             breaker=breaker,
-            pace=args.pace,
+            pace=plan.pace,
             ssl_context=ssl_context,
-            live=args.mode == "live",
+            live=plan.mode == "live",
         )
-        port = metrics_port(args, settings)
-        if port is not None:
+        if plan.metrics_port is not None:
             health = session_health(session, ledger, breaker, trades)
-            server = OpsServer(metrics, health, port=port).start()
-            print(f"metrics and health on {server.url}/metrics and {server.url}/healthz")
-        install_signal_handlers(session)
-        state = "resuming" if session.report.resumed else "starting"
-        print(
-            f"{state} {args.mode} session {session_id}: {name} {params} on {feed_name} "
-            f"({args.timeframe} bars, open orders at stop: {on_stop}); log {log_file}",
-            flush=True,
+            server = OpsServer(metrics, health, port=plan.metrics_port).start()
+        yield OpenSession(
+            session,
+            trades,
+            feed_name,
+            on_stop,
+            log_file,
+            server.url if server is not None else None,
         )
-        report = await session.run(trades)
     finally:
         if server is not None:
             server.stop()
-        await venue.close()
+        lock.release()
+        if venue is not None:
+            await venue.close()
         ledger.close()
-    equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
-    orders = ""
-    if report.canceled_orders or report.kept_orders:
-        orders = f", open orders canceled {len(report.canceled_orders)}"
-        orders += f" kept {len(report.kept_orders)}"
-    print(
-        f"session {session_id} {report.stopped_by}: {report.bars} bars, {report.fills} fills "
-        f"({report.reconciled_fills} reconciled, {report.resubmitted} resubmitted), "
-        f"equity {equity}{orders}",
-        flush=True,
-    )
-    return 0
-
-
-def vol_targeting_from(args: Any) -> Any:
-    """`--vol-target X [--vol-lookback N]` → VolTargeting (None when not asked for)."""
-    target = getattr(args, "vol_target", None)
-    if target is None:
-        return None
-    from nzeza.engine.sizing import VolTargeting
-    from nzeza.feeds.bars import parse_timeframe
-
-    per_year = 365 * 86_400 * 1_000_000_000 / parse_timeframe(args.timeframe)
-    return VolTargeting(
-        float(target), int(getattr(args, "vol_lookback", 168) or 168), periods_per_year=per_year
-    )
 
 
 __all__ = [
+    "VENUE_FEEDS",
     "FeedSpec",
+    "OpenSession",
+    "SessionPlan",
+    "compact_symbol",
+    "open_session",
     "parse_params",
+    "resolve_class",
     "resolve_feed",
     "resolve_strategy",
-    "run_cli_session",
     "session_health",
     "session_instrument",
     "trade_source",

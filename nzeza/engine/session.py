@@ -30,23 +30,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from nzeza.domain import Costs, Fill, Instrument, Order, OrderRejected, OrderStatus, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
-from nzeza.engine.orders import follow, new_order
+from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
 from nzeza.engine.trader import Intent, Trader
-from nzeza.errors import RiskRejected, ValidationError, VenueError
+from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
-from nzeza.venues.base import OrderRequest, Venue, VenueOrder
+from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
+from nzeza.venues.base import Venue
 
 log = get_logger(__name__)
 
 ON_STOP = ("cancel", "keep")
+LOCK_CHECK_S = 30.0  # how often a session checks it still holds its session lock
+KILL_POLL_S = 0.5  # how often an idle session looks at its kill switch between events
 NS_PER_DAY = 86_400 * 1_000_000_000
 
 
@@ -67,10 +70,19 @@ class SessionConfig:
     # this session's open orders at a graceful stop: "cancel" them or "keep" them working
     on_stop: str = "cancel"
     vol_targeting: VolTargeting | None = None
+    # the session's risk limits and stops (on by default); None runs without a risk gate,
+    # which only research comparisons and benchmarks of the bare loop should ask for
+    risk: RiskSettings | None = DEFAULT_RISK
 
     def __post_init__(self) -> None:
+        from nzeza.engine.lifecycle import check_session_id
+
+        check_session_id(self.session_id)
         if self.on_stop not in ON_STOP:
             raise ValidationError("on_stop", self.on_stop, "must be cancel or keep")
+        cash = self.init_cash
+        if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
+            raise ValidationError("init_cash", cash, "must be a positive, finite amount")
 
 
 @dataclass
@@ -85,6 +97,11 @@ class SessionReport:
     resubmitted: int = 0
     rejected: int = 0
     venue_rejected: int = 0
+    amended: int = 0  # decisions the risk gate reduced
+    twaps: int = 0  # decisions the risk gate split into TWAP children
+    twap_children: int = 0
+    stops_triggered: int = 0
+    flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
     last_close: Decimal | None = None
     stopped_by: str = "feed ended"
@@ -109,18 +126,46 @@ class Session:
         venue: Venue,
         *,
         metrics: Any = None,
-        pre_trade: Callable[[Intent], None] | None = None,
-        kill_switch: Callable[[], bool] | None = None,
+        pre_trade: Any = None,
+        kill_switch: Callable[[], bool | str | None] | None = None,
+        account: Any = None,
+        lock: Any = None,
+    ) -> None:
+        from nzeza.store.locks import SessionLock
+
+        # the session id is this process's before anything is read or written (a second
+        # process on it refuses here, naming the holder); an assembler may have taken it
+        self.lock = lock if lock is not None else SessionLock(ledger, config.session_id).acquire()
+        try:
+            self._setup(config, ledger, venue, metrics, pre_trade, kill_switch, account)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(
+        self,
+        config: SessionConfig,
+        ledger: Any,
+        venue: Venue,
+        metrics: Any,
+        pre_trade: Any,
+        kill_switch: Callable[[], bool | str | None] | None,
+        account: Any,
     ) -> None:
         self.cfg = config
         self.ledger = ledger
         self.venue = venue
         self.metrics = metrics
-        self.pre_trade = pre_trade
         self.kill_switch = kill_switch or (lambda: False)
+        self.account = account  # live: the venue account orders must be covered by
         self.machine = SessionMachine()
         self._stop = asyncio.Event()
         inst = config.instrument
+        from nzeza.engine.lifecycle import check_resume, full_record, record_loosened
+
+        record = full_record(config)
+        # before anything is written: a resume must run the configuration it was started with
+        check_resume(ledger, config.session_id, config.mode, record)
         resumed = not ledger.start_session(
             config.session_id,
             mode=config.mode,
@@ -129,7 +174,7 @@ class Session:
             venue=venue.name,
             currency=inst.quote,
             initial_balances={inst.quote: config.init_cash},
-            config=config.record,
+            config=record,
         )
         self.report = SessionReport(config.session_id, resumed=resumed)
         rec = rebuild(ledger, config.session_id, inst)
@@ -148,17 +193,44 @@ class Session:
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
-        self._resubmit: list[dict[str, Any]] = []
+        # its orders at the venue: sending, fills, reconciliation, cancels (at stop too)
+        self.flow = OrderFlow(
+            config,
+            ledger,
+            venue,
+            self.trader,
+            self.report,
+            metrics=metrics,
+            on_fill=lambda fill: self.dispatch.on_fill(fill),
+        )
         self._bin: int | None = None  # start of the bar whose open was handled
         self._last_trade_wall: float | None = None
         self.last_trade: tuple[Decimal, int] | None = None  # (price, exchange ts)
-        self.working_orders: dict[str, Order] = {}  # this process's orders still open at the venue
         self._task: asyncio.Task | None = None
         self._in_feed = False  # awaiting the next feed message (a stop may interrupt it)
         self._day: int | None = None
+        self._lock_checked = time.monotonic()
         self._day_start_equity = config.init_cash
-        # (reachable, detail) of the last venue call: the /healthz "venue" component
-        self.venue_state: tuple[bool | None, str] = (None, "not contacted yet")
+        # the risk gate every order goes through (the defaults unless told otherwise)
+        self.pre_trade = pre_trade
+        if pre_trade is None and config.risk is not None:
+            from nzeza.engine.riskgate import RiskGate, risk_config
+
+            self.pre_trade = RiskGate(
+                ledger,
+                config.session_id,
+                inst,
+                self.portfolio,
+                config=risk_config(config.risk),
+                costs=config.costs,
+                metrics=metrics,
+                open_orders=lambda: self.working_orders.values(),
+            )
+        if not resumed and config.risk is not None:
+            record_loosened(ledger, config.session_id, config.risk, config.init_cash)
+        from nzeza.engine.dispatch import Dispatcher
+
+        self.dispatch = Dispatcher(self)
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -169,15 +241,12 @@ class Session:
 
     def venue_health(self) -> tuple[bool, str]:
         """The /healthz "venue" component: did the last call to the venue get through?"""
-        ok, detail = self.venue_state
-        return bool(ok), detail
+        return self.flow.venue_health()
 
-    def _venue_ok(self) -> None:
-        self.venue_state = (True, "reachable")
-
-    def note_venue_error(self, exc: VenueError) -> None:
-        if exc.retryable:  # a refusal (not retryable) still proves the venue answers
-            self.venue_state = (False, f"{exc.code or 'error'}: {exc}")
+    @property
+    def working_orders(self) -> dict[str, Order]:
+        """This process's orders still open at the venue (kept by the order flow)."""
+        return self.flow.working_orders
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -189,59 +258,8 @@ class Session:
 
     # -- recovery ---------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """Apply venue trades the ledger missed; find intents the venue never received.
-
-        Only this session's orders count (`Trader.ids.owns`: the client id's session prefix,
-        or the ledger's table of its ids): a venue account, or a paper venue file, may hold
-        other sessions' trades too. Orders are looked up first, so a venue that reports trades
-        by its own order id can map them back to our client ids.
-        """
-        inst = self.cfg.instrument
-        sid = self.cfg.session_id
-        owns = self.trader.ids.owns
-        since = self.portfolio.snapshot().last_fill_ts or None
-        try:
-            views = {
-                i["client_order_id"]: await self.venue.fetch_order(
-                    inst.id, client_order_id=i["client_order_id"]
-                )
-                for i in self.recovered.unfilled_intents
-            }
-            venue_fills = await self.venue.my_trades(inst.id, since_ns=since)
-        except VenueError as exc:
-            self.note_venue_error(exc)
-            raise
-        self._venue_ok()
-        for fill in venue_fills:
-            if not owns(fill.order_id):
-                continue
-            if not self.ledger.has_fill(self.venue.name, fill.trade_id):
-                self.trader.apply_fill(fill)
-                self.report.reconciled_fills += 1
-        ledger_fills = self.ledger.fills(sid)
-        filled = {f.order_id for f in ledger_fills}
-        for intent in self.recovered.unfilled_intents:
-            cid = intent["client_order_id"]
-            view = views[cid]
-            if view is None:  # journaled, never reached the venue: send at the next open
-                if cid not in filled:
-                    self._resubmit.append(intent)
-                continue
-            # reached the venue (its trades were applied above): record the order as it stands
-            order = new_order(cid, inst, intent["side"], Decimal(intent["quantity"]), view.ts)
-            follow(order, view, ledger_fills)
-            self.ledger.record_order(sid, order, "reconciled")
-            if order.is_open:
-                self.working_orders[cid] = order
-            self.ledger.mark_intent(cid, "done")
-        if self.report.reconciled_fills or self._resubmit:
-            log.warning(
-                "reconciled after restart",
-                extra={
-                    "fills_applied": self.report.reconciled_fills,
-                    "to_resubmit": len(self._resubmit),
-                },
-            )
+        """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
+        await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -254,35 +272,85 @@ class Session:
             self._task.cancel()  # interrupts only the wait for the next feed message
 
     async def run(self, trades: AsyncIterator[Any]) -> SessionReport:
-        from nzeza.feeds.bars import BarAggregator
-
+        """Run to the end of the feed or a stop. Whatever ends it, the ledger says how:
+        `finished` (the feed ended), `stopped` (a signal, the kill switch, a stop call) or
+        `failed` with the error (then re-raised)."""
         self._task = asyncio.current_task()
         with bind(session_id=self.cfg.session_id):
-            self.machine.fire("start")
-            await self.reconcile()
-            self.machine.fire("recovered")
-            log.info(
-                "session running",
-                extra={
-                    "mode": self.cfg.mode,
-                    "venue": self.venue.name,
-                    "resumed": self.report.resumed,
-                    "reconciled_fills": self.report.reconciled_fills,
-                },
-            )
-            self._init_gauges()
-            agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
-            feed = aiter(trades)
             try:
-                await self._consume(feed, agg)
+                return await self._run(trades)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
             finally:
-                aclose = getattr(feed, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-            self.machine.fire("stop")
-            await self._shutdown()
-            self.machine.fire("stopped")
+                self.close()
+
+    def close(self) -> None:
+        """Give the session id up (done at the end of `run`; idempotent)."""
+        self.lock.release()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the failure (state machine, ledger, log); never masks the original error."""
+        reason = clip(f"{type(exc).__name__}: {exc}", 300)
+        if isinstance(exc, asyncio.CancelledError):
+            reason = "cancelled: the session's task was cancelled before it could stop"
+        self.report.stopped_by = f"failed: {reason}"
+        if self.machine.can("fail"):
+            self.machine.fire("fail")
+        try:
+            self.ledger.set_session_status(self.cfg.session_id, "failed", reason)
+        except Exception as err:  # the ledger itself may be what failed
+            log.error("cannot record the failure", extra={"error": clip(str(err), 300)})
+        log.error("session failed", extra={"reason": reason})
+
+    async def _run(self, trades: AsyncIterator[Any]) -> SessionReport:
+        from nzeza.feeds.bars import BarAggregator
+
+        self.machine.fire("start")
+        await self.reconcile()
+        self.dispatch.arm()  # stops on the recovered position
+        self.machine.fire("recovered")
+        log.info(
+            "session running",
+            extra={
+                "mode": self.cfg.mode,
+                "venue": self.venue.name,
+                "resumed": self.report.resumed,
+                "reconciled_fills": self.report.reconciled_fills,
+            },
+        )
+        self._init_gauges()
+        agg = BarAggregator(self.cfg.timeframe_ns, symbol=self.cfg.instrument.symbol)
+        feed = aiter(trades)
+        watcher = asyncio.create_task(self._watch_kill())
+        try:
+            await self._consume(feed, agg)
+        finally:
+            watcher.cancel()
+            aclose = getattr(feed, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.machine.fire("stop")
+        await self._shutdown()
+        self.machine.fire("stopped")
         return self.report
+
+    def _killed(self) -> bool:
+        """Poll the kill switch; when engaged, halt and stop (reason: the switch's)."""
+        why = self.kill_switch()
+        if not why:
+            return False
+        if self.machine.can("halt"):
+            self.machine.fire("halt")
+        self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
+        return True
+
+    async def _watch_kill(self) -> None:
+        """Between events too: an idle feed must not keep a killed session alive."""
+        while not self._stop.is_set():
+            await asyncio.sleep(KILL_POLL_S)
+            if self._in_feed and self._killed():
+                return
 
     async def _consume(self, feed: AsyncIterator[Any], agg: Any) -> None:
         while not self._stop.is_set():
@@ -298,9 +366,7 @@ class Session:
                 return
             finally:
                 self._in_feed = False
-            if self.kill_switch():
-                self.machine.fire("halt")
-                self.stop("kill switch")
+            if self._killed():
                 return
             self._last_trade_wall = time.monotonic()
             self.last_trade = (trade.price, trade.ts_ns or 0)
@@ -314,6 +380,7 @@ class Session:
                 self._bin = start
                 if self.last_bar_ts is None or start > self.last_bar_ts:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
+            await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
 
     async def _on_closed(self, fbar: Any) -> None:
         bar = Bar(
@@ -330,7 +397,7 @@ class Session:
             target = self.trader.target_at_close(bar)
             self.report.warmup_bars += 1
             changed = target != self.trader.last_target
-            if fbar.start_ns == self.last_bar_ts and changed and not self._resubmit:
+            if fbar.start_ns == self.last_bar_ts and changed and not self.flow.resubmit:
                 self.trader.pending = (target, fbar.start_ns)
                 self.trader.last_target = target
             return
@@ -345,6 +412,8 @@ class Session:
         self.ledger.record_equity(
             self.cfg.session_id, fbar.start_ns, eq, snap.cash, exp.gross, exp.net
         )
+        await self.dispatch.on_bar(fbar.high, fbar.low, fbar.close, fbar.start_ns)
+        self._check_lock()
         self.ledger.mark_bar(self.cfg.session_id, fbar.start_ns)
         crash_point("after_bar")
         self.last_bar_ts = fbar.start_ns
@@ -354,6 +423,17 @@ class Session:
             self.metrics.open_positions.set(len(snap.open_positions()))
             self.metrics.bar_lag.set(max(0.0, time.time() - (fbar.end_ns / 1e9)))
             self.metrics.daily_pnl.set(float(eq - self._day_baseline(fbar.start_ns)))
+
+    def _check_lock(self) -> None:
+        """A PostgreSQL lock lives on a connection: if it dropped, another process may now run
+        this session id, so this one stops (checked at most every LOCK_CHECK_S)."""
+        now = time.monotonic()
+        if now - self._lock_checked < LOCK_CHECK_S:
+            return
+        self._lock_checked = now
+        if not self.lock.alive():
+            log.error("lost the session lock")
+            self.stop("lost the session lock")
 
     def _day_baseline(self, ts: int) -> Decimal:
         """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
@@ -375,14 +455,12 @@ class Session:
         snap = self.portfolio.snapshot()
         self.metrics.open_positions.set(len(snap.open_positions()))
         self.metrics.daily_pnl.set(0.0)
-        limiter = getattr(self.venue, "limiter", None)  # every venue call's budget (venues/)
-        if limiter is not None:
-            limiter.export_to(self.metrics)
+        self.flow.init_gauges()
 
     async def _execute_open(self, price: Decimal, ts: int) -> None:
         t0 = time.perf_counter_ns()
-        if self._resubmit:
-            for row in self._resubmit:
+        if self.flow.resubmit:
+            for row in self.flow.resubmit:
                 intent = Intent(
                     row["seq"],
                     row["client_order_id"],
@@ -392,106 +470,21 @@ class Session:
                     Decimal(row["target"] or 0),
                     row["bar_ts"],
                 )
-                await self._send(intent, ts, t0)
+                await self.flow.send(intent, ts, t0)
                 self.report.resubmitted += 1
-            self._resubmit = []
+            self.flow.resubmit = []
             return
-        intent = self.trader.intent_at(price)
-        if intent is None:
+        pending = self.trader.size_pending(price)
+        if pending is None:
             return
         self.report.intents += 1
-        if self.pre_trade is not None:
-            try:
-                self.pre_trade(intent)
-            except RiskRejected as rejection:  # journaled by the risk hook; never sent
-                self.ledger.mark_intent(intent.client_order_id, "rejected")
-                self.report.rejected += 1
-                log.warning("intent rejected by risk", extra={"check": rejection.check})
-                return
-        await self._send(intent, ts, t0)
-        self.report.decision_latencies_ns.append(time.perf_counter_ns() - t0)
-
-    async def _send(self, intent: Intent, ts: int, decided_ns: int) -> None:
-        """Send one journaled intent; `decided_ns` (perf_counter_ns) is when it was decided."""
-        from nzeza.execution.submit import submit_idempotent
-
-        inst = self.cfg.instrument
-        cid = intent.client_order_id
-        # the price the intent was sized at: venues that price market orders themselves need it
-        # (Hyperliquid's IOC limit at mid ± slippage, Coinbase's quote-sized market buys)
-        request = OrderRequest(
-            cid, inst.id, intent.side, intent.quantity, reference_price=intent.reference_price
-        )
-        crash_point("after_journal")
-        with bind(order_id=cid):
-            self.report.send_latencies_ns.append(time.perf_counter_ns() - decided_ns)
-            try:
-                view = await submit_idempotent(self.venue, request)
-            except VenueError as exc:
-                self.note_venue_error(exc)
-                if exc.retryable:  # outcome unknown after every retry: a restart reconciles
-                    raise
-                self._rejected(intent, new_order(cid, inst, intent.side, intent.quantity, ts), exc)
-                return
-            acked_ns = time.perf_counter_ns() - decided_ns
-            self._venue_ok()
-            crash_point("after_submit")
-            self.report.ack_latencies_ns.append(acked_ns)
-            if self.metrics is not None:
-                self.metrics.orders_submitted.labels(self.venue.name).inc()
-                self.metrics.decision_to_ack.labels(self.venue.name).observe(acked_ns / 1e9)
-            order = new_order(cid, inst, intent.side, intent.quantity, ts)
-            follow(order, view)
-            if order.status is OrderStatus.REJECTED:
-                self._rejected(intent, order, None)
-                return
-            self.ledger.record_order(
-                self.cfg.session_id, order, "accepted", {"venue_order_id": view.venue_order_id}
-            )
-            await self.book_fills(order, view)
-            self.ledger.mark_intent(cid, "done")
-
-    async def book_fills(self, order: Order, view: VenueOrder | None) -> None:
-        """Apply the venue's fills of `order` to it, the portfolio and the ledger (once each)."""
-        inst = self.cfg.instrument
-        cid = order.client_order_id
-        by_order = getattr(self.venue, "order_fills", None)
-        if by_order is not None:
-            fills = await by_order(inst.id, cid)
-        else:
-            since = view.ts if view is not None and view.ts else None
-            fills = [
-                f for f in await self.venue.my_trades(inst.id, since_ns=since) if f.order_id == cid
-            ]
-        for fill in fills:
-            if self.portfolio.has_fill(fill.trade_id):
-                continue
-            follow(order, None, [fill])
-            if self.trader.apply_fill(fill, order):
-                self.report.fills += 1
-                crash_point("after_fill")
-        if order.status is OrderStatus.FILLED:
-            self.working_orders.pop(cid, None)
-            if self.metrics is not None:
-                self.metrics.orders_filled.labels(self.venue.name).inc()
-        elif order.is_open:
-            self.working_orders[cid] = order
-
-    def _rejected(self, intent: Intent, order: Order, exc: VenueError | None) -> None:
-        reason = (exc.code if exc is not None else None) or "rejected"
-        if order.can("reject"):
-            order.apply(OrderRejected(str(exc) if exc is not None else "rejected by the venue"))
-        self.ledger.record_order(self.cfg.session_id, order, "rejected", {"reason": reason})
-        self.ledger.mark_intent(intent.client_order_id, "rejected")
-        self.report.venue_rejected += 1
-        if self.metrics is not None:
-            self.metrics.orders_rejected.labels(self.venue.name, reason).inc()
-        log.warning("order rejected by the venue", extra={"reason": reason})
+        # risk (and, live, the account) before the journal: what is journaled is what is sent
+        await self.dispatch.decided(pending, to_decimal(price, "price"), ts, t0)
 
     # -- stopping ---------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         """Open orders per `on_stop`, the final snapshot, the stop record (`stopping.py`)."""
-        await shutdown(self)
+        await shutdown(self.flow, self.cfg.on_stop, self.last_trade, self.metrics)
 
 
 def install_signal_handlers(session: Session) -> None:

@@ -139,6 +139,16 @@ class Trader:
     # -- execution ------------------------------------------------------------------------
     def intent_at(self, price: Any) -> Intent | None:
         """Size the pending target at `price`; journal and return the intent (or None)."""
+        pending = self.size_pending(price)
+        if pending is None:
+            return None
+        sized, target, bar_ts = pending
+        return self.journal(sized.side, sized.quantity, sized.reference_price, target, bar_ts)
+
+    def size_pending(self, price: Any) -> tuple[SizedOrder, Decimal, int] | None:
+        """The pending decision sized at `price` — (order, target, decided at bar ts) — or
+        None; the decision is consumed either way. Nothing is journaled: a session checks the
+        order (risk, account) before `journal` makes it an intent."""
         if self.pending is None:
             return None
         target, bar_ts = self.pending
@@ -146,18 +156,28 @@ class Trader:
         snap = self.portfolio.snapshot()
         position = snap.position(self.instrument.id).quantity
         ref = to_decimal(price, "price")
-        sized: SizedOrder | None = size_target(
-            target, position, snap.cash, ref, self.costs, self.instrument.lot_size
-        )
-        if sized is None:
-            return None
+        sized = size_target(target, position, snap.cash, ref, self.costs, self.instrument.lot_size)
+        return None if sized is None else (sized, target, bar_ts)
+
+    def journal(
+        self,
+        side: str,
+        quantity: Decimal,
+        reference_price: Decimal,
+        target: Decimal,
+        bar_ts: int,
+        *,
+        status: str | None = None,
+    ) -> Intent:
+        """Make the next intent (its sequence and client order id) and journal it before any
+        order exists; `status` marks it at once (e.g. "rejected" by risk, never to be sent)."""
         self.seq += 1
         intent = Intent(
             self.seq,
             self.ids(self.seq),
-            sized.side,
-            sized.quantity,
-            ref,
+            side,
+            quantity,
+            reference_price,
             target,
             bar_ts,
         )
@@ -174,6 +194,8 @@ class Trader:
                 bar_ts,
                 target,
             )
+            if status is not None:
+                self.ledger.mark_intent(intent.client_order_id, status)
         self.on_event("intent", {"seq": intent.seq, "side": intent.side})
         return intent
 

@@ -5,5 +5,6 @@ Notebooks call the library; the library never imports notebook code.
 
 from nzeza.notebook.metrics import record_metrics
 from nzeza.notebook.parameters import use_parameters
+from nzeza.notebook.sessions import kill_session, release_session
 
-__all__ = ["record_metrics", "use_parameters"]
+__all__ = ["kill_session", "record_metrics", "release_session", "use_parameters"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +17,26 @@ from nzeza.ops.metrics import Metrics
 from nzeza.ops.secrets import redact
 
 Check = Callable[[], tuple[bool, Any]]
+
+
+class CachedCheck:
+    """A check run at most once per `ttl_s`, by one thread at a time: a burst of `/healthz`
+    requests (one thread each) costs one probe, and never more than one at once."""
+
+    def __init__(self, check: Check, ttl_s: float = 1.0) -> None:
+        self.check = check
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._last: tuple[float, tuple[bool, Any]] | None = None
+
+    def __call__(self) -> tuple[bool, Any]:
+        with self._lock:
+            now = time.monotonic()
+            if self._last is not None and now - self._last[0] < self.ttl_s:
+                return self._last[1]
+            result = self.check()
+            self._last = (time.monotonic(), result)
+            return result
 
 
 class Health:

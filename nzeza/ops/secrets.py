@@ -29,8 +29,16 @@ _SHAPES = re.compile(
 )
 
 
-# Passwords inside URLs (postgresql://user:password@host/db).
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE)
+# A URL in free text: scheme:// up to whitespace, a quote or an angle bracket.
+_URL_TOKEN = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>]+", re.IGNORECASE)
+# Query parameters whose value is a credential (?token=..., &api_key=..., &signature=...).
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[^?&#=]*(?:token|key|secret|passw|pwd|signature|sig|auth|credential)[^&#=]*=)"
+    r"(?P<value>[^&#]*)",
+    re.IGNORECASE,
+)
+# Schemes whose user name alone is an account name, not a credential (postgresql://nzeza@h/db).
+_ACCOUNT_SCHEMES = ("postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "sqlite")
 
 
 def register_secret(value: str | SecretStr | None) -> None:
@@ -70,8 +78,33 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+    text = _URL_TOKEN.sub(lambda m: mask_url(m.group(0)), text)
     return _SHAPES.sub(MASK, text)
+
+
+def mask_url(url: str) -> str:
+    """`url` with its credentials masked: the password of its user info, a user name that is
+    itself a token (`https://TOKEN@host`), and secret-looking query values.
+
+    The user info is taken up to the *last* `@` before the query, so a password holding an
+    unescaped `@` or `/` is masked whole; scheme, user name, host, path and ordinary query
+    parameters stay readable.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    head, tail = rest[:cut], rest[cut:]
+    at = head.rfind("@")
+    if at >= 0:
+        user, colon, _ = head[:at].partition(":")
+        # a password is always masked; a lone user name only where it may be a token
+        account = scheme.lower().startswith(_ACCOUNT_SCHEMES)
+        userinfo = f"{user}:{MASK}" if colon else (user if account else MASK)
+        head = f"{userinfo}@{head[at + 1 :]}"
+    if tail.startswith("?"):
+        tail = _SECRET_PARAM.sub(lambda m: f"{m.group('name')}{MASK}", tail)
+    return f"{scheme}://{head}{tail}"
 
 
 def mask(value: str | SecretStr | None) -> str:

@@ -7,6 +7,8 @@
     NZEZA_OPEN_ORDERS_ON_STOP=cancel|keep      NZEZA_CA_FILE (extra trusted CA bundle, PEM)
     NZEZA_<VENUE>__API_KEY / __API_SECRET / __PASSPHRASE / __PRIVATE_KEY / __MNEMONIC
     NZEZA_<VENUE>__REST_URL / __WS_URL / __NODE_URL / __CHAIN_ID
+    NZEZA_RISK__MAX_ORDER_NOTIONAL, __MAX_POSITION_NOTIONAL, __MAX_DAILY_LOSS, ... (the risk
+    limits of paper and live sessions, on by default: `nzeza.ops.risksettings`)
 
 `load_settings()` turns every problem into one `ConfigError` naming the variable and saying how
 to fix it; in live mode it also checks every live gate of the configuration and raises
@@ -29,7 +31,8 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nzeza.errors import ConfigError, LiveTradingNotAllowed
-from nzeza.ops.secrets import mask, register_secret
+from nzeza.ops.risksettings import RiskSettings, describe_risk
+from nzeza.ops.secrets import mask, mask_url, register_secret
 
 ENV_PREFIX = "NZEZA_"
 LIVE_CONFIRMATION = "I_UNDERSTAND_THIS_TRADES_REAL_MONEY"
@@ -134,6 +137,9 @@ class Settings(BaseSettings):
     kraken: VenueSettings = VenueSettings()
     hyperliquid: VenueSettings = VenueSettings()
     dydx: VenueSettings = VenueSettings()
+
+    # pre-trade limits, stops and live sizing of every paper and live session (on by default)
+    risk: RiskSettings = RiskSettings()
 
     @field_validator("log_level")
     @classmethod
@@ -268,6 +274,10 @@ def _fix_for(variable: str, msg: str) -> str:
         return "set it to cancel or keep"
     if variable.endswith("CA_FILE"):
         return "point it at a PEM file of CA certificates, or unset it"
+    if variable.endswith("ON_BREACH"):
+        return "set it to twap, amend or reject"
+    if variable.startswith(f"{ENV_PREFIX}RISK__"):
+        return "correct it, or unset it for the default"
     return "correct or unset it"
 
 
@@ -309,10 +319,13 @@ def describe(settings: Settings) -> dict[str, Any]:
                 }:
                     entry[field] = mask(v)
                 elif field in {"rest_url", "ws_url", "node_url"}:
-                    entry[field] = value.endpoint(name, field)
+                    url = value.endpoint(name, field)
+                    entry[field] = mask_url(url) if url else url
                 else:
                     entry[field] = v
             out[name] = entry
+        elif isinstance(value, RiskSettings):
+            out[name] = describe_risk(value)
         elif name == "live_confirm":
             out[name] = (
                 "(set)"
@@ -321,5 +334,5 @@ def describe(settings: Settings) -> dict[str, Any]:
             )
         else:
             out[name] = str(value) if isinstance(value, Path | StrEnum) else value
-    out["ledger_url"] = settings.effective_ledger_url
+    out["ledger_url"] = mask_url(settings.effective_ledger_url)
     return out

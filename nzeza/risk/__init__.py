@@ -5,11 +5,18 @@ Sans-I/O: `RiskEngine.check(intent, RiskContext) -> Decision`. See `engine.py`.
 
 from nzeza.risk.booklike import book_side, top_of_book
 from nzeza.risk.breaker import DailyLossBreaker
-from nzeza.risk.config import DEFAULT_CHECKS, RiskConfig
+from nzeza.risk.config import DEFAULT_CHECKS, EquityShare, RiskConfig
 from nzeza.risk.decision import Action, Decision, RiskContext
 from nzeza.risk.engine import RiskEngine, reduces, total_pnl
 from nzeza.risk.intent import OrderIntent, validate_intent
-from nzeza.risk.killswitch import DEFAULT_KILL_FILE, KillSwitch, write_kill_file
+from nzeza.risk.killswitch import (
+    DEFAULT_KILL_FILE,
+    KillSwitch,
+    global_kill_file,
+    kill_reason,
+    session_kill_file,
+    write_kill_file,
+)
 from nzeza.risk.stops import StopManager, StopSpec
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "Action",
     "DailyLossBreaker",
     "Decision",
+    "EquityShare",
     "KillSwitch",
     "OrderIntent",
     "RiskConfig",
@@ -26,7 +34,10 @@ __all__ = [
     "StopManager",
     "StopSpec",
     "book_side",
+    "global_kill_file",
+    "kill_reason",
     "reduces",
+    "session_kill_file",
     "top_of_book",
     "total_pnl",
     "validate_intent",

@@ -31,6 +31,10 @@ class DailyLossBreaker:
     def _key(self, now_ns: int) -> int:
         return now_ns // NS_PER_DAY if self.period == "utc_day" else 0
 
+    def starts_period(self, now_ns: int) -> bool:
+        """True when an update at `now_ns` would start a new period (a new baseline)."""
+        return self._key(now_ns) != self.period_key
+
     def update(self, pnl: Decimal, now_ns: int) -> bool:
         """Feed the current total PnL; returns True exactly when this update trips the breaker."""
         key = self._key(now_ns)

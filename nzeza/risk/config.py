@@ -1,10 +1,19 @@
 """Risk limits: one frozen config, validated once at start-up.
 
 Every limit is optional (None disables its check). Amounts are in the portfolio currency,
-quantities in base units, bps in basis points (1 bp = 0.01 %). `validate()` raises a
-`ConfigError` naming the limit for anything negative, zero where zero makes no sense, or
-inconsistent with another limit (a net exposure limit above the gross one, an order notional
-above the gross exposure limit, a per-order quantity above an instrument's position limit).
+quantities in base units, bps in basis points (1 bp = 0.01 %). The money limits (order
+notional, gross and net exposure, daily loss) may instead be a share of equity,
+`EquityShare(Decimal("2.5"))` or the string "250%": the order and exposure limits are resolved
+against the portfolio's equity at each check, the daily-loss limit against the equity at the
+start of its period, so a limit keeps its meaning as the account grows or shrinks.
+
+`on_size_breach` says what an order too large for a size limit becomes: "reject" (the
+default here), "amend" (reduced to the largest size every limit allows) or "twap" (an order
+above the per-order limits is split into children each within them; exposure limits still
+reduce the parent). `validate()` raises a `ConfigError` naming the limit for anything negative,
+zero where zero makes no sense, or inconsistent with another limit (a net exposure limit above
+the gross one, an order notional above twice the gross exposure limit — more than a full flip —,
+a per-order quantity above an instrument's position limit).
 """
 
 from __future__ import annotations
@@ -36,7 +45,39 @@ DEFAULT_CHECKS: tuple[str, ...] = (
 )
 
 SLIPPAGE_ACTIONS = ("reject", "limit", "twap")
+SIZE_ACTIONS = ("reject", "amend", "twap")
 LOSS_PERIODS = ("utc_day", "session")
+# The money limits that may be a share of equity instead of an amount.
+SHARE_LIMITS = ("max_order_notional", "max_gross_exposure", "max_net_exposure", "daily_loss_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class EquityShare:
+    """A money limit as a fraction of equity (2.5 = 250 %), resolved when it is checked."""
+
+    fraction: Decimal
+
+    def __post_init__(self) -> None:
+        value = to_decimal(self.fraction, "fraction")
+        if value <= 0:
+            raise ValidationError("fraction", self.fraction, "must be positive")
+        object.__setattr__(self, "fraction", value)
+
+    @classmethod
+    def parse(cls, text: str) -> EquityShare:
+        """ "250%" → EquityShare(2.5)."""
+        number = text.strip().removesuffix("%")
+        return cls(to_decimal(number, "percent") / 100)
+
+    def resolve(self, equity: Decimal) -> Decimal:
+        """The amount this share is of `equity` (0 when equity is not positive)."""
+        return self.fraction * equity if equity > 0 else Decimal(0)
+
+    def __str__(self) -> str:
+        return f"{(self.fraction * 100).normalize():f}%"
+
+
+Limit = Decimal | EquityShare
 
 
 @dataclass(frozen=True)
@@ -45,13 +86,13 @@ class RiskConfig:
 
     checks: tuple[str, ...] = DEFAULT_CHECKS
     max_order_qty: Decimal | None = None
-    max_order_notional: Decimal | None = None
+    max_order_notional: Limit | None = None
     position_limits: Mapping[str, Decimal] = field(default_factory=dict)  # |qty| per instrument
-    max_gross_exposure: Decimal | None = None
-    max_net_exposure: Decimal | None = None  # on |net|
+    max_gross_exposure: Limit | None = None
+    max_net_exposure: Limit | None = None  # on |net|
     max_open_positions: int | None = None
     max_open_orders: int | None = None
-    daily_loss_limit: Decimal | None = None  # a positive amount: the largest loss allowed
+    daily_loss_limit: Limit | None = None  # a positive amount: the largest loss allowed
     daily_loss_period: str = "utc_day"
     flatten_on_daily_loss: bool = False
     max_slippage_bps: Decimal | None = Decimal(50)
@@ -61,6 +102,7 @@ class RiskConfig:
     rate_window_s: float = 1.0
     kill_file: Path | None = None
     reduce_only: bool = False
+    on_size_breach: str = "reject"  # reject | amend | twap (see the module docstring)
 
     def __post_init__(self) -> None:
         # Normalise numbers so a YAML/JSON config can give strings or floats.
@@ -75,7 +117,7 @@ class RiskConfig:
         ):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _dec(name, value))
+                object.__setattr__(self, name, _limit(name, value))
         limits = {k: _dec(f"position_limits[{k}]", v) for k, v in self.position_limits.items()}
         object.__setattr__(self, "position_limits", limits)
         object.__setattr__(self, "checks", tuple(self.checks))
@@ -112,7 +154,10 @@ class RiskConfig:
             "price_band_bps",
         ):
             value = getattr(self, name)
-            if value is not None and value <= 0:
+            if isinstance(value, EquityShare):
+                if name not in SHARE_LIMITS:
+                    raise ConfigError(f"risk.{name}", "cannot be a share of equity", "an amount")
+            elif value is not None and value <= 0:
                 raise ConfigError(f"risk.{name}", f"must be positive, got {value}", "or None")
         for key, value in self.position_limits.items():
             if value <= 0:
@@ -131,30 +176,33 @@ class RiskConfig:
                 raise ConfigError(f"risk.{name}", f"must be an integer >= 1, got {value!r}")
         if not self.rate_window_s > 0:
             raise ConfigError("risk.rate_window_s", f"must be positive, got {self.rate_window_s}")
-        if (
-            self.max_net_exposure is not None
-            and self.max_gross_exposure is not None
-            and self.max_net_exposure > self.max_gross_exposure
+        if _comparable(self.max_net_exposure, self.max_gross_exposure) and _above(
+            self.max_net_exposure, self.max_gross_exposure
         ):
             raise ConfigError(
                 "risk.max_net_exposure",
                 f"{self.max_net_exposure} exceeds max_gross_exposure {self.max_gross_exposure}",
                 "|net| can never exceed gross, so the net limit would never bind",
             )
-        if (
-            self.max_order_notional is not None
-            and self.max_gross_exposure is not None
-            and self.max_order_notional > self.max_gross_exposure
+        # One order can at most flip a position from the gross limit short to the gross limit
+        # long: twice the gross limit. A larger order limit could never bind.
+        if _comparable(self.max_order_notional, self.max_gross_exposure) and _above(
+            self.max_order_notional, _twice(self.max_gross_exposure)
         ):
             raise ConfigError(
                 "risk.max_order_notional",
-                f"{self.max_order_notional} exceeds max_gross_exposure {self.max_gross_exposure}",
+                f"{self.max_order_notional} exceeds twice max_gross_exposure "
+                f"{self.max_gross_exposure} (a full flip)",
             )
         if self.on_slippage_breach not in SLIPPAGE_ACTIONS:
             raise ConfigError(
                 "risk.on_slippage_breach",
                 f"is {self.on_slippage_breach!r}",
                 f"use {SLIPPAGE_ACTIONS}",
+            )
+        if self.on_size_breach not in SIZE_ACTIONS:
+            raise ConfigError(
+                "risk.on_size_breach", f"is {self.on_size_breach!r}", f"use {SIZE_ACTIONS}"
             )
         if self.daily_loss_period not in LOSS_PERIODS:
             raise ConfigError(
@@ -172,3 +220,32 @@ def _dec(name: str, value: Any) -> Decimal:
         return to_decimal(value, name)
     except ValidationError as exc:
         raise ConfigError(f"risk.{name}", exc.reason) from None
+
+
+def _limit(name: str, value: Any) -> Limit:
+    """An amount, or a share of equity given as EquityShare or "N%"."""
+    if isinstance(value, EquityShare):
+        return value
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return EquityShare.parse(value)
+        except ValidationError as exc:
+            raise ConfigError(f"risk.{name}", exc.reason, "e.g. 250%") from None
+    return _dec(name, value)
+
+
+def _comparable(a: Limit | None, b: Limit | None) -> bool:
+    """Both set and of one kind (two amounts, or two shares of the same equity)."""
+    return a is not None and b is not None and type(a) is type(b)
+
+
+def _twice(limit: Limit | None) -> Limit | None:
+    if isinstance(limit, EquityShare):
+        return EquityShare(limit.fraction * 2)
+    return None if limit is None else limit * 2
+
+
+def _above(a: Limit | None, b: Limit | None) -> bool:
+    if isinstance(a, EquityShare) and isinstance(b, EquityShare):
+        return a.fraction > b.fraction
+    return bool(a is not None and b is not None and a > b)  # type: ignore[operator]

@@ -44,7 +44,10 @@ class Decision:
     `intent` is what to send (amended when `action` is AMEND); `rejection` is set exactly when
     `action` is REJECT; `slippage` is the estimate the slippage check made, if it ran;
     `checks` lists the checks that ran, in order; `flatten` holds reduce-only intents that
-    close every position when the daily-loss breaker tripped with flattening on.
+    close every position when the daily-loss breaker tripped with flattening on;
+    `max_child_qty` is, for a TWAP decision made by a size limit, the largest quantity one
+    child order may have (base units); `resized` holds the size limits an AMEND or TWAP
+    decision was made by (each breach as the rejection it would have been).
     """
 
     action: Action
@@ -53,6 +56,8 @@ class Decision:
     slippage: Any = None
     checks: tuple[str, ...] = ()
     flatten: tuple[OrderIntent, ...] = ()
+    max_child_qty: Decimal | None = None
+    resized: tuple[RiskRejected, ...] = ()
 
     @property
     def accepted(self) -> bool:

@@ -1,9 +1,10 @@
 """The kill switch: a file, a signal, or a call; once engaged, no new order passes risk.
 
 The engine polls `engaged()` on every event and every check, so the switch takes effect within
-one event of the file appearing. `nzeza kill` writes the file (`write_kill_file`). Removing the
-file does not disengage a switch that was engaged by it: restarting trading is a deliberate
-`release()`.
+one event of the file appearing. `nzeza kill` writes the file (`write_kill_file`): the global
+one (`<runs>/KILL`, every session) or one session's (`<runs>/kill/<session id>`,
+`session_kill_file`). Removing the file does not disengage a switch that was engaged by it:
+restarting trading is a deliberate `release()`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,24 @@ import signal
 from pathlib import Path
 
 DEFAULT_KILL_FILE = Path("runs/KILL")
+
+
+def global_kill_file(runs_dir: Path | str) -> Path:
+    """The kill file every session under `runs_dir` watches."""
+    return Path(runs_dir) / "KILL"
+
+
+def session_kill_file(runs_dir: Path | str, session_id: str) -> Path:
+    """The kill file of one session (its id is checked safe by the caller: it names a file)."""
+    return Path(runs_dir) / "kill" / session_id
+
+
+def kill_reason(path: Path) -> str | None:
+    """The reason written in a kill file, or None when there is no such file."""
+    try:
+        return path.read_text(encoding="utf-8").strip() or "no reason given"
+    except FileNotFoundError:
+        return None
 
 
 def write_kill_file(path: Path | str = DEFAULT_KILL_FILE, reason: str = "manual") -> Path:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from nzeza.errors import ConfigError, ValidationError, VenueError
+from nzeza.errors import ConfigError, ValidationError, VenueError, clip
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
 
 CAPABILITIES: dict[str, dict[str, Any]] = {
@@ -169,7 +169,7 @@ def map_error(venue: str, exc: BaseException, http_status: int | None = None) ->
             # (Rate limiting ccxt recognised, e.g. Binance's 418 ban, stays retryable.)
             retryable = False
     code = type(exc).__name__
-    text = str(exc)[:300]
+    text = clip(str(exc), 300)  # redacted before the cut: no secret's head survives
     return VenueError(venue, text or code, retryable=retryable, code=code)
 
 

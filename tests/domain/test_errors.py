@@ -63,6 +63,11 @@ CASES = [
         ["buy", "5", "2"],
     ),
     (e.OrderStateError("c1", "filled", "cancel"), {"order_id": "c1"}, ["filled", "cancel"]),
+    (
+        e.SessionLocked("s1", "pid 42 on host h"),
+        {"session_id": "s1", "holder": "pid 42 on host h"},
+        ["s1", "pid 42", "another session id"],
+    ),
 ]
 
 
@@ -110,3 +115,24 @@ def test_no_error_message_carries_a_registered_secret(make) -> None:
 def test_long_values_are_truncated_in_messages() -> None:
     err = e.ValidationError("payload", "x" * 10_000, "too long")
     assert len(str(err)) < 300
+
+
+def _leaks_a_prefix(text: str, secret: str = SECRET, shortest: int = 10) -> bool:
+    """True when `text` holds any prefix of `secret` at least `shortest` characters long."""
+    return any(secret[:n] in text for n in range(shortest, len(secret) + 1))
+
+
+@pytest.mark.parametrize("pad", [90, 100, 105, 110, 115])
+def test_a_secret_cut_by_truncation_leaves_no_prefix(pad) -> None:
+    """Truncating first kept the secret's head (the whole secret was no longer there for the
+    redactor to find): values are redacted, then cut."""
+    err = e.ValidationError("payload", "x" * pad + SECRET, "too long")
+    assert not _leaks_a_prefix(str(err)), str(err)
+    assert not _leaks_a_prefix(e.show_value("y" * pad + SECRET))
+
+
+def test_clip_redacts_before_cutting() -> None:
+    text = "z" * 290 + SECRET + " tail"
+    clipped = e.clip(text, 300)
+    assert len(clipped) <= 300 and not _leaks_a_prefix(clipped)
+    assert e.clip("short", 300) == "short"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import json
 import os
 import signal
 import ssl
@@ -150,7 +151,13 @@ async def tls_proxy(backend_port: int, ctx: ssl.SSLContext) -> asyncio.Server:
 
 
 @pytest.fixture
-def tls_venue(tmp_path, replay_server):
+def sim_balances() -> dict | None:
+    """The simulated account's balances (None: the simulator's default)."""
+    return None
+
+
+@pytest.fixture
+def tls_venue(tmp_path, replay_server, sim_balances):
     """The Binance REST simulator and the trade stream, each behind TLS on loopback."""
     ca_file, cert_file, key_file = make_tls_files(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -158,6 +165,8 @@ def tls_venue(tmp_path, replay_server):
     stream = replay_server()  # Binance's combined-stream protocol, never closes: a live feed
     loops = LoopThread()
     sim = BinanceSim()
+    if sim_balances is not None:
+        sim.balances = {k: Decimal(str(v)) for k, v in sim_balances.items()}
     rest_plain = loops.call(sim.start())
     rest_proxy = loops.call(tls_proxy(int(rest_plain.rsplit(":", 1)[1]), server_ctx))
     ws_proxy = loops.call(tls_proxy(stream.server.port, server_ctx))
@@ -239,3 +248,104 @@ def test_live_session_over_tls_with_every_gate_in_place(tmp_path, tls_venue) -> 
     assert {f.price for f in fills} <= {Decimal("60000.00"), Decimal("60000.01")}
     assert {o["status"] for o in orders} == {"filled"} and len(orders) == len(intents)
     assert all(f.instrument_id == "binance:BTC/USDT" for f in fills)
+
+
+# -- live sizes from the account -----------------------------------------------------------------
+def promote_live(ledger_url: str) -> None:
+    strategy, params = "SmaLike", {"fast": 5, "slow": 20}
+    with Ledger(ledger_url) as led:
+        led.add_promotion(
+            strategy=strategy,
+            params=params,
+            params_hash=params_hash(strategy, params),
+            target="live",
+            data_fingerprint="d",
+            notebook_hash="n",
+            gates={"verdict": {"passed": True}},
+            passed=True,
+        )
+
+
+def live_cli(tmp_path, tls_venue, sid: str, *args: str, wait_bars: int | None = BARS_IN_CAPTURE):
+    """`nzeza live` against the TLS venue; with `wait_bars`, SIGTERM once that many bars are in
+    the ledger. Returns (returncode, stdout, stderr, ledger url)."""
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    promote_live(ledger_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(
+            [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        NZEZA_LIVE_VENUE="binance",
+        NZEZA_BINANCE__API_KEY=KEY,
+        NZEZA_BINANCE__API_SECRET=SECRET,
+        NZEZA_BINANCE__REST_URL=tls_venue["rest_url"],
+        NZEZA_BINANCE__WS_URL=tls_venue["ws_url"],
+        NZEZA_CA_FILE=str(tls_venue["ca_file"]),
+    )
+    cmd = [sys.executable, "-m", "nzeza.cli", "live", "--strategy"]
+    cmd += ["support.toy_strategies:SmaLike", "--params", "short=true", "--timeframe", "5s"]
+    cmd += ["--session-id", sid, "--ledger", ledger_url, "--confirm", LIVE_CONFIRMATION, *args]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        if wait_bars is not None:
+            deadline = time.monotonic() + 180  # a bound on waiting, not a timing assertion
+            bars = 0
+            while bars < wait_bars and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.25)
+                with Ledger(ledger_url) as led:
+                    if led.session(sid) is not None:
+                        bars = len(led.equity_curve(sid))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err, ledger_url
+
+
+@pytest.mark.parametrize("sim_balances", [{"USDT": 100, "BTC": 0}])
+def test_live_never_sends_an_order_the_account_cannot_cover(tmp_path, tls_venue) -> None:
+    """The account holds 100 USDT: the session sizes from half of it, and nothing it sends
+    is above what the account holds (before: sized from --cash, 10,000 by default — and
+    --cash 1e9 sent a 16,149 BTC order)."""
+    code, _, err, url = live_cli(tmp_path, tls_venue, "small")
+    assert code == 0, err
+    sim = tls_venue["sim"]
+    # the venue never had to refuse an order for want of balance: none such was sent
+    assert [(o["side"], o["quantity"]) for o in sim.refused] == []
+    sent = list(sim.orders.values())
+    assert sent, "the session traded"
+    notional = [Decimal(o["cummulativeQuoteQty"]) for o in sent]
+    assert max(notional) <= Decimal(100), notional
+    with Ledger(url) as led:
+        row = led.session("small")
+        events = led.risk_events("small")
+        audit = [r["kind"] for r in led.audit_rows("small")]
+    assert json.loads(row["initial_balances"]) == {"USDT": "50.00000000"}  # 0.5 of 100
+    # a spot account holding no BTC cannot sell it: the short leg is refused, and recorded
+    assert {e["check_name"] for e in events} <= {"account_balance"}
+    assert all("BTC free" in e["limit_value"] for e in events)
+    assert "account" in audit  # balances read at the start's reconcile
+
+
+def test_live_refuses_to_start_without_balances(tmp_path, tls_venue) -> None:
+    tls_venue["sim"].fail_next(
+        401, -2015, "Invalid API-key, IP, or permissions.", "/api/v3/account"
+    )
+    code, out, err, url = live_cli(tmp_path, tls_venue, "blind", wait_bars=None)
+    assert code == 2, (out, err)
+    assert "cannot report the account's balances" in err and "Traceback" not in err
+    assert "starting" not in out and tls_venue["sim"].orders == {}
+    with Ledger(url) as led:
+        assert led.session("blind") is None
+
+
+def test_live_refuses_cash_from_the_command_line(tmp_path, tls_venue) -> None:
+    code, _, err, _ = live_cli(tmp_path, tls_venue, "typed", "--cash", "1e9", wait_bars=None)
+    assert code == 2 and "invalid --cash=" in err and "sizes from the account" in err
+    assert tls_venue["sim"].orders == {}

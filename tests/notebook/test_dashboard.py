@@ -42,7 +42,7 @@ def test_frames_and_summary_from_a_replayed_session(tmp_path) -> None:
     assert len(frames["fills"]) == len(result.fills) > 0
     assert set(frames["orders"]["status"]) == {"filled"}
     assert summary["fills"] == len(result.fills)
-    assert summary["status"] == "stopped"
+    assert summary["status"] == "finished"
     assert abs(summary["equity"] - result.final_equity) < 1e-9
     fig = equity_figure(frames["equity"]["equity"])
     assert len(fig.data) == 2

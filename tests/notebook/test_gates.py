@@ -210,7 +210,7 @@ def test_parity_gate_refuses_when_replay_and_research_disagree() -> None:
     assert not bad.passed and bad.detail
 
 
-def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs) -> int:
+def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs, **kw) -> int:
     """A real paper session over the bundled capture; the ledger records the feed at COSTS."""
     from nzeza.venues.paper.durable import DurablePaperVenue
 
@@ -226,6 +226,7 @@ def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs) -> in
         Decimal(10_000),
         5_000_000_000,
         record=session_record("capture:binance_btcusdt", "BTCUSDT", "5s", COSTS, 10_000),
+        **kw,
     )
     venue = DurablePaperVenue(tmp / f"{sid}-venue.sqlite", [inst], venue_costs)
     session = Session(cfg, ledger, venue)
@@ -267,8 +268,12 @@ def test_paper_gate_refuses_a_session_whose_breaker_tripped(tmp_path) -> None:
 
 def test_paper_gate_refuses_a_session_that_does_not_track_its_replay(tmp_path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
-        # the venue charged 10x the fees the session says it traded at
-        paper_session(ledger, tmp_path, "drifted", Costs(0.01, 0.0005))
+        # the venue charged 10x the fees the session says it traded at (a loss the default
+        # daily-loss breaker would stop at 5%: off here, this test is about tracking)
+        from nzeza.ops.risksettings import RiskSettings
+
+        loose = RiskSettings(max_daily_loss="off")
+        paper_session(ledger, tmp_path, "drifted", Costs(0.01, 0.0005), risk=loose)
         result = paper_gate(ledger, SmaCross, {"fast": 5, "slow": 20}, GatePolicy(100))()
     assert not result.passed and "tracking error" in result.detail
 

@@ -57,3 +57,29 @@ def test_a_raising_check_is_unhealthy_not_a_crash() -> None:
     ok, doc = health.status()
     assert not ok
     assert "venue unreachable" in doc["components"]["venue"]["detail"]
+
+
+def test_a_cached_check_runs_once_per_interval_and_one_at_a_time() -> None:
+    import threading
+    import time
+
+    from nzeza.ops.health import CachedCheck
+
+    calls, running, most = [0], [0], [0]
+
+    def slow() -> tuple[bool, str]:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        calls[0] += 1
+        time.sleep(0.01)
+        running[0] -= 1
+        return True, "ok"
+
+    check = CachedCheck(slow, ttl_s=60.0)
+    threads = [threading.Thread(target=check) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls[0] == 1 and most[0] == 1
+    assert check() == (True, "ok") and calls[0] == 1

@@ -114,3 +114,52 @@ def test_config_show_masks(canary_env) -> None:
 def test_redact_masks_pem_keys_even_unregistered() -> None:
     pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBsecretbits\n-----END EC PRIVATE KEY-----"
     assert "secretbits" not in redact(f"key is {pem} ok")
+
+
+URL_PASSWORD = "Pw-Canary/9@x"  # a slash and an @ inside: URL parsers and regexes trip on both
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_config_show_masks_credentials_inside_urls(canary_env, as_json) -> None:
+    """A password in NZEZA_LEDGER_URL or in a venue endpoint is a credential too: `config show`
+    printed both in clear (the --json form masked only the first)."""
+    env = dict(os.environ)
+    env["NZEZA_LEDGER_URL"] = f"postgresql+psycopg://nzeza:{URL_PASSWORD}@127.0.0.1:5432/ledger"
+    env["NZEZA_BINANCE__REST_URL"] = f"https://trader:{URL_PASSWORD}@api.example.com/v3"
+    env["NZEZA_KRAKEN__WS_URL"] = "wss://ws.example.com/v2?token=TokCanary123456&depth=10"
+    args = ["config", "show"] + (["--json"] if as_json else [])
+    out = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", *args], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "Pw-Canary" not in text and "TokCanary" not in text, text
+    # what is not secret stays readable: scheme, user, host, path
+    assert "postgresql+psycopg://nzeza:***@127.0.0.1:5432/ledger" in text
+    assert "https://trader:***@api.example.com/v3" in text
+    assert "depth=10" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:p%40ss@h/db", "postgresql://u:***@h/db"),
+        ("https://u:p@ss/w@h.com/x", "https://u:***@h.com/x"),
+        ("https://tok_abcdef123456@h.com/x", "https://***@h.com/x"),
+        ("postgresql://nzeza@h/db", "postgresql://nzeza@h/db"),
+        ("https://h.com/x?api_key=abc123456&a=1", "https://h.com/x?api_key=***&a=1"),
+        ("sqlite:///runs/ledger.sqlite", "sqlite:///runs/ledger.sqlite"),
+    ],
+)
+def test_mask_url(url, shown) -> None:
+    from nzeza.ops.secrets import mask_url
+
+    assert mask_url(url) == shown
+
+
+def test_redact_masks_a_whole_url_password_in_free_text() -> None:
+    """Logs and errors are free text: the redactor masks up to the URL's last `@`, so a
+    password holding `@` or `/` leaves nothing behind."""
+    text = redact('connecting to https://u:p@ss/w@h.com/x now; {"url": "postgresql://a:b@c/d"}')
+    assert "ss/w" not in text and "p@" not in text and ":b@" not in text
+    assert "https://u:***@h.com/x now" in text

@@ -19,7 +19,7 @@ D = Decimal
         ({"max_order_qty": 0}, "risk.max_order_qty"),
         ({"max_order_notional": "-1"}, "risk.max_order_notional"),
         ({"max_net_exposure": 200, "max_gross_exposure": 100}, "risk.max_net_exposure"),
-        ({"max_order_notional": 200, "max_gross_exposure": 100}, "risk.max_order_notional"),
+        ({"max_order_notional": 201, "max_gross_exposure": 100}, "risk.max_order_notional"),
         ({"max_order_qty": 3, "position_limits": {BTC.id: 2}}, "risk.max_order_qty"),
         ({"position_limits": {BTC.id: 0}}, f"risk.position_limits[{BTC.id}]"),
         ({"position_limits": {"x:Y/Z": 1}}, "risk.position_limits[x:Y/Z]"),
@@ -57,3 +57,20 @@ def test_from_mapping_normalises_and_rejects_unknown_keys():
     with pytest.raises(ConfigError) as err:
         RiskConfig.from_mapping({"max_order_qtty": 1})
     assert err.value.variable == "risk.max_order_qtty"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "variable"),
+    [
+        ({"on_size_breach": "clip"}, "risk.on_size_breach"),
+        ({"max_order_qty": "5%"}, "risk.max_order_qty"),
+        ({"price_band_bps": "5%"}, "risk.price_band_bps"),
+        ({"max_order_notional": "abc%"}, "risk.max_order_notional"),
+        ({"max_order_notional": "-5%"}, "risk.max_order_notional"),
+        ({"max_net_exposure": "200%", "max_gross_exposure": "100%"}, "risk.max_net_exposure"),
+    ],
+)
+def test_shares_of_equity_and_size_actions_are_validated(kwargs, variable) -> None:
+    with pytest.raises(ConfigError) as err:
+        RiskConfig(**kwargs).validate()
+    assert err.value.variable == variable

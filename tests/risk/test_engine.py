@@ -219,3 +219,90 @@ def test_decision_carries_the_normalised_intent(action):
     d = eng.check(buy("0.5" if action == "accept" else "5"), ctx())
     assert d.action == Action(action)
     assert d.intent.side.value == "buy"
+
+
+# -- resizing an order that breaches a size limit: AMEND or TWAP ---------------------------------
+def test_amend_reduces_an_order_to_the_largest_size_every_limit_allows():
+    eng = engine(max_order_notional=D(6000), on_size_breach="amend")  # mark 60000
+    d = eng.check(buy("0.3"), ctx())
+    assert d.action is Action.AMEND and d.intent.quantity == D("0.1")
+    assert d.rejection is None and d.max_child_qty is None
+    assert [r.check for r in d.resized] == ["max_order_notional"]  # what to record
+    # the amended size is checked again: another limit that binds lower wins
+    eng = engine(max_order_notional=D(6000), max_order_qty=D("0.05"), on_size_breach="amend")
+    assert eng.check(buy("0.3"), ctx()).intent.quantity == D("0.05")
+    # within limits: untouched
+    assert (
+        engine(max_order_notional=D(6000), on_size_breach="amend").check(buy("0.1"), ctx()).action
+        is Action.ACCEPT
+    )
+
+
+def test_twap_keeps_the_parent_and_bounds_each_child():
+    eng = engine(max_order_notional=D(6000), on_size_breach="twap")
+    d = eng.check(buy("0.35"), ctx())
+    assert d.action is Action.TWAP
+    assert d.intent.quantity == D("0.35") and d.max_child_qty == D("0.1")
+
+
+def test_exposure_limits_reduce_the_parent_even_for_twap():
+    eng = engine(max_gross_exposure=D(90000), max_order_notional=D(12000), on_size_breach="twap")
+    c = ctx(portfolio((BTC, "1", "60000")))  # gross 60000: room for 0.5 BTC more
+    d = eng.check(buy("2"), c)
+    assert d.action is Action.TWAP
+    assert d.intent.quantity == D("0.5") and d.max_child_qty == D("0.2")
+    # when the clipped parent fits one order, it is simply amended
+    eng = engine(max_gross_exposure=D(90000), max_order_notional=D(30000), on_size_breach="twap")
+    d = eng.check(buy("2"), c)
+    assert d.action is Action.AMEND and d.intent.quantity == D("0.5")
+    # a flip is bounded by |position after|, in both directions
+    eng = engine(max_gross_exposure=D(60000), on_size_breach="amend")
+    d = eng.check(sell("3"), c)  # long 1 → at most short 1
+    assert d.action is Action.AMEND and d.intent.quantity == D("2")
+
+
+def test_net_exposure_and_position_limit_caps():
+    eng = engine(max_net_exposure=D(90000), max_gross_exposure=D(500000), on_size_breach="amend")
+    c = ctx(portfolio((BTC, "1", "60000")))
+    assert eng.check(buy("20", ETH), c).intent.quantity == D("10")  # net 60000 + 30000
+    eng = engine(position_limits={BTC.id: D(2)}, on_size_breach="amend")
+    assert eng.check(buy("5"), c).intent.quantity == D("1")
+    assert eng.check(sell("5"), c).intent.quantity == D("3")
+
+
+def test_nothing_left_to_trade_is_still_a_rejection():
+    eng = engine(max_gross_exposure=D(60000), on_size_breach="amend")
+    c = ctx(portfolio((BTC, "1", "60000")))  # at the limit already
+    d = eng.check(buy("0.1"), c)
+    assert d.action is Action.REJECT and d.rejection.check == "gross_exposure"
+    eng = engine(max_order_notional=D(3), on_size_breach="twap")  # below the min notional 5
+    d = eng.check(buy("0.1"), ctx())
+    assert d.action is Action.REJECT and d.rejection.check == "max_order_notional"
+
+
+def test_limits_as_a_share_of_equity_follow_the_account():
+    from nzeza.risk import EquityShare
+
+    # 1,000,000 USDT of cash: 1% = 10,000 = 1/6 BTC at 60000
+    eng = engine(max_order_notional=EquityShare(D("0.01")))
+    assert eng.check(buy("0.16666"), ctx()).accepted
+    rej = eng.check(buy("0.16667"), ctx()).rejection
+    assert rej.check == "max_order_notional" and "1% of equity" in str(rej.limit)
+    # the string form is the same limit
+    assert RiskConfig(max_order_notional="1%").max_order_notional == EquityShare(D("0.01"))
+    # equity that grows lets the same share buy more
+    rich = portfolio((BTC, "10", "60000"))  # cash 400,000 + 10 BTC
+    c = ctx(rich, marks={BTC.id: D(120000), ETH.id: D(3000)})  # equity 1,600,000
+    assert eng.check(buy("0.13333"), c).accepted and not eng.check(buy("0.134"), c).accepted
+
+
+def test_daily_loss_as_a_share_of_equity_at_the_period_start():
+    eng = engine(daily_loss_limit="5%")  # 5% of 1,000,000 = 50,000
+    c0 = ctx(portfolio((BTC, "10", "60000")))
+    assert eng.check(buy("0.1"), c0).accepted
+    assert eng.breaker.limit == D(50000)
+    down = ctx(portfolio((BTC, "10", "60000")), marks={BTC.id: D(55001), ETH.id: D(3000)})
+    assert eng.check(buy("0.1"), down).accepted  # lost 49,990
+    down = ctx(portfolio((BTC, "10", "60000")), marks={BTC.id: D(55000), ETH.id: D(3000)})
+    rej = eng.check(buy("0.1"), down).rejection
+    assert rej.check == "daily_loss"

@@ -299,7 +299,7 @@ def test_a_paper_session_journals_and_recovers_on_this_backend(ledger_url: str, 
         assert {i["status"] for i in led.intents("pgs")} == {"done"}
         assert [o["status"] for o in led.orders("pgs")] == ["filled"] * len(fills)
         assert len(led.equity_curve("pgs")) == report.bars
-        assert led.session("pgs")["status"] == "stopped"
+        assert led.session("pgs")["status"] == "finished"  # the feed ended
         assert led.verify_audit().ok
         rebuilt = rebuild(led, "pgs", inst)
         close = report.last_close

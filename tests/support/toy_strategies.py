@@ -23,3 +23,18 @@ class SmaLike:
         slow = bars["close"].rolling(20).mean()
         sig = np.sign(fast - slow) if self.short else (fast > slow).astype(float)
         return (sig * self.scale).where(slow.notna(), 0.0).astype(float)
+
+
+class Explodes(SmaLike):
+    """SmaLike that raises once it has seen `at` bars: an error in the middle of a session."""
+
+    def __init__(self, at: int = 40, short: bool = True) -> None:
+        super().__init__(short=short)
+        self.at = at
+        self.seen = 0
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        self.seen += 1
+        if self.seen >= self.at:
+            raise ValueError(f"boom at call {self.seen}")
+        return super().target(bars)

@@ -160,3 +160,18 @@ def test_live_endpoints_must_be_https_and_unknown_exchange_is_config_error():
 )
 def test_http_status_refines_the_retryable_flag(exc, status, retryable):
     assert map_error("x", exc("boom"), status).retryable is retryable
+
+
+def test_map_error_redacts_before_it_truncates() -> None:
+    """A secret that straddles map_error's 300-character cut must not leave its head behind."""
+    from nzeza.ops.secrets import clear_secrets, register_secret
+
+    secret = "sk_live_" + "R" * 40
+    clear_secrets()
+    register_secret(secret)
+    try:
+        err = map_error("binance", ccxt.AuthenticationError("w" * 280 + secret))
+    finally:
+        clear_secrets()
+    text = str(err)
+    assert not any(secret[:n] in text for n in range(10, len(secret) + 1)), text

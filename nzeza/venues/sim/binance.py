@@ -12,6 +12,11 @@ Orders match at once against a fixed top of book (market orders fill; marketable
 others rest). Faults for tests: `fail_next(status, code, msg)` answers the next request with
 an error; `delay_next_create(s)` records the order, then answers only after `s` seconds (a
 response lost to a client timeout). Duplicate client ids are refused (-2010), as Binance does.
+
+The account holds `balances` (default 100,000 USDT and 1 BTC; `BinanceSim(balances={...})`
+for another). A filled order moves them (commission in the quote currency), and an order the
+free balance cannot pay for — a buy's quantity × fill price plus commission, a sell's
+quantity — is refused with Binance's -2010 "insufficient balance" (kept in `refused`).
 """
 
 from __future__ import annotations
@@ -31,19 +36,22 @@ SYMBOLS = {
 
 
 class BinanceSim:
-    def __init__(self) -> None:
+    def __init__(self, balances: dict[str, Any] | None = None) -> None:
         self.orders: dict[int, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
-        self.balances = {"USDT": Decimal(100000), "BTC": Decimal(1), "ETH": Decimal(0)}
+        start = balances or {"USDT": 100000, "BTC": 1, "ETH": 0}
+        self.balances = {k: Decimal(str(v)) for k, v in start.items()}
+        self.refused: list[dict[str, str]] = []  # orders refused for insufficient balance
         self._ids = itertools.count(1000)
-        self._faults: list[tuple[int, int, str]] = []
+        self._faults: list[tuple[int, int, str, str | None]] = []
         self._delay = 0.0
         self.requests: list[tuple[str, str]] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    def fail_next(self, status: int, code: int, msg: str) -> None:
-        self._faults.append((status, code, msg))
+    def fail_next(self, status: int, code: int, msg: str, path: str | None = None) -> None:
+        """Answer the next request (the next one to `path`, if given) with this error."""
+        self._faults.append((status, code, msg, path))
 
     def delay_next_create(self, seconds: float) -> None:
         self._delay = seconds
@@ -76,9 +84,10 @@ class BinanceSim:
         signed = "signature" in request.query or "signature" in await request.text()
         if not public and not signed:
             return web.json_response({"code": -1102, "msg": "signature missing"}, status=400)
-        if self._faults:
-            status, code, msg = self._faults.pop(0)
-            return web.json_response({"code": code, "msg": msg}, status=status)
+        for i, (status, code, msg, path) in enumerate(self._faults):
+            if path is None or path == request.path:
+                del self._faults[i]
+                return web.json_response({"code": code, "msg": msg}, status=status)
         return await handler(request)
 
     async def _params(self, request: web.Request) -> dict[str, str]:
@@ -179,6 +188,12 @@ class BinanceSim:
             or (side == "SELL" and price <= bid)
         )
         fill_px = ask if side == "BUY" else bid
+        if crosses and not self._settle(sym, side, qty, fill_px):
+            self.refused.append(dict(p))
+            return web.json_response(
+                {"code": -2010, "msg": "Account has insufficient balance for requested action."},
+                status=400,
+            )
         now = int(time.time() * 1000)
         oid = next(self._ids)
         o = {
@@ -225,6 +240,23 @@ class BinanceSim:
             delay, self._delay = self._delay, 0.0
             await asyncio.sleep(delay)
         return web.json_response(self._view(o))
+
+    def _settle(self, sym: str, side: str, qty: Decimal, price: Decimal) -> bool:
+        """Move the balances for a fill; False (nothing moved) when they cannot cover it."""
+        base, quote = SYMBOLS[sym][0], SYMBOLS[sym][1]
+        cost = qty * price
+        fee = cost / 1000  # the commission the trade reports
+        if side == "BUY":
+            if self.balances.get(quote, Decimal(0)) < cost + fee:
+                return False
+            self.balances[quote] -= cost + fee
+            self.balances[base] = self.balances.get(base, Decimal(0)) + qty
+        else:
+            if self.balances.get(base, Decimal(0)) < qty:
+                return False
+            self.balances[base] -= qty
+            self.balances[quote] = self.balances.get(quote, Decimal(0)) + cost - fee
+        return True
 
     def _lookup(self, p: dict[str, str]) -> dict[str, Any] | None:
         if "orderId" in p:

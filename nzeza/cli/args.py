@@ -1,0 +1,127 @@
+"""Checks of the session commands' flags: one clear error naming the flag and the value.
+
+Each check takes the raw parsed value and returns it validated, or raises
+`ValidationError("--flag", value, why)`, which `nzeza` prints as `error: invalid --flag=…: why`
+and exits 2 — before any file, ledger row or connection exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from typing import Any
+
+from nzeza.errors import ValidationError
+
+MAX_CASH = 1e12  # a paper account above a trillion is a typo, not a test
+MAX_COST = 0.05  # fee or slippage as a fraction: 5 % per trade is already absurd
+MAX_PACE_S = 60.0
+SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,31}$")
+
+
+def finite(flag: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
+    """`value` as a float in [low, high] (or (low, high] with `low_open`)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(flag, value, "is not a number") from None
+    bracket = "(" if low_open else "["
+    if not math.isfinite(x) or x > high or x < low or (low_open and x == low):
+        raise ValidationError(
+            flag, value, f"must be a finite number in {bracket}{low:g}, {high:g}]"
+        )
+    return x
+
+
+def whole(flag: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(flag, value, f"must be a whole number in [{low}, {high}]")
+    return value
+
+
+def cash(value: Any) -> float:
+    return finite("--cash", value, 0.0, MAX_CASH, low_open=True)
+
+
+def session_flags(args: argparse.Namespace) -> None:
+    """Validate the flags of `nzeza paper|live` in place (see the module docstring)."""
+    from nzeza.engine.lifecycle import check_session_id
+    from nzeza.feeds.bars import parse_timeframe
+
+    if args.session_id is not None:
+        check_session_id(args.session_id, "--session-id")
+    if args.mode == "live":
+        if args.cash is not None:
+            raise ValidationError(
+                "--cash",
+                args.cash,
+                "is for paper and replay only: a live session sizes from the account "
+                "(NZEZA_RISK__ACCOUNT_FRACTION of its free quote balance)",
+            )
+    else:
+        args.cash = cash(10_000.0 if args.cash is None else args.cash)
+    common_costs(args)
+    if not SYMBOL.match(str(args.symbol)):
+        raise ValidationError("--symbol", args.symbol, "must be a symbol such as BTCUSDT")
+    try:
+        parse_timeframe(args.timeframe)
+    except ValidationError as exc:
+        raise ValidationError("--timeframe", args.timeframe, exc.reason) from None
+    args.pace = finite("--pace", args.pace, 0.0, MAX_PACE_S)
+    if args.metrics_port is not None:
+        args.metrics_port = whole("--metrics-port", args.metrics_port, 0, 65535)
+    vol_flags(args)
+
+
+def common_costs(args: argparse.Namespace) -> None:
+    args.fee = finite("--fee", args.fee, 0.0, MAX_COST)
+    args.slippage = finite("--slippage", args.slippage, 0.0, MAX_COST)
+
+
+def vol_flags(args: argparse.Namespace) -> None:
+    if getattr(args, "vol_target", None) is not None:
+        args.vol_target = finite("--vol-target", args.vol_target, 0.0, 5.0, low_open=True)
+    if getattr(args, "vol_lookback", None) is not None:
+        args.vol_lookback = whole("--vol-lookback", args.vol_lookback, 2, 100_000)
+
+
+def replay_flags(args: argparse.Namespace) -> None:
+    """Validate the flags of `nzeza replay` in place."""
+    args.cash = cash(args.cash)
+    common_costs(args)
+    vol_flags(args)
+
+
+def metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
+    """`--metrics-port`, else NZEZA_METRICS_PORT when it is set; None serves nothing."""
+    if getattr(args, "metrics_port", None) is not None:
+        return int(args.metrics_port)
+    if "metrics_port" in settings.model_fields_set:
+        return int(settings.metrics_port)
+    return None
+
+
+def vol_targeting_from(args: argparse.Namespace) -> Any:
+    """`--vol-target X [--vol-lookback N]` → VolTargeting (None when not asked for)."""
+    target = getattr(args, "vol_target", None)
+    if target is None:
+        return None
+    from nzeza.engine.sizing import VolTargeting
+    from nzeza.feeds.bars import parse_timeframe
+
+    per_year = 365 * 86_400 * 1_000_000_000 / parse_timeframe(args.timeframe)
+    return VolTargeting(
+        float(target), int(getattr(args, "vol_lookback", 168) or 168), periods_per_year=per_year
+    )
+
+
+__all__ = [
+    "cash",
+    "finite",
+    "metrics_port",
+    "replay_flags",
+    "session_flags",
+    "vol_targeting_from",
+    "whole",
+]

@@ -1,0 +1,177 @@
+"""The risk gate of a session: the risk engine on every order the session would send.
+
+A session asks `decide(side, quantity, price, ts)` before it journals an intent; the answer is
+the engine's `Decision` (accept, amend to a smaller size, split into TWAP children, reject).
+The gate builds the context from the session — its portfolio, its working orders, the order's
+expected fill price (the `Costs` convention: a market buy is valued at price × (1 + slippage),
+so a limit on notional holds for what actually fills) and the exchange time of the trade that
+priced it — and journals what it decides: rejections, and resizes with what they became, go to
+the ledger's risk events and the `nzeza_risk_rejections_total` metric.
+
+`risk_config(settings.risk)` turns the settings' risk section (values only) into the engine's
+`RiskConfig`. Limits apply to paper and live sessions; replay (research parity) runs without.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from nzeza.domain import Costs, Instrument, Order
+from nzeza.errors import RiskRejected
+from nzeza.ops.logging import get_logger
+from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
+from nzeza.risk import Action, Decision, OrderIntent, RiskConfig, RiskContext, RiskEngine
+
+log = get_logger("nzeza.engine.session")
+
+
+def risk_config(risk: RiskSettings | None = None, kill_file: Any = None) -> RiskConfig:
+    """The engine's `RiskConfig` for the settings' risk section (the defaults when None)."""
+    risk = risk if risk is not None else DEFAULT_RISK
+    loss = risk.max_daily_loss
+    return RiskConfig(
+        max_order_notional=risk.max_order_notional,
+        max_gross_exposure=risk.max_position_notional,
+        daily_loss_limit=loss,
+        flatten_on_daily_loss=risk.flatten_on_daily_loss and loss is not None,
+        max_slippage_bps=risk.max_slippage_bps,
+        price_band_bps=risk.price_band_bps,
+        max_open_positions=risk.max_open_positions,
+        max_open_orders=risk.max_open_orders,
+        max_orders_per_window=risk.max_orders_per_second,
+        rate_window_s=1.0,
+        on_size_breach=risk.on_breach,
+        kill_file=kill_file,
+    ).validate()
+
+
+class RiskGate:
+    """Pre-trade risk for one session's instrument (see the module docstring)."""
+
+    def __init__(
+        self,
+        ledger: Any,
+        session_id: str,
+        instrument: Instrument,
+        portfolio: Any,
+        *,
+        config: RiskConfig | None = None,
+        costs: Costs | None = None,
+        metrics: Any = None,
+        open_orders: Callable[[], Sequence[Order]] = tuple,
+    ) -> None:
+        self.ledger = ledger
+        self.session_id = session_id
+        self.instrument = instrument
+        self.portfolio = portfolio
+        self.costs = costs
+        self.metrics = metrics
+        self.open_orders = open_orders
+        self.config = config if config is not None else risk_config()
+        self.engine = RiskEngine(self.config, {instrument.id: instrument}, journal=self._journal)
+
+    # -- recording --------------------------------------------------------------------------
+    def _journal(self, rejection: RiskRejected, intent: Any, now_ns: int) -> None:
+        self.record(rejection.check, rejection.limit, rejection.value, rejection.detail, now_ns)
+
+    def record(self, check: str, limit: Any, value: Any, detail: str, now_ns: int) -> None:
+        """A risk event in the ledger (and the rejection counter of its check)."""
+        self.ledger.record_risk_event(self.session_id, check, limit, value, detail, now_ns)
+        if self.metrics is not None:
+            self.metrics.risk_rejections.labels(check).inc()
+
+    # -- deciding ---------------------------------------------------------------------------
+    def context(self, side: str, price: Decimal, now_ns: int) -> RiskContext:
+        inst = self.instrument.id
+        fill = self.costs.fill_price(side, price) if self.costs is not None else price
+        return RiskContext(
+            self.portfolio.snapshot(),
+            {inst: fill},
+            now_ns,
+            open_orders=tuple(self.open_orders()),
+            reference_prices={inst: price},
+        )
+
+    def decide(
+        self,
+        side: str,
+        quantity: Decimal,
+        price: Decimal,
+        now_ns: int,
+        *,
+        reduce_only: bool = False,
+        tag: str = "",
+        quiet: bool = False,
+    ) -> Decision:
+        """Judge an order of `quantity` priced at `price` (the touch it was sized at).
+        `quiet`: a resize is not recorded (a TWAP child trimmed within its parent's event)."""
+        intent = OrderIntent(self.instrument.id, side, quantity, reduce_only=reduce_only, tag=tag)
+        decision = self.engine.check(intent, self.context(side, price, now_ns))
+        if decision.action in (Action.AMEND, Action.TWAP) and not quiet:
+            became = (
+                f"amended to {decision.intent.quantity}"
+                if decision.action is Action.AMEND
+                else f"TWAP of {decision.intent.quantity} in children of at most "
+                f"{decision.max_child_qty}"
+            )
+            for breach in decision.resized:
+                detail = f"{breach.detail}; " if breach.detail else ""
+                self.record(
+                    breach.check,
+                    breach.limit,
+                    breach.value,
+                    f"{detail}order of {quantity} {became}",
+                    now_ns,
+                )
+            log.warning(
+                "order resized by risk",
+                extra={"action": decision.action.value, "quantity": str(decision.intent.quantity)},
+            )
+        return decision
+
+    def on_bar(self, price: Decimal, now_ns: int) -> tuple[OrderIntent, ...]:
+        """Mark to market at a bar close: the daily-loss breaker's update. Returns the flatten
+        intents when it trips now (flattening configured), recorded as a risk event."""
+        was = bool(self.engine.breaker and self.engine.breaker.tripped)
+        flatten = self.engine.on_event(self.context("sell", price, now_ns))
+        breaker = self.engine.breaker
+        if breaker is not None and breaker.tripped and not was:
+            what = f"flattening {len(flatten)} position(s)" if flatten else "no new risk"
+            self.record(
+                "daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns
+            )
+        return flatten
+
+    def __call__(self, intent: Any) -> None:
+        """The pre-trade hook form: raise `RiskRejected` unless the intent passes as it is."""
+        d = self.decide(intent.side, intent.quantity, intent.reference_price, _now())
+        if d.rejection is not None:
+            raise d.rejection
+        if d.action is not Action.ACCEPT:
+            raise RiskRejected(d.resized[0].check, d.resized[0].limit, d.resized[0].value)
+
+
+def _now() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def risk_hook(
+    ledger: Any,
+    session_id: str,
+    instrument: Instrument,
+    portfolio: Any,
+    metrics: Any = None,
+    config: RiskConfig | None = None,
+    costs: Costs | None = None,
+) -> RiskGate:
+    """The gate a session runs its orders through (the settings' defaults when no config)."""
+    return RiskGate(
+        ledger, session_id, instrument, portfolio, config=config, costs=costs, metrics=metrics
+    )
+
+
+__all__ = ["RiskGate", "risk_config", "risk_hook"]

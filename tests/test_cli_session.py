@@ -1,0 +1,95 @@
+"""`nzeza paper|live|replay` flags: every bad value is one clear error naming the flag and the
+value, before anything starts or is written (a negative or zero --cash started a session, a
+--session-id with ../ wrote its log outside runs/logs, --metrics-port 99999 crashed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nzeza(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    full["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", *args],
+        cwd=tmp,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return x == y or (x != x and y != y)  # nan is nan
+
+
+PAPER = ["paper", "--strategy", "sma_cross", "--ledger", "sqlite:///l.sqlite"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--cash", "-1000"),
+        ("--cash", "0"),
+        ("--cash", "1e300"),
+        ("--cash", "nan"),
+        ("--cash", "inf"),
+        ("--fee", "-0.001"),
+        ("--fee", "0.5"),
+        ("--slippage", "nan"),
+        ("--metrics-port", "99999"),
+        ("--metrics-port", "-1"),
+        ("--pace", "-1"),
+        ("--pace", "nan"),
+        ("--vol-target", "0"),
+        ("--vol-lookback", "1"),
+        ("--timeframe", "0s"),
+        ("--symbol", "BTC USDT"),
+    ],
+)
+def test_a_bad_number_is_refused_naming_the_flag(tmp_path, flag, value) -> None:
+    out = nzeza(tmp_path, *PAPER, "--session-id", "flags", f"{flag}={value}")
+    assert out.returncode == 2, (out.returncode, out.stdout[-500:], out.stderr[-500:])
+    shown = out.stderr.split(f"invalid {flag}=", 1)[-1].split(":", 1)[0].strip("'")
+    assert f"invalid {flag}=" in out.stderr, out.stderr
+    assert shown == value or _same_number(shown, value), (shown, value)
+    assert "Traceback" not in out.stderr
+    assert "starting" not in out.stdout  # nothing started
+    assert not (tmp_path / "l.sqlite").exists()  # nothing written
+
+
+@pytest.mark.parametrize("sid", ["../../x", "a/b", "", "x" * 65, ".hidden", "a b", "é"])
+def test_an_unsafe_session_id_is_refused_and_nothing_is_written(tmp_path, sid) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = nzeza(work, *PAPER, "--session-id", sid)
+    assert out.returncode == 2, (out.stdout[-500:], out.stderr[-500:])
+    assert "invalid --session-id=" in out.stderr and "Traceback" not in out.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == [], written
+
+
+def test_cash_is_refused_in_live_mode(tmp_path) -> None:
+    out = nzeza(tmp_path, "live", "--strategy", "sma_cross", "--cash", "1e9")
+    assert out.returncode == 2
+    assert "invalid --cash=" in out.stderr and "sizes from the account" in out.stderr
+
+
+def test_replay_validates_its_numbers_too(tmp_path) -> None:
+    out = nzeza(tmp_path, "replay", "--strategy", "sma_cross", "--cash", "-5")
+    assert out.returncode == 2 and "invalid --cash=" in out.stderr
