@@ -70,13 +70,20 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
+def _websocket(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("ws://", "wss://"))
+
+
 def config_differences(recorded: dict[str, Any], given: dict[str, Any], mode: str) -> list[str]:
-    """Every key on which `given` differs from `recorded`, as "key recorded → given"."""
+    """Every key on which `given` differs from `recorded`, as "key recorded → given".
+
+    A websocket feed's address is not compared (a replay server or a venue endpoint may move
+    between a crash and the restart); what it streams is: the symbol and instrument are."""
     out: list[str] = []
     skip = set(LIVE_DERIVED) if mode == "live" else set()
     for key in sorted((set(recorded) & set(given)) - skip):
         was, now = _plain(recorded[key]), _plain(given[key])
-        if was == now:
+        if was == now or (key == "feed" and _websocket(was) and _websocket(now)):
             continue
         if isinstance(was, dict) and isinstance(now, dict):
             for sub in sorted(set(was) | set(now)):

@@ -337,3 +337,23 @@ def test_limits_set_looser_than_the_defaults_are_recorded_once(tmp_path):
         "limit loosened: max_order_notional 250% → 1000000",
         "limit loosened: max_daily_loss 5% → off",
     ]
+
+
+def test_a_websocket_feed_may_move_but_not_become_another_feed() -> None:
+    from nzeza.engine.lifecycle import config_differences
+
+    moved = config_differences(
+        {"feed": "ws://127.0.0.1:41725/stream", "symbol": "BTCUSDT"},
+        {"feed": "ws://127.0.0.1:46037/stream", "symbol": "BTCUSDT"},
+        "paper",
+    )
+    assert moved == []
+    other = config_differences(
+        {"feed": "ws://127.0.0.1:41725/stream", "symbol": "BTCUSDT"},
+        {"feed": "capture:binance_btcusdt", "symbol": "ETHUSDT"},
+        "paper",
+    )
+    assert other == [
+        "feed ws://127.0.0.1:41725/stream → capture:binance_btcusdt",
+        "symbol BTCUSDT → ETHUSDT",
+    ]
