@@ -18,6 +18,7 @@ The rule, as vectorbt applies it (nzeza.research.backtest states it for humans):
   position × valuation price and the valuation price is that bar's open (un-slipped);
 - buys fill at open × (1 + slippage), sells at open × (1 − slippage); fee × notional at the fill
   price; a buy that cash cannot pay shrinks to what cash / (1 + fee) buys; sells are not limited;
+  an order below 1e-8 units is rejected (vectorbt's default `min_size`);
 - cash, position and value within 1e-12 of zero count as zero (vectorbt's `add_nb`/`is_close_nb`
   tolerances, relative 1e-9 and absolute 1e-12), at every bar;
 - equity at a bar = cash + close × position, both rebuilt from the filled orders as vectorbt's
@@ -43,6 +44,7 @@ import numpy as np
 
 REL_TOL = 1e-9  # vectorbt.utils.math_.rel_tol
 ABS_TOL = 1e-12  # vectorbt.utils.math_.abs_tol
+MIN_SIZE = 1e-8  # vectorbt's default portfolio min_size: smaller orders are rejected (base units)
 BUY, SELL = 0, 1  # vectorbt OrderSide
 LONG, SHORT = 0, 1  # vectorbt TradeDirection
 OPEN, CLOSED = 0, 1  # vectorbt TradeStatus
@@ -160,7 +162,7 @@ def fill_orders(
                 filled = max_req / adj_price
                 fees_paid = cash - max_req
                 spent = cash
-            if is_close(order, 0.0) or is_less(filled, 0.0):
+            if is_close(order, 0.0) or is_less(filled, MIN_SIZE):
                 continue
             cash = add(cash, -spent)
             pos = add(pos, filled)
@@ -168,7 +170,7 @@ def fill_orders(
         else:
             adj_price = price * (1 - slippage)
             filled = -order
-            if is_close(filled, 0.0) or is_less(filled, 0.0):
+            if is_close(filled, 0.0) or is_less(filled, MIN_SIZE):
                 continue
             acquired = filled * adj_price
             fees_paid = acquired * fee + 0.0
