@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _costs(w)
     w.add_argument("--top", type=int, default=10)
+    w.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="run the grid's chunks on Dask: 'processes' (local worker processes) or an "
+        "existing scheduler, tcp://host:8786 (default: this process)",
+    )
     w.set_defaults(handler=_sweep)
 
     v = sub.add_parser("validate", help="sweep + walk-forward + verdict (KILL / ITERATE / SCALE)")
@@ -150,7 +157,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     cls = get_strategy(args.strategy)
     grid = grid_for(cls, args.grid)
-    table = sweep(cls, _bars(args), grid, Costs(args.fee, args.slippage), args.cash)
+    table = sweep(
+        cls, _bars(args), grid, Costs(args.fee, args.slippage), args.cash, scheduler=args.scheduler
+    )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",
