@@ -60,6 +60,7 @@ def _promote(args: argparse.Namespace) -> int:
             costs=Costs(args.fee, args.slippage),
             record_dir=args.verdicts,
             policy=policy,
+            progress=True,
         )
     print(decision)
     print(f"recorded as promotion #{decision.record_id} (nzeza promotions)")

@@ -1,4 +1,4 @@
-"""Chunked research work in this process or spread over Dask (sweeps, windowed parity).
+"""Chunked research work (a sweep's chunks) in this process or spread over Dask.
 
 `run_chunks(fn, chunks, common, scheduler=...)` calls `fn(chunk, *common)` for every chunk and
 yields `(chunk number, result)`: in order in this process (`scheduler=None`), or as the tasks
