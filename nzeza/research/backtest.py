@@ -96,7 +96,10 @@ def run_portfolio(
 
 def ffill(values: np.ndarray) -> np.ndarray:
     """Forward-fill NaN (leading NaN stay)."""
-    index = np.where(np.isnan(values), 0, np.arange(len(values)))
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    index = np.where(missing, 0, np.arange(len(values)))
     np.maximum.accumulate(index, out=index)
     return values[index]
 
@@ -170,9 +173,8 @@ def simulate(
     start_cash = kernel.add(float(init_cash), 0.0)
     cash = np.repeat(_interleave(start_cash, at["cash"], at["cash_after"]), lengths)
     assets = np.repeat(_interleave(0.0, at["assets"], at["assets_after"]), lengths)
-    held = assets != 0
-    equity = cash.copy()
-    equity[held] = cash[held] + filled_close(close)[held] * assets[held]
+    # vectorbt's value(): cash + close × position, the close zeroed where there is no position
+    equity = np.where(assets != 0, cash + filled_close(close) * assets, cash)
     trades: dict[str, list] = {
         k: [0] * (m + 1)
         for k in ("size", "entry_bar", "entry_price", "exit_bar", "exit_price", "fees", "pnl",

@@ -63,11 +63,11 @@ def is_close(a: float, b: float) -> bool:
 
 
 def is_close_or_less(a: float, b: float) -> bool:
-    return is_close(a, b) or a < b
+    return a < b or is_close(a, b)
 
 
 def is_less(a: float, b: float) -> bool:
-    return not is_close(a, b) and a < b
+    return a < b and not is_close(a, b)
 
 
 def add(a: float, b: float) -> float:
@@ -83,11 +83,6 @@ def add(a: float, b: float) -> float:
     if is_close(abs(a), abs(b)):  # opposite signs (or NaN)
         return 0.0
     return a + b
-
-
-def _flush(x: float) -> float:
-    """The execution state's rounding (`is_close_nb(x, 0)`): within 1e-12 of zero is zero."""
-    return 0.0 if abs(x) <= ABS_TOL else x
 
 
 # -- the simulation, over the bars where an order is due -----------------------------------
@@ -112,7 +107,7 @@ def fill_orders(
     filled ones (bar, size > 0, fill price, fees, side) and return how many were filled.
 
     vectorbt's `simulate_from_orders_nb` → `execute_order_nb` → `buy_nb` / `sell_nb` for
-    size_type=targetpercent, direction=both, no fixed fees, no size limits, no cash locking.
+    size_type=targetpercent, direction=both, no fixed fees, min size 1e-8, no cash locking.
     Every bar rounds the state to zero within tolerance; between a fill at bar i−1 and the
     valuation at bar i no rounding has happened yet, which is why `last_fill` is tracked.
     """
@@ -122,17 +117,25 @@ def fill_orders(
     m = 0
     for q in range(n_orders):
         i = bars[q]
+        # every bar rounds the state to zero within tolerance (execute_order_nb's is_close_nb(x,
+        # 0), i.e. abs(x) <= ABS_TOL); the valuation right after a fill sees it unrounded
         if last_fill != i - 1:
-            cash = _flush(cash)
-            pos = _flush(pos)
+            if abs(cash) <= ABS_TOL:
+                cash = 0.0
+            if abs(pos) <= ABS_TOL:
+                pos = 0.0
         vp = val_prices[q]
         value = cash
         if pos != 0:
             value = value + pos * vp
-        cash = _flush(cash)
-        pos = _flush(pos)
-        vp = _flush(vp)
-        value = _flush(value)
+        if abs(cash) <= ABS_TOL:
+            cash = 0.0
+        if abs(pos) <= ABS_TOL:
+            pos = 0.0
+        if abs(vp) <= ABS_TOL:
+            vp = 0.0
+        if abs(value) <= ABS_TOL:
+            value = 0.0
         size = targets[q]
         price = prices[q]
         # ignored (NaN size, price, value or valuation price) or rejected (no value): the
@@ -162,7 +165,7 @@ def fill_orders(
                 filled = max_req / adj_price
                 fees_paid = cash - max_req
                 spent = cash
-            if is_close(order, 0.0) or is_less(filled, MIN_SIZE):
+            if order <= ABS_TOL or is_less(filled, MIN_SIZE):  # order > 0: is_close(order, 0)
                 continue
             cash = add(cash, -spent)
             pos = add(pos, filled)
@@ -170,7 +173,7 @@ def fill_orders(
         else:
             adj_price = price * (1 - slippage)
             filled = -order
-            if is_close(filled, 0.0) or is_less(filled, MIN_SIZE):
+            if filled <= ABS_TOL or is_less(filled, MIN_SIZE):  # filled >= 0: is_close(filled, 0)
                 continue
             acquired = filled * adj_price
             fees_paid = acquired * fee + 0.0
@@ -529,7 +532,6 @@ def compiled() -> Any:
         is_close_or_less,
         is_less,
         add,
-        _flush,
         fill_orders,
         value_at_orders,
         _trade,
