@@ -645,8 +645,13 @@ def main() -> None:
     ap.add_argument("--first-repeat", type=int, default=5, help="time-to-first-backtest runs")
     ap.add_argument("--no-windowed", action="store_true", help="skip the windowed parity rates")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--render", action="store_true", help="rewrite research.md from the json")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.render:
+        result = json.loads((RESULTS / "research.json").read_text())
+        (RESULTS / "research.md").write_text("\n".join(render(result)))
+        return
     if args.child:
         tool, workload, bars_path, grid_name, warm = args.child
         child(tool, workload, bars_path, grid_name, int(warm))
@@ -751,8 +756,10 @@ def main() -> None:
     s = result["single"]
     result["cold_notes"] = [
         f"`import vectorbt` {fmt_s(s['vbt_orders']['cold']['import_s'])}",
-        f"nzeza's imports {fmt_s(s['nzeza']['cold']['import_s'])} (a single backtest imports "
-        "neither vectorbt nor numba: the kernel runs as Python over the bars with an order)",
+        f"nzeza's own imports {fmt_s(s['nzeza']['cold']['import_s'])} after pandas (which every "
+        "child imports first to read the bars; the whole path from a bare interpreter is the "
+        "time-to-first-backtest table); a single backtest imports neither vectorbt, numba nor "
+        "scipy: the kernel runs as Python over the bars where an order is due",
     ]
     sweep_rows = result["sweep"]["nzeza"]
     if "cold_empty_cache" in sweep_rows:
