@@ -28,8 +28,11 @@ def check_scheduler(scheduler: Any) -> Any:
     if isinstance(scheduler, str):
         if "://" in scheduler and scheduler.split("://", 1)[1]:
             return scheduler
-    elif type(scheduler).__name__ == "Client" and hasattr(scheduler, "submit"):
-        return scheduler
+    else:
+        from dask.distributed import Client
+
+        if isinstance(scheduler, Client):
+            return scheduler
     raise ValidationError(
         "scheduler", scheduler, f"use {LOCAL!r} or a Dask scheduler address like tcp://host:8786"
     )

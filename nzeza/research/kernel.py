@@ -384,16 +384,18 @@ def simulate_block(
     skew: np.ndarray,
     kurt: np.ndarray,
 ) -> None:
-    """Backtest every column of `targets` (bars × combinations) with the rule above.
+    """Backtest every row of `targets` (combinations × bars, C-contiguous: one combination's
+    targets contiguous, and one compiled signature whatever the number of rows) with the rule
+    above.
 
-    Writes, per column j: `returns[j]` = equity.pct_change() without its first bar (a row per
+    Writes, per combination j: `returns[j]` = equity.pct_change() without its first bar (a row per
     combination, contiguous: pandas' own layout, so its reductions over it are the same sums),
     the first and final equity, the maximum drawdown (1 − equity / running peak, as a fraction),
     the number of closed trades, the number of bars held (target of the previous bar ≠ 0), and
     the bias-corrected skew and excess kurtosis of the returns (pandas' `skew`/`kurt`: NaN below
     3 / 4 returns or when they are constant).
     """
-    n, k = targets.shape
+    k, n = targets.shape
     val_price = np.empty(n)
     last = math.nan
     for i in range(n):
@@ -427,10 +429,10 @@ def simulate_block(
         q = 0
         bars_held = 0
         for i in range(1, n):
-            target = targets[i - 1, j]
+            target = targets[j, i - 1]
             if target != 0 and not math.isnan(target):
                 bars_held += 1
-            change = target if i == 1 else target - targets[i - 2, j]
+            change = target if i == 1 else target - targets[j, i - 2]
             if change != 0 and not math.isnan(target):
                 o_bar[q] = i
                 o_target[q] = target

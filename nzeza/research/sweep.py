@@ -101,7 +101,7 @@ def sweep_chunk(
     first, final, max_dd, skew, kurt = (np.empty(k) for _ in range(5))
     closed, held = np.empty(k, np.int64), np.empty(k, np.int64)
     compiled()(
-        targets, open_, filled_close(close), float(close[-1]), costs.fee, costs.slippage,
+        targets.T, open_, filled_close(close), float(close[-1]), costs.fee, costs.slippage,
         float(init_cash), returns, final, first, max_dd, closed, held, skew, kurt,
     )  # fmt: skip
     years = max((bars.index[-1] - bars.index[0]) / pd.Timedelta(days=365), 1e-9)

@@ -80,7 +80,7 @@ def compiled_columns(bars: pd.DataFrame, targets: np.ndarray, costs: Costs, cash
     out["closed"], out["held"] = np.empty(k, np.int64), np.empty(k, np.int64)
     close = bars["close"].to_numpy(dtype=np.float64)
     compiled()(
-        block, bars["open"].to_numpy(dtype=np.float64), filled_close(close), float(close[-1]),
+        block.T, bars["open"].to_numpy(dtype=np.float64), filled_close(close), float(close[-1]),
         costs.fee, costs.slippage, float(cash), out["returns"], out["final"], out["first"],
         out["max_dd"], out["closed"], out["held"], out["skew"], out["kurt"],
     )  # fmt: skip
