@@ -4,9 +4,11 @@
 yields `(chunk number, result)`: in order in this process (`scheduler=None`), or as the tasks
 finish on a Dask cluster — a local one of worker processes (`"processes"`) or an existing one
 (`"tcp://host:8786"`, or a `distributed.Client`). The conventions are the pipeline runner's
-(`nzeza.notebook.pipeline`): one thread per worker process, no dashboard, quiet logs, a
-10 s connection timeout. The shared arguments are sent to the workers once; a task's error is
-raised here, with the remaining tasks cancelled.
+(`nzeza.notebook.pipeline`): one thread per worker process, no dashboard, quiet logs; the
+connection timeout is 30 s rather than the runner's 10 s, because a scheduler on the same busy
+machine as CPU-bound sweep workers can take longer than 10 s to answer. The shared arguments
+are sent to the workers once; a task's error is raised here, with the remaining tasks
+cancelled.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def dask_client(scheduler: Any, workers: int | None = None) -> Iterator[Any]:
         client = Client(cluster)
     else:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="30s")
         except (OSError, TimeoutError) as exc:
             raise ValidationError("scheduler", scheduler, f"cannot connect: {exc}") from None
     try:

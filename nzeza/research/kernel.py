@@ -5,8 +5,9 @@ size_type="targetpercent", price=open, fees=fee, slippage=slippage, init_cash=ca
 `.value()` and `.trades` (exit trades) compute, with the same floating-point operations in the
 same order, so equity and trades agree to the last bit (tests/research/test_kernel.py holds the
 two equal on every shipped strategy on every bundled series). vectorbt stays the reference; this
-is the engine because vectorbt's general simulator costs ~60–170 ns per bar and column and its
-import 3.5–5 s, where this costs a few ns per bar and nothing to import.
+is the engine because vectorbt's general simulator costs ~60–170 ns per bar and column (a
+100-combination sweep: 0.9–1.0 s against 0.12 s here) and its import 3.5–5 s, where compiled
+this costs ~10 ns per bar and column, and a single backtest imports nothing heavy.
 
 Units: prices in quote currency per unit, sizes in base units, cash and fees in quote currency,
 `fee` a fraction of traded notional, `slippage` a fraction of the price, targets a fraction of

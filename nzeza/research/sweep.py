@@ -21,7 +21,7 @@ import pandas as pd
 
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
-from nzeza.research.backtest import filled_close, freq_of
+from nzeza.research.backtest import check_inputs, filled_close, freq_of
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -159,7 +159,6 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    from nzeza.research.backtest import check_inputs
     from nzeza.research.distributed import run_chunks
 
     costs = costs or Costs()
