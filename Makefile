@@ -11,8 +11,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@# compile vectorbt's numba kernels once into its on-disk cache (about 20 s), so the first
-	@# backtest in a notebook or test process loads them instead of compiling (see README)
+	@# compile nzeza's sweep kernel once into numba's on-disk cache (about 10 s), so the first
+	@# sweep in a notebook or test process loads it instead of compiling (see README)
 	$(BIN)/nzeza sweep sma_cross --last 500 --grid fast=5,10 slow=20,40 > /dev/null
 	@touch $(STAMP)
 

@@ -69,6 +69,7 @@ def _promote(args: argparse.Namespace) -> int:
             bars=bars,
             costs=Costs(args.fee, args.slippage),
             policy=policy,
+            progress=True,
         )
     print(decision)
     print(f"recorded as promotion #{decision.record_id} (nzeza promotions)")

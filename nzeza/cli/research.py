@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _costs(w)
     w.add_argument("--top", type=int, default=10)
+    w.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="run the grid's chunks on Dask: 'processes' (local worker processes) or an "
+        "existing scheduler, tcp://host:8786 (default: this process)",
+    )
     w.set_defaults(handler=_sweep)
 
     v = sub.add_parser(
@@ -184,7 +191,9 @@ def _sweep(args: argparse.Namespace) -> int:
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = Costs(args.fee, args.slippage)
-    table = sweep(cls, _bars(args), grid, costs, args.cash, ledger=args.ledger)
+    table = sweep(
+        cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
+    )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",

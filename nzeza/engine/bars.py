@@ -59,7 +59,10 @@ class BarWindow:
         n = len(self)
         start = (self._n - n) % self.size if self._n > self.size else 0
         data = self._data[start : start + n]
-        index = pd.DatetimeIndex(pd.to_datetime(self._ts[start : start + n], utc=True), name="time")
+        # UTC nanoseconds as datetime64 localized to UTC: the index `pd.to_datetime(ts, utc=True)`
+        # gives, without its parsing (half the cost of a frame, built at every closed bar)
+        ts = self._ts[start : start + n].astype("M8[ns]")
+        index = pd.DatetimeIndex(ts, tz="UTC", name="time")
         return pd.DataFrame(data.copy(), index=index, columns=list(FIELDS))
 
 

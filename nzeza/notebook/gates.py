@@ -95,22 +95,26 @@ def _iso(ns: int) -> str:
     return str(pd.Timestamp(int(ns), tz="UTC"))
 
 
-def lookahead_gate(strategy: Any, bars: pd.DataFrame) -> Gate:
+def lookahead_gate(strategy: Any, bars: pd.DataFrame, progress: bool = False) -> Gate:
     def gate() -> GateResult:
         from nzeza.research import check_lookahead
 
-        report = check_lookahead(strategy, bars)
+        report = check_lookahead(strategy, bars, progress=progress)
         return GateResult("lookahead", report.ok, str(report))
 
     return gate
 
 
-def parity_gate(strategy: Any, bars: pd.DataFrame, costs: Costs, tolerance: float) -> Gate:
+def parity_gate(
+    strategy: Any, bars: pd.DataFrame, costs: Costs, tolerance: float, progress: bool = False
+) -> Gate:
     def gate() -> GateResult:
         from nzeza.engine.parity import compare
 
         # windowed: the engine sees only a trailing window at each bar, as a live session does
-        report = compare(strategy, bars, costs, windowed=True, tolerance=tolerance)
+        report = compare(
+            strategy, bars, costs, windowed=True, tolerance=tolerance, progress=progress
+        )
         detail = (
             f"{report.engine_trades} trades equal, final equity rel diff "
             f"{report.equity_rel_diff:.1e} on {report.bars} bars"
@@ -201,11 +205,13 @@ def promote(
     bars: pd.DataFrame,
     costs: Costs | None = None,
     policy: GatePolicy | None = None,
+    progress: bool = False,
 ) -> PromotionDecision:
     """Check every gate of `target` for the notebook's strategy; record the decision.
 
     The strategy and parameters are the notebook's `parameters` cell defaults (`strategy`,
-    `params`), overridden by `strategy` and merged with `params` when given.
+    `params`), overridden by `strategy` and merged with `params` when given. `progress` shows
+    progress bars for the long gates (lookahead, parity).
     """
     from nzeza.research.verdict import data_fingerprint
     from nzeza.strategies import get_strategy
@@ -226,8 +232,8 @@ def promote(
     full = dict(instance.params)
     gates: dict[str, Gate] = {
         "verdict": verdict_gate(cls, full, ledger),
-        "lookahead": lookahead_gate(instance, bars),
-        "parity": parity_gate(instance, bars, costs, policy.parity_tolerance),
+        "lookahead": lookahead_gate(instance, bars, progress),
+        "parity": parity_gate(instance, bars, costs, policy.parity_tolerance, progress),
     }
     if target == "live":
         gates["paper"] = paper_gate(ledger, cls, full, policy)

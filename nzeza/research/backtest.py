@@ -1,4 +1,4 @@
-"""Backtests on vectorbt, with the one fill convention (DESIGN principle 2).
+"""Backtests with the one fill convention (DESIGN principle 2), on nzeza's kernel of it.
 
 Sizing rule (the engine's `nzeza.engine.sizing` states the same rule in Decimal):
 - a target decided at bar t's close executes at bar t+1's open, and only when the target changed;
@@ -10,10 +10,17 @@ Sizing rule (the engine's `nzeza.engine.sizing` states the same rule in Decimal)
 - a buy that cash cannot pay shrinks to cash / (buy price × (1 + fee)) — so an all-in long from
   cash buys qty = cash / (open × (1 + slippage) × (1 + fee)); sells (and shorts) are not
   cash-limited; fractional targets scale the same way.
+
+`backtest` runs `nzeza.research.kernel` (vectorbt's `Portfolio.from_orders` for this rule,
+reproduced bit for bit) as plain Python over the bars where an order is due, on numpy arrays:
+no vectorbt import and no per-bar `Timestamp` objects, and the bars' UTC index is put back on
+the results. `BacktestResult.portfolio` still gives the vectorbt Portfolio of the same run,
+built on first access (vectorbt's import and simulation, ~4 s the first time).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -22,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.domain import Costs
+from nzeza.errors import ValidationError
 
 TRADE_COLUMNS = [
     "entry_time",
@@ -55,6 +63,10 @@ def freq_of(index: pd.DatetimeIndex) -> pd.Timedelta:
 def run_portfolio(
     bars: pd.DataFrame, targets: pd.Series | pd.DataFrame, costs: Costs, init_cash: float
 ) -> Any:
+    """The same backtest as a vectorbt Portfolio (the reference the kernel is tested against).
+
+    Pass bars with a tz-naive (or integer) index for speed: vectorbt turns a tz-aware index into
+    one `Timestamp` object per bar every time it wraps an array."""
     import vectorbt as vbt
 
     sizes = order_sizes(targets)
@@ -82,26 +94,131 @@ def run_portfolio(
     )
 
 
-def trades_frame(portfolio: Any) -> pd.DataFrame:
-    rec = portfolio.trades.records_readable
-    if rec.empty:
+def ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN (leading NaN stay)."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    index = np.where(missing, 0, np.arange(len(values)))
+    np.maximum.accumulate(index, out=index)
+    return values[index]
+
+
+def filled_close(close: np.ndarray) -> np.ndarray:
+    """Close forward- then back-filled: what vectorbt values positions at."""
+    out = ffill(close)
+    return ffill(out[::-1])[::-1]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What the kernel computed for one backtest: equity per bar, the filled orders and the
+    exit trades (bar positions, sizes in base units, prices and money in quote currency)."""
+
+    equity: np.ndarray
+    fills: dict[str, np.ndarray]
+    trades: dict[str, np.ndarray]
+
+
+def check_inputs(targets: np.ndarray, open_: np.ndarray, index: pd.Index, init_cash: float) -> None:
+    """Typed errors for inputs the rule cannot trade on (vectorbt would raise deep inside)."""
+    try:
+        cash = float(init_cash)
+    except (TypeError, ValueError):
+        cash = math.nan
+    if isinstance(init_cash, bool) or not math.isfinite(cash) or cash <= 0:
+        raise ValidationError("init_cash", init_cash, "must be a positive, finite amount")
+    bad = np.flatnonzero(np.isinf(targets))
+    if len(bad):
+        raise ValidationError(
+            "target", float(targets[bad[0]]), f"must be finite (first at {index[bad[0]]})"
+        )
+    bad = np.flatnonzero(~(open_ > 0) & ~np.isnan(open_) | np.isinf(open_))
+    if len(bad):
+        raise ValidationError(
+            "open", float(open_[bad[0]]), f"must be a positive price (first at {index[bad[0]]})"
+        )
+
+
+def simulate(
+    targets: np.ndarray, open_: np.ndarray, close: np.ndarray, costs: Costs, init_cash: float
+) -> Simulation:
+    """Run the kernel as Python over the bars where an order is due (see its docstring)."""
+    from nzeza.research import kernel
+
+    n = len(targets)
+    change = np.empty(n)
+    change[:1] = targets[:1]
+    np.subtract(targets[1:], targets[:-1], out=change[1:])
+    due = np.flatnonzero((change[:-1] != 0) & ~np.isnan(targets[:-1])) + 1
+    q = len(due)
+    out: dict[str, list] = {k: [0] * q for k in ("bar", "size", "price", "fees", "side")}
+    m = kernel.fill_orders(
+        due.tolist(), targets[due - 1].tolist(), ffill(open_)[due].tolist(),
+        open_[due].tolist(), q, costs.fee, costs.slippage, float(init_cash),
+        out["bar"], out["size"], out["price"], out["fees"], out["side"],
+    )  # fmt: skip
+    fills = {k: v[:m] for k, v in out.items()}
+    at: dict[str, list] = {k: [0.0] * m for k in ("cash", "assets", "cash_after", "assets_after")}
+    kernel.value_at_orders(
+        fills["bar"], fills["size"], fills["price"], fills["fees"], fills["side"], m,
+        float(init_cash), at["cash"], at["assets"], at["cash_after"], at["assets_after"],
+    )  # fmt: skip
+    # cash and position per bar: the value at each order's bar, then its carried value until
+    # the next order (empty runs when orders are on consecutive bars)
+    bars = np.asarray(fills["bar"], dtype=np.int64)
+    starts = np.empty(2 * m + 1, dtype=np.int64)
+    starts[0], starts[1::2], starts[2::2] = 0, bars, bars + 1
+    lengths = np.diff(np.append(starts, n))
+    start_cash = kernel.add(float(init_cash), 0.0)
+    cash = np.repeat(_interleave(start_cash, at["cash"], at["cash_after"]), lengths)
+    assets = np.repeat(_interleave(0.0, at["assets"], at["assets_after"]), lengths)
+    # vectorbt's value(): cash + close × position, the close zeroed where there is no position
+    equity = np.where(assets != 0, cash + filled_close(close) * assets, cash)
+    trades: dict[str, list] = {
+        k: [0] * (m + 1)
+        for k in ("size", "entry_bar", "entry_price", "exit_bar", "exit_price", "fees", "pnl",
+                  "return", "direction", "status")
+    }  # fmt: skip
+    t = kernel.exit_trades(
+        fills["bar"], fills["size"], fills["price"], fills["fees"], fills["side"], m, n - 1,
+        float(close[-1]) if n else math.nan, *trades.values(),
+    )  # fmt: skip
+    return Simulation(
+        equity=equity,
+        fills={k: np.asarray(v) for k, v in fills.items()},
+        trades={k: np.asarray(v[:t]) for k, v in trades.items()},
+    )
+
+
+def _interleave(first: float, at: list[float], after: list[float]) -> np.ndarray:
+    out = np.empty(2 * len(at) + 1)
+    out[0], out[1::2], out[2::2] = first, at, after
+    return out
+
+
+def trades_frame(sim: Simulation, index: pd.Index) -> pd.DataFrame:
+    """The exit trades as a frame (TRADE_COLUMNS): closed trades in order, then the open one
+    (status 'open', marked at the last close, exit time = the last bar's time)."""
+    tr = sim.trades
+    if not len(tr["size"]):
         return pd.DataFrame(columns=TRADE_COLUMNS)
-    out = pd.DataFrame(
+    long = tr["direction"] == 0
+    closed = tr["status"] == 1
+    return pd.DataFrame(
         {
-            "entry_time": pd.to_datetime(rec["Entry Timestamp"], utc=True),
-            "exit_time": pd.to_datetime(rec["Exit Timestamp"], utc=True),
-            "side": rec["Direction"].str.lower(),
-            "entry_price": rec["Avg Entry Price"].astype(float),
-            "exit_price": rec["Avg Exit Price"].astype(float),
-            "size": rec["Size"].astype(float),
-            "pnl": rec["PnL"].astype(float),
-            "fees": (rec["Entry Fees"] + rec["Exit Fees"]).astype(float),
-            "return": rec["Return"].astype(float),
-            "status": rec["Status"].str.lower(),
+            "entry_time": pd.to_datetime(index.take(tr["entry_bar"]), utc=True),
+            "exit_time": pd.to_datetime(index.take(tr["exit_bar"]), utc=True),
+            "side": pd.Series(np.where(long, "long", "short"), dtype=object),
+            "entry_price": tr["entry_price"].astype(float),
+            "exit_price": tr["exit_price"].astype(float),
+            "size": tr["size"].astype(float),
+            "pnl": tr["pnl"].astype(float),
+            "fees": tr["fees"].astype(float),
+            "return": tr["return"].astype(float),
+            "status": pd.Series(np.where(closed, "closed", "open"), dtype=object),
         }
     )
-    closed = out[out["status"] == "closed"]
-    return pd.concat([closed, out[out["status"] != "closed"]]).reset_index(drop=True)
 
 
 @dataclass
@@ -111,18 +228,18 @@ class BacktestResult:
     costs: Costs
     init_cash: float
     targets: pd.Series
-    portfolio: Any = field(repr=False)
+    simulation: Simulation = field(repr=False)
     # what the trial registry did with this backtest (None: not registered, see research.trials)
     registration: Any = field(default=None, repr=False)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
         """Closed trades first, then the open one (status 'open', marked at the last close)."""
-        return trades_frame(self.portfolio)
+        return trades_frame(self.simulation, self.bars.index)
 
     @cached_property
     def equity(self) -> pd.Series:
-        return self.portfolio.value().rename("equity")
+        return pd.Series(self.simulation.equity, index=self.bars.index, name="equity")
 
     @property
     def returns(self) -> pd.Series:
@@ -133,6 +250,11 @@ class BacktestResult:
         from nzeza.research.metrics import performance
 
         return performance(self.equity, self.trades, self.targets, freq_of(self.bars.index))
+
+    @cached_property
+    def portfolio(self) -> Any:
+        """The vectorbt Portfolio of this run (built on first access; same trades and equity)."""
+        return run_portfolio(self.bars, self.targets, self.costs, self.init_cash)
 
     def plot(self, title: str | None = None) -> Any:
         from nzeza.research.plots import backtest_figure
@@ -157,7 +279,13 @@ def backtest(
 
     costs = costs or Costs()
     targets = strategy.targets(bars) if hasattr(strategy, "targets") else strategy.target(bars)
-    pf = run_portfolio(bars, targets, costs, init_cash)
-    result = BacktestResult(strategy, bars, costs, init_cash, targets, pf)
+    values = np.asarray(targets, dtype=np.float64)
+    if values.shape != (len(bars),):
+        raise ValidationError("target", values.shape, f"must be one value per bar ({len(bars)})")
+    open_ = bars["open"].to_numpy(dtype=np.float64)
+    check_inputs(values, open_, bars.index, init_cash)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    run = simulate(values, open_, close, costs, init_cash)
+    result = BacktestResult(strategy, bars, costs, init_cash, targets, run)
     result.registration = record_backtest(result, ledger=ledger, register=register)
     return result

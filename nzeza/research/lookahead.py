@@ -37,9 +37,17 @@ class LookaheadReport:
 
 
 def check_lookahead(
-    strategy: Any, bars: pd.DataFrame, n_cuts: int = 40, tolerance: float = 1e-9, seed: int = 0
+    strategy: Any,
+    bars: pd.DataFrame,
+    n_cuts: int = 40,
+    tolerance: float = 1e-9,
+    seed: int = 0,
+    progress: bool = False,
 ) -> LookaheadReport:
-    """Compare targets on `n_cuts` truncated histories with the full-history targets."""
+    """Compare targets on `n_cuts` truncated histories with the full-history targets
+    (`progress`: a progress bar over the cuts, tqdm on stderr)."""
+    from tqdm.auto import tqdm
+
     full = strategy.targets(bars).to_numpy(dtype=float)
     n = len(bars)
     start = min(max(int(getattr(strategy, "warmup", 1)), 2), n - 1)
@@ -49,7 +57,7 @@ def check_lookahead(
     cuts = sorted(set(even.tolist()) | set(np.asarray(rand).tolist()))
     first: tuple[int, int, float, float] | None = None
     offending: list[pd.Timestamp] = []
-    for cut in cuts:
+    for cut in tqdm(cuts, desc="lookahead", unit="cut", disable=not progress):
         part = strategy.targets(bars.iloc[: cut + 1]).to_numpy(dtype=float)
         diff = np.flatnonzero(np.abs(part - full[: cut + 1]) > tolerance)
         if len(diff):

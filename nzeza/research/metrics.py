@@ -54,27 +54,62 @@ def performance(
     )
 
 
-def returns_stats_frame(values: pd.DataFrame, ppy: float) -> pd.DataFrame:
-    """Vectorised stats per column of an equity DataFrame (sweeps)."""
-    rets = values.pct_change().iloc[1:]
-    mean, std = rets.mean(), rets.std(ddof=1)
-    sr = (mean / std.replace(0, np.nan)).fillna(0.0)
-    peaks = values.cummax()
-    mdd = (1 - values / peaks).max()
-    years = max((values.index[-1] - values.index[0]) / pd.Timedelta(days=365), 1e-9)
-    growth = values.iloc[-1] / values.iloc[0]
-    cagr = growth.clip(lower=0) ** (1 / years) - 1
-    return pd.DataFrame(
-        {
-            "total_return": growth - 1,
-            "cagr": cagr,
-            "sharpe": sr * math.sqrt(ppy),
-            "sharpe_per_period": sr,
-            "max_drawdown": mdd,
-            "calmar": cagr / mdd.replace(0, np.nan),
-            "skew": rets.skew(),
-            "kurtosis": rets.kurt() + 3.0,  # pandas gives excess kurtosis
-            "n_obs": rets.count(),
-            "final_equity": values.iloc[-1],
-        }
-    )
+SWEEP_STATS = [
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sharpe_per_period",
+    "max_drawdown",
+    "calmar",
+    "skew",
+    "kurtosis",
+    "n_obs",
+    "final_equity",
+]
+
+
+def block_stats(
+    returns: np.ndarray,
+    first: np.ndarray,
+    final: np.ndarray,
+    max_dd: np.ndarray,
+    skew: np.ndarray,
+    kurt: np.ndarray,
+    years: float,
+    ppy: float,
+) -> dict[str, np.ndarray]:
+    """Per-combination statistics of a sweep block (`SWEEP_STATS`, in the units of
+    `performance`; kurtosis raw) from the kernel's per-bar returns (one row per combination).
+
+    Mean and standard deviation are the sums pandas itself makes for `DataFrame.mean()` and
+    `.std()` over the same rows (`nanops.nanmean`/`nanvar`: NaN skipped, two-pass variance), so
+    Sharpe ratios equal pandas' on the equity frame to the last bit; skew and kurtosis come from
+    the kernel (pandas' formulas, equal to ~1e-15 relative).
+    """
+    mask = np.isnan(returns)
+    count = returns.shape[1] - mask.sum(axis=1).astype(np.float64)
+    values = np.where(mask, 0.0, returns) if mask.any() else returns
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = values.sum(axis=1, dtype=np.float64) / count
+        sqr = (mean[:, None] - values) ** 2
+        if values is not returns:
+            sqr[mask] = 0.0
+        ddof = np.where(count <= 1, np.nan, count - 1)
+        std = np.sqrt(sqr.sum(axis=1, dtype=np.float64) / ddof)
+        ratio = mean / np.where(std == 0, np.nan, std)
+        sr = np.where(np.isnan(ratio), 0.0, ratio)
+        growth = final / first
+        cagr = np.clip(growth, 0, None) ** (1 / years) - 1
+        calmar = cagr / np.where(max_dd == 0, np.nan, max_dd)
+    return {
+        "total_return": growth - 1,
+        "cagr": cagr,
+        "sharpe": sr * math.sqrt(ppy),
+        "sharpe_per_period": sr,
+        "max_drawdown": max_dd,
+        "calmar": calmar,
+        "skew": skew,
+        "kurtosis": kurt + 3.0,  # raw: a normal distribution has 3
+        "n_obs": count.astype(np.int64),
+        "final_equity": final,
+    }

@@ -1,9 +1,19 @@
-"""Parameter sweeps: every combination in vectorbt parameter columns, chunked for memory."""
+"""Parameter sweeps: every combination through nzeza's compiled kernel, a chunk of columns at a
+time (memory is bounded by the chunk, not the grid), in this process or spread over Dask.
+
+Per chunk: the strategies' targets as one 2-D float64 block (bars × combinations), one kernel
+call over it (`nzeza.research.kernel.simulate_block`: the backtest rule of
+`nzeza.research.backtest`, so every row equals the single backtest of its parameters), then the
+statistics from numpy. With `scheduler=` the chunks are tasks on a Dask cluster; they are the
+same function on the same inputs, gathered back in chunk order, so the table equals the
+single-process one.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,8 +21,7 @@ import pandas as pd
 
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
-from nzeza.research.backtest import freq_of, run_portfolio
-from nzeza.research.metrics import periods_per_year, returns_stats_frame
+from nzeza.research.backtest import check_inputs, filled_close, freq_of
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -25,43 +34,103 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
-def target_block(strategies: Sequence[Any], bars: pd.DataFrame, columns: pd.Index) -> pd.DataFrame:
-    """`strategy.targets(bars)` of every strategy, one column each, in one float64 block.
+def target_block(strategies: Sequence[Any], bars: pd.DataFrame) -> np.ndarray:
+    """`strategy.targets(bars)` of every strategy, one column each, in one float64 block
+    (bars × strategies, column-major).
 
     The same values and the same errors as calling `targets` per strategy (`Strategy.targets`:
     a Series on bars.index, float, NaN → 0, within [−1, 1], clipped); for strategies that keep
-    the base `targets`, the conversion and checks run once on the whole block instead of once
-    per column — per-column pandas calls were a third of a 100-combination sweep's overhead
-    over vectorbt. Any failure replays the per-strategy calls, so the first error raised is the
-    one the sequential calls raise.
+    the base `targets`, the conversion and checks run in numpy on the column instead of in
+    pandas — per-column pandas calls were a third of a 100-combination sweep's overhead over
+    vectorbt. Any failure replays the per-strategy calls, so the first error raised is the one
+    the sequential calls raise.
     """
     from nzeza.strategies.base import Strategy
 
     block = np.empty((len(bars), len(strategies)), order="F")
-    plain = np.ones(len(strategies), dtype=bool)  # columns checked here, not by an override
     try:
         for j, strategy in enumerate(strategies):
             if getattr(type(strategy), "targets", None) is not Strategy.targets:
-                plain[j] = False
                 aligned = pd.DataFrame({0: strategy.targets(bars)}, index=bars.index)[0]
                 block[:, j] = aligned.to_numpy(dtype=float)
+                if np.isinf(block[:, j]).any():  # no order can be sized on an infinite target
+                    raise ValidationError("target", "infinite", "must be finite")
                 continue
             out = strategy.target(bars)
             if not isinstance(out, pd.Series) or not out.index.equals(bars.index):
                 raise ValidationError("target", type(out).__name__, "not on bars.index")
-            block[:, j] = out.astype(float).to_numpy()
-        checked = block if plain.all() else block[:, plain]
-        checked[np.isnan(checked)] = 0.0
-        if ((checked < -1 - 1e-12) | (checked > 1 + 1e-12)).any():
-            raise ValidationError("target", "out of range", "must be within [-1, 1]")
+            # the checks of Strategy.targets on one column while it is in cache
+            column = out.to_numpy(dtype=np.float64, copy=True)
+            np.copyto(column, 0.0, where=np.isnan(column))
+            if len(column) and (column.min() < -1 - 1e-12 or column.max() > 1 + 1e-12):
+                raise ValidationError("target", "out of range", "must be within [-1, 1]")
+            np.clip(column, -1.0, 1.0, out=block[:, j])
     except Exception:
         for strategy in strategies:  # raises the first error, exactly as the per-column calls
             strategy.targets(bars)
         raise
-    np.clip(checked, -1.0, 1.0, out=checked)
-    if checked is not block:
-        block[:, plain] = checked
-    return pd.DataFrame(block, index=bars.index, columns=columns)
+    return block
+
+
+@dataclass
+class ChunkResult:
+    """One chunk's statistics (column → one value per combination) and, when asked, its
+    per-bar returns (float32, one row per combination, from the second bar on)."""
+
+    stats: dict[str, np.ndarray]
+    returns: np.ndarray | None
+
+
+def sweep_chunk(
+    params: list[dict[str, Any]],
+    strategy_cls: type,
+    bars: pd.DataFrame,
+    costs: Costs,
+    init_cash: float,
+    keep_returns: bool = False,
+) -> ChunkResult:
+    """Backtest one chunk of parameter sets (a Dask task, or a step of the local loop)."""
+    from nzeza.research.kernel import compiled
+    from nzeza.research.metrics import block_stats, periods_per_year
+
+    targets = target_block([strategy_cls(**p) for p in params], bars)
+    n, k = targets.shape
+    open_ = bars["open"].to_numpy(dtype=np.float64)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    returns = np.empty((k, max(n - 1, 0)))
+    first, final, max_dd, skew, kurt = (np.empty(k) for _ in range(5))
+    closed, held = np.empty(k, np.int64), np.empty(k, np.int64)
+    compiled()(
+        targets.T, open_, filled_close(close), float(close[-1]), costs.fee, costs.slippage,
+        float(init_cash), returns, final, first, max_dd, closed, held, skew, kurt,
+    )  # fmt: skip
+    years = max((bars.index[-1] - bars.index[0]) / pd.Timedelta(days=365), 1e-9)
+    ppy = periods_per_year(freq_of(bars.index))
+    stats = block_stats(returns, first, final, max_dd, skew, kurt, years, ppy)
+    stats["trades"] = closed
+    stats["exposure"] = held / n  # share of bars in a position (the first bar never is)
+    # float32 rows as computed (a cheap cast, half the bytes to send from a worker); the one
+    # transposition happens where they are gathered
+    return ChunkResult(stats, returns.astype(np.float32) if keep_returns else None)
+
+
+class SharedReturns(np.ndarray):
+    """A read-only float32 array that pandas shares instead of copying: `DataFrame.attrs` are
+    deep-copied into every frame derived from the table (`head`, a column selection…), which
+    for a 10,000-combination sweep would copy 1.3 GB each time."""
+
+    def __deepcopy__(self, memo: dict) -> SharedReturns:
+        return self
+
+
+def _validate(chunk_size: int, bars: pd.DataFrame) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValidationError("chunk_size", chunk_size, "must be a positive integer")
+    if len(bars) < 2:
+        raise ValidationError("bars", len(bars), "a sweep needs at least 2 bars")
+    for col in ("open", "close"):
+        if col not in bars:
+            raise ValidationError("bars", list(bars.columns), f"has no {col!r} column")
 
 
 def sweep(
@@ -74,23 +143,29 @@ def sweep(
     chunk_size: int = 250,
     progress: bool = True,
     *,
+    scheduler: Any = None,
+    workers: int | None = None,
     keep_returns: bool = False,
     ledger: Any = None,
     register: bool = True,
 ) -> pd.DataFrame:
-    """Backtest every valid parameter combination; one vectorbt call per chunk of columns.
+    """Backtest every valid parameter combination, `chunk_size` combinations per kernel call.
 
-    Returns params + stats per combination, sorted by Sharpe; `attrs["n_trials"]` is the number
-    of combinations actually backtested. Every combination is registered as a trial in `ledger`
-    (default: the configured ledger), one transaction per chunk; `attrs["registration"]` says
-    what that did to the trial group, whose distinct count is what the deflated Sharpe is told.
-    `register=False` opts out, with a warning (see `nzeza.research.trials`).
-    With `keep_returns`, `attrs["returns"]` is the float32 n_bars × n_rows matrix of per-bar
-    returns (column j: row j of the returned table) and `attrs["index"]` the bars' index.
+    Returns params + stats per combination, sorted by Sharpe (stable: ties keep grid order);
+    `attrs["n_trials"]` is the number of combinations actually backtested. Every combination is
+    registered as a trial in `ledger` (default: the configured ledger), one transaction per
+    chunk; `attrs["registration"]` says what that did to the trial group, whose distinct count
+    is what the deflated Sharpe is told; `register=False` opts out, with a warning (see
+    `nzeza.research.trials`). `scheduler`: None (this process), "processes" (a local Dask
+    cluster of `workers` processes) or a Dask scheduler address ("tcp://host:8786") or Client;
+    the result is the same. `keep_returns`: also `attrs["returns"]`, the per-bar returns of every
+    row (float32, bars × rows, C-contiguous, column j = row j, first bar 0.0), and
+    `attrs["index"]`, the bars' index.
     """
     from tqdm.auto import tqdm
 
-    from nzeza.research.trials import per_bar_returns, recording, shared
+    from nzeza.research.distributed import run_chunks
+    from nzeza.research.trials import recording
 
     costs = costs or Costs()
     combos, rejected = [], 0
@@ -99,43 +174,48 @@ def sweep(
             rejected += 1
             continue
         try:
-            combos.append((params, strategy_cls(**params)))
+            strategy_cls(**params)
         except ValidationError:
             rejected += 1
+            continue
+        combos.append(params)
     if not combos:
         raise ValidationError("grid", dict(grid), "no valid parameter combination")
-    ppy = periods_per_year(freq_of(bars.index))
-    frames, kept = [], []
+    n = len(bars)
+    _validate(chunk_size, bars)
+    check_inputs(np.zeros(0), bars["open"].to_numpy(dtype=np.float64), bars.index, init_cash)
+    chunks = [combos[s : s + chunk_size] for s in range(0, len(combos), chunk_size)]
+    starts = np.cumsum([0] + [len(c) for c in chunks])
+    returns = None
+    if keep_returns:
+        returns = np.empty((n, len(combos)), dtype=np.float32)
+        returns[0] = 0.0  # the first bar has no return
+    parts: list[dict[str, np.ndarray] | None] = [None] * len(chunks)
     bar = tqdm(total=len(combos), desc=f"sweep {strategy_cls.__name__}", disable=not progress)
     rec_args = dict(ledger=ledger, register=register, what="sweep")
     with recording(strategy_cls, bars, costs, init_cash, **rec_args) as recorder:
-        for start in range(0, len(combos), chunk_size):
-            chunk = combos[start : start + chunk_size]
-            columns = pd.Index(list(range(start, start + len(chunk))))
-            targets = target_block([s for _, s in chunk], bars, columns)
-            pf = run_portfolio(bars, targets, costs, init_cash)
-            values = pf.value()
-            stats = returns_stats_frame(values, ppy)
-            stats["trades"] = pf.trades.closed.count()
-            # share of bars held: targets.shift(1).fillna(0) != 0, the first bar never held
-            prev = targets.to_numpy()[:-1]
-            held = np.count_nonzero((prev != 0) & ~np.isnan(prev), axis=0)
-            stats["exposure"] = pd.Series(held / len(targets), index=columns)
-            params = pd.DataFrame([p for p, _ in chunk], index=targets.columns)
-            frames.append(pd.concat([params, stats], axis=1))
-            if recorder.active or keep_returns:
-                rets = per_bar_returns(values.to_numpy())
-                recorder.add(
-                    [s for _, s in chunk], rets, stats["sharpe_per_period"], stats["n_obs"]
-                )
-                if keep_returns:
-                    kept.append(rets)
-            bar.update(len(chunk))
-            del pf, targets, values
-    bar.close()
-    out = pd.concat(frames).sort_values("sharpe", ascending=False)
-    order = out.index.to_numpy()
-    out = out.reset_index(drop=True)
+        want_returns = keep_returns or recorder.active
+        try:
+            for i, result in run_chunks(
+                sweep_chunk,
+                chunks,
+                (strategy_cls, bars, costs, init_cash, want_returns),
+                scheduler=scheduler,
+                workers=workers,
+            ):
+                parts[i] = result.stats
+                if result.returns is not None:
+                    if returns is not None:
+                        returns[1:, starts[i] : starts[i + 1]] = result.returns.T
+                    if recorder.active:
+                        _register_chunk(recorder, strategy_cls, chunks[i], result, n)
+                bar.update(len(chunks[i]))
+        finally:
+            bar.close()
+    stats = {c: np.concatenate([p[c] for p in parts if p is not None]) for c in parts[0] or {}}
+    table = pd.concat([pd.DataFrame(combos), pd.DataFrame(stats)], axis=1)
+    order = np.argsort(-table["sharpe"].to_numpy(), kind="stable")
+    out = table.iloc[order].reset_index(drop=True)
     out.attrs.update(
         {
             "n_trials": len(combos),
@@ -145,7 +225,26 @@ def sweep(
             "registered": recorder.registered,
         }
     )
-    if keep_returns:
-        out.attrs["returns"] = shared(np.concatenate(kept, axis=1)[:, order])
+    if returns is not None:
+        _permute_columns(returns, order)
+        returns.flags.writeable = False
+        out.attrs["returns"] = returns.view(SharedReturns)
         out.attrs["index"] = bars.index
     return out
+
+
+def _register_chunk(
+    recorder: Any, strategy_cls: type, params: list[dict[str, Any]], result: Any, n: int
+) -> None:
+    """One chunk's trials into the registry (one transaction): the returns as stored there,
+    float32 bars × k with the first bar 0.0 and any non-finite value 0.0."""
+    rets = np.zeros((n, len(params)), dtype=np.float32)
+    rets[1:] = np.nan_to_num(result.returns.T, nan=0.0, posinf=0.0, neginf=0.0)
+    strategies = [strategy_cls(**p) for p in params]
+    recorder.add(strategies, rets, result.stats["sharpe_per_period"], result.stats["n_obs"])
+
+
+def _permute_columns(a: np.ndarray, order: np.ndarray, rows: int = 1024) -> None:
+    """a[:, j] ← a[:, order[j]] in place, a block of rows at a time (bounded extra memory)."""
+    for start in range(0, a.shape[0], rows):
+        a[start : start + rows] = a[start : start + rows][:, order]

@@ -18,10 +18,22 @@ References:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
+
+
+class _ScipyStats:
+    """`scipy.stats`, imported on first use: it costs ~0.5 s, and a backtest needs none of it."""
+
+    def __getattr__(self, name: str) -> Any:
+        from scipy import stats
+
+        return getattr(stats, name)
+
+
+_st = _ScipyStats()
 
 EULER_GAMMA = 0.5772156649015329
 

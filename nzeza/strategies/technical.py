@@ -12,11 +12,15 @@ from nzeza.strategies.base import Strategy, quantize
 
 
 def _ready(series: pd.Series, *needed: pd.Series) -> pd.Series:
-    """`series` where every indicator it uses is defined, 0 before (no position while warming)."""
-    mask = pd.Series(True, index=series.index)
+    """`series` where every indicator it uses is defined, 0 before (no position while warming).
+
+    In numpy: every target call ends here, and the pandas version (a mask Series, `&=`,
+    `where`, `astype`) was half of a call on a live session's 30-bar window."""
+    ready = np.ones(len(series), dtype=bool)
     for s in needed:
-        mask &= s.notna()
-    return series.where(mask, 0.0).astype(float)
+        ready &= ~np.isnan(s.to_numpy(dtype=np.float64))
+    values = np.where(ready, series.to_numpy(dtype=np.float64), 0.0)
+    return pd.Series(values, index=series.index, name=series.name)
 
 
 def rsi(close: pd.Series, period: int) -> pd.Series:

@@ -1,0 +1,34 @@
+"""The trailing window's frame is exactly the frame built from the bars by pandas' parser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nzeza.engine.bars import FIELDS, Bar, BarWindow
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(1, 40),
+    n=st.integers(1, 120),
+    start=st.integers(-(2**40), 2**40),
+    step=st.integers(1, 10**12),
+)
+def test_frame_equals_the_parsed_frame(size, n, start, step) -> None:
+    rng = np.random.default_rng(n)
+    window = BarWindow(size)
+    bars = [Bar(start * 1000 + i * step, *rng.normal(100, 10, 5).tolist()) for i in range(n)]
+    for bar in bars:
+        window.append(bar)
+    last = bars[-min(size, n) :]
+    expected = pd.DataFrame(
+        [[getattr(b, f) for f in FIELDS] for b in last],
+        index=pd.DatetimeIndex(pd.to_datetime([b.ts for b in last], utc=True), name="time"),
+        columns=list(FIELDS),
+    )
+    got = window.frame()
+    pd.testing.assert_frame_equal(got, expected, check_exact=True, check_freq=True)
+    assert got.index.dtype == expected.index.dtype and got.index.freq is None
