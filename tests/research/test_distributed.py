@@ -98,9 +98,10 @@ def test_an_error_in_a_task_is_raised_here_with_its_type(cluster, bars) -> None:
     assert len(table) == 1
 
 
-def test_the_cli_sweep_on_a_cluster_prints_the_same_table(cluster) -> None:
-    def run(*extra: str) -> subprocess.CompletedProcess:
+def test_the_cli_sweep_on_a_cluster_prints_the_same_table(cluster, tmp_path) -> None:
+    def run(ledger: str, *extra: str) -> subprocess.CompletedProcess:
         args = ["sweep", "sma_cross", "--last", "3000", "--grid", "fast=5,10,20", "slow=40,80"]
+        args += ["--ledger", f"sqlite:///{tmp_path / ledger}"]
         return subprocess.run(
             [sys.executable, "-m", "nzeza.cli", *args, *extra],
             capture_output=True,
@@ -108,8 +109,9 @@ def test_the_cli_sweep_on_a_cluster_prints_the_same_table(cluster) -> None:
             timeout=300,
         )
 
-    here = run()
-    there = run("--scheduler", cluster.scheduler_address)
+    # a ledger each: both runs register the same six trials as a new group, and say so
+    here = run("here.sqlite")
+    there = run("there.sqlite", "--scheduler", cluster.scheduler_address)
     assert here.returncode == 0, here.stderr
     assert there.returncode == 0, there.stderr
     assert there.stdout == here.stdout
