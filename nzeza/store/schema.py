@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Index,
     Integer,
     MetaData,
     String,
@@ -188,6 +189,8 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+# finds the entry that opened the keyed chain (genesis / adoption) and a promotion's evidence
+audit_kind = Index("ix_audit_log_kind", audit_log.c.kind)
 
 
 def _v1(conn: Connection) -> None:
@@ -205,11 +208,19 @@ def _v2(conn: Connection) -> None:
     _add_column(conn, "sessions", "last_bar_ts", "BIGINT")
 
 
-# (version, name, upgrade). Append only: a released migration is never edited.
+def _v4(conn: Connection) -> None:
+    audit_kind.create(conn, checkfirst=True)
+
+
+# (version, name, upgrade). Append only: a released migration is never edited. Versions may
+# have gaps (each is reserved by the change that brings it).
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
     (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
+    # the ledger then opens its keyed chain over every covered row (nzeza.store.chain)
+    (4, "keyed audit chain over every covered row: audit_log.kind index", _v4),
 ]
+KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
 LATEST = MIGRATIONS[-1][0]
 
@@ -222,12 +233,25 @@ def current_version(conn: Connection) -> int:
     return int(first[0]) if first else 0
 
 
+def applied_versions(conn: Connection) -> set[int]:
+    """The migrations this database has had (a set: versions merged from parallel branches
+    may land below one already applied, and still have to run)."""
+    if not conn.dialect.has_table(conn, "schema_version"):
+        return set()
+    return {int(v) for v in conn.execute(select(schema_version.c.version)).scalars()}
+
+
+def pending(conn: Connection) -> list[int]:
+    have = applied_versions(conn)
+    return [version for version, _, _ in MIGRATIONS if version not in have]
+
+
 def migrate(conn: Connection, now_ns: int) -> list[int]:
     """Apply every pending migration inside the caller's transaction; returns the applied ones."""
-    have = current_version(conn)
+    have = applied_versions(conn)
     applied = []
     for version, name, upgrade in MIGRATIONS:
-        if version > have:
+        if version not in have:
             upgrade(conn)
             conn.execute(
                 insert(schema_version).values(version=version, name=name, applied_ns=now_ns)

@@ -154,7 +154,9 @@ def test_audit_chain_detects_edit_and_delete(ledger: Ledger) -> None:
     for i in range(1, 6):
         ledger.journal_intent("s1", i, f"c{i}", BTC.id, "buy", Decimal("0.1"), "market", None, i)
     report = ledger.verify_audit()
-    assert report.ok and report.rows == 6
+    # genesis; then per transaction its event and the ``rows`` entry covering what it wrote
+    assert report.ok and report.rows == 1 + 2 + 5 * 2
+    assert report.covered_rows == 6  # the session and its five intents
     with ledger.engine.begin() as conn:  # tamper: change a payload
         conn.execute(update(s.audit_log).where(s.audit_log.c.seq == 3).values(payload='{"seq":99}'))
     bad = ledger.verify_audit()
@@ -221,7 +223,7 @@ def test_v1_database_is_upgraded_in_place(tmp_path) -> None:
         conn.execute(sql("INSERT INTO schema_version VALUES (1, 'initial', 0)"))
     engine.dispose()
     with Ledger(url) as led:
-        assert led.schema_version == 2
+        assert led.schema_version == s.LATEST
         cols = {c["name"] for c in inspect(led.engine).get_columns("intents")}
         assert "target" in cols
         start(led)
