@@ -313,6 +313,15 @@ class Ledger:
         with self._snapshot() as conn:
             return verify(conn, key, anchor_state)
 
+    @property
+    def audit_anchor(self) -> Path | None:
+        """This ledger's anchor file (None while its chain has no keyed entry or no key)."""
+        if self._chain.key(create=False) is None:
+            return None
+        with self.engine.connect() as conn:
+            anchor = self._chain.anchor(conn)
+        return anchor.path if anchor is not None else None
+
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
         """One consistent read of the whole ledger (PostgreSQL: REPEATABLE READ)."""

@@ -112,6 +112,7 @@ class ChainScan:
     expected: dict[str, dict[Any, tuple[str | None, int]]] = field(default_factory=dict)
     opening: dict[str, Any] | None = None  # payload of the genesis / adoption entry
     opening_seq: int = 0
+    claimed_key_id: str | None = None  # what the first genesis/adoption entry says, verified or not
     legacy: int = 0  # entries hashed the pre-schema-4 way, before the opening
     bad_entries: int = 0
     hashes_at: dict[int, str] = field(default_factory=dict)  # entries asked for by seq
@@ -160,6 +161,8 @@ def scan_chain(
             )
         if seq in want_seqs:
             scan.hashes_at[seq] = digest
+        if kind in FIRST_KEYED and scan.claimed_key_id is None:
+            scan.claimed_key_id = str(orjson.loads(payload).get("key_id", "")) or None
         mac = entry_hash(key, seq, ts, sid, kind, payload, prev_hash) if key else None
         if mac is not None and digest == mac:
             if not keyed:
@@ -382,32 +385,38 @@ def verify(conn: Connection, key: AuditKey | None, anchor: AnchorState | None) -
             Problem(
                 "audit_log",
                 "(key)",
-                "no audit key: NZEZA_AUDIT_KEY is not set and "
-                "there is no key file in NZEZA_AUDIT_DIR",
+                "no audit key: NZEZA_AUDIT_KEY is not set and there is no key file in "
+                "NZEZA_AUDIT_DIR",
+                1,
+            ),
+        )
+    elif scan.entries and scan.opening is None and scan.legacy == scan.entries:
+        scan.problems.insert(
+            0,
+            Problem(
+                "audit_log",
+                "(chain)",
+                "no entry is keyed: the chain was rewritten without the key (or never adopted)",
+                1,
             ),
         )
     elif scan.entries and scan.bad_entries == scan.entries - scan.legacy:
-        named = (scan.opening or {}).get("key_id")
+        named = scan.claimed_key_id
         scan.problems.insert(
             0,
             Problem(
                 "audit_log",
                 "(chain)",
                 f"chain does not verify with this key (key id {key.key_id}"
-                + (f"; the chain names key id {named}" if named else "")
+                + (f"; the chain says it was made with key id {named}" if named else "")
                 + "): the ledger was chained with another key, or rewritten without it",
+                scan.legacy + 1,
             ),
         )
     elif scan.entries and scan.opening is None:
-        scan.add(
-            Problem(
-                "audit_log",
-                "(chain)",
-                "no entry is keyed: the chain was rewritten without the key (or never adopted)",
-            )
-        )
-    elif not scan.entries and s.current_version(conn) >= 4:
-        scan.add(Problem("audit_log", "(chain)", "empty: every entry was deleted"))
+        scan.add(Problem("audit_log", "(chain)", "no entry is keyed: the chain was rewritten", 1))
+    elif not scan.entries and s.KEYED_CHAIN in s.applied_versions(conn):
+        scan.add(Problem("audit_log", "(chain)", "empty: every entry was deleted", 1))
     anchor_note = check_anchor(scan, anchor)
     rows, tables = scan_tables(conn, scan)
     replaced = (scan.opening or {}).get("replaces")
