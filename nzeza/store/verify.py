@@ -127,7 +127,8 @@ class ChainScan:
 
 
 def _stream(conn: Connection, query: Any) -> Iterator[Any]:
-    return iter(conn.execution_options(yield_per=2000).execute(query))
+    # a statement option: Connection.execution_options would change the connection itself
+    return iter(conn.execute(query.execution_options(yield_per=2000)))
 
 
 def scan_chain(
@@ -170,7 +171,9 @@ def scan_chain(
                 _opening(scan, seq, kind, payload, prev_hash)
             _collect(scan, seq, kind, payload)
         elif not keyed and digest == legacy_hash(seq, ts, sid, kind, payload, prev_hash):
-            scan.legacy += 1
+            scan.legacy += 1  # vouched for by the adoption entry, which records their head
+            if kind == "promotion":
+                _collect(scan, seq, kind, payload)
         else:
             scan.bad_entries += 1
             scan.add(
