@@ -56,6 +56,7 @@ GENESIS = "0" * 64  # the prev_hash of the first entry
 ROWS = "rows"  # the kind of an entry that carries row digests
 FIRST_KEYED = ("genesis", "adopted")  # the kinds that may open the keyed part of a chain
 TRACK = "nzeza_audit_coverage"  # Connection.info key of the open transaction's Coverage
+PENDING = "nzeza_audit_pending"  # ... and of the covered INSERT being executed
 _AUDIT_LOCK = 0x6E7A61756474  # "nzaudt": PostgreSQL advisory lock of chain appends
 _KEY_ID_LABEL = b"nzeza audit key id"
 
@@ -292,7 +293,8 @@ def before_execute(
             )
         upsert = getattr(clause, "_post_values_clause", None) is not None
         values = {tuple(r[c] for c in key_cols) for r in rows}
-        conn.info.setdefault(TRACK + "_inserts", []).append((name, key_cols, values, upsert))
+        # read back at flush only if it succeeds (see after_execute): one statement at a time
+        conn.info[PENDING] = (clause, (name, key_cols, values, "u" if upsert else "i"))
         return clause, multiparams, params
     param_sets = list(multiparams) if multiparams else [dict(params)]
     if isinstance(clause, Update):
@@ -315,19 +317,15 @@ def before_execute(
 def after_execute(
     conn: Connection, clause: Any, _multiparams: Any, _params: Any, _options: Any, _result: Any
 ) -> None:
-    """A covered INSERT that succeeded: its rows are read back at flush (a failed one, e.g. a
-    duplicate the caller catches, leaves nothing to cover)."""
-    done = conn.info.pop(TRACK + "_inserts", None)
+    """A covered INSERT that succeeded: its rows are read back at flush. One that failed (a
+    duplicate the caller catches) never gets here, and what it noted is dropped by the next
+    statement, so it leaves nothing to cover."""
+    pending = conn.info.pop(PENDING, None)
     cov = conn.info.get(TRACK)
-    if not done or cov is None:
+    if pending is None or cov is None or pending[0] is not clause:
         return
-    for name, key_cols, values, upsert in done:
-        cov.read_back(name, key_cols, values, "u" if upsert else "i")
-
-
-def forget_statement(conn: Connection) -> None:
-    """Drop what `before_execute` noted for a statement that then failed."""
-    conn.info.pop(TRACK + "_inserts", None)
+    name, key_cols, values, op = pending[1]
+    cov.read_back(name, key_cols, values, op)
 
 
 # -- appending ------------------------------------------------------------------------------------

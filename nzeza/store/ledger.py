@@ -221,11 +221,13 @@ class Ledger:
         with self._begin() as conn:
             self._local.batch, self._local.buf = conn, buf
             conn.info[chain_audit.TRACK] = buf.coverage
+            conn.info.pop(chain_audit.PENDING, None)
             try:
                 yield conn
                 self._flush()
             finally:
                 conn.info.pop(chain_audit.TRACK, None)
+                conn.info.pop(chain_audit.PENDING, None)
                 self._local.batch = self._local.buf = None
         self._committed(buf.head)
 

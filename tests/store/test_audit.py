@@ -452,3 +452,16 @@ def test_any_single_cell_edit_anywhere_is_named(ops: list[str], data: st.DataObj
         report = led.verify_audit()
         named = report.about(name, key_value(name, row))
         assert named and "edited" in named[0].what, report
+
+
+def test_a_failed_statement_leaves_nothing_to_cover(ledger: Ledger) -> None:
+    """A resumed session: its INSERT fails (the row exists), the ledger catches that and
+    updates the row instead; nothing of the failed INSERT reaches the chain (found by the
+    crash-recovery test, where a restart made verify report the session row as reused)."""
+    populate(ledger)
+    assert ledger.start_session("s1", mode="paper", strategy="sma_cross", params={"fast": 10},
+                                venue="paper", currency="USDT",
+                                initial_balances={"USDT": Decimal(10000)}) is False  # fmt: skip
+    ledger.set_session_status("s1", "stopped", reason="again")
+    report = ledger.verify_audit()
+    assert report.ok, report
