@@ -150,9 +150,14 @@ class Coverage:
         table = str(table)  # a table's name may be a str subclass, which orjson refuses as a key
         cols = COVERED_TABLES[table]
         into = self.rows.setdefault(table, {})
+        single = cols[0] if len(cols) == 1 else None
+        sha, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
         for row in rows:
-            k = row[cols[0]] if len(cols) == 1 else tuple(row[c] for c in cols)
-            digest = row_digest(row)
+            k = row[single] if single is not None else tuple(row[c] for c in cols)
+            try:  # = row_digest(row) for plain values, without its call
+                digest = sha(dumps(row, option=sort)).hexdigest()[:32]
+            except TypeError:  # a value JSON has no type for: canonical_bytes' conversions
+                digest = row_digest(row)
             if k in into:
                 self.put(table, k, op, digest)
             else:

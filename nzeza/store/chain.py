@@ -183,8 +183,9 @@ class LedgerChain:
         key = self.key()
         scan = scan_chain(conn, key)
         keyed = s.KEYED_CHAIN in before
+        expected = {name: dict(rows) for name, rows in scan.expected.items()}
         if keyed:
-            scan_tables(conn, scan)
+            scan_tables(conn, scan)  # consumes scan.expected
             if scan.opening is None:
                 scan.problems.insert(0, _not_keyed())
         if scan.problems:
@@ -193,6 +194,7 @@ class LedgerChain:
                 f"the ledger's audit chain does not verify ({shown}), so the ledger is not "
                 f"upgraded to schema {s.LATEST}: nothing was changed; restore a backup"
             )
+        scan.expected = expected
         self._scan = scan
 
     def after_migration(self, conn: Connection, before: set[int]) -> Head:

@@ -16,6 +16,7 @@ MB.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ from nzeza.store.audit import (
     ROWS,
     AuditKey,
     entry_hash,
-    key_of,
     legacy_hash,
     row_digest,
     show_key,
@@ -251,12 +251,22 @@ def _collect(scan: ChainScan, seq: int, kind: str, payload: str) -> None:
             exp[tuple(k) if isinstance(k, list) else k] = (None, seq)
 
 
-def table_rows(conn: Connection, name: str) -> Iterator[dict[str, Any]]:
-    """Every stored row of a covered table, as the driver returns it."""
+def _raw_rows(conn: Connection, name: str) -> tuple[list[str], Iterator[tuple]]:
+    """The column names and every stored row (as the driver returns them) of a covered table,
+    streamed: SQLite's own cursor, PostgreSQL's server-side one."""
     table = s.metadata.tables[name]
     cols = [str(c.name) for c in table.columns]
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        return cols, iter(raw.execute(f"SELECT {', '.join(cols)} FROM {name}"))  # type: ignore[union-attr]
     query = select(*[column(c) for c in cols]).select_from(table)
-    for row in _stream(conn, query):
+    return cols, (tuple(r) for r in _stream(conn, query))
+
+
+def table_rows(conn: Connection, name: str) -> Iterator[dict[str, Any]]:
+    """Every stored row of a covered table, as the driver returns it."""
+    cols, rows = _raw_rows(conn, name)
+    for row in rows:
         yield dict(zip(cols, row, strict=True))
 
 
@@ -265,22 +275,31 @@ def present_tables(conn: Connection) -> set[str]:
 
 
 def scan_tables(conn: Connection, scan: ChainScan) -> tuple[int, int]:
-    """Compare every covered row with the chain; returns (rows, tables) checked."""
+    """Compare every covered row with the chain; returns (rows, tables) checked. Consumes
+    `scan.expected` (each row's entry is dropped once its row is seen: memory for one copy)."""
     n_rows = n_tables = 0
     present = present_tables(conn)
-    for name in COVERED_TABLES:
-        exp = dict(scan.expected.get(name, {}))
+    sha, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
+    for name, key_cols in COVERED_TABLES.items():
+        exp = scan.expected.get(name, {})
         if name not in present:
             if any(d is not None for d, _ in exp.values()):
                 scan.add(Problem(name, "(table)", "missing: the table was dropped"))
             continue
         n_tables += 1
-        edited: list[tuple[Any, dict[str, Any], str, int]] = []
-        for row in table_rows(conn, name):
+        edited: list[tuple[Any, dict[str, Any], tuple[str | None, int]]] = []
+        cols, rows = _raw_rows(conn, name)
+        where = [cols.index(c) for c in key_cols]
+        single = where[0] if len(where) == 1 else None
+        for values in rows:
             n_rows += 1
-            k = key_of(name, row)
-            digest = row_digest(row)
+            k = values[single] if single is not None else tuple(values[i] for i in where)
             want = exp.pop(k, None)
+            row = dict(zip(cols, values, strict=True))
+            try:  # = row_digest(row), inlined: the loop runs once per stored row
+                digest = sha(dumps(row, option=sort)).hexdigest()[:32]
+            except TypeError:
+                digest = row_digest(row)
             if want is None or want[0] is None:
                 why = (
                     "not in the audit chain: inserted outside the ledger"
@@ -289,7 +308,7 @@ def scan_tables(conn: Connection, scan: ChainScan) -> tuple[int, int]:
                 )
                 scan.add(Problem(name, show_key(name, k), why))
             elif want[0] != digest:
-                edited.append((k, row, digest, want[1]))
+                edited.append((k, row, want))
         gone = {k: v for k, v in exp.items() if v[0] is not None}
         _report_changes(scan, name, edited, gone)
     return n_rows, n_tables
@@ -298,22 +317,22 @@ def scan_tables(conn: Connection, scan: ChainScan) -> tuple[int, int]:
 def _report_changes(
     scan: ChainScan,
     name: str,
-    edited: list[tuple[Any, dict[str, Any], str, int]],
+    edited: list[tuple[Any, dict[str, Any], tuple[str | None, int]]],
     gone: dict[Any, tuple[str | None, int]],
 ) -> None:
     """Edited and missing rows; a row whose content is another key's is named as swapped."""
     key_cols = COVERED_TABLES[name]
-    expected = scan.expected.get(name, {})
-    candidates = [k for k, *_ in edited][:MAX_PROBLEMS] + list(gone)[:MAX_PROBLEMS]
+    expected = {k: want for k, _row, want in edited[:MAX_PROBLEMS]}
+    expected |= dict(list(gone.items())[:MAX_PROBLEMS])
     moved: set[Any] = set()
-    for k, row, _digest, seq in edited:
+    for k, row, (_digest, seq) in edited:
         origin = None
-        for other in candidates:
+        for other in expected:
             if other == k:
                 continue
             values = other if isinstance(other, tuple) else (other,)
             as_other = row | dict(zip(key_cols, values, strict=True))
-            if expected.get(other, (None,))[0] == row_digest(as_other):
+            if expected[other][0] == row_digest(as_other):
                 origin = other
                 break
         if origin is not None:
