@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from nzeza.errors import ConfigError, DataError
 from nzeza.store import schema as s
@@ -46,6 +46,7 @@ from nzeza.store.audit import (
 )
 from nzeza.store.auditfiles import (
     Anchor,
+    AnchorState,
     AuditSetup,
     audit_setup,
     location_of,
@@ -68,8 +69,9 @@ class Head:
 class LedgerChain:
     """The keyed chain of one ledger, shared by the threads of one `Ledger`."""
 
-    def __init__(self, url: str, clock: Callable[[], int], setup: AuditSetup | None) -> None:
-        self.url, self.clock = url, clock
+    def __init__(self, engine: Engine, clock: Callable[[], int], setup: AuditSetup | None) -> None:
+        self.engine, self.clock = engine, clock
+        self.url = engine.url.render_as_string(hide_password=True)
         self._setup = setup
         self._key: AuditKey | None = None
         self._ledger_id: str | None = None
@@ -98,14 +100,34 @@ class LedgerChain:
                 self._ledger_id = str(opening[1].get("ledger_id") or "") or None
         return self._ledger_id
 
-    def anchor(self, conn: Connection | None = None) -> Anchor | None:
+    def anchor(self) -> Anchor | None:
+        """This ledger's anchor (None before its chain is keyed)."""
         if self._anchor is None:
             key = self.key()
-            lid = self._ledger_id if conn is None else self.ledger_id(conn)
-            if key is None or lid is None:
+            if self._ledger_id is None:
+                with self.engine.connect() as conn:
+                    self.ledger_id(conn)
+            if key is None or self._ledger_id is None:
                 return None
-            self._anchor = self.setup.anchor(lid, key)
+            self._anchor = self.setup.anchor(self._ledger_id, key)
         return self._anchor
+
+    def anchor_state(self) -> AnchorState | None:
+        """What the anchor says now (None without a key or a keyed chain to find it by)."""
+        if self.key(create=False) is None:
+            return None
+        anchor = self.anchor()
+        return anchor.read() if anchor is not None else None
+
+    def lookup_hash(self, seq: int, writer: Connection | None) -> str | None:
+        """The hash of committed entry `seq` (on `writer`, an idle SQLite connection, if given)."""
+        sql = f"SELECT hash FROM audit_log WHERE seq = {int(seq)}"
+        if writer is not None:
+            row = writer.connection.dbapi_connection.execute(sql).fetchone()  # type: ignore[union-attr]
+            return row[0] if row else None
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(sql).first()
+            return row[0] if row else None
 
     # -- appending --------------------------------------------------------------------------
     def append(

@@ -4,7 +4,9 @@ SQLite with WAL is the embedded default (a file under `runs/`); PostgreSQL by UR
 ledger. The session journals an intent *before* its order is sent (`journal_intent`), and writes
 a fill together with the positions and balances it produces in one transaction
 (`fill_writer` → `Portfolio.apply_fill(fill, persist=...)`), so a crash at any point restarts into
-a state the ledger fully explains.
+a state the ledger fully explains. Every row it writes is covered by the keyed audit chain
+(`nzeza.store.audit`: what is hashed and chained; `chain`: appends, anchor, migration;
+`verify`: `verify_audit`).
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class Ledger:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
-        self._chain = LedgerChain(url, clock, audit)
+        self._chain = LedgerChain(self.engine, clock, audit)
         # SQLAlchemy statements inside a ledger transaction are covered like the held writes
         event.listen(self.engine, "before_execute", chain_audit.before_execute, retval=True)
         event.listen(self.engine, "after_execute", chain_audit.after_execute)
@@ -243,15 +245,10 @@ class Ledger:
             self._chain.committed(head, self._lookup_hash)
 
     def _lookup_hash(self, seq: int) -> str | None:
-        """The hash of chain entry `seq`, as committed (the anchor's check before it moves)."""
-        sql = f"SELECT hash FROM audit_log WHERE seq = {int(seq)}"
+        """The hash of chain entry `seq`, as committed (checked before the anchor moves)."""
         writer = getattr(self._local, "writer", None)
-        if writer is not None and not writer.closed and not writer.in_transaction():
-            row = writer.connection.dbapi_connection.execute(sql).fetchone()  # type: ignore[union-attr]
-            return row[0] if row else None
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(sql).first()
-            return row[0] if row else None
+        idle = writer is not None and not writer.closed and not writer.in_transaction()
+        return self._chain.lookup_hash(seq, writer if idle else None)
 
     @contextmanager
     def _held(self) -> Iterator[WriteBuffer]:
@@ -306,22 +303,14 @@ class Ledger:
         An edited, inserted, deleted or reordered row in a covered table, an edited, missing or
         reordered chain entry, a truncated or rebuilt chain, a wrong key: each is a problem
         named in the report."""
-        key = self._chain.key(create=False)
-        anchor_state = None
-        with self.engine.connect() as conn:
-            anchor = self._chain.anchor(conn) if key is not None else None
-        if anchor is not None:  # read before the snapshot: it only moves after commits
-            anchor_state = anchor.read()
-        with self._snapshot() as conn:
-            return verify(conn, key, anchor_state)
+        key, anchor = self._chain.key(create=False), self._chain.anchor_state()
+        with self._snapshot() as conn:  # after the anchor: it only moves after commits
+            return verify(conn, key, anchor)
 
     @property
     def audit_anchor(self) -> Path | None:
         """This ledger's anchor file (None while its chain has no keyed entry or no key)."""
-        if self._chain.key(create=False) is None:
-            return None
-        with self.engine.connect() as conn:
-            anchor = self._chain.anchor(conn)
+        anchor = self._chain.anchor() if self._chain.key(create=False) is not None else None
         return anchor.path if anchor is not None else None
 
     @contextmanager
@@ -344,14 +333,11 @@ class Ledger:
         report = self.verify_audit()
         if any(p.where != "anchor" for p in report.problems):
             return report
-        key = self._chain.key(create=False)
-        if key is None:
+        anchor = self._chain.anchor() if self._chain.key(create=False) is not None else None
+        if anchor is None:
             return report
         self.audit("anchored", {"entries": report.rows, "anchor": report.anchor})
-        head = getattr(self._local, "head", None)
-        with self.engine.connect() as conn:
-            anchor = self._chain.anchor(conn)
-        assert anchor is not None and head is not None
+        head = self._local.head  # what that commit left
         anchor.create(head.seq, head.hash)
         return self.verify_audit()
 

@@ -78,9 +78,8 @@ class AuditReport:
     def __str__(self) -> str:
         if self.ok:
             head = (
-                f"audit log intact: {self.rows} rows, hash chain verified with key "
-                f"{self.key_id}; {self.covered_rows} rows in {self.tables} tables match the "
-                f"chain; {self.anchor}"
+                f"audit log intact: {self.rows} rows, hash chain verified with this key; "
+                f"{self.covered_rows} rows in {self.tables} tables match the chain; {self.anchor}"
             )
         elif self.first_bad_seq is not None:
             head = f"audit log TAMPERED at seq {self.first_bad_seq}: {self.reason}"
