@@ -210,6 +210,8 @@ class LedgerChain:
             scan_tables(conn, scan)  # consumes scan.expected
             if scan.opening is None:
                 scan.problems.insert(0, _not_keyed())
+        elif scan.opening is not None:  # a keyed chain in a ledger that says it predates one
+            scan.problems.insert(0, _not_keyed(f"seq {scan.opening_seq}", _SCHEMA_EDITED))
         if scan.problems:
             shown = "; ".join(str(p) for p in scan.problems[:5])
             raise DataError(
@@ -283,10 +285,18 @@ class LedgerChain:
         return Head(rows[-1]["seq"], rows[-1]["hash"], {seq: prev})
 
 
-def _not_keyed() -> Any:
+_SCHEMA_EDITED = (
+    "the chain is keyed from this entry on, but schema_version says the ledger predates the "
+    "keyed chain: schema_version was edited"
+)
+
+
+def _not_keyed(
+    key: str = "(chain)", what: str = "no entry is keyed: the chain was rewritten"
+) -> Any:
     from nzeza.store.verify import Problem
 
-    return Problem("audit_log", "(chain)", "no entry is keyed: the chain was rewritten")
+    return Problem("audit_log", key, what)
 
 
 def _json(value: Any) -> str:

@@ -163,3 +163,13 @@ def test_a_later_migration_refuses_a_tampered_ledger(ledger_url: str, monkeypatc
     monkeypatch.undo()
     with Ledger(ledger_url) as led, led.engine.connect() as conn:  # 99 not applied
         assert conn.execute(select(func.max(s.schema_version.c.version))).scalar() == s.LATEST
+
+
+def test_a_ledger_whose_schema_version_was_edited_is_not_migrated_again(ledger: Ledger) -> None:
+    """Deleting schema 4's row would make the ledger adopt its own keyed chain a second time;
+    it is refused instead."""
+    ledger.record_risk_event("s", "check", 1, 2)
+    with ledger.engine.begin() as conn:
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == s.KEYED_CHAIN))
+    with pytest.raises(DataError, match="schema_version was edited"):
+        Ledger(ledger.url)
