@@ -103,19 +103,24 @@ class WriteBuffer:
                 continue
             auto = autoincrement(table)
             new = [r for r in rows if r.get(auto) is None] if auto is not None else []
-            # one new SQLite row: its id is the rowid SQLite gives it; else ids come first
-            given = len(rows) == 1 and new and conn.dialect.name == "sqlite"
+            # one new row: its id is the one the database gives it (SQLite's rowid, RETURNING
+            # on PostgreSQL); several: ids are allocated first (one query)
+            given = len(rows) == 1 and bool(new)
             if new and not given:
                 for row, new_id in zip(new, allocate_ids(conn, table, len(new)), strict=True):
                     row[auto] = new_id
+            returning = given and conn.dialect.name != "sqlite"
+            build = (
+                (lambda _c, _cols, t=table, a=auto: ins(t).returning(t.c[a]))
+                if returning
+                else (lambda _c, _cols, t=table: ins(t))
+            )
             try:
-                cur = _executemany(
-                    conn, ("insert", table.name), lambda _c, _cols, t=table: ins(t), rows
-                )
+                cur = _executemany(conn, ("insert", table.name, returning), build, rows)
             except (IntegrityError, sqlite3.IntegrityError) as exc:
                 raise DuplicateRow(table.name) from exc
             if given:
-                rows[0][auto] = cur.lastrowid
+                rows[0][auto] = cur.scalar_one() if returning else cur.lastrowid
             _cover(cov, table, "i", rows, COVERED_TABLES.get(table.name, ()))
         for table, names, rows in self._updates.values():
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -191,7 +196,7 @@ def _executemany(
     params = [getter(r) for r in rows] if getter is not None else rows
     raw = _sqlite(conn)
     if raw is None:
-        return conn.exec_driver_sql(sql, params)
+        return conn.exec_driver_sql(sql, params[0] if len(params) == 1 else params)
     if len(params) == 1:
         return raw.execute(sql, params[0])
     return raw.executemany(sql, params)
