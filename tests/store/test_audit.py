@@ -465,3 +465,13 @@ def test_a_failed_statement_leaves_nothing_to_cover(ledger: Ledger) -> None:
     ledger.set_session_status("s1", "stopped", reason="again")
     report = ledger.verify_audit()
     assert report.ok, report
+
+
+def test_verifying_without_any_key_says_so(ledger: Ledger, tmp_path: Path) -> None:
+    populate(ledger)
+    with Ledger(ledger.url, audit=AuditSetup(tmp_path / "empty", None)) as elsewhere:
+        report = elsewhere.verify_audit()
+        assert not report.ok
+        assert report.problems[0].key == "(key)" and "no audit key" in report.reason
+        assert elsewhere.audit_anchor is None
+    assert not (tmp_path / "empty").exists()  # verifying never makes a key
