@@ -143,6 +143,7 @@ class AnchorState:
     hash: str = ""
     problem: str = ""  # "" when present and valid
     missing: bool = False
+    ledger_id: str = ""  # the ledger it was looked up for
 
     @property
     def usable(self) -> bool:
@@ -178,19 +179,29 @@ class Anchor:
             doc = orjson.loads(data)
             seq, digest, lid, mac = doc["seq"], doc["hash"], doc["ledger_id"], doc["mac"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            return AnchorState(self.path, problem="unreadable (not an anchor file, or truncated)")
+            return AnchorState(
+                self.path,
+                ledger_id=self.ledger_id,
+                problem="unreadable (not an anchor file, or truncated)",
+            )
         if lid != self.ledger_id:
-            return AnchorState(self.path, problem=f"belongs to another ledger ({lid})")
+            return AnchorState(
+                self.path, ledger_id=self.ledger_id, problem=f"belongs to another ledger ({lid})"
+            )
         if not isinstance(seq, int) or mac != self._mac(seq, digest):
-            return AnchorState(self.path, problem="does not verify with this key (edited?)")
-        return AnchorState(self.path, seq, digest)
+            return AnchorState(
+                self.path,
+                ledger_id=self.ledger_id,
+                problem="does not verify with this key (edited?)",
+            )
+        return AnchorState(self.path, seq, digest, ledger_id=self.ledger_id)
 
     def read(self) -> AnchorState:
         """What the file says now (read afresh from its path)."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return AnchorState(self.path, missing=True)
+            return AnchorState(self.path, ledger_id=self.ledger_id, missing=True)
         try:
             _flock(fd, shared=True)
             return self._decode(os.pread(fd, 1 << 16, 0))
@@ -233,7 +244,7 @@ class Anchor:
     def _write(self, fd: int, seq: int, digest: str) -> None:
         data = self._encode(seq, digest)
         os.pwrite(fd, data, 0)
-        self._last = (data, AnchorState(self.path, seq, digest))
+        self._last = (data, AnchorState(self.path, seq, digest, ledger_id=self.ledger_id))
 
     def _open(self) -> int | None:
         """The open anchor file; reopened when it was removed meanwhile (checked every 100

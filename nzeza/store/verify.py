@@ -142,13 +142,11 @@ def scan_chain(
         conn, select(*cols).order_by(log.seq)
     ):
         scan.entries += 1
-        if seq != expected_seq:
-            gap = (
-                f"seq {expected_seq}"
-                if seq == expected_seq + 1
-                else f"seq {expected_seq}-{seq - 1}"
-            )
+        if seq > expected_seq:
+            gap = f"seq {expected_seq}" + (f"-{seq - 1}" if seq > expected_seq + 1 else "")
             scan.add(Problem("audit_log", gap, "missing: the entries were deleted", expected_seq))
+        elif seq < expected_seq:
+            scan.add(Problem("audit_log", f"seq {seq}", "out of order: an entry was inserted", seq))
         elif prev_hash != prev:
             scan.add(
                 Problem(
@@ -438,6 +436,17 @@ def verify(conn: Connection, key: AuditKey | None, anchor: AnchorState | None) -
         scan.add(Problem("audit_log", "(chain)", "no entry is keyed: the chain was rewritten", 1))
     elif not scan.entries and s.KEYED_CHAIN in s.applied_versions(conn):
         scan.add(Problem("audit_log", "(chain)", "empty: every entry was deleted", 1))
+    if anchor is not None and scan.opening is not None:
+        named = scan.opening.get("ledger_id")
+        if named != anchor.ledger_id:  # the anchor was found by an entry that is not verified
+            scan.add(
+                Problem(
+                    "audit_log",
+                    "(ledger id)",
+                    f"the chain's verified opening names ledger {named}, but an earlier "
+                    f"genesis/adoption entry named {anchor.ledger_id}: an entry was inserted",
+                )
+            )
     anchor_note = check_anchor(scan, anchor)
     rows, tables = scan_tables(conn, scan)
     replaced = (scan.opening or {}).get("replaces")

@@ -475,3 +475,26 @@ def test_verifying_without_any_key_says_so(ledger: Ledger, tmp_path: Path) -> No
         assert report.problems[0].key == "(key)" and "no audit key" in report.reason
         assert elsewhere.audit_anchor is None
     assert not (tmp_path / "empty").exists()  # verifying never makes a key
+
+
+def test_an_entry_inserted_before_the_genesis(ledger: Ledger) -> None:
+    """A forged opening entry ahead of the real one (so that the ledger's anchor would be looked
+    up under another ledger id) is named, and so is the anchor it points to."""
+    populate(ledger)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            s.audit_log.insert().values(
+                seq=0,
+                ts=0,
+                session_id=None,
+                kind="genesis",
+                payload='{"ledger_id":"forged"}',
+                prev_hash=GENESIS,
+                hash="f" * 64,
+            )
+        )
+    report = Ledger(ledger.url).verify_audit()
+    text = str(report)
+    assert not report.ok
+    assert "audit_log seq 0: out of order: an entry was inserted" in text
+    assert "an earlier genesis/adoption entry named forged" in text
