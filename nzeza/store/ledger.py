@@ -455,21 +455,13 @@ class Ledger:
             status="journaled",
             target=None if target is None else str(target),
         )
-        event = {
-            "seq": seq,
-            "client_order_id": client_order_id,
-            "side": side,
-            "quantity": str(quantity),
-            "bar_ts": bar_ts,
-        }
         try:
             with self._held() as buf:
                 if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
                     return False
                 buf.intent_keys.add((session_id, seq))
                 buf.intent_ids.add(client_order_id)
-                buf.insert(s.intents, row)
-                self.audit("intent", event, session_id)
+                buf.insert(s.intents, row)  # its row's digest is its audit record
         except DuplicateRow as exc:  # a committed intent (a batch reports it at its commit)
             if exc.table != "intents":
                 raise
@@ -612,7 +604,6 @@ class Ledger:
                     buf.upsert(table, key, values)
                 if order is not None:
                     self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id})
-                self.audit("fill", fill.to_dict(), session_id)
         except DuplicateRow as exc:
             if exc.table != "fills":
                 raise
