@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Delete, Insert, Table, Update, column, select, tuple_
+from sqlalchemy import Connection, Delete, Insert, Table, Update, select
 
 from nzeza.errors import DataError
 from nzeza.store import schema as s
@@ -202,25 +202,41 @@ def parse_rows(payload: str) -> dict[str, dict[str, list[Any]]]:
     return orjson.loads(payload)
 
 
+_READ_SQL: dict[tuple[str, str, tuple[str, ...], int], tuple[str, list[str]]] = {}
+
+
 def read_rows(
     conn: Connection,
     table: Table,
     where: tuple[str, ...],
     values: Sequence[tuple],
-    chunk: int = 500,
+    chunk: int = 200,
 ) -> Iterable[dict[str, Any]]:
     """The stored rows of `table` whose `where` columns take one of `values`, as the driver
-    returns them (no type processing: the same values verification reads)."""
-    cols = [str(c.name) for c in table.columns]
-    base = select(*[column(c) for c in cols]).select_from(table)
+    returns them (no type processing: the same values verification reads). The SQL is built
+    once per shape and run at the driver: an update's read-back is on the hot path."""
     for i in range(0, len(values), chunk):
         part = values[i : i + chunk]
-        if len(where) == 1:
-            cond = table.c[where[0]].in_([v[0] for v in part])
+        sql, cols = _read_sql(conn.dialect.name, table, where, len(part))
+        params = tuple(v for key in part for v in key)
+        if conn.dialect.name == "sqlite":
+            rows = conn.connection.dbapi_connection.execute(sql, params)  # type: ignore[union-attr]
         else:
-            cond = tuple_(*[table.c[w] for w in where]).in_(part)
-        for row in conn.execute(base.where(cond)):
+            rows = conn.exec_driver_sql(sql, params)
+        for row in rows:
             yield dict(zip(cols, row, strict=True))
+
+
+def _read_sql(dialect: str, table: Table, where: tuple[str, ...], n: int) -> tuple[str, list[str]]:
+    key = (dialect, table.name, where, n)
+    hit = _READ_SQL.get(key)
+    if hit is None:
+        cols = [str(c.name) for c in table.columns]
+        mark = "?" if dialect == "sqlite" else "%s"
+        one = "(" + " AND ".join(f"{w} = {mark}" for w in where) + ")"
+        sql = f"SELECT {', '.join(cols)} FROM {table.name} WHERE " + " OR ".join([one] * n)
+        hit = _READ_SQL[key] = (sql, cols)
+    return hit
 
 
 # -- ids of new rows ------------------------------------------------------------------------------
@@ -381,12 +397,13 @@ def chain_entries(
     return out
 
 
+_OPENING_SQL = (  # literal kinds: the partial index ix_audit_log_opening answers it
+    "SELECT seq, payload FROM audit_log WHERE kind IN ('genesis', 'adopted') ORDER BY seq LIMIT 1"
+)
+
+
 def first_keyed(conn: Connection) -> tuple[int, dict[str, Any]] | None:
-    """(seq, payload) of the entry that opened the keyed chain (genesis or adoption)."""
-    row = conn.execute(
-        select(s.audit_log.c.seq, s.audit_log.c.payload)
-        .where(s.audit_log.c.kind.in_(FIRST_KEYED))
-        .order_by(s.audit_log.c.seq)
-        .limit(1)
-    ).first()
+    """(seq, payload) of the entry that opened the keyed chain (genesis or adoption), as
+    stored: `audit verify` checks it."""
+    row = conn.exec_driver_sql(_OPENING_SQL).first()
     return (int(row[0]), orjson.loads(row[1])) if row is not None else None

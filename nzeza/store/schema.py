@@ -189,8 +189,11 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
-# finds the entry that opened the keyed chain (genesis / adoption) and a promotion's evidence
-audit_kind = Index("ix_audit_log_kind", audit_log.c.kind)
+# finds the entry that opened the keyed chain; partial, so other entries cost it nothing
+_OPENING = audit_log.c.kind.in_(["genesis", "adopted"])
+audit_opening = Index(
+    "ix_audit_log_opening", audit_log.c.seq, sqlite_where=_OPENING, postgresql_where=_OPENING
+)
 
 
 def _v1(conn: Connection) -> None:
@@ -209,7 +212,7 @@ def _v2(conn: Connection) -> None:
 
 
 def _v4(conn: Connection) -> None:
-    audit_kind.create(conn, checkfirst=True)
+    audit_opening.create(conn, checkfirst=True)
 
 
 # (version, name, upgrade). Append only: a released migration is never edited. Versions may
@@ -218,7 +221,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
     (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
     # the ledger then opens its keyed chain over every covered row (nzeza.store.chain)
-    (4, "keyed audit chain over every covered row: audit_log.kind index", _v4),
+    (4, "keyed audit chain over every covered row: index of its opening entry", _v4),
 ]
 KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
