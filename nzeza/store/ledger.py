@@ -57,6 +57,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 WRITE = "nzeza_write"  # execution option of a connection whose transactions write
+# SQLAlchemy's registry of event listeners is process-wide and unlocked: ledgers opened at once
+# by several threads register theirs one at a time
+_LISTEN_LOCK = threading.Lock()
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -77,8 +80,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        with _LISTEN_LOCK:
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
@@ -107,8 +111,9 @@ class Ledger:
         self.engine = make_engine(url)
         self._chain = LedgerChain(self.engine, clock, audit)
         # SQLAlchemy statements inside a ledger transaction are covered like the held writes
-        event.listen(self.engine, "before_execute", chain_audit.before_execute, retval=True)
-        event.listen(self.engine, "after_execute", chain_audit.after_execute)
+        with _LISTEN_LOCK:
+            event.listen(self.engine, "before_execute", chain_audit.before_execute, retval=True)
+            event.listen(self.engine, "after_execute", chain_audit.after_execute)
         self._local = threading.local()  # the open batch and held writes, per thread
         self._writers: list[Connection] = []  # SQLite: one open connection per writing thread
         self._writers_lock = threading.Lock()
