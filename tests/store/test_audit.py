@@ -113,8 +113,9 @@ def key_value(name: str, row: dict[str, Any]) -> Any:
 
 
 def changed(value: Any, column: Any) -> Any:
+    """Another value for the column, clear of every value a test writes (unique columns)."""
     if isinstance(column.type, Integer):
-        return (value or 0) + 1
+        return (value or 0) + 1_000_003
     return f"{value}x"
 
 
