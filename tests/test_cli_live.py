@@ -1,6 +1,8 @@
 """`nzeza live` refuses, end to end through the CLI, naming every gate that is not met:
 explicit confirmation, a live venue, https/wss endpoints, present and well-formed credentials,
-the venue's own feed, and a passed live promotion of exactly this strategy + parameters. No
+the venue's own feed, a passed live promotion of exactly this strategy + parameters, and a
+ledger whose keyed audit chain vouches for that promotion (rows and entries forged by someone
+with write access to the database but not the key are named). No
 secret is ever echoed, and nothing is sent anywhere (the endpoints below do not exist)."""
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from nzeza.ops.settings import LIVE_CONFIRMATION
-from nzeza.store import Ledger
+from nzeza.store import Ledger, canonical_json
+from nzeza.store import schema as s
 from nzeza.strategies.base import params_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +157,64 @@ def test_config_check_live_names_the_same_configuration_gates(tmp_path) -> None:
     assert out.returncode == 1
     assert "NZEZA_BINANCE__REST_URL" in out.stderr and "NZEZA_BINANCE__API_KEY" in out.stderr
     assert CANARY not in out.stdout + out.stderr
+
+
+def ledger_at(tmp: Path) -> Ledger:
+    return Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
+
+
+def test_a_promotion_row_inserted_by_hand_is_refused(tmp_path) -> None:
+    """The bypass: a passed live promotion written straight into the database (write access,
+    no audit key) is named by the ledger integrity gate."""
+    params = {"fast": 5, "slow": 20}
+    with ledger_at(tmp_path) as led, led.engine.begin() as conn:
+        conn.execute(
+            s.promotions.insert().values(
+                strategy="sma_cross",
+                params=canonical_json(params),
+                params_hash=params_hash("sma_cross", params),
+                target="live",
+                data_fingerprint="d",
+                notebook_hash="n",
+                gates="{}",
+                passed=1,
+                created_ns=1,
+            )
+        )
+    got = reasons(nzeza_live(tmp_path, **configured()))
+    assert got[:2] == [
+        "ledger integrity: promotion #1: not in the audit chain: inserted outside the ledger",
+        "ledger integrity: promotion #1: no promotion entry in the audit chain records it "
+        "(written by hand?); see `nzeza audit verify`",
+    ], got
+
+
+def test_an_edited_promotion_audit_entry_is_refused(tmp_path) -> None:
+    promote(tmp_path, {"fast": 5, "slow": 20})
+    with ledger_at(tmp_path) as led, led.engine.begin() as conn:
+        entry = (
+            conn.execute(select(s.audit_log).where(s.audit_log.c.kind == "promotion"))
+            .one()
+            ._mapping
+        )
+        payload = entry["payload"].replace('"params_hash"', '"note":"ok","params_hash"')
+        conn.execute(
+            update(s.audit_log).where(s.audit_log.c.seq == entry["seq"]).values(payload=payload)
+        )
+    got = reasons(nzeza_live(tmp_path, **configured()))
+    assert got[0] == (
+        "ledger integrity: promotion #1: no promotion entry in the audit chain records it "
+        "(written by hand?)"
+    ), got
+    assert got[1].startswith(
+        f"ledger integrity: audit_log seq {entry['seq']}: promotion entry does not match its hash"
+    ), got
+
+
+def test_a_refused_promotion_edited_into_a_pass_is_refused(tmp_path) -> None:
+    promote(tmp_path, {"fast": 5, "slow": 20}, passed=False)
+    with ledger_at(tmp_path) as led, led.engine.begin() as conn:
+        conn.execute(update(s.promotions).values(passed=1))
+    got = reasons(nzeza_live(tmp_path, **configured()))
+    assert got[0].startswith("ledger integrity: promotion #1: edited"), got
+    assert "its audit entry records" in got[1] and "'passed': False" in got[1], got

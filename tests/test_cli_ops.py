@@ -100,3 +100,44 @@ def test_status_json_of_one_session(tmp_path) -> None:
     # every session, as one object too
     every = json.loads(cli(tmp_path, "status", "--json", "--ledger", url).stdout)
     assert [s["session_id"] for s in every["sessions"]] == ["js"]
+
+
+def test_audit_verify_names_the_table_the_row_and_what_is_wrong(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    bars = load_sample("btc_usd_1h").iloc[-300:]
+    with Ledger(url) as led:
+        replay(get_strategy("sma_cross")(fast=5, slow=20), bars, Costs(0.001, 0.0005), 10_000,
+               ledger=led, session_id="st1")  # fmt: skip
+    with Ledger(url) as led, led.engine.begin() as conn:  # write access, no key
+        conn.execute(update(s.fills).where(s.fills.c.id == 2).values(price="1"))
+        conn.execute(update(s.sessions).values(mode="live"))
+        conn.execute(s.equity_snapshots.delete().where(s.equity_snapshots.c.id == 3))
+    bad = cli(tmp_path, "audit", "verify", "--ledger", url)
+    assert bad.returncode == 1, bad.stderr
+    assert "audit log TAMPERED" in bad.stdout
+    for line in (
+        "sessions session_id=st1: edited: its content differs from what audit entry",
+        "fills id=2: edited: its content differs from what audit entry",
+        "equity_snapshots id=3: missing: recorded by audit entry",
+    ):
+        assert line in bad.stdout, bad.stdout
+    assert "rows checked in" in bad.stdout
+
+
+def test_audit_anchor_records_a_missing_anchor_only_over_an_intact_chain(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with Ledger(url) as led:
+        led.record_risk_event("s", "check", 1, 2)
+        anchor = led.audit_anchor
+    anchor.unlink()
+    missing = cli(tmp_path, "audit", "verify", "--ledger", url)
+    assert missing.returncode == 1 and "anchor" in missing.stdout and "missing" in missing.stdout
+    fixed = cli(tmp_path, "audit", "anchor", "--ledger", url)
+    assert fixed.returncode == 0 and "hash chain verified" in fixed.stdout, fixed.stdout
+    assert cli(tmp_path, "audit", "verify", "--ledger", url).returncode == 0
+    with Ledger(url) as led, led.engine.begin() as conn:
+        conn.execute(update(s.risk_events).values(value="3"))
+    anchor.unlink()
+    refused = cli(tmp_path, "audit", "anchor", "--ledger", url)
+    assert refused.returncode == 1 and "not anchored" in refused.stdout
+    assert not anchor.exists()

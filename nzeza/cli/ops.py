@@ -1,4 +1,4 @@
-"""`nzeza status`, `nzeza audit verify`, `nzeza promotions`: reading the ledger."""
+"""`nzeza status`, `nzeza audit verify|anchor`, `nzeza promotions`: reading the ledger."""
 
 from __future__ import annotations
 
@@ -19,11 +19,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=_status)
 
-    a = sub.add_parser("audit", help="the ledger's hash-chained audit log")
+    a = sub.add_parser("audit", help="the ledger's keyed audit chain over every row")
     acts = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    v = acts.add_parser("verify", help="recompute the hash chain; non-zero exit if tampered")
+    v = acts.add_parser(
+        "verify",
+        help="check the keyed chain, every covered row and the anchor; non-zero exit if not",
+    )
     v.add_argument("--ledger", default=None)
     v.set_defaults(handler=_audit_verify)
+    an = acts.add_parser(
+        "anchor",
+        help="record the chain's current head as its anchor (a missing or stale anchor), "
+        "after checking the chain and every row",
+    )
+    an.add_argument("--ledger", default=None)
+    an.set_defaults(handler=_audit_anchor)
 
     pr = sub.add_parser("promotions", help="list promotion records")
     pr.add_argument("--strategy", default=None)
@@ -94,6 +104,18 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
     with open_ledger(args.ledger) as ledger:
         report = ledger.verify_audit()
+    print(report)
+    print(f"({report.covered_rows + report.rows} rows checked in {report.seconds:.2f} s)")
+    return 0 if report.ok else 1
+
+
+def _audit_anchor(args: argparse.Namespace) -> int:
+    from nzeza.store import open_ledger
+
+    with open_ledger(args.ledger) as ledger:
+        report = ledger.reanchor()
+    if not report.ok:
+        print("not anchored: the chain or its rows do not verify")
     print(report)
     return 0 if report.ok else 1
 

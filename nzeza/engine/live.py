@@ -3,8 +3,10 @@
 Live is opt-in twice (DESIGN principle 7). `live_gates` checks every gate and `live_problems`
 lists every one that fails: explicit confirmation, a live venue, https/wss endpoints, present and
 well-formed credentials (all from `Settings.live_problems`), a venue whose trade feed a session
-can read, the venue's own feed (never a recording), and a passed live promotion of exactly this
-strategy + parameters in the ledger. One refusal names everything left to fix, and a notebook
+can read, the venue's own feed (never a recording), a passed live promotion of exactly this
+strategy + parameters in the ledger, and the ledger's integrity (its keyed audit chain, every
+row it covers and its anchor verify; the promotion's row and its own entry in the chain agree).
+One refusal names everything left to fix, and a notebook
 shows the same gates (`nzeza.notebook.live.live_gates`). `live_parts` then builds what differs
 from paper: the venue's order adapter (`nzeza.venues.factory`: ccxt for Binance, Coinbase,
 Kraken and Hyperliquid, the Cosmos-signing adapter for dYdX) and its public trade stream. The
@@ -48,6 +50,7 @@ def live_gates(
     return [
         ("live settings", problems, "endpoints, credentials and confirmation"),
         promotion_gate(ledger, strategy, params),
+        integrity_gate(ledger, strategy, params),
     ]
 
 
@@ -62,6 +65,39 @@ def promotion_gate(
     except LiveTradingNotAllowed as exc:
         return ("promotion", list(exc.reasons), "")
     return ("promotion", [], f"promotion record #{row['id']}")
+
+
+def integrity_gate(
+    ledger: Any, strategy: str, params: Mapping[str, Any], shown: int = 5
+) -> tuple[str, list[str], str]:
+    """The ledger integrity gate: the keyed audit chain, every row it covers and its anchor
+    verify, and the live promotion (if there is one) is the ledger's own — its row and its
+    promotion entry in the chain agree. Lists the promotion's problems first, then up to
+    `shown` others."""
+    from nzeza.store.promotions import promotion_evidence, require_live_promotion
+
+    report = ledger.verify_audit()
+    problems: list[str] = []
+    try:
+        row = require_live_promotion(ledger, strategy, params)
+    except LiveTradingNotAllowed:
+        row = None
+    named = None
+    if row is not None:
+        problems += promotion_evidence(report, row)
+        named = report.about("promotions", row["id"])
+    others = [str(p) for p in report.problems if not named or p not in named]
+    more = len(others) - shown + report.more_problems
+    problems += others[:shown]
+    if more > 0:
+        problems.append(f"... and {more} more")
+    if not problems and not report.ok:
+        problems.append(report.reason)
+    if problems:
+        problems = [f"ledger integrity: {p}" for p in problems]
+        problems[-1] += "; see `nzeza audit verify`"
+    passed = f"{report.rows} chain entries and {report.covered_rows} rows verified, {report.anchor}"
+    return ("ledger integrity", problems, passed)
 
 
 def live_problems(

@@ -15,9 +15,9 @@ from nzeza.notebook.promotion import GateResult
 def live_gates(
     strategy: str, params: dict[str, Any], ledger_url: str | None = None
 ) -> list[GateResult]:
-    """Settings, feed and promotion gates, each reported PASS or FAIL with its reason."""
+    """Settings, feed, promotion and ledger-integrity gates, each PASS or FAIL with its reason."""
+    from nzeza.engine.live import integrity_gate, promotion_gate
     from nzeza.engine.live import live_gates as gates_of
-    from nzeza.engine.live import promotion_gate
     from nzeza.ops.settings import load_settings
     from nzeza.store import open_ledger
 
@@ -28,7 +28,11 @@ def live_gates(
         failed = ("live settings", [str(exc)], "")
     with open_ledger(ledger_url) as ledger:
         if settings is None:
-            gates = [failed, promotion_gate(ledger, strategy, params)]
+            gates = [
+                failed,
+                promotion_gate(ledger, strategy, params),
+                integrity_gate(ledger, strategy, params),
+            ]
         else:
             gates = gates_of(settings, ledger, strategy, params)
     return [

@@ -5,6 +5,8 @@
     NZEZA_LIVE_VENUE=binance|coinbase|kraken|hyperliquid|dydx
     NZEZA_LIVE_CONFIRM=I_UNDERSTAND_THIS_TRADES_REAL_MONEY (or `nzeza live --confirm ...`)
     NZEZA_OPEN_ORDERS_ON_STOP=cancel|keep      NZEZA_CA_FILE (extra trusted CA bundle, PEM)
+    NZEZA_AUDIT_KEY (the ledger audit chain's HMAC key; default: a generated key file)
+    NZEZA_AUDIT_DIR (its key file and chain anchors; default: ~/.config/nzeza)
     NZEZA_<VENUE>__API_KEY / __API_SECRET / __PASSPHRASE / __PRIVATE_KEY / __MNEMONIC
     NZEZA_<VENUE>__REST_URL / __WS_URL / __NODE_URL / __CHAIN_ID
     NZEZA_RISK__MAX_ORDER_NOTIONAL, __MAX_POSITION_NOTIONAL, __MAX_DAILY_LOSS, ... (the risk
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -104,7 +107,43 @@ class VenueSettings(BaseModel):
         return value or DEFAULT_ENDPOINTS.get(venue, {}).get(kind)
 
 
-class Settings(BaseSettings):
+class AuditSettings(BaseSettings):
+    """The ledger audit chain's key and files. Readable on their own (`load_audit_settings`):
+    a ledger opens and verifies even when an unrelated setting is invalid."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # the HMAC key of the ledger's audit chain (at least 32 characters); unset: generated on
+    # first use into <audit_dir>/audit.key (mode 0600). A shared ledger needs one key on every
+    # host, so set it there (nzeza.store.auditfiles)
+    audit_key: SecretStr | None = None
+    # the key file and the chain anchors, outside every ledger and checkout; unset: the user's
+    # config directory ($XDG_CONFIG_HOME/nzeza or ~/.config/nzeza)
+    audit_dir: Path | None = None
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            register_secret(v)
+            if not v.get_secret_value().strip():
+                return None
+            if len(v.get_secret_value()) < 32:
+                raise ValueError("must be at least 32 characters (e.g. 64 hex digits)")
+        return v
+
+    @property
+    def effective_audit_dir(self) -> Path:
+        return self.audit_dir or default_audit_dir()
+
+
+class Settings(AuditSettings):
     """The effective configuration of one nzeza process."""
 
     model_config = SettingsConfigDict(
@@ -173,7 +212,7 @@ class Settings(BaseSettings):
         return getattr(self, name)
 
     def secret_values(self) -> list[SecretStr]:
-        out = []
+        out = [self.audit_key] if self.audit_key is not None else []
         for name in VENUES:
             v = getattr(self, name)
             for field in ("api_key", "api_secret", "passphrase", "private_key", "mnemonic"):
@@ -205,6 +244,15 @@ class Settings(BaseSettings):
                 )
         problems.extend(credential_problems(venue, cfg))
         return problems
+
+
+def default_audit_dir() -> Path:
+    """The user's config directory for nzeza: outside any checkout, `runs/` and ledger."""
+    if os.name == "nt":  # pragma: no cover - windows
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "nzeza"
 
 
 _HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -278,7 +326,20 @@ def _fix_for(variable: str, msg: str) -> str:
         return "set it to twap, amend or reject"
     if variable.startswith(f"{ENV_PREFIX}RISK__"):
         return "correct it, or unset it for the default"
+    if variable.endswith("AUDIT_KEY"):
+        return "set a random key of 64 hex digits, or unset it to use the generated key file"
     return "correct or unset it"
+
+
+def load_audit_settings() -> AuditSettings:
+    """Only the audit chain's settings (`ConfigError` naming the variable if one is invalid)."""
+    try:
+        return AuditSettings()
+    except PydanticValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        variable = _variable_for(first["loc"])
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(variable, reason, _fix_for(variable, reason)) from None
 
 
 def load_settings(require_live: bool | None = None, **overrides: Any) -> Settings:
@@ -326,6 +387,8 @@ def describe(settings: Settings) -> dict[str, Any]:
             out[name] = entry
         elif isinstance(value, RiskSettings):
             out[name] = describe_risk(value)
+        elif isinstance(value, SecretStr) or name == "audit_key":
+            out[name] = mask(value)
         elif name == "live_confirm":
             out[name] = (
                 "(set)"
@@ -335,4 +398,5 @@ def describe(settings: Settings) -> dict[str, Any]:
         else:
             out[name] = str(value) if isinstance(value, Path | StrEnum) else value
     out["ledger_url"] = mask_url(settings.effective_ledger_url)
+    out["audit_dir"] = str(settings.effective_audit_dir)
     return out

@@ -1,4 +1,5 @@
-"""The ledger: orders, fills, positions, audit events, promotions (SQLite or PostgreSQL)."""
+"""The ledger: orders, fills, positions, promotions and the keyed audit chain over all of them
+(SQLite or PostgreSQL)."""
 
 from nzeza.store.ledger import AuditReport, Ledger, canonical_json, open_ledger
 

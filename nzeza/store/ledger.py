@@ -4,7 +4,9 @@ SQLite with WAL is the embedded default (a file under `runs/`); PostgreSQL by UR
 ledger. The session journals an intent *before* its order is sent (`journal_intent`), and writes
 a fill together with the positions and balances it produces in one transaction
 (`fill_writer` → `Portfolio.apply_fill(fill, persist=...)`), so a crash at any point restarts into
-a state the ledger fully explains.
+a state the ledger fully explains. Every row it writes is covered by the keyed audit chain
+(`nzeza.store.audit`: what is hashed and chained; `chain`: appends, anchor, migration;
+`verify`: `verify_audit`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from nzeza.domain import Fill, Order, PortfolioSnapshot
 from nzeza.errors import ConfigError, DataError, ValidationError
 from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
+from nzeza.store import audit as chain_audit
 from nzeza.store import schema as s
-from nzeza.store.statements import (
-    GENESIS,
-    audit_hash,
-    canonical_json,
-    ins,
-    upd,
-)
-from nzeza.store.writebuffer import DuplicateRow, WriteBuffer, append_audit
+from nzeza.store.auditfiles import AuditSetup
+from nzeza.store.chain import Head, LedgerChain
+from nzeza.store.statements import canonical_json, ins, upd
+from nzeza.store.verify import AuditReport, verify
+from nzeza.store.writebuffer import DuplicateRow, WriteBuffer
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
@@ -49,19 +48,6 @@ _MIGRATION_LOCK = 0x6E7A657A61  # "nzeza": the PostgreSQL advisory lock key of m
 _HAS_FILL = select(s.fills.c.id).where(
     s.fills.c.venue == bindparam("venue"), s.fills.c.trade_id == bindparam("trade_id")
 )
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    ok: bool
-    rows: int
-    first_bad_seq: int | None = None
-    reason: str = ""
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"audit log intact: {self.rows} rows, hash chain verified"
-        return f"audit log TAMPERED at seq {self.first_bad_seq}: {self.reason}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -81,6 +67,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 WRITE = "nzeza_write"  # execution option of a connection whose transactions write
+# SQLAlchemy's registry of event listeners is process-wide and unlocked: ledgers opened at once
+# by several threads register theirs one at a time
+_LISTEN_LOCK = threading.Lock()
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -101,8 +90,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        with _LISTEN_LOCK:
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql+psycopg://"):
         return create_engine(url, pool_pre_ping=True)
@@ -114,12 +104,26 @@ def make_engine(url: str) -> Engine:
 
 
 class Ledger:
-    """One ledger database. Safe to open many times; migrations run on open."""
+    """One ledger database. Safe to open many times; migrations run on open.
 
-    def __init__(self, url: str, clock: Callable[[], int] = time.time_ns) -> None:
+    Every write is covered by the ledger's keyed audit chain (`nzeza.store.audit`): `audit`
+    (settings' `NZEZA_AUDIT_KEY` / `NZEZA_AUDIT_DIR` when None) says where its key and anchor
+    are; they are read on first need, so reading a ledger needs neither."""
+
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], int] = time.time_ns,
+        audit: AuditSetup | None = None,
+    ) -> None:
         self.url = url
         self.clock = clock
         self.engine = make_engine(url)
+        self._chain = LedgerChain(self.engine, clock, audit)
+        # SQLAlchemy statements inside a ledger transaction are covered like the held writes
+        with _LISTEN_LOCK:
+            event.listen(self.engine, "before_execute", chain_audit.before_execute, retval=True)
+            event.listen(self.engine, "after_execute", chain_audit.after_execute)
         self._local = threading.local()  # the open batch and held writes, per thread
         self._writers: list[Connection] = []  # SQLite: one open connection per writing thread
         self._writers_lock = threading.Lock()
@@ -129,20 +133,29 @@ class Ledger:
     def _migrate(self) -> None:
         """Bring the schema to the latest version, once, whoever else opens it at the same time.
 
-        A ledger already at the latest version is not locked at all. Otherwise the check and the
+        A ledger with no migration pending is not locked at all. Otherwise the check and the
         upgrade run under the database's write lock (SQLite: BEGIN IMMEDIATE, which also makes the
         DDL transactional; PostgreSQL: a transaction-scoped advisory lock), so concurrent first
-        opens — a session starting while `nzeza status` or a dashboard reads — migrate once.
+        opens — a session starting while `nzeza status` or a dashboard reads — migrate once. The
+        audit chain is verified before (a broken one is not migrated) and extended after, in the
+        same transaction (`LedgerChain.before_migration` / `after_migration`).
         """
         with self.engine.connect() as conn:
-            if s.current_version(conn) >= s.LATEST:
+            if not s.pending(conn):
                 return
             conn.rollback()
             conn.execution_options(**{WRITE: True})  # SQLite: BEGIN IMMEDIATE
             if conn.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            before = s.applied_versions(conn)
+            if not s.pending(conn):  # another process migrated meanwhile
+                conn.rollback()
+                return
+            self._chain.before_migration(conn, before)
             s.migrate(conn, self.clock())
+            head = self._chain.after_migration(conn, before)
             conn.commit()
+        self._chain.migrated(head, self._lookup_hash)
 
     @property
     def _batch(self) -> Connection | None:
@@ -153,6 +166,7 @@ class Ledger:
         return getattr(self._local, "buf", None)
 
     def close(self) -> None:
+        self._chain.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         with self._writers_lock:
@@ -194,12 +208,15 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A transaction; inside `batch()`, the batch's own (one commit for the whole batch)."""
+        """A transaction; inside `batch()`, the batch's own (one commit for the whole batch).
+
+        Rows written in it with SQLAlchemy statements (`conn.execute(ins(table), row)`, updates,
+        deletes) are covered by the audit chain when it commits, like the held writes."""
         if self._batch is not None:
             self._flush()  # statements executed directly come after the held ones
             yield self._batch
             return
-        with self._begin() as conn:
+        with self.batch() as conn:
             yield conn
 
     @contextmanager
@@ -217,18 +234,36 @@ class Ledger:
         if self._batch is not None:
             yield self._batch
             return
+        buf = WriteBuffer()
         with self._begin() as conn:
-            self._local.batch, self._local.buf = conn, WriteBuffer()
+            self._local.batch, self._local.buf = conn, buf
+            conn.info[chain_audit.TRACK] = buf.coverage
+            conn.info.pop(chain_audit.PENDING, None)
             try:
                 yield conn
                 self._flush()
             finally:
+                conn.info.pop(chain_audit.TRACK, None)
+                conn.info.pop(chain_audit.PENDING, None)
                 self._local.batch = self._local.buf = None
+        self._committed(buf.head)
 
     def _flush(self) -> None:
         buf, conn = self._buf, self._batch
         if buf and conn is not None:
-            buf.flush(conn)
+            buf.flush(conn, self._chain)
+
+    def _committed(self, head: Head | None) -> None:
+        """After a commit: remember the head, and move the anchor to it."""
+        if head is not None:
+            self._local.head = head
+            self._chain.committed(head, self._lookup_hash)
+
+    def _lookup_hash(self, seq: int) -> str | None:
+        """The hash of chain entry `seq`, as committed (checked before the anchor moves)."""
+        writer = getattr(self._local, "writer", None)
+        idle = writer is not None and not writer.closed and not writer.in_transaction()
+        return self._chain.lookup_hash(seq, writer if idle else None)
 
     @contextmanager
     def _held(self) -> Iterator[WriteBuffer]:
@@ -245,7 +280,8 @@ class Ledger:
             self._local.buf = None
         if buf:
             with self._begin() as conn:
-                buf.flush(conn)
+                buf.flush(conn, self._chain)
+            self._committed(buf.head)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -269,31 +305,56 @@ class Ledger:
         session_id: str | None = None,
         conn: Connection | None = None,
     ) -> int:
-        """Append a hash-chained audit row (inside `conn`'s transaction when given).
-
-        Returns its sequence number, or 0 when the row is held (in a batch or with the other
-        writes of a fill or intent: the chain is extended when they are flushed)."""
-        if conn is None or self._buf is not None:
-            with self._held() as buf:
-                buf.audit(self.clock(), session_id, kind, canonical_json(payload))
-            return 0
-        return append_audit(conn, [(self.clock(), session_id, kind, canonical_json(payload))])
+        """Record an audit event, chained when its transaction commits (with the writes of the
+        open batch or transaction, or on its own). Returns 0: the entry's sequence number is
+        assigned at the commit. `conn` is accepted for callers inside `transaction()`."""
+        with self._held() as buf:
+            buf.audit(self.clock(), session_id, kind, canonical_json(payload))
+        return 0
 
     def verify_audit(self) -> AuditReport:
-        """Recompute the hash chain: any edited, inserted or deleted row breaks it."""
-        prev, expected_seq, n = GENESIS, 1, 0
-        with self._read() as conn:
-            for row in conn.execute(select(s.audit_log).order_by(s.audit_log.c.seq)):
-                n += 1
-                if row.seq != expected_seq:
-                    return AuditReport(False, n, expected_seq, f"row {expected_seq} is missing")
-                if row.prev_hash != prev:
-                    return AuditReport(False, n, row.seq, "prev_hash does not match previous row")
-                want = audit_hash(row.seq, row.ts, row.session_id, row.kind, row.payload, prev)
-                if row.hash != want:
-                    return AuditReport(False, n, row.seq, "row content does not match its hash")
-                prev, expected_seq = row.hash, expected_seq + 1
-        return AuditReport(True, n)
+        """Verify the keyed chain, every covered row and the anchor (see `nzeza.store.verify`).
+
+        An edited, inserted, deleted or reordered row in a covered table, an edited, missing or
+        reordered chain entry, a truncated or rebuilt chain, a wrong key: each is a problem
+        named in the report."""
+        key, anchor = self._chain.key(create=False), self._chain.anchor_state()
+        with self._snapshot() as conn:  # after the anchor: it only moves after commits
+            return verify(conn, key, anchor)
+
+    @property
+    def audit_anchor(self) -> Path | None:
+        """This ledger's anchor file (None while its chain has no keyed entry or no key)."""
+        anchor = self._chain.anchor() if self._chain.key(create=False) is not None else None
+        return anchor.path if anchor is not None else None
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """One consistent read of the whole ledger (PostgreSQL: REPEATABLE READ)."""
+        if self._batch is not None:
+            self._flush()
+            yield self._batch
+            return
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    def reanchor(self) -> AuditReport:
+        """Record the chain's current head as its anchor (a missing, stale or foreign anchor),
+        after checking the chain and every row; returns the check. The operator vouches that
+        the head is the right one: nothing else can tell a tail truncated before."""
+        report = self.verify_audit()
+        if any(p.where != "anchor" for p in report.problems):
+            return report
+        anchor = self._chain.anchor() if self._chain.key(create=False) is not None else None
+        if anchor is None:
+            return report
+        self.audit("anchored", {"entries": report.rows, "anchor": report.anchor})
+        head = self._local.head  # what that commit left
+        anchor.create(head.seq, head.hash)
+        return self.verify_audit()
 
     def audit_rows(self, session_id: str | None = None) -> list[dict[str, Any]]:
         q = select(s.audit_log).order_by(s.audit_log.c.seq)
@@ -409,21 +470,13 @@ class Ledger:
             status="journaled",
             target=None if target is None else str(target),
         )
-        event = {
-            "seq": seq,
-            "client_order_id": client_order_id,
-            "side": side,
-            "quantity": str(quantity),
-            "bar_ts": bar_ts,
-        }
         try:
             with self._held() as buf:
                 if (session_id, seq) in buf.intent_keys or client_order_id in buf.intent_ids:
                     return False
                 buf.intent_keys.add((session_id, seq))
                 buf.intent_ids.add(client_order_id)
-                buf.insert(s.intents, row)
-                self.audit("intent", event, session_id)
+                buf.insert(s.intents, row)  # its row's digest is its audit record
         except DuplicateRow as exc:  # a committed intent (a batch reports it at its commit)
             if exc.table != "intents":
                 raise
@@ -602,7 +655,6 @@ class Ledger:
                     buf.upsert(table, key, values)
                 if order is not None:
                     self.record_order(session_id, order, "fill", {"trade_id": fill.trade_id})
-                self.audit("fill", fill.to_dict(), session_id)
         except DuplicateRow as exc:
             if exc.table != "fills":
                 raise
@@ -738,9 +790,11 @@ class Ledger:
                     created_ns=self.clock(),
                 ),
             )
+            promotion_id = int(result.inserted_primary_key[0])
             self.audit(
                 "promotion",
                 {
+                    "id": promotion_id,
                     "strategy": strategy,
                     "params_hash": params_hash,
                     "target": target,
@@ -749,7 +803,7 @@ class Ledger:
                 None,
                 conn,
             )
-            return int(result.inserted_primary_key[0])
+            return promotion_id
 
     def promotions(
         self,

@@ -261,6 +261,11 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+# finds the entry that opened the keyed chain; partial, so other entries cost it nothing
+_OPENING = audit_log.c.kind.in_(["genesis", "adopted"])
+audit_opening = Index(
+    "ix_audit_log_opening", audit_log.c.seq, sqlite_where=_OPENING, postgresql_where=_OPENING
+)
 
 
 # v5: which session a client order id belongs to, for venues whose ids leave no room for a
@@ -296,17 +301,25 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[trials, trial_returns, verdicts])
 
 
+def _v4(conn: Connection) -> None:
+    audit_opening.create(conn, checkfirst=True)
+
+
 def _v5(conn: Connection) -> None:
     client_order_ids.create(conn, checkfirst=True)
 
 
-# (version, name, upgrade). Append only: a released migration is never edited.
+# (version, name, upgrade). Append only: a released migration is never edited. Versions may
+# have gaps (each is reserved by the change that brings it).
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial ledger: sessions, intents, orders, fills, positions, balances, audit", _v1),
     (2, "recovery: intents.target, sessions.last_bar_ts", _v2),
     (3, "trial registry and verdicts: trials, trial_returns, verdicts", _v3),
+    # the ledger then opens its keyed chain over every covered row (nzeza.store.chain)
+    (4, "keyed audit chain over every covered row: index of its opening entry", _v4),
     (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
 ]
+KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
 LATEST = MIGRATIONS[-1][0]
 
@@ -319,12 +332,25 @@ def current_version(conn: Connection) -> int:
     return int(first[0]) if first else 0
 
 
+def applied_versions(conn: Connection) -> set[int]:
+    """The migrations this database has had (a set: versions merged from parallel branches
+    may land below one already applied, and still have to run)."""
+    if not conn.dialect.has_table(conn, "schema_version"):
+        return set()
+    return {int(v) for v in conn.execute(select(schema_version.c.version)).scalars()}
+
+
+def pending(conn: Connection) -> list[int]:
+    have = applied_versions(conn)
+    return [version for version, _, _ in MIGRATIONS if version not in have]
+
+
 def migrate(conn: Connection, now_ns: int) -> list[int]:
     """Apply every pending migration inside the caller's transaction; returns the applied ones."""
-    have = current_version(conn)
+    have = applied_versions(conn)
     applied = []
     for version, name, upgrade in MIGRATIONS:
-        if version > have:
+        if version not in have:
             upgrade(conn)
             conn.execute(
                 insert(schema_version).values(version=version, name=name, applied_ns=now_ns)

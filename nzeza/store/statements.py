@@ -1,4 +1,4 @@
-"""Statements and hashing shared by the ledger and its write buffer.
+"""Statements and canonical encodings shared by the ledger, its write buffer and the audit chain.
 
 Each INSERT/UPDATE statement object is built once per table, so SQLAlchemy compiles it once and
 reuses the compiled form for every execution (and for `executemany`).
@@ -6,18 +6,12 @@ reuses the compiled form for every execution (and for `executemany`).
 
 from __future__ import annotations
 
-import hashlib
 import json
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-
-from nzeza.store import schema as s
-
-GENESIS = "0" * 64
-AUDIT_TAIL = (
-    select(s.audit_log.c.seq, s.audit_log.c.hash).order_by(s.audit_log.c.seq.desc()).limit(1)
-)
+import orjson
+from sqlalchemy import bindparam, insert, update
 
 _INSERTS: dict[str, Any] = {}
 _UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
@@ -48,23 +42,19 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
-def audit_hash(
-    seq: int, ts: int, session_id: str | None, kind: str, payload: str, prev: str
-) -> str:
-    text = f"{seq}|{ts}|{session_id or ''}|{kind}|{payload}|{prev}"
-    return hashlib.sha256(text.encode()).hexdigest()
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
 
 
-def audit_row(
-    seq: int, ts: int, session_id: str | None, kind: str, payload: str, prev: str
-) -> dict[str, Any]:
-    """The audit_log row for one event chained to `prev`."""
-    return dict(
-        seq=seq,
-        ts=ts,
-        session_id=session_id,
-        kind=kind,
-        payload=payload,
-        prev_hash=prev,
-        hash=audit_hash(seq, ts, session_id, kind, payload, prev),
-    )
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The same canonical form as `canonical_json` (sorted keys, no spaces, Decimals as
+    strings, bytes as hex), as UTF-8 bytes and encoded in C: what the audit chain hashes.
+    Non-ASCII text is kept as UTF-8 rather than escaped; each form is canonical on its own."""
+    return orjson.dumps(value, option=_SORTED, default=_default)

@@ -1,13 +1,18 @@
 """The ledger's hot writes, held and flushed with one `executemany` per statement.
 
 Every intent, order, fill (with its position and balances), equity snapshot, resume point and
-audit row is held here and written when its transaction commits: at once for a single write, or
-when a `Ledger.batch()` commits (replay's group commit; and before anything reads inside the
+audit event is held here and written when its transaction commits: at once for a single write,
+or when a `Ledger.batch()` commits (replay's group commit; and before anything reads inside the
 batch, so reads always see the batch's own writes). Nothing changes for durability: the batch is
 one transaction either way, so a crash loses exactly the uncommitted block, and a failure while
 flushing rolls the whole block back. Upserts are merged in memory (an order filled in the same
-block as it was submitted is written once, in its last state); audit rows are chained at flush
-time from the tail the transaction reads, in the order the events happened.
+block as it was submitted is written once, in its last state).
+
+Each flush ends by extending the keyed audit chain (`nzeza.store.chain`): the held events in
+the order they happened, then one ``rows`` entry with the digest of every row written — taken
+from the values written when they are the whole row (inserts, upserts), read back as stored
+otherwise (updates, and rows written by SQLAlchemy statements inside the transaction). New rows
+get their ids before they are written, so that their keys are known when they are hashed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 
 from nzeza.errors import DataError
 from nzeza.store import schema as s
-from nzeza.store.statements import AUDIT_TAIL, GENESIS, audit_row, ins, upd
+from nzeza.store.audit import COVERED_TABLES, Coverage, allocate_ids, autoincrement
+from nzeza.store.statements import ins, upd
 
 
 class DuplicateRow(DataError):
@@ -37,19 +43,6 @@ class DuplicateRow(DataError):
         )
 
 
-def lock_audit_chain(conn: Connection) -> None:
-    """Serialise appends to the audit chain among concurrent writers of one ledger.
-
-    SQLite: the ledger's write transactions begin IMMEDIATE, so the caller holds the database's
-    write lock already. PostgreSQL: a transaction-scoped advisory lock, so two sessions sharing
-    the ledger never read the same tail (which would fail the later commit on the unique seq)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_AUDIT_LOCK})")
-
-
-_AUDIT_LOCK = 0x6E7A61756474  # "nzaudt"
-
-
 class WriteBuffer:
     def __init__(self) -> None:
         self._inserts: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
@@ -57,12 +50,16 @@ class WriteBuffer:
         self._upserts: dict[str, tuple[Table, tuple[str, ...], dict[tuple, dict[str, Any]]]] = {}
         self._updates: dict[str, tuple[Table, tuple[str, ...], dict[tuple, dict[str, Any]]]] = {}
         self._audits: list[tuple[int, str | None, str, str]] = []
+        self.coverage = Coverage()  # also fed by SQLAlchemy statements (audit.before_execute)
+        self.head: Any = None  # the chain's head after the last flush (chain.Head)
         self.intent_keys: set[tuple[str, int]] = set()
         self.intent_ids: set[str] = set()
         self.fill_keys: set[tuple[str, str]] = set()
 
     def __bool__(self) -> bool:
-        return bool(self._inserts or self._upserts or self._updates or self._audits)
+        return bool(
+            self._inserts or self._upserts or self._updates or self._audits or self.coverage
+        )
 
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         self._inserts.setdefault(table.name, (table, []))[1].append(row)
@@ -90,8 +87,9 @@ class WriteBuffer:
         self._audits.append((ts, session_id, kind, payload))
 
     # -- flushing -----------------------------------------------------------------------------
-    def flush(self, conn: Connection) -> None:
-        """Write everything held, in this order: upserts, inserts, updates, then the audit chain."""
+    def flush(self, conn: Connection, chain: Any) -> None:
+        """Write everything held — upserts, inserts, updates — then extend the audit chain."""
+        cov = self.coverage
         for table, names, rows in self._upserts.values():
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in rows.items():
@@ -99,13 +97,31 @@ class WriteBuffer:
                 groups.setdefault(tuple(row), []).append(row)
             for group in groups.values():
                 _executemany(conn, ("upsert", table.name, names), _upsert_stmt(table, names), group)
+                _cover(cov, table, "u", group, names)
         for table, rows in self._inserts.values():
             if not rows:
                 continue
+            auto = autoincrement(table)
+            new = [r for r in rows if r.get(auto) is None] if auto is not None else []
+            # one new row: its id is the one the database gives it (SQLite's rowid, RETURNING
+            # on PostgreSQL); several: ids are allocated first (one query)
+            given = len(rows) == 1 and bool(new)
+            if new and not given:
+                for row, new_id in zip(new, allocate_ids(conn, table, len(new)), strict=True):
+                    row[auto] = new_id
+            returning = given and conn.dialect.name != "sqlite"
+            build = (
+                (lambda _c, _cols, t=table, a=auto: ins(t).returning(t.c[a]))
+                if returning
+                else (lambda _c, _cols, t=table: ins(t))
+            )
             try:
-                _executemany(conn, ("insert", table.name), lambda _c, _cols, t=table: ins(t), rows)
+                cur = _executemany(conn, ("insert", table.name, returning), build, rows)
             except (IntegrityError, sqlite3.IntegrityError) as exc:
                 raise DuplicateRow(table.name) from exc
+            if given:
+                rows[0][auto] = cur.scalar_one() if returning else cur.lastrowid
+            _cover(cov, table, "i", rows, COVERED_TABLES.get(table.name, ()))
         for table, names, rows in self._updates.values():
             groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in rows.items():
@@ -114,29 +130,41 @@ class WriteBuffer:
             build = lambda _c, _cols, t=table, n=names: upd(t, n)  # noqa: E731
             for group in groups.values():
                 _executemany(conn, ("update", table.name, names), build, group)
-        if self._audits:
-            append_audit(conn, self._audits)
+            if table.name in COVERED_TABLES:
+                cov.read_back(table.name, names, rows.keys(), "u")
+        cov.resolve(conn)
+        head = chain.append(conn, self._audits, cov, _insert_entries)
+        if head is not None:
+            if self.head is not None:
+                head.known = self.head.known | head.known
+            self.head = head
         # the rows are written; the keys seen stay, so a duplicate later in the same batch is
         # still refused at once
         self._inserts.clear()
         self._upserts.clear()
         self._updates.clear()
         self._audits.clear()
+        cov.clear()
 
 
-def append_audit(conn: Connection, events: list[tuple[int, str | None, str, str]]) -> int:
-    """Extend the hash chain with `events` (ts, session id, kind, canonical JSON payload), in
-    order, inside `conn`'s transaction; returns the last sequence number written."""
-    lock_audit_chain(conn)
-    seq, prev = _audit_tail(conn)
-    chain = []
-    for ts, session_id, kind, payload in events:
-        seq += 1
-        row = audit_row(seq, ts, session_id, kind, payload, prev)
-        chain.append(row)
-        prev = row["hash"]
-    _executemany(conn, ("insert", "audit_log"), lambda _c, _cols: ins(s.audit_log), chain)
-    return seq
+def _cover(
+    cov: Coverage, table: Table, op: str, rows: list[dict[str, Any]], names: tuple[str, ...]
+) -> None:
+    """Digest the rows just written: from their values when they carry every column, else as
+    stored (read back at the end of the flush)."""
+    if table.name not in COVERED_TABLES:
+        return
+    width = len(table.columns)
+    whole = [r for r in rows if len(r) == width]
+    if whole:
+        cov.put_rows(table.name, op, whole)
+    if len(whole) < len(rows):
+        partial = {tuple(r[n] for n in names) for r in rows if len(r) != width}
+        cov.read_back(table.name, names, partial, op)
+
+
+def _insert_entries(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    _executemany(conn, ("insert", "audit_log"), lambda _c, _cols: ins(s.audit_log), entries)
 
 
 # -- executemany at the driver -------------------------------------------------------------------
@@ -151,7 +179,8 @@ def _executemany(
     name: tuple[str, ...],
     build: Callable[[Connection, tuple[str, ...]], Any],
     rows: list[dict[str, Any]],
-) -> None:
+) -> Any:
+    """Run `build`'s statement once per row; returns the driver's cursor."""
     cols = tuple(rows[0])
     key = (conn.dialect.name, name, cols)
     hit = _COMPILED.get(key)
@@ -167,11 +196,10 @@ def _executemany(
     params = [getter(r) for r in rows] if getter is not None else rows
     raw = _sqlite(conn)
     if raw is None:
-        conn.exec_driver_sql(sql, params)
-    elif len(params) == 1:
-        raw.execute(sql, params[0])
-    else:
-        raw.executemany(sql, params)
+        return conn.exec_driver_sql(sql, params[0] if len(params) == 1 else params)
+    if len(params) == 1:
+        return raw.execute(sql, params[0])
+    return raw.executemany(sql, params)
 
 
 def _sqlite(conn: Connection) -> sqlite3.Connection | None:
@@ -181,22 +209,6 @@ def _sqlite(conn: Connection) -> sqlite3.Connection | None:
     if conn.dialect.name != "sqlite":
         return None
     return conn.connection.dbapi_connection  # type: ignore[return-value]
-
-
-def _audit_tail(conn: Connection) -> tuple[int, str]:
-    """(seq, hash) of the chain's last row, or (0, GENESIS) for an empty chain."""
-    key = (conn.dialect.name, ("audit_tail",), ())
-    hit = _COMPILED.get(key)
-    if hit is None:
-        hit = _COMPILED[key] = (
-            str(AUDIT_TAIL.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})),
-            None,
-        )
-    raw = _sqlite(conn)
-    last = (
-        raw.execute(hit[0]).fetchone() if raw is not None else conn.exec_driver_sql(hit[0]).first()
-    )
-    return (int(last[0]), last[1]) if last else (0, GENESIS)
 
 
 def _upsert_stmt(

@@ -49,7 +49,7 @@ def test_notebook_fails_exactly_the_gates_the_cli_refuses_on(env, tmp_path, sett
         cli = live_problems(load_settings(require_live=False), ledger, "sma_cross", params)
     assert cli, "every case here lacks at least the promotion"
     assert failures(gates) == "; ".join(cli)
-    assert [g.name for g in gates] == ["live settings", "promotion"]
+    assert [g.name for g in gates] == ["live settings", "promotion", "ledger integrity"]
 
 
 def test_a_venue_without_its_credentials_fails_the_settings_gate(env, tmp_path):
@@ -69,5 +69,9 @@ def test_a_setting_that_does_not_load_fails_its_gate_and_the_promotion_is_still_
 ):
     env.setenv("NZEZA_LIVE_VENUE", "nasdaq")
     gates = live_gates("sma_cross", {"fast": 5}, ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}")
-    assert [(g.name, g.passed) for g in gates] == [("live settings", False), ("promotion", False)]
+    assert [(g.name, g.passed) for g in gates] == [
+        ("live settings", False),
+        ("promotion", False),
+        ("ledger integrity", True),  # a new ledger's chain verifies
+    ]
     assert "NZEZA_LIVE_VENUE" in gates[0].detail

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from nzeza.store import Ledger
+from nzeza.store.ledger import make_engine
 from nzeza.store.schema import metadata
 
 
@@ -35,11 +36,11 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             "PostgreSQL not configured: "
             "export NZEZA_TEST_PG_URL=$(bash scripts/ci_postgres.sh | tail -1)"
         )
-    ledger = Ledger(url)
-    with ledger.engine.begin() as conn:  # a clean database for every test
+    engine = make_engine(url)  # not a Ledger: it would migrate (or refuse) what is there
+    with engine.begin() as conn:  # a clean database for every test
         metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS schema_version"))
-    ledger.close()
+    engine.dispose()
     yield url
 
 

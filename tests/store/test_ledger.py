@@ -109,7 +109,8 @@ def test_fill_portfolio_and_ledger_in_one_transaction(ledger: Ledger) -> None:
 
 def test_failed_write_changes_neither_side(ledger: Ledger, monkeypatch) -> None:
     """The ledger write fails after the fill and positions rows are written (last step: the
-    audit row): the transaction rolls back and the in-memory portfolio is not touched."""
+    audit chain's entry): the transaction rolls back and the in-memory portfolio is not
+    touched."""
     start(ledger)
     pf = Portfolio("USDT", {"USDT": 10000}, [BTC])
     f = fill(1)
@@ -117,7 +118,7 @@ def test_failed_write_changes_neither_side(ledger: Ledger, monkeypatch) -> None:
     def failing_audit(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ledger, "audit", failing_audit)
+    monkeypatch.setattr(ledger._chain, "append", failing_audit)
     with pytest.raises(OSError):
         pf.apply_fill(f, persist=ledger.fill_writer("s1", "paper", f))
     monkeypatch.undo()
@@ -154,7 +155,9 @@ def test_audit_chain_detects_edit_and_delete(ledger: Ledger) -> None:
     for i in range(1, 6):
         ledger.journal_intent("s1", i, f"c{i}", BTC.id, "buy", Decimal("0.1"), "market", None, i)
     report = ledger.verify_audit()
-    assert report.ok and report.rows == 6
+    # genesis; the session's event and the rows entry covering it; one rows entry per intent
+    assert report.ok and report.rows == 1 + 2 + 5
+    assert report.covered_rows == 6  # the session and its five intents
     with ledger.engine.begin() as conn:  # tamper: change a payload
         conn.execute(update(s.audit_log).where(s.audit_log.c.seq == 3).values(payload='{"seq":99}'))
     bad = ledger.verify_audit()
