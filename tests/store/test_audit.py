@@ -15,11 +15,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Integer, UniqueConstraint, and_, func, inspect, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    LargeBinary,
+    UniqueConstraint,
+    and_,
+    func,
+    inspect,
+    select,
+    update,
+)
 
 from nzeza.domain import Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
 from nzeza.errors import ConfigError, DataError
@@ -37,6 +48,7 @@ from nzeza.store.audit import (
 )
 from nzeza.store.auditfiles import AuditSetup
 from nzeza.store.statements import canonical_bytes, ins
+from nzeza.store.trials import TrialGroup, TrialSpec, record_verdict, register_trials
 
 BTC = Instrument("paper", "BTC/USDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.0001"))
 
@@ -73,6 +85,29 @@ def populate(ledger: Ledger) -> None:
                 ledger.mark_bar(sid, i)
         ledger.record_risk_event(sid, "max_notional", Decimal(1000), Decimal(1500), "too big")
         ledger.set_session_status(sid, "stopped", reason="done")
+    for n, dataset in enumerate(("d1", "d2")):  # the trial registry and its verdicts
+        returns = np.full((3, 2), 0.001 * (n + 1), dtype=np.float32)
+        register_trials(
+            ledger,
+            group=TrialGroup("m:Strat", dataset, "1h"),
+            identity="m:Strat@abc",
+            source_hash="abc",
+            strategy="strat",
+            costs='{"fee":0.001}',
+            data_start_ns=0,
+            data_end_ns=2,
+            n_bars=3,
+            source="sweep",
+            run_id=f"run{n}",
+            code_version="test",
+            trials=[TrialSpec(f'{{"p":{p}}}', f"h{p}", 0.1 * p, 2) for p in (1, 2)],
+            returns=returns,
+        )
+        record_verdict(ledger, _verdict_row(dataset))
+    # dYdX-style client ids claimed in the ledger, a second claim of one included (a no-op)
+    for seq in ("1", "2"):
+        ledger.claim_client_id("dydx", f"40{seq}", "s1", seq)
+    assert ledger.claim_client_id("dydx", "401", "s2", "9") == ("s1", "1")
     for target in ("paper", "live"):
         ledger.add_promotion(
             strategy="sma_cross",
@@ -84,6 +119,30 @@ def populate(ledger: Ledger) -> None:
             gates={"verdict": {"passed": True}},
             passed=True,
         )
+
+
+def _verdict_row(dataset: str) -> dict[str, Any]:
+    return dict(
+        family="m:Strat",
+        identity="m:Strat@abc",
+        source_hash="abc",
+        strategy="strat",
+        params='{"p":1}',
+        params_hash="h1",
+        dataset=dataset,
+        timeframe="1h",
+        data_start_ns=0,
+        data_end_ns=2,
+        costs='{"fee":0.001}',
+        decision="KILL",
+        reasons='["no edge"]',
+        metrics="{}",
+        n_trials=2,
+        deflated_sharpe=0.1,
+        pbo=None,
+        policy="{}",
+        code_version="test",
+    )
 
 
 class _nothing:
@@ -113,10 +172,19 @@ def key_value(name: str, row: dict[str, Any]) -> Any:
 
 
 def changed(value: Any, column: Any) -> Any:
-    """Another value for the column, clear of every value a test writes (unique columns)."""
+    """Another value for the column, clear of every value a test writes (unique columns), and
+    of the column's type and length (PostgreSQL enforces both)."""
     if isinstance(column.type, Integer):
         return (value or 0) + 1_000_003
-    return f"{value}x"
+    if isinstance(column.type, Float):
+        return (value or 0.0) + 1.5
+    if isinstance(column.type, LargeBinary):
+        return bytes(value or b"") + b"x"
+    text = f"{value}x"
+    length = getattr(column.type, "length", None)
+    if length is not None and len(text) > length:  # keep the length, change the last character
+        text = str(value)[:-1] + ("y" if str(value)[-1:] != "y" else "z")
+    return text
 
 
 def unique_columns(table: Any) -> list[Any]:
