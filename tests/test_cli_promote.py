@@ -22,8 +22,6 @@ def test_promote_shows_progress_of_its_long_gates(tmp_path) -> None:
             "paper",
             "--bars",
             "400",
-            "--verdicts",
-            str(tmp_path / "none"),
             "--ledger",
             f"sqlite:///{tmp_path / 'l.sqlite'}",
         ],

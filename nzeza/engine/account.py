@@ -9,8 +9,10 @@
 - `cover(side, quantity, price)` is how much of an order the account can pay for now: a buy
   needs quantity × price × (1 + slippage) × (1 + fee) of free quote currency; a sell on a spot
   venue needs the quantity in free base currency (a spot account cannot sell what it does not
-  hold); on a derivatives venue the free collateral must cover the notional (no leverage is
-  assumed). An order is reduced to what is covered (on the lot), or refused when nothing is.
+  hold); on a derivatives venue the part of an order that reduces the open position needs no
+  collateral, and the free collateral must cover the notional of the part that opens or grows
+  one (no leverage is assumed). An order is reduced to what is covered (on the lot), or refused
+  when nothing is.
   A venue that cannot answer refuses the order: an unknown balance covers nothing.
 """
 
@@ -91,7 +93,17 @@ class Account:
         except VenueError as exc:
             return ZERO, f"balances unavailable: {clip(str(exc), 120)}"
         fill = self.costs.fill_price(side, price)
-        if side == "sell" and not self.derivatives:
+        if self.derivatives:
+            # what the order closes of the open position is covered by the position itself
+            pos = sum(
+                (Decimal(p.quantity) for p in self.positions if p.instrument_id == inst.id), ZERO
+            )
+            reducing = min(quantity, max(-pos if side == "buy" else pos, ZERO))
+            held = self.free(inst.quote)
+            opening = held / (fill * (1 + self.costs.fee_dec))
+            allowed = reducing + min(quantity - reducing, opening)
+            what = f"{held} {inst.quote} free collateral, position {pos}"
+        elif side == "sell":
             held = self.free(inst.base)
             allowed = min(quantity, held)
             what = f"{held} {inst.base} free"

@@ -15,9 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from support.toy_strategies import SmaLike
 
 from nzeza.store import Ledger
+from nzeza.store import schema as s
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = Decimal(1000)
@@ -133,8 +135,32 @@ def positions_after(ledger: Ledger, sid: str) -> dict[str, Decimal]:
     return out
 
 
-def audit(ledger: Ledger, sid: str) -> list[tuple[str, dict]]:
-    return [(r["kind"], json.loads(r["payload"])) for r in ledger.audit_rows(sid)]
+def audit(ledger: Ledger, sid: str, after_seq: int = 0) -> list[tuple[str, dict]]:
+    """The session's story in chain order: its own audit events (stops, flattens, TWAPs…) and,
+    from the chain's `rows` entries, each intent and fill row as it was written (intents and
+    fills are on the chain as row digests, not as events of their own)."""
+    intents = {(i["id"],): i["client_order_id"] for i in ledger.intents(sid)}
+    with ledger.engine.connect() as conn:
+        fills = {
+            (r.id,): r.client_order_id
+            for r in conn.execute(
+                select(s.fills.c.id, s.fills.c.client_order_id).where(s.fills.c.session_id == sid)
+            )
+        }
+    out: list[tuple[str, dict]] = []
+    for r in ledger.audit_rows():
+        if r["seq"] <= after_seq:
+            continue
+        if r["kind"] != "rows":
+            if r["session_id"] == sid:
+                out.append((r["kind"], json.loads(r["payload"])))
+            continue
+        written = json.loads(r["payload"])
+        for table, kind, ids in (("intents", "intent", intents), ("fills", "fill", fills)):
+            for row_id, _digest in written.get(table, {}).get("i", []):
+                if (row_id,) in ids:
+                    out.append((kind, {"client_order_id": ids[(row_id,)]}))
+    return out
 
 
 def test_twap_children_complete_each_parent_within_the_limit(tmp_path) -> None:
@@ -243,13 +269,13 @@ def test_stops_are_armed_again_on_the_recovered_position_after_a_restart(tmp_pat
     asyncio.run(first.run(until_first_fill()))
     asyncio.run(venue.close())
     assert first.report.fills == 1 and first.report.stops_triggered == 0
-    seq_before = max(r["seq"] for r in ledger.audit_rows("rearm"))
+    seq_before = max(r["seq"] for r in ledger.audit_rows())
     second, venue = session()
     report = asyncio.run(
         second.run(capture_trades(paths, "BTCUSDT", from_ns=second.resume_from_ns()))
     )
     asyncio.run(venue.close())
-    kinds = [r["kind"] for r in ledger.audit_rows("rearm") if r["seq"] > seq_before]
+    kinds = [kind for kind, _ in audit(ledger, "rearm", after_seq=seq_before)]
     assert report.resumed and report.stops_triggered > 0
     assert kinds.index("stop_triggered") < kinds.index("fill")  # guarded before it traded
     ledger.close()

@@ -27,7 +27,7 @@ import asyncio
 import base64
 import time
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from pydantic import SecretStr
@@ -55,6 +55,8 @@ MAX_FILL_PAGES = 1000
 
 class DydxVenue(Venue):
     name = "dydx"
+    # a perpetual-futures venue: the account is USDC collateral and signed positions
+    caps: ClassVar[dict[str, Any]] = {"positions": True, "market_type": "swap"}
 
     def __init__(
         self,
