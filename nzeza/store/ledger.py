@@ -12,6 +12,7 @@ a state the ledger fully explains. Every row it writes is covered by the keyed a
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -57,13 +58,34 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait for a lock
-    cur.execute("PRAGMA journal_mode=WAL")
+    _enable_wal(cur)
     # NORMAL in WAL mode loses nothing on a process crash (kill -9); only an OS crash could
     # lose the last transactions, never corrupt the file.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     defer_checkpoints(cur)  # a WalCheckpointer thread checkpoints instead (see walcheckpoint)
     cur.close()
+
+
+def _enable_wal(cur: Any, wait_s: float = 10.0) -> None:
+    """Put the database in WAL mode (persistent: later openers find it set and skip this).
+
+    Switching a new file's journal mode needs an exclusive lock, and SQLite answers `database
+    is locked` at once, without its busy handler, when several connections open a new ledger
+    at the same moment (a session starting while `nzeza status` reads): retry for `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.005
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 WRITE = "nzeza_write"  # execution option of a connection whose transactions write
