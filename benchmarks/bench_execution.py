@@ -20,9 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from nzeza.domain import Instrument, Portfolio
+from nzeza.domain.intent import OrderIntent
 from nzeza.execution import SnapshotBook, estimate_slippage
 from nzeza.execution.client_ids import client_order_id
-from nzeza.risk import OrderIntent, RiskConfig, RiskContext, RiskEngine
+from nzeza.risk import RiskConfig, RiskContext, RiskEngine
 from nzeza.venues import OrderRequest, PaperVenue
 
 ROOT = Path(__file__).resolve().parents[1]

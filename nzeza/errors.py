@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from nzeza.secrets import redact
+
 _MAX_VALUE_CHARS = 120
 
 
@@ -32,9 +34,6 @@ def show_value(value: Any) -> str:
 
 
 def _redact(text: str) -> str:
-    # Imported lazily: ops depends on errors, not the reverse.
-    from nzeza.ops.secrets import redact
-
     return redact(text)
 
 

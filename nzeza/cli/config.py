@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from nzeza.ops.secrets import redact
+    from nzeza.secrets import redact
     from nzeza.ops.settings import describe, load_settings
 
     data = describe(load_settings(require_live=False))

@@ -76,4 +76,11 @@ def parse_timeframe(value: str | Timeframe, field: str = "timeframe") -> Timefra
     return Timeframe(text=f"{count}{unit}", seconds=count * _UNITS[unit])
 
 
-__all__ = ["Timeframe", "parse_timeframe"]
+__all__ = ["Timeframe", "freq_of", "parse_timeframe"]
+
+
+def freq_of(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The bars' spacing: the median step of their index (one hour for fewer than three bars)."""
+    if len(index) > 2:
+        return pd.Timedelta(pd.Series(index).diff().median())
+    return pd.Timedelta("1h")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from nzeza.domain.enums import Side
 from nzeza.domain.numbers import positive, to_decimal
 from nzeza.errors import ValidationError
-
-if TYPE_CHECKING:
-    from nzeza.domain.order import Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +31,6 @@ class Fill:
     ts: int
 
     def __post_init__(self) -> None:
-        from nzeza.domain.order import Side
-
         if not isinstance(self.trade_id, str) or not self.trade_id:
             raise ValidationError("trade_id", self.trade_id, "must be a non-empty string")
         try:

@@ -15,65 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
+from nzeza.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from nzeza.domain.fill import Fill
 from nzeza.domain.instrument import Instrument
 from nzeza.domain.numbers import ZERO
 from nzeza.errors import OrderStateError, ValidationError
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
-
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
-
-class OrderType(StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP = "stop"
-    STOP_LIMIT = "stop_limit"
-
-
-class TimeInForce(StrEnum):
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
-    DAY = "day"
-    POST_ONLY = "post_only"
-
-
-class OrderStatus(StrEnum):
-    NEW = "new"
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL
-
-    @property
-    def is_open(self) -> bool:
-        return self in {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
-
-
-TERMINAL = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
-)
 
 S = OrderStatus
 # {state: {event kind: new state}}; "fill" lands in PARTIALLY_FILLED and is promoted to FILLED

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
 
+from nzeza.domain.enums import PositionSide
 from nzeza.domain.fill import Fill
 from nzeza.domain.numbers import ZERO, to_decimal
-
-
-class PositionSide(StrEnum):
-    LONG = "long"
-    SHORT = "short"
-    FLAT = "flat"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,11 @@ from decimal import Decimal
 from typing import Any
 
 from nzeza.domain import Fill
+from nzeza.domain.intent import OrderIntent
 from nzeza.domain.numbers import ZERO
 from nzeza.engine.sizing import SizedOrder
 from nzeza.ops.logging import get_logger
-from nzeza.risk import Action, Decision, OrderIntent, StopManager, StopSpec
+from nzeza.risk import Action, Decision, StopManager, StopSpec
 
 log = get_logger("nzeza.engine.session")
 

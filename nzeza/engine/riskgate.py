@@ -19,10 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 from nzeza.domain import Costs, Instrument, Order
+from nzeza.domain.intent import OrderIntent
 from nzeza.errors import RiskRejected
 from nzeza.ops.logging import get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
-from nzeza.risk import Action, Decision, OrderIntent, RiskConfig, RiskContext, RiskEngine
+from nzeza.risk import Action, Decision, RiskConfig, RiskContext, RiskEngine
 
 log = get_logger("nzeza.engine.session")
 

@@ -1,7 +1,7 @@
 """A small immutable order book: a snapshot of levels, for tests, benchmarks and paper fills.
 
 The live book is `nzeza.feeds.book.OrderBook`; everything in execution reads books through the
-structural protocol of `nzeza.risk.booklike`, so either works.
+structural protocol of `nzeza.domain.booklike`, so either works.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from nzeza.domain import Side
+from nzeza.domain.booklike import book_side, iter_side
 from nzeza.domain.numbers import ZERO, positive
 from nzeza.errors import InsufficientLiquidity, ValidationError
-from nzeza.risk.booklike import book_side, iter_side
 
 BPS = Decimal(10_000)
 

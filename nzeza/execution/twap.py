@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from nzeza.domain import Instrument, OrderType, Side, TimeInForce
+from nzeza.domain.intent import OrderIntent
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.errors import ConfigError
 from nzeza.execution.client_ids import client_order_id
-from nzeza.risk.intent import OrderIntent
 
 BPS = Decimal(10_000)
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nzeza.ops.metrics import Metrics
-from nzeza.ops.secrets import redact
+from nzeza.secrets import redact
 
 Check = Callable[[], tuple[bool, Any]]
 

@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nzeza.errors import ConfigError, LiveTradingNotAllowed
 from nzeza.ops.risksettings import RiskSettings, describe_risk
-from nzeza.ops.secrets import mask, mask_url, register_secret
+from nzeza.secrets import mask, mask_url, register_secret
 
 ENV_PREFIX = "NZEZA_"
 LIVE_CONFIRMATION = "I_UNDERSTAND_THIS_TRADES_REAL_MONEY"

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nzeza.data.timeframe import freq_of
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
 
@@ -52,12 +53,6 @@ def order_sizes(targets: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     changed.iloc[:1] = first  # the first bar "changes" from flat
     sizes = targets.where(changed != 0)
     return sizes.shift(1)
-
-
-def freq_of(index: pd.DatetimeIndex) -> pd.Timedelta:
-    if len(index) > 2:
-        return pd.Timedelta(pd.Series(index).diff().median())
-    return pd.Timedelta("1h")
 
 
 def run_portfolio(

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nzeza.data.timeframe import freq_of
+
 log = logging.getLogger("nzeza.research.trials")
 
 SOURCES = ("backtest", "sweep", "validate")
@@ -82,8 +84,6 @@ _UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 def timeframe_of(bars: pd.DataFrame) -> str:
     """The bars' timeframe in ccxt spelling ("1h", "1d", "5s"): their median spacing."""
-    from nzeza.research.backtest import freq_of
-
     seconds = max(round(freq_of(bars.index).total_seconds()), 1)
     for unit, size in _UNITS:
         if seconds % size == 0:

@@ -3,12 +3,10 @@
 Sans-I/O: `RiskEngine.check(intent, RiskContext) -> Decision`. See `engine.py`.
 """
 
-from nzeza.risk.booklike import book_side, top_of_book
 from nzeza.risk.breaker import DailyLossBreaker
 from nzeza.risk.config import DEFAULT_CHECKS, EquityShare, RiskConfig
 from nzeza.risk.decision import Action, Decision, RiskContext
 from nzeza.risk.engine import RiskEngine, reduces, total_pnl
-from nzeza.risk.intent import OrderIntent, validate_intent
 from nzeza.risk.killswitch import (
     DEFAULT_KILL_FILE,
     KillSwitch,
@@ -27,19 +25,15 @@ __all__ = [
     "Decision",
     "EquityShare",
     "KillSwitch",
-    "OrderIntent",
     "RiskConfig",
     "RiskContext",
     "RiskEngine",
     "StopManager",
     "StopSpec",
-    "book_side",
     "global_kill_file",
     "kill_reason",
     "reduces",
     "session_kill_file",
-    "top_of_book",
     "total_pnl",
-    "validate_intent",
     "write_kill_file",
 ]

@@ -9,8 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from nzeza.domain import Order, PortfolioSnapshot
+from nzeza.domain.intent import OrderIntent
 from nzeza.errors import RiskRejected
-from nzeza.risk.intent import OrderIntent
 
 
 class Action(StrEnum):

@@ -34,12 +34,12 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
 from nzeza.domain import Instrument, OrderType, Side, TimeInForce
+from nzeza.domain.intent import OrderIntent, validate_intent
 from nzeza.domain.numbers import ZERO
 from nzeza.errors import NzezaError, RiskRejected, ValidationError, clip
 from nzeza.risk.breaker import DailyLossBreaker
 from nzeza.risk.config import EquityShare, Limit, RiskConfig
 from nzeza.risk.decision import Action, Decision, RiskContext
-from nzeza.risk.intent import OrderIntent, validate_intent
 from nzeza.risk.killswitch import KillSwitch
 
 BPS = Decimal(10_000)
@@ -559,7 +559,7 @@ def _shown(limit: Limit, amount: Decimal) -> Any:
 def _mid(book: Any) -> Decimal | None:
     if book is None:
         return None
-    from nzeza.risk.booklike import top_of_book
+    from nzeza.domain.booklike import top_of_book
 
     try:
         top = top_of_book(book)

@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from nzeza.domain import Side
+from nzeza.domain.intent import OrderIntent
 from nzeza.domain.numbers import to_decimal
 from nzeza.errors import ValidationError
-from nzeza.risk.intent import OrderIntent
 
 
 @dataclass(frozen=True, slots=True)

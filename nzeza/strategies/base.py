@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
-from nzeza.strategies.identity import snapshot_source
+from nzeza.strategies.snapshots import snapshot_source
 
 _CASTS: dict[type, Any] = {int: int, float: float, bool: bool, str: str}
 

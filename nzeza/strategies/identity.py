@@ -46,11 +46,13 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from nzeza.strategies.base import Strategy
+from nzeza.strategies.snapshots import snapshot_of
+
 # the framework's base classes: versioned with nzeza, not part of a strategy's identity
 FRAMEWORK_MODULES = frozenset({"nzeza.strategies.base", "builtins"})
 
 _IDENTITIES: weakref.WeakKeyDictionary[type, StrategyIdentity] = weakref.WeakKeyDictionary()
-_SNAPSHOTS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 _TREES: dict[str, tuple[str, ast.Module]] = {}  # module name → (source text, parsed tree)
 
 
@@ -114,8 +116,6 @@ def strategy_params(strategy: Any) -> dict[str, Any]:
     any) updated with its public scalar attributes, so two instances that differ in an attribute
     set in `__init__` are two configurations.
     """
-    from nzeza.strategies.base import Strategy
-
     if isinstance(strategy, Strategy):
         return dict(strategy.params)
     out = dict(getattr(strategy, "params", None) or {})
@@ -143,16 +143,6 @@ def strategy_identity(cls: type) -> StrategyIdentity:
     return found
 
 
-def snapshot_source(cls: type) -> None:
-    """Capture the source text of `cls`'s module now (called when a `Strategy` subclass is
-    created): the identity is then computed from the code that was actually compiled."""
-    try:
-        text = inspect.getsource(sys.modules[cls.__module__])
-    except (KeyError, OSError, TypeError):
-        return
-    _SNAPSHOTS[cls] = text
-
-
 # -- source hash ------------------------------------------------------------------------------
 def _compute(cls: type) -> StrategyIdentity:
     digest = _source_digest(cls)
@@ -162,7 +152,7 @@ def _compute(cls: type) -> StrategyIdentity:
 
 
 def _tree(cls: type) -> ast.Module | None:
-    text = _SNAPSHOTS.get(cls)
+    text = snapshot_of(cls)
     if text is None:
         try:
             text = inspect.getsource(sys.modules[cls.__module__])
@@ -339,7 +329,6 @@ __all__ = [
     "class_path",
     "identify",
     "params_digest",
-    "snapshot_source",
     "strategy_identity",
     "strategy_params",
 ]

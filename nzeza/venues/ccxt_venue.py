@@ -204,7 +204,7 @@ class CcxtVenue(Venue):
         for k, v in (credentials or {}).items():
             secret = v.get_secret_value() if hasattr(v, "get_secret_value") else v
             if secret is not None and str(secret).strip():
-                from nzeza.ops.secrets import register_secret
+                from nzeza.secrets import register_secret
 
                 if k != "walletAddress":  # an address is public; everything else is a secret
                     register_secret(secret)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from nzeza import errors as e
-from nzeza.ops.secrets import clear_secrets, register_secret
+from nzeza.secrets import clear_secrets, register_secret
 
 SECRET = "sk_live_" + "Q" * 40
 

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.ops.settings import VenueSettings
 from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
 from nzeza.venues.factory import ccxt_credentials

@@ -24,11 +24,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.sim.binance import BinanceSim
 
 from nzeza.ops.settings import LIVE_CONFIRMATION
 from nzeza.store import Ledger
 from nzeza.strategies.base import params_hash
-from nzeza.venues.sim.binance import BinanceSim
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "L" * 32 + "k" * 32

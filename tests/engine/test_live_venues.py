@@ -67,23 +67,24 @@ SYMBOL = {
 
 def make_sim(venue: str, stream: VenueStream) -> Any:
     if venue == "binance":
-        from nzeza.venues.sim.binance import BinanceSim
+        from support.sim.binance import BinanceSim
 
         return BinanceSim()
     if venue == "coinbase":
-        from nzeza.venues.sim.coinbase import CoinbaseSim
+        from support.sim.coinbase import CoinbaseSim
 
         return CoinbaseSim(COINBASE_NAME, COINBASE_PUB)
     if venue == "kraken":
-        from nzeza.venues.sim.kraken import KrakenSim
+        from support.sim.kraken import KrakenSim
 
         return KrakenSim(KRAKEN_KEY, KRAKEN_SECRET)
     if venue == "hyperliquid":
-        from nzeza.venues.sim.hyperliquid import HyperliquidSim
+        from support.sim.hyperliquid import HyperliquidSim
 
         return HyperliquidSim(HL_WALLET)
+    from support.sim.dydx import DydxStub
+
     from nzeza.venues.dydx.keys import address_from_mnemonic
-    from nzeza.venues.sim.dydx import DydxStub
 
     stub = DydxStub(fill_at="oracle", oracle=stream.last_price)
     stub.add_account(address_from_mnemonic(TEST_MNEMONIC), account_number=11, sequence=0)

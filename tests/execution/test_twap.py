@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nzeza.domain import Instrument
+from nzeza.domain.intent import OrderIntent
 from nzeza.errors import ConfigError
 from nzeza.execution.twap import CancelChild, PlaceChild, TwapConfig, TwapScheduler
-from nzeza.risk import OrderIntent
 
 D = Decimal
 BTC = Instrument("paper", "BTC/USDT", "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(5))

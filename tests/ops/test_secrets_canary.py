@@ -15,7 +15,7 @@ import pytest
 
 from nzeza.errors import ConfigError, NzezaError, ValidationError, VenueError
 from nzeza.ops.logging import bind, configure_logging, get_logger
-from nzeza.ops.secrets import clear_secrets, redact
+from nzeza.secrets import clear_secrets, redact
 from nzeza.ops.settings import LIVE_CONFIRMATION, load_settings
 
 CANARY_KEY = "CanaryKey" + "7" * 55  # 64 chars: well-formed for binance
@@ -152,7 +152,7 @@ def test_config_show_masks_credentials_inside_urls(canary_env, as_json) -> None:
     ],
 )
 def test_mask_url(url, shown) -> None:
-    from nzeza.ops.secrets import mask_url
+    from nzeza.secrets import mask_url
 
     assert mask_url(url) == shown
 

@@ -6,7 +6,8 @@ import itertools
 from decimal import Decimal
 
 from nzeza.domain import Fill, Instrument, Portfolio
-from nzeza.risk import OrderIntent, RiskContext
+from nzeza.domain.intent import OrderIntent
+from nzeza.risk import RiskContext
 
 D = Decimal
 BTC = Instrument("binance", "BTC/USDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D(5))

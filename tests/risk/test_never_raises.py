@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from risk.riskkit import BTC, ETH, INSTRUMENTS, T0, portfolio
 
+from nzeza.domain.intent import OrderIntent
 from nzeza.errors import RiskRejected
 from nzeza.execution import SnapshotBook
-from nzeza.risk import DEFAULT_CHECKS, Action, OrderIntent, RiskConfig, RiskContext, RiskEngine
+from nzeza.risk import DEFAULT_CHECKS, Action, RiskConfig, RiskContext, RiskEngine
 from nzeza.risk.config import EquityShare
 
 D = Decimal

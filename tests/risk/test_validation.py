@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from risk.riskkit import BTC, INSTRUMENTS, buy, ctx
 
+from nzeza.domain.intent import OrderIntent, validate_intent
 from nzeza.errors import ValidationError
-from nzeza.risk import OrderIntent, RiskConfig, RiskEngine, validate_intent
+from nzeza.risk import RiskConfig, RiskEngine
 
 D = Decimal
 KNOWN = {i.id: i for i in INSTRUMENTS}

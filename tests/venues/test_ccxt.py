@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import ccxt
 import pytest
+from support.sim.binance import BinanceSim
 
 from nzeza.domain import OrderStatus
 from nzeza.errors import ConfigError, VenueError
@@ -15,7 +16,6 @@ from nzeza.execution.retry import RetryPolicy
 from nzeza.execution.submit import submit_idempotent
 from nzeza.venues import OrderRequest
 from nzeza.venues.ccxt_venue import CAPABILITIES, CcxtVenue, capabilities, map_error
-from nzeza.venues.sim.binance import BinanceSim
 
 D = Decimal
 KEY, SECRET = "k" * 64, "s" * 64
@@ -164,7 +164,7 @@ def test_http_status_refines_the_retryable_flag(exc, status, retryable):
 
 def test_map_error_redacts_before_it_truncates() -> None:
     """A secret that straddles map_error's 300-character cut must not leave its head behind."""
-    from nzeza.ops.secrets import clear_secrets, register_secret
+    from nzeza.secrets import clear_secrets, register_secret
 
     secret = "sk_live_" + "R" * 40
     clear_secrets()

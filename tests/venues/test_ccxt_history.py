@@ -22,14 +22,14 @@ import time
 from decimal import Decimal
 
 import pytest
+from support.sim._base import SimTrade
 from venues.test_ccxt_venues import VENUES, _make
 
 from nzeza.errors import VenueError
 from nzeza.execution.client_ids import client_order_id
 from nzeza.execution.ratelimit import ENDPOINTS, RateLimiter, VenueLimits
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest
-from nzeza.venues.sim._base import SimTrade
 
 D = Decimal
 INST = {

@@ -22,19 +22,19 @@ import pytest
 from Crypto.Hash import keccak
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.sim.binance import BinanceSim
+from support.sim.coinbase import CoinbaseSim
+from support.sim.hyperliquid import HyperliquidSim
+from support.sim.kraken import KrakenSim
 
 from nzeza.domain import Fill, OrderStatus, OrderType
 from nzeza.errors import ConfigError, VenueError
 from nzeza.execution.client_ids import client_order_id
 from nzeza.execution.retry import RetryPolicy
 from nzeza.execution.submit import submit_idempotent
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest, VenueOrder
 from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
-from nzeza.venues.sim.binance import BinanceSim
-from nzeza.venues.sim.coinbase import CoinbaseSim
-from nzeza.venues.sim.hyperliquid import HyperliquidSim
-from nzeza.venues.sim.kraken import KrakenSim
 
 D = Decimal
 VENUES = ["binance", "coinbase", "kraken", "hyperliquid"]

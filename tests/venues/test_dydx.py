@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
+from support.sim.dydx import BTC_USD, DydxStub
 
 from nzeza.errors import ValidationError
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest
 from nzeza.venues.dydx import (
     DydxKey,
@@ -34,7 +35,6 @@ from nzeza.venues.dydx.tx import (
     verify_signature,
 )
 from nzeza.venues.dydx.venue import DydxVenue
-from nzeza.venues.sim.dydx import BTC_USD, DydxStub
 
 D = Decimal
 # dydxprotocol/v4-clients v4-client-py-v2/tests/conftest.py (DYDX_TEST_MNEMONIC, TEST_ADDRESS,

@@ -17,17 +17,17 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from support.sim.dydx import DydxStub
 from venues.test_dydx import TEST_MNEMONIC
 
 from nzeza.domain import OrderStatus
 from nzeza.errors import VenueError
 from nzeza.execution.client_ids import ClientIds
 from nzeza.execution.ratelimit import RateLimiter, VenueLimits
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest
 from nzeza.venues.dydx.tx import LONG_TERM, SHORT_TERM
 from nzeza.venues.dydx.venue import DydxVenue
-from nzeza.venues.sim.dydx import DydxStub
 
 D = Decimal
 INST = "dydx:BTC-USD"

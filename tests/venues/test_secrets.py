@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
+from support.sim.binance import BinanceSim
 
 from nzeza.errors import VenueError
-from nzeza.ops.secrets import clear_secrets
+from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest
 from nzeza.venues.ccxt_venue import CcxtVenue
 from nzeza.venues.dydx import DydxKey
-from nzeza.venues.sim.binance import BinanceSim
 
 CANARY_KEY = "CANARYkey" + "9" * 55
 CANARY_SECRET = "CANARYsecret" + "7" * 52

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from nzeza.errors import ValidationError
-from nzeza.ops.secrets import register_secret
+from nzeza.secrets import register_secret
 
 HD_PATH = "m/44'/118'/0'/0/0"
 PREFIX = "dydx"

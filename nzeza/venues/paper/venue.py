@@ -32,9 +32,9 @@ from nzeza.domain import (
     Side,
     TimeInForce,
 )
+from nzeza.domain.booklike import iter_side
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.errors import ValidationError, VenueError
-from nzeza.risk.booklike import iter_side
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
 from nzeza.venues.paper.matching import filled, take_liquidity
 

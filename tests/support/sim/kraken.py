@@ -27,8 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-
-from nzeza.venues.sim._base import SimBase, SimMarket, SimOrder, fmt
+from support.sim._base import SimBase, SimMarket, SimOrder, fmt
 
 D = Decimal
 MARKETS = [

@@ -25,8 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
-
-from nzeza.venues.sim._base import SimBase, SimMarket, SimOrder, fmt
+from support.sim._base import SimBase, SimMarket, SimOrder, fmt
 
 D = Decimal
 MARKETS = [

@@ -29,8 +29,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from aiohttp import web
-
-from nzeza.venues.sim._base import SimBase, SimMarket, SimOrder, fmt
+from support.sim._base import SimBase, SimMarket, SimOrder, fmt
 
 D = Decimal
 MARKETS = [

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from nzeza.domain import Instrument, OrderType, Side, TimeInForce
+from nzeza.domain.enums import OrderType, Side, TimeInForce
+from nzeza.domain.instrument import Instrument
 from nzeza.domain.numbers import to_decimal
 from nzeza.errors import ValidationError
 
