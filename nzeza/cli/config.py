@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from nzeza.secrets import redact
     from nzeza.ops.settings import describe, load_settings
+    from nzeza.secrets import redact
 
     data = describe(load_settings(require_live=False))
     if args.json:

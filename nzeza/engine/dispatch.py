@@ -103,11 +103,12 @@ class Dispatcher:
             self._start_twap(decision, sized.side, target, bar_ts, price, ts)
             await self.on_trade(price, ts)
             return
-        qty = sized.quantity if decision is None else decision.intent.quantity
+        wanted = sized.quantity if decision is None else decision.intent.quantity
         if decision is not None and decision.action is Action.AMEND:
             report.amended += 1
+        qty: Decimal | None = wanted
         if decision is None or decision.action is not Action.REJECT:
-            qty = await self._covered(sized.side, qty, price, ts)
+            qty = await self._covered(sized.side, wanted, price, ts)
         if qty is None or (decision is not None and decision.action is Action.REJECT):
             self.s.trader.journal(
                 sized.side, sized.quantity, price, target, bar_ts, status="rejected"
@@ -272,7 +273,7 @@ class Dispatcher:
                     rounds=twap.rounds + 1,
                     filled_before=twap.filled,
                 )
-                self.twap.children.update(twap.children)  # type: ignore[union-attr]
+                self.twap.children.update(twap.children)
             else:
                 self._end_twap("complete" if not tradable else "rounds exhausted")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from nzeza.domain import Fill, Order, OrderRejected, OrderStatus
+from nzeza.domain import Fill, Order, OrderRejected, OrderStatus, Side
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orders import follow, new_order, order_from_view
 from nzeza.engine.trader import Intent
@@ -142,7 +142,7 @@ class OrderFlow:
         # the price the intent was sized at: venues that price market orders themselves need it
         # (Hyperliquid's IOC limit at mid ± slippage, Coinbase's quote-sized market buys)
         request = OrderRequest(
-            cid, inst.id, intent.side, intent.quantity, reference_price=intent.reference_price
+            cid, inst.id, Side(intent.side), intent.quantity, reference_price=intent.reference_price
         )
         crash_point("after_journal")
         with bind(order_id=cid):

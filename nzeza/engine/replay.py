@@ -18,7 +18,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nzeza.domain import Costs, Fill, Instrument, Order, OrderFilled, OrderSubmitted, Portfolio
+from nzeza.domain import (
+    Costs,
+    Fill,
+    Instrument,
+    Order,
+    OrderFilled,
+    OrderSubmitted,
+    Portfolio,
+    Side,
+)
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import bars_from_frame, frame_timestamps
 from nzeza.engine.sizing import VolTargeting
@@ -72,7 +81,7 @@ def fill_at_open(
         trade_id,
         intent.client_order_id,
         instrument.id,
-        intent.side,
+        Side(intent.side),
         intent.quantity,
         price,
         costs.fee_for(intent.quantity * price),
@@ -156,7 +165,7 @@ def replay(
                     order = None
                     if ledger is not None:
                         order = Order(
-                            intent.client_order_id, instrument, intent.side, intent.quantity
+                            intent.client_order_id, instrument, Side(intent.side), intent.quantity
                         )
                         order.apply(OrderSubmitted(ts))
                         ledger.record_order(session_id, order, "submit")

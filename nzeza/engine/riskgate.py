@@ -14,7 +14,7 @@ the ledger's risk events and the `nzeza_risk_rejections_total` metric.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -32,10 +32,14 @@ def risk_config(risk: RiskSettings | None = None, kill_file: Any = None) -> Risk
     """The engine's `RiskConfig` for the settings' risk section (the defaults when None)."""
     risk = risk if risk is not None else DEFAULT_RISK
     loss = risk.max_daily_loss
+    # the settings give limits as text ("250000" or "5%"): RiskConfig parses them
+    limits: dict[str, Any] = {
+        "max_order_notional": risk.max_order_notional,
+        "max_gross_exposure": risk.max_position_notional,
+        "daily_loss_limit": loss,
+    }
     return RiskConfig(
-        max_order_notional=risk.max_order_notional,
-        max_gross_exposure=risk.max_position_notional,
-        daily_loss_limit=loss,
+        **limits,
         flatten_on_daily_loss=risk.flatten_on_daily_loss and loss is not None,
         max_slippage_bps=risk.max_slippage_bps,
         price_band_bps=risk.price_band_bps,
@@ -61,7 +65,7 @@ class RiskGate:
         config: RiskConfig | None = None,
         costs: Costs | None = None,
         metrics: Any = None,
-        open_orders: Callable[[], Sequence[Order]] = tuple,
+        open_orders: Callable[[], Iterable[Order]] = tuple,
     ) -> None:
         self.ledger = ledger
         self.session_id = session_id

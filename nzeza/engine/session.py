@@ -224,7 +224,7 @@ class Session:
                 config=risk_config(config.risk),
                 costs=config.costs,
                 metrics=metrics,
-                open_orders=lambda: self.working_orders.values(),
+                open_orders=self.working_orders.values,
             )
         if not resumed and config.risk is not None:
             record_loosened(ledger, config.session_id, config.risk, config.init_cash)

@@ -168,11 +168,11 @@ class OrderBook:
         elif self.sequencing == "none" and buffered:
             # On one stream a snapshot is newer than every delta that arrived before it: only a
             # delta with a larger update id can add to it (Kraken deltas carry no id at all).
-            uid = snap.update_id
+            snap_uid = snap.update_id
             buffered = deque(
                 d
                 for d in buffered
-                if uid is not None and d.update_id is not None and d.update_id > uid
+                if snap_uid is not None and d.update_id is not None and d.update_id > snap_uid
             )
         for delta in buffered:
             self._on_delta(delta)

@@ -80,7 +80,7 @@ def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
     best, best_score, best_symbols = "", 0, set()
     for venue in VENUES:
         parse = import_module(f"nzeza.feeds.{venue}").parse
-        score, symbols = 0, set()
+        score, symbols = 0, set[str]()
         for raw in sample:
             try:
                 events = parse(raw)

@@ -38,7 +38,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from websockets.asyncio.client import connect
@@ -438,15 +438,17 @@ class FeedConnection:
         for ev in events:
             kind = type(ev)
             if kind is BookDelta or kind is BookSnapshot:
-                book = books.get(ev.symbol)
+                update = cast("BookDelta | BookSnapshot", ev)  # the exact-type test narrows it
+                book = books.get(update.symbol)
                 if book is not None:
-                    book.apply(ev)
+                    book.apply(update)
                     if kind is BookSnapshot and book.in_sync:
-                        self._awaiting_snapshot.discard(ev.symbol)
+                        self._awaiting_snapshot.discard(update.symbol)
             elif kind is SequenceGap:
+                gap = cast(SequenceGap, ev)
                 self.sequence_gaps += 1
                 for book in books.values():
-                    book.invalidate(f"sequence gap {ev.expected}->{ev.received}")
+                    book.invalidate(f"sequence gap {gap.expected}->{gap.received}")
             if self.on_event is not None:
                 self.on_event(ev)
         return events
@@ -583,9 +585,12 @@ class FeedManager:
 
     @property
     def failed(self) -> list[BaseException]:
-        return [
-            t.exception() for t in self._tasks if t.done() and not t.cancelled() and t.exception()
-        ]
+        out: list[BaseException] = []
+        for t in self._tasks:
+            exc = t.exception() if t.done() and not t.cancelled() else None
+            if exc is not None:
+                out.append(exc)
+        return out
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)

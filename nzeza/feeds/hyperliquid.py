@@ -53,7 +53,7 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
     if type(msg) is not dict:
         raise ParseError(VENUE, "message", "expected a JSON object", msg)
     channel = msg.get("channel")
-    data = msg.get("data")
+    data: Any = msg.get("data")
     if channel == "l2Book":
         coin = data["coin"]
         if type(coin) is not str or not coin:

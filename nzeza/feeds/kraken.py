@@ -104,7 +104,7 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
             return [Heartbeat(VENUE, "", None, recv_ns)]
         if method in ("subscribe", "unsubscribe"):
             ok = msg.get("success") is True
-            result = msg.get("result") if type(msg.get("result")) is dict else {}
+            result: dict[str, Any] = msg["result"] if type(msg.get("result")) is dict else {}
             sym = result.get("symbol", "")
             ack = SubscriptionAck(
                 VENUE,

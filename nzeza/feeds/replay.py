@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -124,7 +124,7 @@ class _Tape:
                     book = self.books[item.symbol] = OrderBook("binance", item.symbol)
                 for ev in binance.parse(item.raw, item.ns, symbol=item.symbol):
                     if type(ev) in (BookDelta, BookSnapshot):
-                        book.apply(ev)
+                        book.apply(cast("BookDelta | BookSnapshot", ev))
                 if item.kind == "snapshot":
                     continue  # REST, not a stream message
             return item

@@ -1,8 +1,8 @@
 """Operations: settings, secrets and redaction, structured logging, metrics, health."""
 
 from nzeza.ops.logging import bind, configure_logging, get_logger
-from nzeza.secrets import redact, register_secret
 from nzeza.ops.settings import Mode, Profile, Settings, load_settings
+from nzeza.secrets import redact, register_secret
 
 __all__ = [
     "Mode",

@@ -37,6 +37,7 @@ from nzeza.domain import Instrument, OrderType, Side, TimeInForce
 from nzeza.domain.intent import OrderIntent, validate_intent
 from nzeza.domain.numbers import ZERO
 from nzeza.errors import NzezaError, RiskRejected, ValidationError, clip
+from nzeza.execution.slippage import estimate_slippage
 from nzeza.risk.breaker import DailyLossBreaker
 from nzeza.risk.config import EquityShare, Limit, RiskConfig
 from nzeza.risk.decision import Action, Decision, RiskContext
@@ -270,7 +271,7 @@ class RiskEngine:
         parent = min([intent.quantity, *exposure])
         child = min(per_order) if per_order else None
         twap = self.config.on_size_breach == "twap" and child is not None and parent > child
-        size = child if twap or (child is not None and child < parent) else parent
+        size = child if child is not None and (twap or child < parent) else parent
         price = self._price("instrument", intent, ctx)
 
         def tradable(qty: Decimal) -> Decimal | None:
@@ -515,10 +516,8 @@ class RiskEngine:
         limit = self.config.max_slippage_bps
         if limit is None or intent.type is not OrderType.MARKET or ctx.book is None:
             return
-        estimator = self._estimator
-        if estimator is None:
-            # Injected by the engine normally; this default keeps the risk layer usable alone.
-            from nzeza.execution.slippage import estimate_slippage as estimator
+        # injected by the engine normally; the default keeps the risk layer usable alone
+        estimator = self._estimator if self._estimator is not None else estimate_slippage
         side = Side(intent.side)
         try:
             est = estimator(ctx.book, side, intent.quantity)

@@ -255,7 +255,7 @@ def autoincrement(table: Table) -> str | None:
     if name not in _AUTO:
         col = table.autoincrement_column
         keyed = col is not None and COVERED_TABLES.get(name) == (col.name,)
-        _AUTO[name] = str(col.name) if keyed else None
+        _AUTO[name] = str(col.name) if col is not None and keyed else None
     return _AUTO[name]
 
 

@@ -41,7 +41,7 @@ def _insert_ignore(conn: Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     return insert(table).on_conflict_do_nothing()
 
 
@@ -203,10 +203,10 @@ class Ledger:
         checkout from the pool and its reset cost more than the journal write itself)."""
         self._writing()
         if self.engine.dialect.name != "sqlite":
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.begin() as pg_conn:
+                yield pg_conn
             return
-        conn = getattr(self._local, "writer", None)
+        conn: Any = getattr(self._local, "writer", None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self._local.writer = self.engine.connect().execution_options(**{WRITE: True})
             with self._writers_lock:
@@ -812,7 +812,7 @@ class Ledger:
                     created_ns=self.clock(),
                 ),
             )
-            promotion_id = int(result.inserted_primary_key[0])
+            promotion_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             self.audit(
                 "promotion",
                 {

@@ -12,7 +12,7 @@ from nzeza.strategies.base import params_hash
 
 def require_live_promotion(ledger: Any, strategy: str, params: Mapping[str, Any]) -> dict:
     """The passed live promotion of exactly this strategy + parameters, or LiveTradingNotAllowed."""
-    h = params_hash(strategy, params)
+    h = params_hash(strategy, dict(params))
     rows = ledger.promotions(strategy=strategy, target="live", params_hash=h, passed_only=True)
     if not rows:
         tried = ledger.promotions(strategy=strategy, target="live", params_hash=h)

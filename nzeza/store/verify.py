@@ -256,7 +256,7 @@ def _raw_rows(conn: Connection, name: str) -> tuple[list[str], Iterator[tuple]]:
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         return cols, iter(raw.execute(f"SELECT {', '.join(cols)} FROM {name}"))  # type: ignore[union-attr]
-    query = select(*[column(c) for c in cols]).select_from(table)
+    query: Any = select(*[column(c) for c in cols]).select_from(table)
     return cols, (tuple(r) for r in _stream(conn, query))
 
 

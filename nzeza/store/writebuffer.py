@@ -90,9 +90,10 @@ class WriteBuffer:
     def flush(self, conn: Connection, chain: Any) -> None:
         """Write everything held — upserts, inserts, updates — then extend the audit chain."""
         cov = self.coverage
-        for table, names, rows in self._upserts.values():
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, values in rows.items():
+        groups: dict[tuple[str, ...], list[dict[str, Any]]]
+        for table, names, keyed in self._upserts.values():
+            groups = {}
+            for key, values in keyed.items():
                 row = dict(zip(names, key, strict=True)) | values
                 groups.setdefault(tuple(row), []).append(row)
             for group in groups.values():
@@ -106,32 +107,29 @@ class WriteBuffer:
             # one new row: its id is the one the database gives it (SQLite's rowid, RETURNING
             # on PostgreSQL); several: ids are allocated first (one query)
             given = len(rows) == 1 and bool(new)
-            if new and not given:
+            if auto is not None and new and not given:
                 for row, new_id in zip(new, allocate_ids(conn, table, len(new)), strict=True):
                     row[auto] = new_id
             returning = given and conn.dialect.name != "sqlite"
-            build = (
-                (lambda _c, _cols, t=table, a=auto: ins(t).returning(t.c[a]))
-                if returning
-                else (lambda _c, _cols, t=table: ins(t))
-            )
+            build = _insert_builder(table, auto if returning else None)
             try:
                 cur = _executemany(conn, ("insert", table.name, returning), build, rows)
             except (IntegrityError, sqlite3.IntegrityError) as exc:
                 raise DuplicateRow(table.name) from exc
-            if given:
+            if given and auto is not None:
                 rows[0][auto] = cur.scalar_one() if returning else cur.lastrowid
             _cover(cov, table, "i", rows, COVERED_TABLES.get(table.name, ()))
-        for table, names, rows in self._updates.values():
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, values in rows.items():
+        for table, names, keyed in self._updates.values():
+            groups = {}
+            for key, values in keyed.items():
                 params = {f"k_{k}": v for k, v in zip(names, key, strict=True)} | values
                 groups.setdefault(tuple(params), []).append(params)
-            build = lambda _c, _cols, t=table, n=names: upd(t, n)  # noqa: E731
             for group in groups.values():
-                _executemany(conn, ("update", table.name, names), build, group)
+                _executemany(
+                    conn, ("update", table.name, names), _update_builder(table, names), group
+                )
             if table.name in COVERED_TABLES:
-                cov.read_back(table.name, names, rows.keys(), "u")
+                cov.read_back(table.name, names, keyed.keys(), "u")
         cov.resolve(conn)
         head = chain.append(conn, self._audits, cov, _insert_entries)
         if head is not None:
@@ -145,6 +143,21 @@ class WriteBuffer:
         self._updates.clear()
         self._audits.clear()
         cov.clear()
+
+
+Builder = Callable[[Connection, tuple[str, ...]], Any]
+
+
+def _insert_builder(table: Table, returning: str | None) -> Builder:
+    """The INSERT of `table` (RETURNING its `returning` column when given)."""
+    if returning is None:
+        return lambda _conn, _cols: ins(table)
+    return lambda _conn, _cols: ins(table).returning(table.c[returning])
+
+
+def _update_builder(table: Table, names: tuple[str, ...]) -> Builder:
+    """The UPDATE of `table` by its key columns `names`."""
+    return lambda _conn, _cols: upd(table, names)
 
 
 def _cover(
@@ -176,7 +189,7 @@ _COMPILED: dict[tuple[Any, ...], tuple[str, Callable[[dict[str, Any]], tuple] | 
 
 def _executemany(
     conn: Connection,
-    name: tuple[str, ...],
+    name: tuple[Any, ...],
     build: Callable[[Connection, tuple[str, ...]], Any],
     rows: list[dict[str, Any]],
 ) -> Any:
@@ -221,8 +234,8 @@ def _upsert_stmt(
         if conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(table)
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        stmt: Any = dialect_insert(table)
         others = [c for c in cols if c not in names]
         return stmt.on_conflict_do_update(
             index_elements=list(names), set_={c: stmt.excluded[c] for c in others}
