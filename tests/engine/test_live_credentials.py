@@ -8,8 +8,8 @@ import base64
 
 import pytest
 
-from nzeza.secrets import clear_secrets
 from nzeza.ops.settings import VenueSettings
+from nzeza.secrets import clear_secrets
 from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
 from nzeza.venues.factory import ccxt_credentials
 

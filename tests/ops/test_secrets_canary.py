@@ -15,8 +15,8 @@ import pytest
 
 from nzeza.errors import ConfigError, NzezaError, ValidationError, VenueError
 from nzeza.ops.logging import bind, configure_logging, get_logger
-from nzeza.secrets import clear_secrets, redact
 from nzeza.ops.settings import LIVE_CONFIRMATION, load_settings
+from nzeza.secrets import clear_secrets, redact
 
 CANARY_KEY = "CanaryKey" + "7" * 55  # 64 chars: well-formed for binance
 CANARY_SECRET = "CanarySecret" + "9" * 52

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from nzeza.errors import ConfigError
-from nzeza.secrets import redact
 from nzeza.ops.settings import default_audit_dir, describe, load_audit_settings, load_settings
+from nzeza.secrets import redact
 from nzeza.store.audit import AuditKey
 from nzeza.store.auditfiles import KEY_FILE, Anchor, AuditSetup
 
