@@ -58,14 +58,37 @@ class ValidationError(NzezaError, ValueError):
         super().__init__(f"invalid {field}={show_value(value)}: {reason}")
 
 
-class OrderStateError(NzezaError):
+class TransitionError(NzezaError):
+    """A state machine (order, session, circuit breaker) was asked for a transition its table
+    forbids. `machine` names it, `state` and `event` say what was refused."""
+
+    def __init__(self, machine: str, state: object, event: str) -> None:
+        self.machine = machine
+        self.state = state
+        self.event = event
+        super().__init__(f"{machine}: event {event} is not allowed in state {state}")
+
+
+class OrderStateError(TransitionError):
     """An order was asked to make a transition its state machine forbids."""
 
     def __init__(self, order_id: str, state: str, event: str) -> None:
         self.order_id = order_id
-        self.state = state
-        self.event = event
-        super().__init__(f"order {order_id!r}: event {event} is not allowed in state {state}")
+        super().__init__(f"order {order_id!r}", state, event)
+
+
+class SessionStateError(TransitionError):
+    """The session state machine was asked for a transition its table forbids."""
+
+    def __init__(self, state: object, event: str) -> None:
+        super().__init__("session", state, event)
+
+
+class BreakerTransitionError(TransitionError):
+    """A circuit breaker was asked for a transition its table forbids."""
+
+    def __init__(self, name: str, state: object, event: str) -> None:
+        super().__init__(f"circuit breaker {name}", state, event)
 
 
 class DataError(NzezaError):

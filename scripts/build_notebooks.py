@@ -265,14 +265,14 @@ else:
     from nzeza.engine.session import Session, SessionConfig
     from nzeza.engine.feed import replay_feed
     from nzeza.feeds import capture
-    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.bars import timeframe_ns
     from nzeza.feeds.replay import ReplayServer
     from nzeza.venues.paper.durable import DurablePaperVenue
 
     inst = session_instrument("BTCUSDT")
     venue = DurablePaperVenue(venue_db, [inst], costs)
     cfg = SessionConfig(session_id, strat, strategy, strat.params, inst, costs, Decimal(10_000),
-                        parse_timeframe(timeframe))
+                        timeframe_ns(timeframe))
     session = Session(cfg, ledger, venue)
     session.pre_trade = risk_hook(ledger, session_id, inst, session.portfolio)
     async with ReplayServer([capture.bundled(n) for n in capture.BINANCE_BTCUSDT]) as server:

@@ -47,7 +47,7 @@ def cash(value: Any) -> float:
 def session_flags(args: argparse.Namespace) -> None:
     """Validate the flags of `nzeza paper|live` in place (see the module docstring)."""
     from nzeza.engine.lifecycle import check_session_id
-    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.bars import timeframe_ns
 
     if args.session_id is not None:
         check_session_id(args.session_id, "--session-id")
@@ -65,7 +65,7 @@ def session_flags(args: argparse.Namespace) -> None:
     if not SYMBOL.match(str(args.symbol)):
         raise ValidationError("--symbol", args.symbol, "must be a symbol such as BTCUSDT")
     try:
-        parse_timeframe(args.timeframe)
+        timeframe_ns(args.timeframe)
     except ValidationError as exc:
         raise ValidationError("--timeframe", args.timeframe, exc.reason) from None
     args.pace = finite("--pace", args.pace, 0.0, MAX_PACE_S)
@@ -108,9 +108,9 @@ def vol_targeting_from(args: argparse.Namespace) -> Any:
     if target is None:
         return None
     from nzeza.engine.sizing import VolTargeting
-    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.bars import timeframe_ns
 
-    per_year = 365 * 86_400 * 1_000_000_000 / parse_timeframe(args.timeframe)
+    per_year = 365 * 86_400 * 1_000_000_000 / timeframe_ns(args.timeframe)
     return VolTargeting(
         float(target), int(getattr(args, "vol_lookback", 168) or 168), periods_per_year=per_year
     )

@@ -26,7 +26,12 @@ class Timeframe:
     """A fixed bar length. `text` is the canonical ccxt spelling, e.g. `"1h"`."""
 
     text: str
-    seconds: int
+    seconds: int  # 0 for a sub-second timeframe (sessions only): use `ns`
+    ns: int = 0  # length in nanoseconds
+
+    def __post_init__(self) -> None:
+        if not self.ns:
+            object.__setattr__(self, "ns", self.seconds * 1_000_000_000)
 
     @property
     def ms(self) -> int:
@@ -51,10 +56,14 @@ class Timeframe:
         return self.text
 
 
-def parse_timeframe(value: str | Timeframe, field: str = "timeframe") -> Timeframe:
+def parse_timeframe(
+    value: str | Timeframe, field: str = "timeframe", subsecond: bool = False
+) -> Timeframe:
     """Parse `"15m"`, `"1h"`, `"4h"`, `"1d"`, `"1w"` (also `"1H"`, `"1D"`, `"15min"`).
 
-    Raises `ValidationError` naming `field` and the value for anything else, including `"1M"`.
+    With `subsecond` (live sessions aggregating trades), `"250ms"` too; historical bars and
+    downloads never take one. Raises `ValidationError` naming `field` and the value for anything
+    else, including `"1M"`.
     """
     if isinstance(value, Timeframe):
         return value
@@ -69,6 +78,10 @@ def parse_timeframe(value: str | Timeframe, field: str = "timeframe") -> Timefra
             field, value, "calendar months have no fixed length; use '4w' or '30d'"
         )
     unit = _ALIASES.get(unit, unit)
+    if unit == "ms" and subsecond and count > 0:
+        if count % 1000 == 0:
+            return parse_timeframe(f"{count // 1000}s", field)
+        return Timeframe(text=f"{count}ms", seconds=0, ns=count * 1_000_000)
     if unit not in _UNITS:
         raise ValidationError(field, value, "unit must be one of s, m (minutes), h, d, w")
     if count <= 0:

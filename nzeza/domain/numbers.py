@@ -13,6 +13,7 @@ from typing import Any
 from nzeza.errors import ValidationError
 
 ZERO = Decimal(0)
+NS_PER_DAY = 86_400 * 1_000_000_000  # a UTC day in nanoseconds (timestamps are UTC ns)
 ONE = Decimal(1)
 
 

@@ -320,7 +320,7 @@ async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSe
     from nzeza.engine.account import Account
     from nzeza.engine.lifecycle import kill_check, refuse_if_killed
     from nzeza.engine.session import Session, SessionConfig
-    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.bars import timeframe_ns
     from nzeza.ops.health import OpsServer
     from nzeza.ops.logging import configure_logging
     from nzeza.ops.metrics import Metrics
@@ -373,7 +373,7 @@ async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSe
             inst,
             plan.costs,
             cash,
-            parse_timeframe(plan.timeframe),
+            timeframe_ns(plan.timeframe),
             mode=plan.mode,
             record=session_record(feed_name, spec.symbol, plan.timeframe, plan.costs, float(cash)),
             on_stop=on_stop,

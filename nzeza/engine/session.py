@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
-from nzeza.domain.numbers import to_decimal
+from nzeza.domain.numbers import NS_PER_DAY, to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
@@ -50,7 +50,6 @@ log = get_logger(__name__)
 ON_STOP = ("cancel", "keep")
 LOCK_CHECK_S = 30.0  # how often a session checks it still holds its session lock
 KILL_POLL_S = 0.5  # how often an idle session looks at its kill switch between events
-NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 @dataclass

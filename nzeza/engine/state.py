@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from nzeza.errors import NzezaError
+from nzeza.errors import SessionStateError
 
 
 class SessionState(StrEnum):
@@ -35,13 +35,6 @@ TRANSITIONS: dict[SessionState, dict[str, SessionState]] = {
     S.STOPPED: {},
     S.FAILED: {},
 }
-
-
-class SessionStateError(NzezaError):
-    def __init__(self, state: SessionState, event: str) -> None:
-        self.state = state
-        self.event = event
-        super().__init__(f"session: event {event} is not allowed in state {state}")
 
 
 class SessionMachine:

@@ -20,19 +20,7 @@ import pandas as pd
 
 from nzeza.domain import Fill
 from nzeza.domain.numbers import ZERO
-
-TRADE_COLUMNS = [
-    "entry_time",
-    "exit_time",
-    "side",
-    "entry_price",
-    "exit_price",
-    "size",
-    "pnl",
-    "fees",
-    "return",
-    "status",
-]
+from nzeza.research.backtest import TRADE_COLUMNS  # one trade table shape: replay == backtest
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nzeza.feeds.bars import Bar, BarAggregator, parse_timeframe
+from nzeza.feeds.bars import BarAggregator, TradeBar, timeframe_ns
 from nzeza.feeds.book import OrderBook
 from nzeza.feeds.breaker import BreakerState, CircuitBreaker
 from nzeza.feeds.capture import CaptureWriter, bundled, read_capture
@@ -54,7 +54,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Backoff",
-    "Bar",
     "BarAggregator",
     "BestBidAsk",
     "BookDelta",
@@ -78,10 +77,11 @@ __all__ = [
     "SubscriptionAck",
     "Ticker",
     "Trade",
+    "TradeBar",
     "VenueErrorEvent",
     "binance_rest_snapshot",
     "bundled",
-    "parse_timeframe",
     "read_capture",
     "record",
+    "timeframe_ns",
 ]

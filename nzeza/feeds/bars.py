@@ -17,13 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from nzeza.data.timeframe import parse_timeframe
 from nzeza.errors import ValidationError
 from nzeza.feeds.events import Trade
 
 
 @dataclass(frozen=True, slots=True)
-class Bar:
-    """One OHLCV bar. Prices in quote currency, volume in base units, times in UTC ns."""
+class TradeBar:
+    """One OHLCV bar aggregated from trades; the session turns it into the engine's float
+    `engine.bars.Bar`. Prices in quote currency, volume in base units, times in UTC ns."""
 
     venue: str
     symbol: str
@@ -37,23 +39,17 @@ class Bar:
     trades: int
 
 
-def parse_timeframe(text: str) -> int:
-    """'1s', '5m', '1h', '1d', '250ms' → nanoseconds."""
-    units = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-    units["d"] = 24 * units["h"]
-    for suffix in ("ms", "s", "m", "h", "d"):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            value = int(text[: -len(suffix)]) * units[suffix]
-            if value > 0:
-                return value
-    raise ValidationError("timeframe", text, "use e.g. 250ms, 1s, 5m, 1h, 1d")
+def timeframe_ns(text: str) -> int:
+    """'1s', '5m', '1h', '1d', '250ms' → nanoseconds (the grammar of `nzeza.data.timeframe`,
+    sub-second lengths allowed: a session may aggregate trades into 250 ms bars)."""
+    return parse_timeframe(text, "timeframe", subsecond=True).ns
 
 
 class BarAggregator:
     """Builds bars of one timeframe for one symbol from trades and clock ticks."""
 
     def __init__(self, timeframe: int | str, venue: str = "", symbol: str = "") -> None:
-        self.timeframe_ns = parse_timeframe(timeframe) if isinstance(timeframe, str) else timeframe
+        self.timeframe_ns = timeframe_ns(timeframe) if isinstance(timeframe, str) else timeframe
         if self.timeframe_ns <= 0:
             raise ValidationError("timeframe", timeframe, "must be positive")
         self.venue = venue
@@ -65,14 +61,14 @@ class BarAggregator:
         self.late = 0
         self.emitted = 0
 
-    def _close_until(self, t_ns: int) -> list[Bar]:
+    def _close_until(self, t_ns: int) -> list[TradeBar]:
         """Close the open bar and every empty bar that ends at or before t_ns."""
-        out: list[Bar] = []
+        out: list[TradeBar] = []
         tf = self.timeframe_ns
         while self._start is not None and self._start + tf <= t_ns:
             start = self._start
             out.append(
-                Bar(
+                TradeBar(
                     self.venue,
                     self.symbol,
                     start,
@@ -93,7 +89,7 @@ class BarAggregator:
         self.emitted += len(out)
         return out
 
-    def on_trade(self, trade: Trade) -> list[Bar]:
+    def on_trade(self, trade: Trade) -> list[TradeBar]:
         """Add a trade; returns the bars it closed (possibly empty ones before it)."""
         ts = trade.ts_ns if trade.ts_ns is not None else trade.recv_ns
         if ts is None:
@@ -122,7 +118,7 @@ class BarAggregator:
         self._n += 1
         return closed
 
-    def on_clock(self, now_ns: int) -> list[Bar]:
+    def on_clock(self, now_ns: int) -> list[TradeBar]:
         """Time passed: close every bar that ended at or before `now_ns`."""
         return self._close_until(now_ns)
 
@@ -131,4 +127,4 @@ class BarAggregator:
         return self._start
 
 
-__all__ = ["Bar", "BarAggregator", "parse_timeframe"]
+__all__ = ["BarAggregator", "TradeBar", "timeframe_ns"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from time import monotonic
 
-from nzeza.errors import ConfigError
+from nzeza.errors import BreakerTransitionError, ConfigError
 
 
 class BreakerState(StrEnum):
@@ -42,10 +42,6 @@ TRANSITIONS: dict[BreakerState, dict[BreakerEvent, BreakerState]] = {
         BreakerEvent.TRIP: BreakerState.OPEN,
     },
 }
-
-
-class BreakerTransitionError(RuntimeError):
-    """An event the transition table does not allow in the current state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +106,7 @@ class CircuitBreaker:
     def _fire(self, event: BreakerEvent, reason: str) -> None:
         allowed = TRANSITIONS[self.state]
         if event not in allowed:
-            raise BreakerTransitionError(
-                f"{self.name}: {event.value} not allowed in {self.state.value}"
-            )
+            raise BreakerTransitionError(self.name, self.state.value, event.value)
         old, new = self.state, allowed[event]
         self.state = new
         now = self._clock()

@@ -81,7 +81,7 @@ async def paper_over_replay(
     from nzeza.engine.lifecycle import kill_check, refuse_if_killed
     from nzeza.engine.runner import feed_paths, session_instrument, session_record
     from nzeza.engine.session import Session, SessionConfig
-    from nzeza.feeds.bars import parse_timeframe
+    from nzeza.feeds.bars import timeframe_ns
     from nzeza.feeds.replay import ReplayServer
     from nzeza.ops.settings import load_settings
     from nzeza.venues.paper.durable import DurablePaperVenue
@@ -102,7 +102,7 @@ async def paper_over_replay(
         inst,
         costs,
         Decimal(str(init_cash)),
-        parse_timeframe(timeframe),
+        timeframe_ns(timeframe),
         record=session_record(feed, symbol, timeframe, costs, init_cash),
         risk=settings.risk,
     )

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from nzeza.domain.numbers import ZERO
-
-NS_PER_DAY = 86_400 * 1_000_000_000
+from nzeza.domain.numbers import NS_PER_DAY, ZERO
 
 
 @dataclass

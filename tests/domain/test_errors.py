@@ -136,3 +136,23 @@ def test_clip_redacts_before_cutting() -> None:
     clipped = e.clip(text, 300)
     assert len(clipped) <= 300 and not _leaks_a_prefix(clipped)
     assert e.clip("short", 300) == "short"
+
+
+def test_every_state_machine_refusal_is_one_error_type() -> None:
+    """Orders, sessions and circuit breakers refuse a transition with the same base error."""
+    from nzeza.domain import Instrument, Order, OrderCanceled, Side
+    from nzeza.engine.state import SessionMachine
+    from nzeza.feeds.breaker import TRANSITIONS, BreakerState, CircuitBreaker
+
+    with pytest.raises(e.TransitionError, match="session: event resume_from_nowhere"):
+        SessionMachine().fire("resume_from_nowhere")
+    breaker = CircuitBreaker("binance")
+    with pytest.raises(e.TransitionError, match="circuit breaker binance"):
+        breaker._fire(next(iter(TRANSITIONS[BreakerState.OPEN])), "x")  # timeout while closed
+    inst = Instrument(
+        "paper", "BTC/USDT", "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001")
+    )
+    order = Order("c1", inst, Side.BUY, Decimal("1"))
+    order.apply(OrderCanceled())
+    with pytest.raises(e.TransitionError, match="order 'c1'"):
+        order.apply(OrderCanceled())  # a canceled order cannot be canceled again

@@ -7,8 +7,9 @@ from decimal import Decimal as D
 import pandas as pd
 import pytest
 
+from nzeza.errors import ValidationError
 from nzeza.feeds import binance, hyperliquid
-from nzeza.feeds.bars import BarAggregator, parse_timeframe
+from nzeza.feeds.bars import BarAggregator, timeframe_ns
 from nzeza.feeds.capture import (
     BINANCE_BTCUSDT,
     BINANCE_ETHUSDT,
@@ -106,9 +107,9 @@ def test_bar_closes_on_clock_without_a_trade_and_empty_bars_carry_close():
 
 
 def test_timeframe_parsing():
-    assert parse_timeframe("250ms") == 250_000_000 and parse_timeframe("5m") == 300 * 10**9
+    assert timeframe_ns("250ms") == 250_000_000 and timeframe_ns("5m") == 300 * 10**9
     with pytest.raises(ValueError):
-        parse_timeframe("5x")
+        timeframe_ns("5x")
 
 
 def test_consolidated_price_excludes_stale_and_outliers():
@@ -124,3 +125,14 @@ def test_consolidated_price_excludes_stale_and_outliers():
     assert set(q.excluded) == {"dydx", "hyperliquid"}
     assert "outlier" in q.excluded["dydx"] and "stale" in q.excluded["hyperliquid"]
     assert ConsolidatedPrice(min_sources=4).quote(0).price is None
+
+
+def test_one_timeframe_grammar_subsecond_only_for_sessions() -> None:
+    from nzeza.data.timeframe import parse_timeframe
+
+    assert timeframe_ns("1h") == parse_timeframe("1h").ns == 3600 * 10**9
+    assert (
+        timeframe_ns("1000ms") == 10**9 and parse_timeframe("1000ms", subsecond=True).text == "1s"
+    )
+    with pytest.raises(ValidationError, match="timeframe"):
+        parse_timeframe("250ms")  # historical bars and downloads: whole seconds only
