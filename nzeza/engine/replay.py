@@ -30,9 +30,9 @@ from nzeza.domain import (
 )
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import bars_from_frame, frame_timestamps
+from nzeza.engine.roundtrips import closed_only, open_only, trades_from_fills
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
-from nzeza.engine.trades import closed_only, open_only, trades_from_fills
 
 # A grid far finer than any float64 price or size difference the research side can express,
 # so replay sizes are not rounded away from the backtest's (parity to 1e-9 relative).

@@ -3,8 +3,8 @@
 Sans-I/O: `RiskEngine.check(intent, RiskContext) -> Decision`. See `engine.py`.
 """
 
-from nzeza.risk.breaker import DailyLossBreaker
 from nzeza.risk.config import DEFAULT_CHECKS, EquityShare, RiskConfig
+from nzeza.risk.dailyloss import DailyLossBreaker
 from nzeza.risk.decision import Action, Decision, RiskContext
 from nzeza.risk.engine import RiskEngine, reduces, total_pnl
 from nzeza.risk.killswitch import (

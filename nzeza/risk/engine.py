@@ -38,8 +38,8 @@ from nzeza.domain.intent import OrderIntent, validate_intent
 from nzeza.domain.numbers import ZERO
 from nzeza.errors import NzezaError, RiskRejected, ValidationError, clip
 from nzeza.execution.slippage import estimate_slippage
-from nzeza.risk.breaker import DailyLossBreaker
 from nzeza.risk.config import EquityShare, Limit, RiskConfig
+from nzeza.risk.dailyloss import DailyLossBreaker
 from nzeza.risk.decision import Action, Decision, RiskContext
 from nzeza.risk.killswitch import KillSwitch
 
