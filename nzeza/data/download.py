@@ -37,6 +37,7 @@ from nzeza.data.schema import INDEX_NAME, OHLCV_COLUMNS
 from nzeza.data.timeframe import Timeframe, parse_timeframe
 from nzeza.data.validate import OhlcvReport, validate_ohlcv
 from nzeza.errors import ValidationError, VenueError
+from nzeza.ops.backoff import Backoff
 from nzeza.ops.logging import get_logger
 
 log = get_logger(__name__)
@@ -178,7 +179,7 @@ class _Caller:
                     ) from exc
                 wait = self._retry_after()
                 if wait is None:
-                    wait = min(self.backoff * 2**attempt, 60.0)
+                    wait = Backoff(self.backoff, cap_s=60.0, jitter=0).delay(attempt)
                 log.warning(
                     "%s: %s: %s; retry %d/%d in %.2fs",
                     self.ex.id,

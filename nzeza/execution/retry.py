@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from nzeza.errors import ConfigError, VenueError
+from nzeza.ops.backoff import Backoff
 
 T = TypeVar("T")
 
@@ -36,10 +37,10 @@ class RetryPolicy:
             raise ConfigError("retry.jitter", f"must be in [0, 1), got {self.jitter}")
 
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
-        d = min(self.max_delay, self.base_delay * self.factor ** (retry - 1))
-        if self.jitter and rng is not None:
-            d *= 1 + rng.uniform(-self.jitter, self.jitter)
-        return d
+        """Seconds before retry `retry` (1-based): the one backoff policy, `nzeza.ops.backoff`
+        (without an `rng`, no jitter: the ceiling itself)."""
+        backoff = Backoff(self.base_delay, self.max_delay, self.factor, self.jitter)
+        return backoff.delay(retry - 1, rng) if rng is not None else backoff.ceiling(retry - 1)
 
 
 async def with_retries(

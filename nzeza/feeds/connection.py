@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
@@ -60,6 +58,7 @@ from nzeza.feeds.events import (
     SequenceGap,
     SubscriptionAck,
 )
+from nzeza.ops.backoff import Backoff  # full jitter: reconnect storms spread out
 from nzeza.ops.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,23 +82,6 @@ class FeedGaveUp(VenueError):
         )
         self.attempts = attempts
         self.last_error = last_error
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: delay = uniform(0, min(cap, base * factor**n))."""
-
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    factor: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def ceiling(self, attempt: int) -> float:
-        return min(self.cap_s, self.base_s * self.factor ** max(0, attempt))
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number `attempt` (0-based)."""
-        return self.rng.uniform(0.0, self.ceiling(attempt))
 
 
 class FeedConnection:
