@@ -47,6 +47,16 @@ DEFAULT_CHECKS: tuple[str, ...] = (
 SLIPPAGE_ACTIONS = ("reject", "limit", "twap")
 SIZE_ACTIONS = ("reject", "amend", "twap")
 LOSS_PERIODS = ("utc_day", "session")
+# The limits given as numbers (positive when set), parsed from text or floats once.
+NUMERIC_LIMITS = (
+    "max_order_qty",
+    "max_order_notional",
+    "max_gross_exposure",
+    "max_net_exposure",
+    "daily_loss_limit",
+    "max_slippage_bps",
+    "price_band_bps",
+)
 # The money limits that may be a share of equity instead of an amount.
 SHARE_LIMITS = ("max_order_notional", "max_gross_exposure", "max_net_exposure", "daily_loss_limit")
 
@@ -106,15 +116,7 @@ class RiskConfig:
 
     def __post_init__(self) -> None:
         # Normalise numbers so a YAML/JSON config can give strings or floats.
-        for name in (
-            "max_order_qty",
-            "max_order_notional",
-            "max_gross_exposure",
-            "max_net_exposure",
-            "daily_loss_limit",
-            "max_slippage_bps",
-            "price_band_bps",
-        ):
+        for name in NUMERIC_LIMITS:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _limit(name, value))
@@ -144,15 +146,7 @@ class RiskConfig:
             if name in seen:
                 raise ConfigError("risk.checks", f"check {name!r} is listed twice")
             seen.add(name)
-        for name in (
-            "max_order_qty",
-            "max_order_notional",
-            "max_gross_exposure",
-            "max_net_exposure",
-            "daily_loss_limit",
-            "max_slippage_bps",
-            "price_band_bps",
-        ):
+        for name in NUMERIC_LIMITS:
             value = getattr(self, name)
             if isinstance(value, EquityShare):
                 if name not in SHARE_LIMITS:
