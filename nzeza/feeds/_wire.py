@@ -18,11 +18,13 @@ import json
 from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from nzeza.errors import ParseError
+
+T = TypeVar("T")
 
 _MAX_CACHE = 500_000
 _ALLOWED = frozenset("0123456789.eE+-")
@@ -139,6 +141,18 @@ def _sample(raw: Any) -> Any:
     elif isinstance(raw, str):
         raw = raw[:200]
     return raw
+
+
+def dispatch_checked(venue: str, dispatch: Callable[..., T], msg: Any, *args: Any) -> T:
+    """Run a parser's `dispatch(msg, *args)`; any shape exception (a missing key, a wrong type)
+    becomes one `ParseError` naming the venue and, where it can, the field. Every venue parser
+    goes through here, so bad input raises `ParseError` and nothing else."""
+    try:
+        return dispatch(msg, *args)
+    except ParseError:
+        raise
+    except SHAPE_ERRORS as exc:
+        raise shape_error(venue, exc, msg) from None
 
 
 def shape_error(venue: str, exc: BaseException, msg: Any, field: str = "") -> ParseError:

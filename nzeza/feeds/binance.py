@@ -29,10 +29,10 @@ from nzeza.feeds._wire import (
     PX,
     SHAPE_ERRORS,
     decimal_field,
+    dispatch_checked,
     levels_field,
     loads,
     price_field,
-    shape_error,
 )
 from nzeza.feeds.events import (
     BestBidAsk,
@@ -176,12 +176,7 @@ def parse_checked(raw: str | bytes, recv_ns: int | None = None, symbol: str = ""
     reaches its result faster for the hot payloads.
     """
     msg = loads(VENUE, raw)
-    try:
-        return _dispatch(msg, recv_ns, symbol)
-    except ParseError:
-        raise
-    except SHAPE_ERRORS as exc:
-        raise shape_error(VENUE, exc, msg) from None
+    return dispatch_checked(VENUE, _dispatch, msg, recv_ns, symbol)
 
 
 def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:

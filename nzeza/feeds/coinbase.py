@@ -32,6 +32,7 @@ from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import (
     SHAPE_ERRORS,
     decimal_field,
+    dispatch_checked,
     iso_to_ns,
     level_object,
     loads,
@@ -58,12 +59,7 @@ PRIVATE_CHANNELS = frozenset({"user", "futures_balance_summary"})
 def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
     """Parse one Coinbase Advanced Trade message. Raises ParseError (only) on bad input."""
     msg = loads(VENUE, raw)
-    try:
-        return _dispatch(msg, recv_ns)
-    except ParseError:
-        raise
-    except SHAPE_ERRORS as exc:
-        raise shape_error(VENUE, exc, msg) from None
+    return dispatch_checked(VENUE, _dispatch, msg, recv_ns)
 
 
 def sequence_of(msg: Any) -> int | None:

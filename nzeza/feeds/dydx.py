@@ -27,13 +27,12 @@ from typing import Any
 
 from nzeza.errors import ParseError, ValidationError
 from nzeza.feeds._wire import (
-    SHAPE_ERRORS,
+    dispatch_checked,
     iso_to_ns,
     level_object,
     levels_field,
     loads,
     price_field,
-    shape_error,
 )
 from nzeza.feeds.events import (
     BookDelta,
@@ -58,12 +57,7 @@ def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
 
 
 def _guarded(msg: Any, recv_ns: int | None) -> list[Event]:
-    try:
-        return _dispatch(msg, recv_ns)
-    except ParseError:
-        raise
-    except SHAPE_ERRORS as exc:
-        raise shape_error(VENUE, exc, msg) from None
+    return dispatch_checked(VENUE, _dispatch, msg, recv_ns)
 
 
 def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:

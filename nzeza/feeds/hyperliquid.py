@@ -18,7 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from nzeza.errors import ParseError, ValidationError
-from nzeza.feeds._wire import SHAPE_ERRORS, level_object, loads, price_field, shape_error
+from nzeza.feeds._wire import (
+    dispatch_checked,
+    level_object,
+    loads,
+    price_field,
+)
 from nzeza.feeds.events import (
     BookSnapshot,
     Event,
@@ -35,12 +40,7 @@ WS_URL = "wss://api.hyperliquid.xyz/ws"
 def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
     """Parse one Hyperliquid message. Raises ParseError (only) on bad input."""
     msg = loads(VENUE, raw)
-    try:
-        return _dispatch(msg, recv_ns)
-    except ParseError:
-        raise
-    except SHAPE_ERRORS as exc:
-        raise shape_error(VENUE, exc, msg) from None
+    return dispatch_checked(VENUE, _dispatch, msg, recv_ns)
 
 
 def _ms(value: Any, field: str) -> int:

@@ -29,7 +29,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from nzeza.errors import ParseError, ValidationError
-from nzeza.feeds._wire import SHAPE_ERRORS, iso_to_ns, loads_decimal, shape_error, to_decimal
+from nzeza.feeds._wire import (
+    dispatch_checked,
+    iso_to_ns,
+    loads_decimal,
+    to_decimal,
+)
 from nzeza.feeds.events import (
     BookDelta,
     BookSnapshot,
@@ -52,12 +57,7 @@ BOOK_DEPTHS = (10, 25, 100, 500, 1000)
 def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
     """Parse one Kraken v2 message. Raises ParseError (only) on bad input."""
     msg = loads_decimal(VENUE, raw)
-    try:
-        return _dispatch(msg, recv_ns)
-    except ParseError:
-        raise
-    except SHAPE_ERRORS as exc:
-        raise shape_error(VENUE, exc, msg) from None
+    return dispatch_checked(VENUE, _dispatch, msg, recv_ns)
 
 
 def _dec(value: Any, field: str, positive: bool = False) -> Decimal:
