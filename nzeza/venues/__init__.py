@@ -1,7 +1,7 @@
 """nzeza.venues — adapters behind one async interface (`Venue`): paper, ccxt, dydx.
 
 Light at import: the ccxt and dydx adapters are imported from their modules
-(`nzeza.venues.ccxt_venue`, `nzeza.venues.dydx`), never here.
+(`nzeza.venues.ccxt`, `nzeza.venues.dydx`), never here.
 """
 
 from nzeza.venues.base import Balance, OrderRequest, Update, Venue, VenueOrder, VenuePosition

@@ -91,7 +91,7 @@ def build_venue(settings: Any, name: str, *, live: bool = False, limiter: Any = 
             limiter=limiter,
             ssl_context=tls_context(ca_file),
         )
-    from nzeza.venues.ccxt_venue import CcxtVenue
+    from nzeza.venues.ccxt import CcxtVenue
 
     venue = CcxtVenue(
         name,

@@ -10,7 +10,7 @@ import pytest
 
 from nzeza.ops.settings import VenueSettings
 from nzeza.secrets import clear_secrets
-from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
+from nzeza.venues.ccxt import CcxtVenue, eth_address
 from nzeza.venues.factory import ccxt_credentials
 
 HL_KEY = "0x" + "4c" * 32

@@ -15,7 +15,7 @@ from nzeza.execution.client_ids import client_order_id
 from nzeza.execution.retry import RetryPolicy
 from nzeza.execution.submit import submit_idempotent
 from nzeza.venues import OrderRequest
-from nzeza.venues.ccxt_venue import CAPABILITIES, CcxtVenue, capabilities, map_error
+from nzeza.venues.ccxt import CAPABILITIES, CcxtVenue, capabilities, map_error
 
 D = Decimal
 KEY, SECRET = "k" * 64, "s" * 64

@@ -34,7 +34,7 @@ from nzeza.execution.retry import RetryPolicy
 from nzeza.execution.submit import submit_idempotent
 from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest, VenueOrder
-from nzeza.venues.ccxt_venue import CcxtVenue, eth_address
+from nzeza.venues.ccxt import CcxtVenue, eth_address
 
 D = Decimal
 VENUES = ["binance", "coinbase", "kraken", "hyperliquid"]

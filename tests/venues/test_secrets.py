@@ -13,7 +13,7 @@ from support.sim.binance import BinanceSim
 from nzeza.errors import VenueError
 from nzeza.secrets import clear_secrets
 from nzeza.venues import OrderRequest
-from nzeza.venues.ccxt_venue import CcxtVenue
+from nzeza.venues.ccxt import CcxtVenue
 from nzeza.venues.dydx import DydxKey
 
 CANARY_KEY = "CANARYkey" + "9" * 55

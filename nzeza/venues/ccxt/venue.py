@@ -1,17 +1,13 @@
 """One ccxt wrapper for every CEX (ccxt.async_support), with per-venue differences as data.
 
-`CAPABILITIES["default"]` says how a typical venue behaves; each venue's entry overrides only
-what differs (freqtrade's `_ft_has` idea). ccxt exceptions become `VenueError` with the
-retryable flag set by `map_error`: network trouble, timeouts, 429/DDoS and unavailability are
-retryable; invalid orders, insufficient funds, auth and bad requests are not.
+Capabilities (`capabilities.py`) say how each venue differs; ccxt exceptions become
+`VenueError` through `errors.map_error`; responses become nzeza's types through the pure
+functions of `convert.py`.
 
 Every HTTP request ccxt sends goes through the adapter's `RateLimiter` (ccxt's throttle hook is
 ours), under the endpoint of the method that sent it. `my_trades` pages through the venue's
 trade history the venue's way (`trades_paging`: forward from a time, from an id, by offset or by
 cursor), so a session reconciling after a long outage sees every fill, not the first page.
-A response that lacks the side, type, status, amount or timestamp of an order or trade is a
-`VenueError` (code `bad_response`) naming the field, never a guessed default; a negative fee
-(a maker rebate) is a fill like any other.
 """
 
 from __future__ import annotations
@@ -21,156 +17,20 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
-from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from nzeza.errors import ConfigError, ValidationError, VenueError, clip
+from nzeza.domain import Fill, Instrument, OrderType, Side, TimeInForce
+from nzeza.errors import ConfigError, VenueError
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
-
-CAPABILITIES: dict[str, dict[str, Any]] = {
-    "default": {
-        "options": {},
-        # create_order param that carries our client order id
-        "client_id_param": "clientOrderId",
-        # how to find an order by client id: "param" (fetch_order with `fetch_by_client_id_param`)
-        # or "scan" (list recent orders with `scan_methods`, match clientOrderId)
-        "lookup_by_client_id": "param",
-        "fetch_by_client_id_param": "clientOrderId",
-        "scan_methods": ("fetch_open_orders", "fetch_closed_orders"),
-        # cancel by client id: "param" (cancel_order with `cancel_client_id_param`) or "resolve"
-        # (look the venue order id up first: the venue cancels by its own id only)
-        "cancel_by_client_id": "param",
-        "cancel_client_id_param": "clientOrderId",
-        # False: the create response has no status/fills, so the order is fetched right after
-        "create_returns_state": True,
-        # market orders that must carry a price: None, "buy" (quote-sized market buys), "all"
-        "market_needs_price": None,
-        "market_buy_as_ioc_limit": None,  # slippage bound of a market buy sent as an IOC limit
-        "market_type": "spot",
-        "positions": False,
-        "credentials": ("apiKey", "secret"),  # what a live venue must be given
-        "methods_off": (),  # ccxt internals replaced by no-ops (see hyperliquid)
-        "wallet_from_private_key": False,
-        # how my_trades pages: "since" (forward from a time, ascending pages), "from_id"
-        # (Binance: a first page from a time, then fromId; one day per window), "offset"
-        # (Kraken: newest first, `ofs`), "cursor" (Coinbase: the response's cursor)
-        "trades_paging": "since",
-        "trades_page": 1000,
-    },
-    "binance": {
-        "options": {
-            "fetchMarkets": {"types": ["spot"]},
-            "fetchCurrencies": False,
-            "fetchMargins": False,
-            "defaultType": "spot",
-        },
-        "client_id_param": "newClientOrderId",
-        "fetch_by_client_id_param": "origClientOrderId",
-        "cancel_client_id_param": "origClientOrderId",
-        "trades_paging": "from_id",
-        "trades_page": 1000,
-    },
-    "coinbase": {
-        # Advanced Trade: orders are fetched and cancelled by Coinbase's order id only.
-        "options": {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
-        "client_id_param": "client_order_id",
-        "lookup_by_client_id": "scan",
-        "scan_methods": ("fetch_orders",),
-        "cancel_by_client_id": "resolve",
-        "create_returns_state": False,
-        "market_needs_price": "buy",
-        # a market buy is sized in quote (an unknown base quantity fills, possibly more than
-        # asked): send it as a base-sized IOC limit at the reference price + 2 % instead
-        "market_buy_as_ioc_limit": Decimal("0.02"),
-        "trades_paging": "cursor",
-        "trades_page": 100,
-    },
-    "kraken": {
-        "client_id_param": "cl_ord_id",
-        "lookup_by_client_id": "scan",  # QueryOrders needs a txid; Open/ClosedOrders filter
-        "cancel_client_id_param": "cl_ord_id",
-        "create_returns_state": False,  # AddOrder answers {txid, descr} only
-        "trades_paging": "offset",
-        "trades_page": 50,  # TradesHistory: 50 a page, newest first
-    },
-    "hyperliquid": {
-        # Perpetuals; orders are signed with the wallet key (EIP-712 over the L1 action).
-        "options": {"fetchMarkets": {"types": ["swap"]}, "defaultType": "swap", "refSet": True},
-        "client_id_param": "clientOrderId",
-        "create_returns_state": False,  # statuses [{"resting": {"oid"}}] carry no order state
-        "market_type": "swap",
-        "positions": True,
-        "market_needs_price": "all",  # a market order is an IOC limit at price ± slippage
-        "credentials": ("walletAddress", "privateKey"),
-        # The account address of the key when none is given (not for API "agent" wallets,
-        # which sign for another account: give that account's walletAddress explicitly).
-        "wallet_from_private_key": True,
-        # ccxt would sign a builder-fee approval and a referral on the user's account before the
-        # first order; nzeza never signs anything the user did not ask for.
-        "methods_off": ("handle_builder_fee_approval",),
-        "trades_paging": "since",  # userFillsByTime: up to 2000 fills from startTime
-        "trades_page": 2000,
-    },
-}
-
-# ccxt method → the `Venue` endpoint its requests count under (rate limits)
-_ENDPOINT_OF = {
-    "load_markets": "load_markets",
-    "create_order": "submit",
-    "cancel_order": "cancel",
-    "fetch_order": "fetch_order",
-    "fetch_open_orders": "open_orders",
-    "fetch_closed_orders": "open_orders",
-    "fetch_orders": "open_orders",
-    "fetch_balance": "balances",
-    "fetch_positions": "positions",
-    "fetch_my_trades": "my_trades",
-}
-DAY_MS = 86_400_000
-MAX_TRADE_PAGES = 1000
-
-_STATUS = {
-    "open": OrderStatus.ACCEPTED,
-    "closed": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
-
-
-def capabilities(venue: str) -> dict[str, Any]:
-    out = dict(CAPABILITIES["default"])
-    out.update(CAPABILITIES.get(venue, {}))
-    return out
-
-
-def map_error(venue: str, exc: BaseException, http_status: int | None = None) -> VenueError:
-    """A ccxt exception as a VenueError with the right retryable flag (message redacted).
-
-    `http_status`, when known, catches what ccxt classifies by body alone: a 408/425/429 or 5xx
-    answer whose JSON error code ccxt maps to a generic ExchangeError is still retryable, and
-    any other 4xx answer is not (ccxt calls unrecognised ones "ExchangeNotAvailable").
-    """
-    import ccxt
-
-    retryable_types = (
-        ccxt.RequestTimeout,
-        ccxt.DDoSProtection,  # includes RateLimitExceeded (HTTP 429)
-        ccxt.ExchangeNotAvailable,  # includes OnMaintenance (5xx)
-        ccxt.NetworkError,
-    )
-    never = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.AuthenticationError, ccxt.BadRequest)
-    retryable = isinstance(exc, retryable_types) and not isinstance(exc, never)
-    if http_status is not None:
-        if http_status in (408, 425, 429) or http_status >= 500:
-            retryable = not isinstance(exc, never)
-        elif 400 <= http_status < 500 and not isinstance(exc, ccxt.DDoSProtection):
-            # ccxt files unrecognised 4xx bodies under ExchangeNotAvailable; a request the
-            # venue refused as malformed or unauthorised fails the same way when sent again.
-            # (Rate limiting ccxt recognised, e.g. Binance's 418 ban, stays retryable.)
-            retryable = False
-    code = type(exc).__name__
-    text = clip(str(exc), 300)  # redacted before the cut: no secret's head survives
-    return VenueError(venue, text or code, retryable=retryable, code=code)
+from nzeza.venues.ccxt.capabilities import DAY_MS, ENDPOINT_OF, MAX_TRADE_PAGES, capabilities
+from nzeza.venues.ccxt.convert import (
+    need,
+    to_balances,
+    to_fill,
+    to_instrument,
+    to_order,
+    to_position,
+)
+from nzeza.venues.ccxt.errors import map_error
+from nzeza.venues.ccxt.keys import eth_address
 
 
 class CcxtVenue(Venue):
@@ -264,24 +124,10 @@ class CcxtVenue(Venue):
         try:
             # ccxt's decimal_to_precision sets rounding HALF_UP and traps Underflow on the
             # current decimal context; a local copy keeps nzeza's arithmetic as it was
-            with self.endpoint(_ENDPOINT_OF.get(method, "other")), decimal.localcontext():
+            with self.endpoint(ENDPOINT_OF.get(method, "other")), decimal.localcontext():
                 return await getattr(self.exchange, method)(*args, **kw)
         except ccxt.BaseError as exc:
             raise map_error(self.name, exc, self._last_status) from None
-
-    def _need(self, data: dict[str, Any], key: str, what: str) -> Any:
-        """`data[key]`, or a VenueError naming the field: never a guessed default."""
-        value = data.get(key)
-        if value is None or value == "":
-            from nzeza.errors import show_value
-
-            raise VenueError(
-                self.name,
-                f"the venue's {what} has no {key}: {show_value(data.get('info', data))}",
-                retryable=True,  # its state is unknown: look it up again rather than assume
-                code="bad_response",
-            )
-        return value
 
     def _symbol(self, instrument_id: str) -> str:
         return instrument_id.split(":", 1)[1]
@@ -292,87 +138,28 @@ class CcxtVenue(Venue):
         for sym, m in markets.items():
             if not m.get("active", True) or m.get("type", "spot") != self.caps["market_type"]:
                 continue
-            prec, lim = m["precision"], m["limits"]
-            tick, lot = prec.get("price"), prec.get("amount")
-            if tick is None or lot is None:
-                continue
-            inst = Instrument(
-                self.name,
-                sym,
-                m["base"],
-                m["quote"],
-                Decimal(str(tick)),
-                Decimal(str(lot)),
-                Decimal(str(lim.get("amount", {}).get("min") or 0)),
-                Decimal(str(lim.get("cost", {}).get("min") or 0)),
-            )
-            out[inst.id] = inst
+            inst = to_instrument(self.name, sym, m)
+            if inst is not None:
+                out[inst.id] = inst
         self.instruments = out
         return out
 
     def _order(
         self, o: dict[str, Any], instrument_id: str, request: OrderRequest | None = None
     ) -> VenueOrder:
-        """A ccxt order dict as a VenueOrder. `request` (what we sent) gives the side, type,
-        amount and price a terse create response leaves out; its status and timestamp must be
-        the venue's (`bad_response` otherwise)."""
-        what = "order"
-        raw_status = self._need(o, "status", what)
-        status = _STATUS.get(str(raw_status))
-        if status is None:
-            raise VenueError(
-                self.name,
-                f"unknown order status {raw_status!r}",
-                retryable=True,
-                code="bad_response",
-            )
-        filled = Decimal(str(o.get("filled") or 0))
-        if status is OrderStatus.ACCEPTED and filled > 0:
-            status = OrderStatus.PARTIALLY_FILLED
-        price = o.get("price")
-        avg = o.get("average")
+        """A ccxt order as a VenueOrder (`convert.to_order`), remembering its client id."""
         cid = str(o.get("clientOrderId") or (request.client_order_id if request else ""))
         if cid and o.get("id"):
             self._client_ids[str(o["id"])] = cid
-        # What we asked for wins over the venue's rendering (Hyperliquid's market order is an
-        # IOC limit on the wire).
-        if request is not None:
-            side, otype, amount, price = (
-                request.side.value,
-                request.type.value,
-                request.quantity,
-                request.price,
-            )
-            ts = o.get("timestamp") or o.get("lastTradeTimestamp")
-        else:
-            side = self._need(o, "side", what)
-            otype = self._need(o, "type", what)
-            amount = self._need(o, "amount", what)
-            ts = self._need(o, "timestamp", what)
-        if side not in ("buy", "sell"):
-            raise VenueError(self.name, f"order side {side!r}", retryable=True, code="bad_response")
-        return VenueOrder(
-            cid,
-            str(o.get("id") or ""),
-            instrument_id,
-            Side(side),
-            # venues' other types (stop-limit, IOC limit on the wire) rest like limits
-            OrderType(otype if otype in ("limit", "market") else "limit"),
-            Decimal(str(amount)),
-            Decimal(str(price)) if price else None,
-            status,
-            filled,
-            Decimal(str(avg)) if avg else None,
-            int(ts or 0) * 1_000_000,
-        )
+        return to_order(self.name, o, instrument_id, cid, request)
 
     def _market_price(self, request: OrderRequest) -> float | None:
         """The price ccxt is given: the limit, or for a market order where the venue needs one,
         the request's reference price (a non-retryable error without it)."""
         if request.price is not None:
             return float(request.price)
-        need = self.caps["market_needs_price"]
-        if need == "all" or (need == "buy" and request.side is Side.BUY):
+        needs = self.caps["market_needs_price"]
+        if needs == "all" or (needs == "buy" and request.side is Side.BUY):
             if request.reference_price is None:
                 raise VenueError(
                     self.name,
@@ -503,29 +290,12 @@ class CcxtVenue(Venue):
         return [self._order(o, f"{self.name}:{o['symbol']}") for o in rows]
 
     async def balances(self) -> dict[str, Balance]:
-        b = await self._call("fetch_balance")
-        out = {}
-        for ccy, total in (b.get("total") or {}).items():
-            if total is None:
-                continue
-            free = Decimal(str(b.get("free", {}).get(ccy) or 0))
-            out[ccy] = Balance(ccy, free, Decimal(str(total)) - free)
-        return out
+        return to_balances(await self._call("fetch_balance"))
 
     async def positions(self) -> list[VenuePosition]:
         if not self.caps["positions"]:
             return []
-        rows = await self._call("fetch_positions")
-        out = []
-        for p in rows:
-            qty = Decimal(str(p.get("contracts") or 0)) * (-1 if p.get("side") == "short" else 1)
-            entry = p.get("entryPrice")
-            out.append(
-                VenuePosition(
-                    f"{self.name}:{p['symbol']}", qty, Decimal(str(entry)) if entry else None
-                )
-            )
-        return out
+        return [to_position(self.name, p) for p in await self._call("fetch_positions")]
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
         since_ms = since_ns // 1_000_000 if since_ns is not None else None
@@ -536,34 +306,15 @@ class CcxtVenue(Venue):
                 o = await self._fetch_raw(instrument_id, venue_order_id=vid)
                 if o is not None and o.get("clientOrderId"):
                     self._client_ids[vid] = str(o["clientOrderId"])
-        out = []
-        what = "trade"
-        for t in rows:
-            fee = t.get("fee") or {}
-            side = self._need(t, "side", what)
-            ts = int(self._need(t, "timestamp", what))
-            try:
-                out.append(
-                    Fill(
-                        str(self._need(t, "id", what)),
-                        self._client_ids.get(str(t.get("order")), str(t.get("order") or "")),
-                        instrument_id,
-                        side,
-                        Decimal(str(self._need(t, "amount", what))),
-                        Decimal(str(self._need(t, "price", what))),
-                        # a negative fee is a rebate (maker): booked as it is
-                        Decimal(str(fee.get("cost") or 0)),
-                        str(fee.get("currency") or ""),
-                        ts * 1_000_000,
-                    )
-                )
-            except ValidationError as exc:
-                raise VenueError(
-                    self.name,
-                    f"a trade is not a valid fill: {exc}",
-                    retryable=False,
-                    code="bad_response",
-                ) from None
+        out = [
+            to_fill(
+                self.name,
+                t,
+                instrument_id,
+                self._client_ids.get(str(t.get("order")), str(t.get("order") or "")),
+            )
+            for t in rows
+        ]
         if since_ms is not None:
             out = [f for f in out if f.ts >= since_ms * 1_000_000]
         out.sort(key=lambda f: f.ts)
@@ -578,7 +329,7 @@ class CcxtVenue(Venue):
         def add(batch: list[dict[str, Any]]) -> int:
             new = 0
             for t in batch:
-                tid = str(self._need(t, "id", "trade"))
+                tid = str(need(self.name, t, "id", "trade"))
                 if tid not in seen:
                     seen[tid] = t
                     new += 1
@@ -613,7 +364,7 @@ class CcxtVenue(Venue):
                 add(batch)
                 if len(batch) == page:  # full: every later trade by id, up to the present
                     while len(batch) == page:
-                        last = max(int(self._need(t, "id", "trade")) for t in batch)
+                        last = max(int(need(self.name, t, "id", "trade")) for t in batch)
                         batch = await fetch(None, {"fromId": last + 1})
                         if add(batch) == 0:
                             break
@@ -633,19 +384,6 @@ async def _async_true(*_args: Any, **_kw: Any) -> bool:
     return True
 
 
-def eth_address(private_key_hex: str) -> str:
-    """The Ethereum address (lowercase 0x…) of a secp256k1 private key given in hex."""
-    import ccxt
-    import coincurve  # ccxt's own secp256k1 dependency
-
-    try:
-        key = coincurve.PrivateKey(bytes.fromhex(private_key_hex.removeprefix("0x")))
-    except ValueError:
-        raise ConfigError("privateKey", "is not 32 bytes of hex") from None
-    digest = ccxt.Exchange.hash(key.public_key.format(compressed=False)[1:], "keccak", "hex")
-    return "0x" + digest[-40:]
-
-
 def _point_at(exchange: Any, base_url: str) -> None:
     """Replace scheme://host of every REST base in `exchange.urls['api']` with `base_url`."""
 
@@ -658,3 +396,6 @@ def _point_at(exchange: Any, base_url: str) -> None:
         return v
 
     exchange.urls["api"] = swap(exchange.urls["api"])
+
+
+__all__ = ["CcxtVenue"]
