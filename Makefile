@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 TRUSTED := $(VENV)/.notebooks-trusted
+# test processes: one per core (pytest-xdist; each notebook stays on one worker)
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: install demo test lint format bench clean notebooks
 
@@ -31,8 +33,8 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks/
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval --nbval-sanitize-with notebooks/sanitize.cfg notebooks/
 
 lint: $(STAMP)
 	$(BIN)/ruff format .

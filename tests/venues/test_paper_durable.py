@@ -108,3 +108,34 @@ def test_a_file_holding_an_invalid_trade_is_repaired_on_open(tmp_path, stored):
     again = DurablePaperVenue(path, [INST], COSTS)  # nothing left to repair
     assert again.quarantined == 0
     run(again.close())
+
+
+def _submit_many(path: str, prefix: str, n: int, start) -> int:  # in a child process
+    venue = DurablePaperVenue(path, [INST], COSTS)
+    try:
+        venue.on_trade(INST.id, D("60000"), 1)
+        start.wait()
+        for i in range(n):
+            run(venue.submit(buy(f"{prefix}{i}", "0.001")))
+        return n
+    finally:
+        run(venue.close())
+
+
+def test_two_sessions_sharing_the_venue_never_draw_the_same_order_id(tmp_path):
+    """Two processes submitting at once to one venue file: every order is filled once, under
+    its own venue order id (the id was drawn before the write lock, and two sessions on one
+    paper venue died on `UNIQUE constraint failed: trades.trade_id`)."""
+    import multiprocessing as mp
+
+    path, n = str(tmp_path / "v.db"), 1000
+    run(DurablePaperVenue(path, [INST], COSTS).close())  # the file exists before both open it
+    ctx = mp.get_context("spawn")
+    start = ctx.Manager().Event()
+    with ctx.Pool(2) as pool:
+        jobs = [pool.apply_async(_submit_many, (path, p, n, start)) for p in ("a", "b")]
+        start.set()
+        assert [job.get(timeout=300) for job in jobs] == [n, n]
+    with sqlite3.connect(path) as db:
+        ids = [r[0] for r in db.execute("SELECT trade_id FROM trades")]
+    assert len(ids) == len(set(ids)) == 2 * n

@@ -248,12 +248,10 @@ class DurablePaperVenue(Venue):
                 retryable=False,
                 code="invalid_price",
             ) from None
-        vid = f"D{self.counter('orders') + 1}"
-        trade_id = f"{vid}-1"
         try:  # the trade as it would be read back: never store one that is not a valid fill
             _fill_of(
                 (
-                    trade_id,
+                    "D0-1",  # its id is drawn below, under the write lock
                     request.client_order_id,
                     request.instrument_id,
                     request.side.value,
@@ -271,9 +269,12 @@ class DurablePaperVenue(Venue):
                 retryable=False,
                 code="invalid_price",
             ) from None
-        # order, trade and counter in one transaction: the exchange never half-fills
+        # order, trade and counter in one transaction: the exchange never half-fills, and two
+        # sessions sharing this venue (two processes) never draw the same order id
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            vid = f"D{self.counter('orders') + 1}"
+            trade_id = f"{vid}-1"
             self._db.execute(
                 "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)",
                 (
