@@ -53,7 +53,7 @@ def check_lookahead(
     start = min(max(int(getattr(strategy, "warmup", 1)), 2), n - 1)
     rng = np.random.default_rng(seed)
     even = np.linspace(start, n - 2, num=min(n_cuts // 2, max(n - start - 1, 1)), dtype=int)
-    rand = rng.integers(start, n - 1, size=n_cuts - len(even)) if n - 1 > start else []
+    rand: Any = rng.integers(start, n - 1, size=n_cuts - len(even)) if n - 1 > start else []
     cuts = sorted(set(even.tolist()) | set(np.asarray(rand).tolist()))
     first: tuple[int, int, float, float] | None = None
     offending: list[pd.Timestamp] = []

@@ -119,7 +119,7 @@ class SharedReturns(np.ndarray):
     deep-copied into every frame derived from the table (`head`, a column selection…), which
     for a 10,000-combination sweep would copy 1.3 GB each time."""
 
-    def __deepcopy__(self, memo: dict) -> SharedReturns:
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> SharedReturns:
         return self
 
 

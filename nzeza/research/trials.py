@@ -114,7 +114,7 @@ class SharedArray(np.ndarray):
     deep-copying it (pandas deep-copies `attrs` on every operation: a sweep's returns matrix
     would be copied by each `.head()`)."""
 
-    def __deepcopy__(self, memo: dict) -> SharedArray:
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> SharedArray:
         return self
 
 

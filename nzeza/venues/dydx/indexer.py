@@ -101,7 +101,7 @@ def order_view(row: dict[str, Any], venue: str = VENUE) -> VenueOrder:
 def fill_of(row: dict[str, Any], client_id: str, instrument_id: str) -> Fill:
     """An indexer fill row as a Fill of the order with `client_id`."""
     what = "fill"
-    side = str(need(row, "side", what)).lower()
+    side: Any = str(need(row, "side", what)).lower()  # Fill validates it (a ValidationError)
     try:
         return Fill(
             str(need(row, "id", what)),
