@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from nzeza.store import Ledger
-from nzeza.store.ledger import make_engine
+from nzeza.store.connection import make_engine
 from nzeza.store.schema import metadata
 
 
