@@ -19,12 +19,16 @@
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument
 from nzeza.domain.numbers import ZERO
 from nzeza.errors import LiveTradingNotAllowed, VenueError, clip
 from nzeza.ops.logging import get_logger
+
+if TYPE_CHECKING:
+    from nzeza.venues.base import Venue
+
 
 log = get_logger("nzeza.engine.session")
 
@@ -32,7 +36,9 @@ log = get_logger("nzeza.engine.session")
 class Account:
     """Balances of the venue account a live session trades (see the module docstring)."""
 
-    def __init__(self, venue: Any, instrument: Instrument, costs: Costs, fraction: Decimal) -> None:
+    def __init__(
+        self, venue: Venue, instrument: Instrument, costs: Costs, fraction: Decimal
+    ) -> None:
         self.venue = venue
         self.instrument = instrument
         self.costs = costs

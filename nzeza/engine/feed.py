@@ -26,13 +26,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.errors import ParseError
 from nzeza.feeds.connection import Backoff, FeedConnection
 from nzeza.feeds.events import Event, Trade
 from nzeza.feeds.sequence import RecentIds
 from nzeza.feeds.streams import TradeStream, replay_stream, trade_stream
+
+if TYPE_CHECKING:
+    from nzeza.ops.metrics import Metrics
+
 
 # FeedConnection state → the nzeza_ws_state gauge's vocabulary
 _WS_STATE = {
@@ -68,7 +72,7 @@ class TradeFeed:
         stream: TradeStream,
         *,
         from_ns: int | None = None,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         breaker: Any = None,
         ssl_context: Any = None,
         live: bool = False,
@@ -91,7 +95,7 @@ class TradeFeed:
         self._reported_reconnects = 0
         parse, reset = stream.parser()
         if metrics is not None:
-            parse = self._counted(parse)
+            parse = self._counted(parse, metrics)
         self.connection = FeedConnection(
             stream.url,
             venue=stream.venue,
@@ -113,9 +117,9 @@ class TradeFeed:
         )
 
     # -- what the connection calls ------------------------------------------------------------
-    def _counted(self, parse: Callable[[Any, int | None], list[Event]]) -> Any:
-        messages = self.metrics.messages.labels(self.stream.venue)
-        errors = self.metrics.parse_errors.labels(self.stream.venue)
+    def _counted(self, parse: Callable[[Any, int | None], list[Event]], metrics: Metrics) -> Any:
+        messages = metrics.messages.labels(self.stream.venue)
+        errors = metrics.parse_errors.labels(self.stream.venue)
 
         def counted(raw: Any, recv_ns: int | None) -> list[Event]:
             messages.inc()
@@ -229,7 +233,7 @@ def session_trades(
     spec: Any,
     from_ns: int | None,
     *,
-    metrics: Any = None,
+    metrics: Metrics | None = None,
     breaker: Any = None,
     pace: float = 0.0,
     ssl_context: Any = None,

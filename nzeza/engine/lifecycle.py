@@ -16,11 +16,15 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.errors import ValidationError
 from nzeza.ops.logging import get_logger
 from nzeza.ops.risksettings import RiskSettings, loosened, risk_config_record
+
+if TYPE_CHECKING:
+    from nzeza.store import Ledger
+
 
 log = get_logger("nzeza.engine.session")
 
@@ -94,7 +98,7 @@ def config_differences(recorded: dict[str, Any], given: dict[str, Any], mode: st
     return out
 
 
-def check_resume(ledger: Any, session_id: str, mode: str, record: dict[str, Any]) -> None:
+def check_resume(ledger: Ledger, session_id: str, mode: str, record: dict[str, Any]) -> None:
     """Refuse to resume `session_id` with a configuration other than the one it started with."""
     row = ledger.session(session_id)
     if row is None:
@@ -143,7 +147,7 @@ def refuse_if_killed(runs_dir: Any, session_id: str) -> None:
         )
 
 
-def kill_session(ledger: Any, runs_dir: Any, session_id: str, reason: str) -> str:
+def kill_session(ledger: Ledger, runs_dir: Any, session_id: str, reason: str) -> str:
     """Engage one session's kill switch (the CLI's `nzeza kill ID` and the notebook's): its
     file, watched by the session at every event, and an audit record in the ledger. Returns a
     line saying what happened."""
@@ -165,7 +169,7 @@ def kill_session(ledger: Any, runs_dir: Any, session_id: str, reason: str) -> st
     return f"kill switch engaged for session {session_id}: {where}; wrote {path}"
 
 
-def release_session(ledger: Any, runs_dir: Any, session_id: str) -> str:
+def release_session(ledger: Ledger, runs_dir: Any, session_id: str) -> str:
     """Release one session's kill switch, so it may be started (resumed) again."""
     from nzeza.risk import session_kill_file
 
@@ -178,7 +182,7 @@ def release_session(ledger: Any, runs_dir: Any, session_id: str) -> str:
     return f"kill switch of session {session_id} released"
 
 
-def record_loosened(ledger: Any, session_id: str, risk: RiskSettings, equity: Decimal) -> None:
+def record_loosened(ledger: Ledger, session_id: str, risk: RiskSettings, equity: Decimal) -> None:
     """A risk event for every limit set looser than its default (compared at `equity`)."""
     for name, default, given in loosened(risk, equity):
         detail = f"limit loosened: {name} {default} → {given}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Fill, Order, OrderRejected, OrderStatus, Side
 from nzeza.engine.faults import crash_point
@@ -24,6 +24,12 @@ from nzeza.engine.trader import Intent
 from nzeza.errors import VenueError
 from nzeza.ops.logging import bind, get_logger
 from nzeza.venues.base import OrderRequest, VenueOrder
+
+if TYPE_CHECKING:
+    from nzeza.ops.metrics import Metrics
+    from nzeza.store import Ledger
+    from nzeza.venues.base import Venue
+
 
 log = get_logger("nzeza.engine.session")
 
@@ -34,12 +40,12 @@ class OrderFlow:
     def __init__(
         self,
         cfg: Any,
-        ledger: Any,
-        venue: Any,
+        ledger: Ledger,
+        venue: Venue,
         trader: Any,
         report: Any,
         *,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         on_fill: Callable[[Fill], None] = lambda fill: None,
     ) -> None:
         self.cfg = cfg

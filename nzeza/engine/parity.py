@@ -22,12 +22,16 @@ overhead per operation) plus building each frame; `progress=True` shows it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from nzeza.domain import Costs
+
+if TYPE_CHECKING:
+    from nzeza.strategies.base import TargetStrategy
+
 
 # the side-by-side table's columns; the check also compares status, pnl and fees
 COMPARED = ["entry_time", "exit_time", "side", "entry_price", "exit_price", "size"]
@@ -117,7 +121,7 @@ def _differences(rt: pd.DataFrame, et: pd.DataFrame, tolerance: float) -> list[s
 
 
 def compare(
-    strategy: Any,
+    strategy: TargetStrategy,
     bars: pd.DataFrame,
     costs: Costs | None = None,
     init_cash: float = 10_000.0,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Fill, Instrument, Portfolio
 from nzeza.errors import DataError
+
+if TYPE_CHECKING:
+    from nzeza.store import Ledger
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Recovered:
     unfilled_intents: list[dict[str, Any]] = field(default_factory=list)
 
 
-def rebuild(ledger: Any, session_id: str, instrument: Instrument) -> Recovered:
+def rebuild(ledger: Ledger, session_id: str, instrument: Instrument) -> Recovered:
     """The portfolio and decision state of `session_id` as the ledger recorded them."""
     row = ledger.session(session_id)
     if row is None:

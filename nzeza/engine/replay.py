@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,11 @@ from nzeza.engine.bars import bars_from_frame, frame_timestamps
 from nzeza.engine.roundtrips import closed_only, open_only, trades_from_fills
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
+
+if TYPE_CHECKING:
+    from nzeza.store import Ledger
+    from nzeza.strategies.base import TargetStrategy
+
 
 # A grid far finer than any float64 price or size difference the research side can express,
 # so replay sizes are not rounded away from the backtest's (parity to 1e-9 relative).
@@ -91,13 +96,13 @@ def fill_at_open(
 
 
 def replay(
-    strategy: Any,
+    strategy: TargetStrategy,
     bars: pd.DataFrame,
     costs: Costs | None = None,
     init_cash: float = 10_000.0,
     *,
     instrument: Instrument | None = None,
-    ledger: Any = None,
+    ledger: Ledger | None = None,
     session_id: str | None = None,
     windowed: bool = False,
     progress: bool = False,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument, Order
 from nzeza.domain.intent import OrderIntent
@@ -24,6 +24,11 @@ from nzeza.errors import RiskRejected
 from nzeza.ops.logging import get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.risk import Action, Decision, RiskConfig, RiskContext, RiskEngine
+
+if TYPE_CHECKING:
+    from nzeza.ops.metrics import Metrics
+    from nzeza.store import Ledger
+
 
 log = get_logger("nzeza.engine.session")
 
@@ -57,14 +62,14 @@ class RiskGate:
 
     def __init__(
         self,
-        ledger: Any,
+        ledger: Ledger,
         session_id: str,
         instrument: Instrument,
         portfolio: Any,
         *,
         config: RiskConfig | None = None,
         costs: Costs | None = None,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         open_orders: Callable[[], Iterable[Order]] = tuple,
     ) -> None:
         self.ledger = ledger
@@ -165,11 +170,11 @@ def _now() -> int:
 
 
 def risk_hook(
-    ledger: Any,
+    ledger: Ledger,
     session_id: str,
     instrument: Instrument,
     portfolio: Any,
-    metrics: Any = None,
+    metrics: Metrics | None = None,
     config: RiskConfig | None = None,
     costs: Costs | None = None,
 ) -> RiskGate:

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import NS_PER_DAY, to_decimal
@@ -45,6 +45,13 @@ from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.venues.base import Venue
 
+if TYPE_CHECKING:
+    from nzeza.ops.metrics import Metrics
+    from nzeza.store import Ledger
+    from nzeza.strategies.base import TargetStrategy
+    from nzeza.venues.base import Venue
+
+
 log = get_logger(__name__)
 
 ON_STOP = ("cancel", "keep")
@@ -55,7 +62,7 @@ KILL_POLL_S = 0.5  # how often an idle session looks at its kill switch between 
 @dataclass
 class SessionConfig:
     session_id: str
-    strategy: Any
+    strategy: TargetStrategy
     strategy_name: str
     params: dict[str, Any]
     instrument: Instrument
@@ -121,10 +128,10 @@ class Session:
     def __init__(
         self,
         config: SessionConfig,
-        ledger: Any,
+        ledger: Ledger,
         venue: Venue,
         *,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         pre_trade: Any = None,
         kill_switch: Callable[[], bool | str | None] | None = None,
         account: Any = None,
@@ -144,9 +151,9 @@ class Session:
     def _setup(
         self,
         config: SessionConfig,
-        ledger: Any,
+        ledger: Ledger,
         venue: Venue,
-        metrics: Any,
+        metrics: Metrics | None,
         pre_trade: Any,
         kill_switch: Callable[[], bool | str | None] | None,
         account: Any,
@@ -493,5 +500,5 @@ def install_signal_handlers(session: Session) -> None:
         loop.add_signal_handler(sig, session.stop, f"signal {sig.name}")
 
 
-def fills_of(ledger: Any, session_id: str) -> list[Fill]:
+def fills_of(ledger: Ledger, session_id: str) -> list[Fill]:
     return ledger.fills(session_id)

@@ -8,10 +8,14 @@ touched: a venue account is shared); the final snapshot and the status end the l
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nzeza.engine.orderflow import OrderFlow
 from nzeza.ops.logging import get_logger
+
+if TYPE_CHECKING:
+    from nzeza.ops.metrics import Metrics
+
 
 log = get_logger("nzeza.engine.session")
 
@@ -19,7 +23,10 @@ FEED_ENDED = "feed ended"  # SessionReport.stopped_by when the feed ran out by i
 
 
 async def shutdown(
-    flow: OrderFlow, on_stop: str, last_trade: tuple[Decimal, int] | None, metrics: Any = None
+    flow: OrderFlow,
+    on_stop: str,
+    last_trade: tuple[Decimal, int] | None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Open orders per `on_stop`, then the final snapshot and the stop in the ledger.
 

@@ -14,11 +14,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from nzeza.errors import ValidationError
+
+if TYPE_CHECKING:
+    from nzeza.store import Ledger
+    from nzeza.strategies.base import TargetStrategy
 
 
 def bars_from_capture(
@@ -67,7 +71,7 @@ class TrackingReport:
         )
 
 
-def session_tracking(ledger: Any, session_id: str, strategy: Any) -> TrackingReport:
+def session_tracking(ledger: Ledger, session_id: str, strategy: TargetStrategy) -> TrackingReport:
     """Replay the bars a recorded paper session saw and compare equity bar by bar."""
     from nzeza.domain import Costs
     from nzeza.engine.replay import replay

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,10 @@ from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import Bar, BarWindow
 from nzeza.engine.sizing import SizedOrder, VolTargeting, size_target
 from nzeza.execution.client_ids import ClientIds, client_order_id
+
+if TYPE_CHECKING:
+    from nzeza.store import Ledger
+    from nzeza.strategies.base import TargetStrategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +46,13 @@ class Intent:
 class Trader:
     def __init__(
         self,
-        strategy: Any,
+        strategy: TargetStrategy,
         instrument: Instrument,
         costs: Costs,
         portfolio: Portfolio,
         *,
         session_id: str,
-        ledger: Any = None,
+        ledger: Ledger | None = None,
         venue: str = "paper",
         precomputed_targets: pd.Series | None = None,
         on_event: Callable[[str, dict], None] | None = None,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, Protocol, get_type_hints, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,14 @@ from nzeza.errors import ValidationError
 from nzeza.strategies.snapshots import snapshot_source
 
 _CASTS: dict[type, Any] = {int: int, float: float, bool: bool, str: str}
+
+
+@runtime_checkable
+class TargetStrategy(Protocol):
+    """What the engine and research need of a strategy: bars in, target exposure per bar out.
+    `Strategy` subclasses are the usual kind; any object with this method works."""
+
+    def target(self, bars: pd.DataFrame) -> pd.Series: ...
 
 
 class Strategy:
