@@ -11,8 +11,9 @@ from nzeza.errors import ValidationError
 
 
 def _costs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sample", default="btc_usd_1h", help="bundled sample (nzeza data samples)")
-    p.add_argument("--symbol", default=None, help="symbol inside a multi-symbol sample")
+    from nzeza.cli.args import data_options
+
+    data_options(p)
     p.add_argument("--last", type=int, default=None, help="only the last N bars")
     p.add_argument("--fee", type=float, default=0.001, help="fee fraction (0.001 = 10 bps)")
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage fraction")
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("strategies", help="list the shipped strategies and their parameters")
     s.set_defaults(handler=_strategies)
 
-    b = sub.add_parser("backtest", help="backtest one strategy on a bundled sample")
+    b = sub.add_parser("backtest", help="backtest one strategy on a sample or your own bars")
     b.add_argument("strategy", help="a registered name or module:Class")
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
@@ -134,10 +135,9 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
 
 def _bars(args: argparse.Namespace):
-    from nzeza.data import load_sample
+    from nzeza.cli.args import load_bars
 
-    bars = load_sample(args.sample, symbol=args.symbol)
-    return bars.iloc[-args.last :] if args.last else bars
+    return load_bars(args, last=args.last)
 
 
 def _fmt(frame) -> str:
@@ -159,6 +159,7 @@ def _strategies(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from nzeza.cli.args import bars_label
     from nzeza.domain import Costs
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import backtest
@@ -167,7 +168,10 @@ def _backtest(args: argparse.Namespace) -> int:
     bars = _bars(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
-    print(f"{strategy!r} on {args.sample}: {len(bars):,} bars {bars.index[0]} → {bars.index[-1]}")
+    print(
+        f"{strategy!r} on {bars_label(bars)}: {len(bars):,} bars "
+        f"{bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
+    )
     print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")

@@ -86,6 +86,9 @@ def walk_forward(
     The grid is registered in `ledger` (default: the configured ledger) and the verdict is
     recorded there. `register=False` runs the walk-forward without either (announced with an
     UnregisteredRunWarning): its result has no verdict."""
+    from nzeza.data.checks import check_bars
+
+    check_bars(bars)
     costs = costs or Costs()
     policy = policy or VerdictPolicy()
     step = step or test
