@@ -24,7 +24,18 @@ def _costs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("strategies", help="list the shipped strategies and their parameters")
+    s = sub.add_parser(
+        "strategies",
+        help="list the shipped strategies and your own (given or found in a folder)",
+        description="Every command taking a strategy accepts a shipped name, module:Class or "
+        "path/to/file.py:Class. Listed here: the shipped ones, each SPEC given, and every "
+        "Strategy subclass defined in the *.py files of each --dir.",
+    )
+    s.add_argument("specs", nargs="*", metavar="SPEC", help="module:Class or path.py:Class")
+    s.add_argument(
+        "--dir", action="append", default=[], metavar="DIR", help="a folder of strategy files"
+    )
+    s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(handler=_strategies)
 
     b = sub.add_parser("backtest", help="backtest one strategy on a sample or your own bars")
@@ -150,11 +161,27 @@ def _fmt(frame) -> str:
 
 
 def _strategies(args: argparse.Namespace) -> int:
-    from nzeza.strategies import list_strategies
+    import json
 
-    for s in list_strategies():
+    from nzeza.strategies import list_strategies
+    from nzeza.strategies.loading import discover, strategy_class
+
+    extra = [(spec, strategy_class(spec)) for spec in args.specs]
+    for folder in args.dir:
+        extra += discover(folder)
+    rows = list_strategies(extra)
+    if args.json:
+        print(json.dumps({"strategies": rows}, default=str))
+        return 0
+    width = max(22, *(len(str(s["name"])) + 1 for s in rows))
+    for s in rows:
         params = ", ".join(f"{k}={v!r}" for k, v in s["params"].items())
-        print(f"{s['name']:22s} {s['description']}\n{'':22s} {params}")
+        print(f"{s['name']:{width}s} {s['description']}\n{'':{width}s} {params}")
+    if not extra:
+        print(
+            "\nyour own: nzeza strategies path/to/my_strategy.py:MyStrat, or --dir FOLDER "
+            "(see docs/strategies.md)"
+        )
     return 0
 
 
