@@ -146,8 +146,11 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
 
 def _bars(args: argparse.Namespace):
-    from nzeza.cli.args import load_bars
+    """The flags checked (cash, costs: one error naming the flag), then the bars."""
+    from nzeza.cli.args import cash, common_costs, load_bars
 
+    args.cash = cash(args.cash)
+    common_costs(args)
     return load_bars(args, last=args.last)
 
 

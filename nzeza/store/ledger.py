@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from nzeza.domain import Fill, Order, PortfolioSnapshot
 from nzeza.errors import ConfigError, DataError, ValidationError
@@ -838,4 +838,12 @@ def open_ledger(url: str | None = None) -> Ledger:
             "NZEZA_LEDGER_URL",
             f"cannot open the ledger: {exc.orig}",
             "check the path is writable or the server is running",
+        ) from None
+    except DatabaseError as exc:  # e.g. sqlite "file is not a database": a corrupted file
+        from nzeza.ops.secrets import mask_url
+
+        raise ConfigError(
+            "NZEZA_LEDGER_URL",
+            f"the ledger at {mask_url(url)} is not a readable database ({exc.orig})",
+            "restore it from a backup, or point --ledger / NZEZA_LEDGER_URL at another ledger",
         ) from None
