@@ -90,6 +90,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     v.set_defaults(handler=_validate)
 
+    la = sub.add_parser(
+        "lookahead",
+        help="does a strategy's target use future bars? (truncated histories vs the full run)",
+        description="Recomputes the target on histories cut at many points and compares each "
+        "with the full run; exit 1 naming the first bar whose target changes when the future is "
+        "removed.",
+    )
+    la.add_argument("strategy", help="a registered name, module:Class or path/to/file.py:Class")
+    la.add_argument("--params", nargs="*", default=[], metavar="K=V")
+    from nzeza.cli.args import data_options
+
+    data_options(la)
+    la.add_argument("--bars", type=int, default=3000, help="the last N bars (default 3000)")
+    la.add_argument("--cuts", type=int, default=40, help="truncated histories to compare")
+    la.set_defaults(handler=_lookahead)
+
     t = sub.add_parser(
         "trials",
         help="the trial registry: groups (family, data set, timeframe) and their trial counts",
@@ -302,6 +318,19 @@ def _validate(args: argparse.Namespace) -> int:
     print(lookahead)
     print(v)
     return 0
+
+
+def _lookahead(args: argparse.Namespace) -> int:
+    from nzeza.cli.args import bars_label, load_bars, whole
+    from nzeza.engine.runner import resolve_strategy
+    from nzeza.research import check_lookahead
+
+    cuts = whole("--cuts", args.cuts, 1, 10_000)
+    strategy, _, _ = resolve_strategy(args.strategy, args.params)
+    bars = load_bars(args, last=args.bars)
+    report = check_lookahead(strategy, bars, n_cuts=cuts, progress=True)
+    print(f"{strategy!r} on {bars_label(bars)}, last {len(bars):,} bars: {report}")
+    return 0 if report.ok else 1
 
 
 def _registration_doc(reg) -> dict | None:

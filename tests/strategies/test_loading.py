@@ -142,3 +142,20 @@ def test_promote_takes_a_file_path_and_refuses_without_a_verdict(strategy_file, 
     assert main([*args, "--bars", "300", "--ledger", _ledger(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "FAIL verdict" in out and "PASS lookahead" in out
+
+
+def test_lookahead_command_names_the_first_bar_of_a_peeking_strategy(tmp_path, capsys):
+    path = tmp_path / "peeking_strategy_file.py"
+    path.write_text(
+        "import pandas as pd\nfrom nzeza.strategies import Strategy\n\n\n"
+        "class Peek(Strategy):\n"
+        "    def target(self, bars: pd.DataFrame) -> pd.Series:\n"
+        "        return (bars['close'].shift(-1) > bars['close']).astype(float)\n"
+    )
+    try:
+        assert main(["lookahead", f"{path}:Peek", "--bars", "300", "--cuts", "10"]) == 1
+        assert "LOOKAHEAD at" in capsys.readouterr().out
+        assert main(["lookahead", "sma_cross", "--bars", "300", "--cuts", "10"]) == 0
+        assert "lookahead check passed" in capsys.readouterr().out
+    finally:
+        sys.modules.pop("peeking_strategy_file", None)
