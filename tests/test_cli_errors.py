@@ -147,3 +147,18 @@ def test_a_close_column_is_read_as_close(clean_env, capsys):
     assert main([*args, "--ledger", f"sqlite:///{clean_env / 'l.sqlite'}"]) == 0
     assert "on mine.csv: 300 bars" in capsys.readouterr().out
     assert isinstance(pd.read_csv(path).columns[4], str)  # the file itself is untouched
+
+
+def test_a_grid_key_named_like_a_result_column_is_refused():
+    from nzeza.strategies import Strategy
+
+    class Sized(Strategy):
+        exposure: float = 1.0
+
+        def target(self, bars):
+            return bars["close"] * 0 + self.exposure
+
+    bars = load_sample("btc_usd_1h").iloc[-300:]
+    with pytest.raises(ValidationError) as err:
+        sweep(Sized, bars, {"exposure": [0.5, 1.0]}, register=False)
+    assert err.value.field == "grid[exposure]" and "rename the parameter" in str(err.value)

@@ -135,6 +135,17 @@ def check_grid(strategy_cls: Any, grid: Any) -> None:
         )
     if not isinstance(grid, Mapping) or not grid:
         raise ValidationError("grid", grid, "must be a non-empty mapping of parameter → values")
+    from nzeza.research.metrics import SWEEP_STATS
+
+    columns = {*SWEEP_STATS, "trades", "exposure"}  # the sweep table's own columns
+    for key in grid if isinstance(grid, Mapping) else ():
+        if key in columns:
+            raise ValidationError(
+                f"grid[{key}]",
+                key,
+                "is also a column of the sweep's results "
+                f"({', '.join(sorted(columns))}); rename the parameter",
+            )
     known = getattr(strategy_cls, "_param_types", None)
     if known:
         for key, values in grid.items():
