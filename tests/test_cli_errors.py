@@ -4,6 +4,7 @@ variable, a non-zero exit, no traceback — for each input that used to end in a
 from __future__ import annotations
 
 import errno
+import re
 
 import pandas as pd
 import pytest
@@ -162,3 +163,49 @@ def test_a_grid_key_named_like_a_result_column_is_refused():
     with pytest.raises(ValidationError) as err:
         sweep(Sized, bars, {"exposure": [0.5, 1.0]}, register=False)
     assert err.value.field == "grid[exposure]" and "rename the parameter" in str(err.value)
+
+
+def test_human_numbers_in_tables_full_precision_in_json():
+    from nzeza.cli.show import human, table
+
+    assert [human(8.0), human(0.1251029426222024), human(9.99000999000999)] == [
+        "8",
+        "0.1251",
+        "9.99",
+    ]
+    assert [human(12345.678), human(33259), human(2.0e-15), human(float("nan"))] == [
+        "12,345.68",
+        "33,259",
+        "2e-15",
+        "nan",
+    ]
+    text = table(pd.DataFrame({"trades": [8.0, 12.0], "sharpe": [0.12510294, -1.5]}))
+    assert "8.0000" not in text and "0.1251" in text and "0.12510294" not in text
+
+
+def test_promotions_show_dates_and_gates_as_json(clean_env, capsys):
+    import json
+
+    from nzeza.store import Ledger
+
+    url = f"sqlite:///{clean_env / 'l.sqlite'}"
+    with Ledger(url) as ledger:
+        ledger.add_promotion(
+            strategy="sma_cross",
+            params={"fast": 10, "slow": 30},
+            params_hash="h",
+            target="paper",
+            data_fingerprint="d",
+            notebook_hash="n",
+            gates={"verdict": {"passed": False, "detail": "no verdict"}},
+            passed=False,
+        )
+    assert main(["promotions", "--ledger", url, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["gates"] == {"verdict": {"passed": False, "detail": "no verdict"}}
+    assert row["params"] == {"fast": 10, "slow": 30} and row["passed"] is False
+    assert pd.Timestamp(row["created"]).value == row["created_ns"]
+    assert main(["promotions", "--ledger", url]) == 0
+    out = capsys.readouterr().out
+    assert re.match(r"#1 20\d\d-\d\d-\d\d \d\d:\d\d UTC  sma_cross", out), out
+    assert "verdict: no verdict" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from decimal import Decimal
 
@@ -121,10 +122,11 @@ def _audit_anchor(args: argparse.Namespace) -> int:
 
 
 def _promotions(args: argparse.Namespace) -> int:
+    from nzeza.cli.show import when
     from nzeza.store import open_ledger
 
     with open_ledger(args.ledger) as ledger:
-        rows = ledger.promotions(strategy=args.strategy)
+        rows = [promotion_doc(r) for r in ledger.promotions(strategy=args.strategy)]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -132,8 +134,29 @@ def _promotions(args: argparse.Namespace) -> int:
         print("no promotion records")
     for r in rows:
         verdict = "PASSED" if r["passed"] else "refused"
-        gates = json.loads(r["gates"])
-        failed = [g for g, v in gates.items() if not v.get("passed")]
+        failed = {g: v for g, v in r["gates"].items() if not v.get("passed")}
         extra = f" (failed: {', '.join(failed)})" if failed else ""
-        print(f"#{r['id']} {r['strategy']} {r['params']} → {r['target']}: {verdict}{extra}")
+        params = json.dumps(r["params"], separators=(", ", ": "))
+        print(
+            f"#{r['id']} {when(r['created_ns'])}  {r['strategy']} {params} → {r['target']}: "
+            f"{verdict}{extra}"
+        )
+        for gate, v in failed.items():
+            print(f"      {gate}: {v.get('detail', '')}")
     return 0
+
+
+def promotion_doc(row: dict) -> dict:
+    """A promotion row as a reader wants it: params and gates as JSON objects (not JSON text
+    inside JSON), `passed` a boolean, `created` an ISO time next to `created_ns`."""
+    import pandas as pd
+
+    out = dict(row)
+    for key in ("params", "gates"):
+        if isinstance(out.get(key), str):
+            with contextlib.suppress(ValueError):  # an old or hand-edited row: shown as stored
+                out[key] = json.loads(out[key])
+    out["passed"] = bool(out.get("passed"))
+    if out.get("created_ns") is not None:
+        out["created"] = pd.Timestamp(int(out["created_ns"]), tz="UTC").isoformat()
+    return out

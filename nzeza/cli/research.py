@@ -171,12 +171,10 @@ def _bars(args: argparse.Namespace):
 
 
 def _fmt(frame) -> str:
-    import pandas as pd
+    """A table for people: numbers rounded (nzeza.cli.show; `--json` keeps full precision)."""
+    from nzeza.cli.show import table
 
-    with pd.option_context(
-        "display.width", 160, "display.max_columns", 30, "display.float_format", "{:,.4f}".format
-    ):
-        return frame.to_string()
+    return table(frame)
 
 
 def _strategies(args: argparse.Namespace) -> int:
@@ -280,12 +278,12 @@ def _validate(args: argparse.Namespace) -> int:
             args.test,
             costs=Costs(args.fee, args.slippage),
             init_cash=args.cash,
-            progress=False,
+            progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,
         )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
-    lookahead = check_lookahead(cls(**last), bars.iloc[-3000:])
+    lookahead = check_lookahead(cls(**last), bars.iloc[-3000:], progress=not args.json)
     v = wf.verdict
     if args.json:
         m = v.metrics

@@ -127,7 +127,9 @@ def test_every_research_command_takes_a_file_path(strategy_file, tmp_path, capsy
     assert f"{strategy_file.stem}:AboveMean" in capsys.readouterr().out
     args = ["validate", spec, "--last", "900", "--train", "400", "--test", "200", *ledger]
     assert main([*args, "--grid", "window=12,24"]) == 0
-    assert "verdict" in capsys.readouterr().out.lower()
+    captured = capsys.readouterr()
+    assert "verdict" in captured.out.lower()
+    assert "walk-forward AboveMean" in captured.err  # progress of the long command, on stderr
     assert main(["replay", "--strategy", spec, "--data", "btc_usd_1h"]) == 0  # a sample name
     assert "AboveMean" in capsys.readouterr().out
     assert main(["parity", spec, "--bars", "500"]) == 0
