@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -161,3 +162,24 @@ def test_lookahead_command_names_the_first_bar_of_a_peeking_strategy(tmp_path, c
         assert "lookahead check passed" in capsys.readouterr().out
     finally:
         sys.modules.pop("peeking_strategy_file", None)
+
+
+def test_notebook_and_pipeline_parameters_take_a_file_path(strategy_file, tmp_path):
+    from nzeza.notebook.parameters import parse_grid, use_parameters
+    from nzeza.pipeline import load_spec
+
+    spec = f"{strategy_file}:AboveMean"
+    namespace = {"strategy": spec, "params": '{"window": 12}'}
+    use_parameters(namespace)
+    assert namespace["params"] == {"window": 12}
+    with pytest.raises(ValidationError, match="is not a parameter of AboveMean"):
+        parse_grid({"windw": [1]}, spec)
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        f"name: mine\nnotebook: {ROOT / 'notebooks' / '07_my_strategy.ipynb'}\n"
+        f"output: {tmp_path / 'out'}\nparameters: {{last_bars: 2000}}\n"
+        f"grid:\n  strategy: ['{spec}', sma_cross]\n"
+    )
+    planned = load_spec(path).planned("x")
+    assert [p["strategy"] for _, p in planned] == [spec, "sma_cross"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", rid) for rid, _ in planned)  # safe file names
