@@ -202,6 +202,15 @@ def _from_file(
             f"download cache) or a bundled sample ({', '.join(SAMPLES)})",
         )
     df = _read_file(path)
+    if isinstance(df.columns, pd.MultiIndex):  # a panel, e.g. load_sample("bitstamp_1d") saved
+        if df.columns.nlevels != 2:
+            raise ValidationError(
+                "columns", df.columns.nlevels, f"{path.name}: expected (symbol, field) columns"
+            )
+        df = df.stack(level=0, future_stack=True)
+        df.index = df.index.set_names([df.index.names[0] or "time", "symbol"])
+        df = df.reset_index(level="symbol").dropna(subset=["close"])
+        df.columns.name = None
     if isinstance(df.index, pd.DatetimeIndex) and time_column is None:
         df = df.reset_index()
         df = df.rename(columns={df.columns[0]: "time"})
@@ -241,7 +250,7 @@ def _pick_symbol(df: pd.DataFrame, symbol: str | None, what: str) -> pd.DataFram
     col = next((c for c in ("symbol", "ticker", "pair") if c in df.columns), None)
     if col is None:
         return df
-    found = [str(s) for s in pd.unique(df[col].dropna())]
+    found = sorted(str(s) for s in pd.unique(df[col].dropna()))
     if symbol is None:
         if len(found) == 1:
             return df.drop(columns=[col])

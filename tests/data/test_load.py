@@ -193,3 +193,12 @@ def test_checking_bars_is_cheap_next_to_a_backtest():
     # counted in numpy passes, not time: one vectorised pass per check over whole columns
     big = load_sample("btc_usd_1h")
     assert check_bars(big) is big  # returns the same frame: no copy on the hot path
+
+
+def test_a_saved_panel_reads_one_symbol_like_the_sample(tmp_path):
+    path = tmp_path / "panel.parquet"
+    load_sample("bitstamp_1d").to_parquet(path)  # (symbol, field) columns, NaN before listing
+    with pytest.raises(ValidationError, match=r"several symbols \(BTC, ETH, LTC\)"):
+        load(path)
+    eth, ref = load(path, symbol="ETH"), load_sample("bitstamp_1d", symbol="ETH")
+    assert eth.index.equals(ref.index) and np.array_equal(eth.to_numpy(), ref.to_numpy())
