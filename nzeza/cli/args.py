@@ -128,7 +128,7 @@ def data_options(p: argparse.ArgumentParser, *, symbol: bool = True) -> None:
     )
 
 
-def load_bars(args: argparse.Namespace, *, last: int | None = None) -> Any:
+def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = "--last") -> Any:
     """The bars `data_options` names, checked (`nzeza.data.load`); what `--repair` changed is
     printed. `last`: only the last N bars."""
     from nzeza.data import load
@@ -148,7 +148,7 @@ def load_bars(args: argparse.Namespace, *, last: int | None = None) -> Any:
         print(f"repair: nothing to change in {bars.attrs.get('sample', spec)}")
     if last is not None:
         if isinstance(last, bool) or not isinstance(last, int) or last < 2:
-            raise ValidationError("--last", last, "must be a whole number of bars >= 2")
+            raise ValidationError(flag, last, "must be a whole number of bars >= 2")
         bars = bars.iloc[-last:]
     return bars
 

@@ -60,7 +60,7 @@ def _promote(args: argparse.Namespace) -> int:
         policy = replace(policy, min_paper_bars=args.min_paper_bars)
     if args.max_tracking_error is not None:
         policy = replace(policy, max_tracking_error=args.max_tracking_error)
-    bars = load_bars(args, last=min(args.bars, 10**9))
+    bars = load_bars(args, last=args.bars, flag="--bars")
     with open_ledger(args.ledger) as ledger:
         decision = promote(
             args.notebook,

@@ -325,7 +325,7 @@ def _lookahead(args: argparse.Namespace) -> int:
 
     cuts = whole("--cuts", args.cuts, 1, 10_000)
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars)
+    bars = load_bars(args, last=args.bars, flag="--bars")
     report = check_lookahead(strategy, bars, n_cuts=cuts, progress=True)
     print(f"{strategy!r} on {bars_label(bars)}, last {len(bars):,} bars: {report}")
     return 0 if report.ok else 1

@@ -167,7 +167,7 @@ def _parity(args: argparse.Namespace) -> int:
     from nzeza.engine.runner import resolve_strategy
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars or None)
+    bars = load_bars(args, last=args.bars or None, flag="--bars")
     report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
     print(report)
     if report.table is not None and args.show:
