@@ -209,3 +209,20 @@ def test_promotions_show_dates_and_gates_as_json(clean_env, capsys):
     out = capsys.readouterr().out
     assert re.match(r"#1 20\d\d-\d\d-\d\d \d\d:\d\d UTC  sma_cross", out), out
     assert "verdict: no verdict" in out
+
+
+def test_status_says_which_ledger_it_read_and_where_the_demos_is(clean_env, capsys, monkeypatch):
+    csv = clean_env / "bars.csv"
+    load_sample("btc_usd_1h").iloc[-500:].reset_index().to_csv(csv, index=False)
+    demo = clean_env / "runs" / "demo" / "ledger.sqlite"
+    demo.parent.mkdir(parents=True)
+    args = ["replay", "--strategy", "sma_cross", "--data", str(csv), "--ledger"]
+    assert main([*args, f"sqlite:///{demo}"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("NZEZA_LEDGER_URL", f"sqlite:///{clean_env / 'other.sqlite'}")
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "no sessions in the ledger yet (ledger sqlite:///" in out and "other.sqlite" in out
+    assert f"nzeza status --ledger sqlite:///{demo}" in out
+    assert main(["status", "--ledger", f"sqlite:///{demo}"]) == 0
+    assert re.search(r"qty \d+\.\d{1,8} @ [\d,]+\.\d\d", capsys.readouterr().out)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 from decimal import Decimal
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,14 +64,18 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(docs[0] if args.session else {"sessions": docs}, indent=2))
         return 0
     if not docs:
-        print("no sessions in the ledger yet")
+        print(f"no sessions in the ledger yet ({_ledger_shown(args.ledger)})")
+        demo = Path("runs/demo/ledger.sqlite")
+        if args.ledger is None and demo.is_file():
+            print(f"the demo's sessions: nzeza status --ledger sqlite:///{demo.resolve()}")
         return 0
     for doc in docs:
         print(_status_line(doc))
         for inst, pos in doc["positions"].items():
             if Decimal(pos["quantity"]) != 0:
                 print(
-                    f"    {inst}: qty {pos['quantity']} @ {Decimal(pos['avg_entry_price']):.2f} "
+                    f"    {inst}: qty {_qty(pos['quantity'])} @ "
+                    f"{Decimal(pos['avg_entry_price']):,.2f} "
                     f"realized {Decimal(pos['realized_pnl']):.2f}"
                 )
         working = [o for o in doc["orders"] if o["status"] in OPEN_STATUSES]
@@ -82,6 +87,22 @@ def _status(args: argparse.Namespace) -> int:
 
 
 OPEN_STATUSES = ("submitted", "accepted", "partially_filled")
+
+
+def _qty(value: str) -> str:
+    """A position size for reading: at most 8 decimals, no trailing zeros (--json: exact)."""
+    q = Decimal(value).quantize(Decimal("1e-8")).normalize()
+    return f"{q:f}"
+
+
+def _ledger_shown(url: str | None) -> str:
+    from nzeza.ops.secrets import mask_url
+
+    if url is None:
+        from nzeza.ops.settings import load_settings
+
+        url = load_settings(require_live=False).effective_ledger_url
+    return f"ledger {mask_url(url)}"
 
 
 def _status_line(doc: dict) -> str:
