@@ -405,8 +405,9 @@ this notebook) holds a small `Strategy` class. Any command or notebook takes it 
 data, swept, validated (walk-forward and verdict), checked for lookahead, and put to the
 promotion gates, which refuse it with their reasons. `docs/strategies.md` explains each step.
 
-This notebook records its trials and verdict in a ledger of its own in a temporary folder, so it
-gives the same answer every time; set `ledger_url` to record them in yours.
+This notebook records its trials, verdict and promotion decision in a scratch ledger of its own
+(a temporary folder, removed at the end), so it gives the same answer every time; set
+`ledger_url` to keep them in yours.
 """),
     params("""
 strategy = "strategies/above_mean.py:AboveMean"
@@ -417,7 +418,7 @@ train = 24 * 120
 test = 24 * 60
 fee = 0.001
 slippage = 0.0005
-ledger_url = None         # None: a fresh ledger in a temporary folder
+ledger_url = None         # None: a scratch ledger in a temporary folder, removed at the end
 metrics_path = None"""),
     code(SETUP),
     md("## The strategy file"),
@@ -437,7 +438,8 @@ cls = get_strategy(strategy)          # a name, module:Class or path/to/file.py:
 strat = cls(**params)
 bars = load(sample).iloc[-last_bars:]  # checked: sorted, unique, finite, high/low consistent
 costs = Costs(fee, slippage)
-ledger_url = ledger_url or f"sqlite:///{tempfile.mkdtemp(prefix='nzeza-07-')}/ledger.sqlite"
+scratch = None if ledger_url else tempfile.mkdtemp(prefix="nzeza-07-")  # removed at the end
+ledger_url = ledger_url or f"sqlite:///{scratch}/ledger.sqlite"
 ledger = open_ledger(ledger_url)
 print(f"{strat!r} on {sample}: {len(bars):,} bars {bars.index[0]:%Y-%m-%d} → {bars.index[-1]:%Y-%m-%d}")"""),
     md("## Backtest"),
@@ -487,9 +489,13 @@ decision = promote("07_my_strategy.ipynb", "paper", strategy=strategy, params=ch
                    ledger=ledger, bars=bars.iloc[-2000:], costs=costs)
 print(decision)"""),
     code("""
+import shutil
+
 from nzeza.notebook import record_metrics
 
 ledger.close()
+if scratch is not None:
+    shutil.rmtree(scratch, ignore_errors=True)
 m = wf.verdict.metrics
 metrics = record_metrics(metrics_path, {"strategy": strategy, "decision": wf.verdict.decision,
                                         "promoted": decision.passed, "n_trials": wf.n_trials,
