@@ -8,6 +8,7 @@ one's own, or the ccxt download cache, and returns a checked OHLCV frame.
     bars = load("btc_usd_1h")                       # a bundled sample
 
 What a file may look like:
+- comma, semicolon or tab separated (a banner line before the header is skipped);
 - columns in any case and spacing (`Close`, ` VOLUME `); a volume named after its currency
   (`Volume BTC`) is taken when there is no plain `volume`; no volume at all is read as 0;
 - the time in the index (Parquet) or in a column named `time`, `timestamp`, `date`,
@@ -153,7 +154,8 @@ def _read_file(path: Path) -> pd.DataFrame:
         if name.endswith(PARQUET_SUFFIXES):
             return pd.read_parquet(path)
         if name.endswith(CSV_SUFFIXES):
-            return pd.read_csv(path, sep=_delimiter(path))
+            sep, skip = _csv_layout(path)
+            return pd.read_csv(path, sep=sep, skiprows=skip)
     except UnicodeDecodeError as exc:
         raise ValidationError("--data", str(path), f"is not UTF-8 text ({exc.reason})") from None
     except (ValueError, OSError) as exc:
@@ -165,14 +167,19 @@ def _read_file(path: Path) -> pd.DataFrame:
     )
 
 
-def _delimiter(path: Path) -> str:
-    """`,` unless the header line has more `;` or tabs (European and TSV exports)."""
+def _csv_layout(path: Path) -> tuple[str, int]:
+    """The delimiter (`,` unless the header has more `;` or tabs: European and TSV exports) and
+    the lines to skip: a first line without any delimiter is a banner (CryptoDataDownload's
+    URL line), not the header."""
     import gzip
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
-        head = fh.readline()
-    return max((",", ";", "\t"), key=head.count)
+        first, second = fh.readline(), fh.readline()
+    seps = (",", ";", "\t")
+    if second and not any(c in first for c in seps):
+        return max(seps, key=second.count), 1
+    return max(seps, key=first.count), 0
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:

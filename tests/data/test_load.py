@@ -202,3 +202,12 @@ def test_a_saved_panel_reads_one_symbol_like_the_sample(tmp_path):
         load(path)
     eth, ref = load(path, symbol="ETH"), load_sample("bitstamp_1d", symbol="ETH")
     assert eth.index.equals(ref.index) and np.array_equal(eth.to_numpy(), ref.to_numpy())
+
+
+def test_a_banner_line_before_the_header_is_skipped(tmp_path):
+    path = tmp_path / "cdd.csv"
+    frame = _exported("s").rename(columns={"Time": "unix_time", "Volume": "Volume BTC"})
+    frame["Date"] = BARS.index.strftime("%Y-%m-%d %H:%M:%S")
+    path.write_text("https://www.CryptoDataDownload.com\n" + frame.to_csv(index=False))
+    bars = load(path)
+    assert bars.index.equals(BARS.index) and np.allclose(bars["volume"], BARS["volume"])
