@@ -93,6 +93,73 @@ def replay_flags(args: argparse.Namespace) -> None:
     vol_flags(args)
 
 
+DEFAULT_SAMPLE = "btc_usd_1h"
+
+
+def data_options(p: argparse.ArgumentParser, *, symbol: bool = True) -> None:
+    """`--sample NAME | --data PATH|ccxt:VENUE:SYMBOL:TIMEFRAME` and the options reading them
+    (`nzeza.data.load`): every command that takes bars has the same ones."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--sample",
+        default=None,
+        help=f"a bundled sample (nzeza data samples; default {DEFAULT_SAMPLE})",
+    )
+    g.add_argument(
+        "--data",
+        default=None,
+        metavar="PATH|ccxt:VENUE:SYMBOL:TIMEFRAME",
+        help="your own bars: a CSV or Parquet file (time column and epoch unit detected, "
+        "column names in any case), or the ccxt download cache (nzeza data download)",
+    )
+    if symbol:
+        p.add_argument("--symbol", default=None, help="one symbol of a multi-symbol file/sample")
+    p.add_argument("--time-column", default=None, help="the time column, when not detected")
+    p.add_argument(
+        "--unit", default=None, choices=("s", "ms", "us", "ns"), help="epoch unit (default: size)"
+    )
+    p.add_argument(
+        "--dayfirst", action="store_true", help="dates are day-first (31.12.2020, 31/12/2020)"
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="sort the bars and drop exact duplicate rows (printed); other problems are refused",
+    )
+
+
+def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = "--last") -> Any:
+    """The bars `data_options` names, checked (`nzeza.data.load`); what `--repair` changed is
+    printed. `last`: only the last N bars."""
+    from nzeza.data import load
+
+    spec = args.data or args.sample or DEFAULT_SAMPLE
+    bars = load(
+        spec,
+        symbol=getattr(args, "symbol", None),
+        time_column=args.time_column,
+        unit=args.unit,
+        dayfirst=args.dayfirst,
+        repair=args.repair,
+    )
+    for change in bars.attrs.get("repairs") or []:
+        print(f"repaired {bars.attrs.get('sample', spec)}: {change}")
+    if args.repair and not bars.attrs.get("repairs"):
+        print(f"repair: nothing to change in {bars.attrs.get('sample', spec)}")
+    if last is not None:
+        if isinstance(last, bool) or not isinstance(last, int) or last < 2:
+            raise ValidationError(flag, last, "must be a whole number of bars >= 2")
+        bars = bars.iloc[-last:]
+    return bars
+
+
+def bars_label(bars: Any) -> str:
+    """`btc_usd_1h`, `my.csv[ETH]`: what the bars are called in printed output."""
+    name = bars.attrs.get("sample") or "bars"
+    sym = bars.attrs.get("symbol")
+    return f"{name}[{sym}]" if sym and str(sym) not in str(name) else str(name)
+
+
 def metrics_port(args: argparse.Namespace, settings: Any) -> int | None:
     """`--metrics-port`, else NZEZA_METRICS_PORT when it is set; None serves nothing."""
     if getattr(args, "metrics_port", None) is not None:
@@ -117,8 +184,11 @@ def vol_targeting_from(args: argparse.Namespace) -> Any:
 
 
 __all__ = [
+    "bars_label",
     "cash",
+    "data_options",
     "finite",
+    "load_bars",
     "metrics_port",
     "replay_flags",
     "session_flags",

@@ -13,10 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = acts.add_parser("samples", help="list the bundled real-data samples")
     s.set_defaults(handler=_samples)
 
-    v = acts.add_parser("validate", help="check an OHLCV sample or Parquet/CSV file")
-    v.add_argument("target", metavar="SAMPLE_OR_PATH", help="a sample name or a file path")
+    v = acts.add_parser("validate", help="check an OHLCV sample, a CSV/Parquet file or a download")
+    v.add_argument(
+        "target",
+        metavar="SAMPLE_OR_PATH",
+        help="a sample name, a CSV/Parquet file path or ccxt:VENUE:SYMBOL:TIMEFRAME",
+    )
     v.add_argument("--timeframe", default=None, help="bar length, e.g. 1h (default: sample's)")
-    v.add_argument("--symbol", default=None, help="one symbol of a multi-symbol sample")
+    v.add_argument("--symbol", default=None, help="one symbol of a multi-symbol sample/file")
+    v.add_argument("--time-column", default=None, help="the time column, when not detected")
+    v.add_argument("--unit", default=None, choices=("s", "ms", "us", "ns"), help="epoch unit")
+    v.add_argument("--dayfirst", action="store_true", help="dates are day-first (31.12.2020)")
     v.add_argument("--strict", action="store_true", help="exit non-zero if any issue")
     v.add_argument("--min-zero-volume-run", type=int, default=3, metavar="N")
     v.add_argument("--max-abs-log-return", type=float, default=0.5, metavar="X")
@@ -52,31 +59,28 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _read_target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
-    import pandas as pd
-
-    from nzeza.data import SAMPLES, load_sample
-    from nzeza.errors import ValidationError
+    from nzeza.data import SAMPLES
+    from nzeza.data.loader import read_bars
 
     if args.target in SAMPLES:
         info = SAMPLES[args.target]
         symbols = [args.symbol] if args.symbol else list(info.symbols)
-        frames = {s: load_sample(args.target, symbol=s) for s in symbols}
+        frames = {s: read_bars(args.target, symbol=s) for s in symbols}
         return frames, args.timeframe or info.timeframe
-    path = Path(args.target)
-    if not path.is_file():
-        raise ValidationError(
-            "SAMPLE_OR_PATH", args.target, f"neither a sample ({', '.join(SAMPLES)}) nor a file"
-        )
-    if not args.timeframe:
+    # a file (CSV/Parquet: time column and epoch unit detected) or ccxt:VENUE:SYMBOL:TIMEFRAME
+    df = read_bars(
+        args.target,
+        symbol=args.symbol,
+        time_column=args.time_column,
+        unit=args.unit,
+        dayfirst=args.dayfirst,
+    )
+    timeframe = args.timeframe or df.attrs.get("timeframe")  # a cached download knows its own
+    if not timeframe:
+        from nzeza.errors import ValidationError
+
         raise ValidationError("--timeframe", None, "required when validating a file")
-    if path.suffix in (".csv", ".gz"):
-        df = pd.read_csv(path, index_col=0)
-        df.index = pd.to_datetime(df.index, utc=True)
-    else:
-        df = pd.read_parquet(path)
-    return {path.name: df}, args.timeframe
+    return {df.attrs.get("sample") or args.target: df}, timeframe
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -23,13 +23,35 @@ def _speed(text: str) -> float | None:
     return value
 
 
-def _capture_path(text: str) -> Path:
-    path = Path(text)
-    if path.is_file():
-        return path
-    from nzeza.feeds.capture import bundled
+def capture_paths(items: list[str]) -> list[Path]:
+    """Capture files from paths, bundled capture names (binance_spot_btcusdt_20240808.jsonl.gz,
+    or without its suffix) and bundled feed names (binance_btcusdt: all its files). Anything
+    else is one `ValidationError` listing what there is."""
+    from nzeza.engine.runner import BUNDLED_FEEDS
+    from nzeza.errors import ValidationError
+    from nzeza.feeds import capture
 
-    return bundled(text)  # a bundled capture name, e.g. binance_spot_btcusdt_20240808.jsonl.gz
+    have = sorted(p.name for p in capture.CAPTURES_DIR.glob("*.jsonl*"))
+    out: list[Path] = []
+    for text in items:
+        path = Path(text)
+        if path.is_file():
+            out.append(path)
+            continue
+        if text in BUNDLED_FEEDS:
+            out += [capture.bundled(n) for n in getattr(capture, BUNDLED_FEEDS[text][0])]
+            continue
+        named = [n for n in have if n == text or n.split(".jsonl")[0] == text]
+        if len(named) == 1:
+            out.append(capture.bundled(named[0]))
+            continue
+        raise ValidationError(
+            "files",
+            text,
+            "neither a capture file nor a bundled capture: feeds "
+            f"{', '.join(BUNDLED_FEEDS)}; files {', '.join(have)}",
+        )
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="serve capture files over a websocket (+ Binance REST depth snapshots)",
         description="Serve captures in the venue's own format on 127.0.0.1 with fault injection.",
     )
-    rep.add_argument("files", nargs="+", type=_capture_path, help="capture files or bundled names")
+    rep.add_argument(
+        "files",
+        nargs="+",
+        help="capture files, bundled capture file names, or a bundled feed (binance_btcusdt)",
+    )
     rep.add_argument("--host", default="127.0.0.1")
     rep.add_argument("--port", type=int, default=8765)
     rep.add_argument("--speed", type=_speed, default=1.0, help="1, 10, ... or max (default 1)")
@@ -85,7 +111,7 @@ def _replay(args: argparse.Namespace) -> int:
         gap_every=args.gap_every,
     )
     server = ReplayServer(
-        args.files,
+        capture_paths(args.files),
         host=args.host,
         port=args.port,
         speed=args.speed,

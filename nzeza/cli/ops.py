@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from decimal import Decimal
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,14 +64,18 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(docs[0] if args.session else {"sessions": docs}, indent=2))
         return 0
     if not docs:
-        print("no sessions in the ledger yet")
+        print(f"no sessions in the ledger yet ({_ledger_shown(args.ledger)})")
+        demo = Path("runs/demo/ledger.sqlite")
+        if args.ledger is None and demo.is_file():
+            print(f"the demo's sessions: nzeza status --ledger sqlite:///{demo.resolve()}")
         return 0
     for doc in docs:
         print(_status_line(doc))
         for inst, pos in doc["positions"].items():
             if Decimal(pos["quantity"]) != 0:
                 print(
-                    f"    {inst}: qty {pos['quantity']} @ {Decimal(pos['avg_entry_price']):.2f} "
+                    f"    {inst}: qty {_qty(pos['quantity'])} @ "
+                    f"{Decimal(pos['avg_entry_price']):,.2f} "
                     f"realized {Decimal(pos['realized_pnl']):.2f}"
                 )
         working = [o for o in doc["orders"] if o["status"] in OPEN_STATUSES]
@@ -81,6 +87,22 @@ def _status(args: argparse.Namespace) -> int:
 
 
 OPEN_STATUSES = ("submitted", "accepted", "partially_filled")
+
+
+def _qty(value: str) -> str:
+    """A position size for reading: at most 8 decimals, no trailing zeros (--json: exact)."""
+    q = Decimal(value).quantize(Decimal("1e-8")).normalize()
+    return f"{q:f}"
+
+
+def _ledger_shown(url: str | None) -> str:
+    from nzeza.secrets import mask_url
+
+    if url is None:
+        from nzeza.ops.settings import load_settings
+
+        url = load_settings(require_live=False).effective_ledger_url
+    return f"ledger {mask_url(url)}"
 
 
 def _status_line(doc: dict) -> str:
@@ -121,10 +143,11 @@ def _audit_anchor(args: argparse.Namespace) -> int:
 
 
 def _promotions(args: argparse.Namespace) -> int:
+    from nzeza.cli.show import when
     from nzeza.store import open_ledger
 
     with open_ledger(args.ledger) as ledger:
-        rows = ledger.promotions(strategy=args.strategy)
+        rows = [promotion_doc(r) for r in ledger.promotions(strategy=args.strategy)]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
@@ -132,8 +155,29 @@ def _promotions(args: argparse.Namespace) -> int:
         print("no promotion records")
     for r in rows:
         verdict = "PASSED" if r["passed"] else "refused"
-        gates = json.loads(r["gates"])
-        failed = [g for g, v in gates.items() if not v.get("passed")]
+        failed = {g: v for g, v in r["gates"].items() if not v.get("passed")}
         extra = f" (failed: {', '.join(failed)})" if failed else ""
-        print(f"#{r['id']} {r['strategy']} {r['params']} → {r['target']}: {verdict}{extra}")
+        params = json.dumps(r["params"], separators=(", ", ": "))
+        print(
+            f"#{r['id']} {when(r['created_ns'])}  {r['strategy']} {params} → {r['target']}: "
+            f"{verdict}{extra}"
+        )
+        for gate, v in failed.items():
+            print(f"      {gate}: {v.get('detail', '')}")
     return 0
+
+
+def promotion_doc(row: dict) -> dict:
+    """A promotion row as a reader wants it: params and gates as JSON objects (not JSON text
+    inside JSON), `passed` a boolean, `created` an ISO time next to `created_ns`."""
+    import pandas as pd
+
+    out = dict(row)
+    for key in ("params", "gates"):
+        if isinstance(out.get(key), str):
+            with contextlib.suppress(ValueError):  # an old or hand-edited row: shown as stored
+                out[key] = json.loads(out[key])
+    out["passed"] = bool(out.get("passed"))
+    if out.get("created_ns") is not None:
+        out["created"] = pd.Timestamp(int(out["created_ns"]), tz="UTC").isoformat()
+    return out

@@ -69,8 +69,10 @@ def _overrides(items: list[str]) -> dict:
 
 
 def _print_runs(runs: list[dict]) -> None:
+    from nzeza.cli.show import human
+
     for r in runs:
-        metrics = " ".join(f"{k}={v}" for k, v in list(r["metrics"].items())[:4])
+        metrics = " ".join(f"{k}={human(v)}" for k, v in list(r["metrics"].items())[:4])
         line = f"  {r['status']:6s} {r['duration_s']:7.1f}s  {r['run_id']}  {metrics}"
         if r.get("error"):
             err = r["error"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nzeza.cli.args import data_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--params", nargs="*", default=[], metavar="K=V", help="override strategy parameters"
     )
-    p.add_argument("--sample", default="btc_usd_1h", help="bundled sample for lookahead/parity")
-    p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the sample")
+    data_options(p)  # --sample NAME | --data PATH|ccxt:...: the bars of lookahead and parity
+    p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the data")
     p.add_argument("--fee", type=float, default=0.001)
     p.add_argument("--slippage", type=float, default=0.0005)
     # verdicts are evidence only as ledger rows; the old folder option is refused, loudly
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _promote(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from nzeza.data import load_sample
+    from nzeza.cli.args import load_bars
     from nzeza.domain import Costs
     from nzeza.engine.runner import parse_params
     from nzeza.errors import ValidationError
@@ -58,7 +60,7 @@ def _promote(args: argparse.Namespace) -> int:
         policy = replace(policy, min_paper_bars=args.min_paper_bars)
     if args.max_tracking_error is not None:
         policy = replace(policy, max_tracking_error=args.max_tracking_error)
-    bars = load_sample(args.sample).iloc[-args.bars :]
+    bars = load_bars(args, last=args.bars, flag="--bars")
     with open_ledger(args.ledger) as ledger:
         decision = promote(
             args.notebook,

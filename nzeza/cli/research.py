@@ -11,8 +11,9 @@ from nzeza.errors import ValidationError
 
 
 def _costs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sample", default="btc_usd_1h", help="bundled sample (nzeza data samples)")
-    p.add_argument("--symbol", default=None, help="symbol inside a multi-symbol sample")
+    from nzeza.cli.args import data_options
+
+    data_options(p)
     p.add_argument("--last", type=int, default=None, help="only the last N bars")
     p.add_argument("--fee", type=float, default=0.001, help="fee fraction (0.001 = 10 bps)")
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage fraction")
@@ -23,10 +24,21 @@ def _costs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("strategies", help="list the shipped strategies and their parameters")
+    s = sub.add_parser(
+        "strategies",
+        help="list the shipped strategies and your own (given or found in a folder)",
+        description="Every command taking a strategy accepts a shipped name, module:Class or "
+        "path/to/file.py:Class. Listed here: the shipped ones, each SPEC given, and every "
+        "Strategy subclass defined in the *.py files of each --dir.",
+    )
+    s.add_argument("specs", nargs="*", metavar="SPEC", help="module:Class or path.py:Class")
+    s.add_argument(
+        "--dir", action="append", default=[], metavar="DIR", help="a folder of strategy files"
+    )
+    s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(handler=_strategies)
 
-    b = sub.add_parser("backtest", help="backtest one strategy on a bundled sample")
+    b = sub.add_parser("backtest", help="backtest one strategy on a sample or your own bars")
     b.add_argument("strategy", help="a registered name or module:Class")
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
@@ -77,6 +89,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--test", type=int, default=24 * 60, help="test window, bars")
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     v.set_defaults(handler=_validate)
+
+    la = sub.add_parser(
+        "lookahead",
+        help="does a strategy's target use future bars? (truncated histories vs the full run)",
+        description="Recomputes the target on histories cut at many points and compares each "
+        "with the full run; exit 1 naming the first bar whose target changes when the future is "
+        "removed.",
+    )
+    la.add_argument("strategy", help="a registered name, module:Class or path/to/file.py:Class")
+    la.add_argument("--params", nargs="*", default=[], metavar="K=V")
+    from nzeza.cli.args import data_options
+
+    data_options(la)
+    la.add_argument("--bars", type=int, default=3000, help="the last N bars (default 3000)")
+    la.add_argument("--cuts", type=int, default=40, help="truncated histories to compare")
+    la.set_defaults(handler=_lookahead)
 
     t = sub.add_parser(
         "trials",
@@ -134,31 +162,48 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
 
 def _bars(args: argparse.Namespace):
-    from nzeza.data import load_sample
+    """The flags checked (cash, costs: one error naming the flag), then the bars."""
+    from nzeza.cli.args import cash, common_costs, load_bars
 
-    bars = load_sample(args.sample, symbol=args.symbol)
-    return bars.iloc[-args.last :] if args.last else bars
+    args.cash = cash(args.cash)
+    common_costs(args)
+    return load_bars(args, last=args.last)
 
 
 def _fmt(frame) -> str:
-    import pandas as pd
+    """A table for people: numbers rounded (nzeza.cli.show; `--json` keeps full precision)."""
+    from nzeza.cli.show import table
 
-    with pd.option_context(
-        "display.width", 160, "display.max_columns", 30, "display.float_format", "{:,.4f}".format
-    ):
-        return frame.to_string()
+    return table(frame)
 
 
 def _strategies(args: argparse.Namespace) -> int:
-    from nzeza.strategies import list_strategies
+    import json
 
-    for s in list_strategies():
+    from nzeza.strategies import list_strategies
+    from nzeza.strategies.loading import discover, strategy_class
+
+    extra = [(spec, strategy_class(spec)) for spec in args.specs]
+    for folder in args.dir:
+        extra += discover(folder)
+    rows = list_strategies(extra)
+    if args.json:
+        print(json.dumps({"strategies": rows}, default=str))
+        return 0
+    width = max(22, *(len(str(s["name"])) + 1 for s in rows))
+    for s in rows:
         params = ", ".join(f"{k}={v!r}" for k, v in s["params"].items())
-        print(f"{s['name']:22s} {s['description']}\n{'':22s} {params}")
+        print(f"{s['name']:{width}s} {s['description']}\n{'':{width}s} {params}")
+    if not extra:
+        print(
+            "\nyour own: nzeza strategies path/to/my_strategy.py:MyStrat, or --dir FOLDER "
+            "(see docs/strategies.md)"
+        )
     return 0
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from nzeza.cli.args import bars_label
     from nzeza.domain import Costs
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import backtest
@@ -167,7 +212,10 @@ def _backtest(args: argparse.Namespace) -> int:
     bars = _bars(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
-    print(f"{strategy!r} on {args.sample}: {len(bars):,} bars {bars.index[0]} → {bars.index[-1]}")
+    print(
+        f"{strategy!r} on {bars_label(bars)}: {len(bars):,} bars "
+        f"{bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
+    )
     print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
@@ -230,12 +278,12 @@ def _validate(args: argparse.Namespace) -> int:
             args.test,
             costs=Costs(args.fee, args.slippage),
             init_cash=args.cash,
-            progress=False,
+            progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,
         )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
-    lookahead = check_lookahead(cls(**last), bars.iloc[-3000:])
+    lookahead = check_lookahead(cls(**last), bars.iloc[-3000:], progress=not args.json)
     v = wf.verdict
     if args.json:
         m = v.metrics
@@ -268,6 +316,19 @@ def _validate(args: argparse.Namespace) -> int:
     print(lookahead)
     print(v)
     return 0
+
+
+def _lookahead(args: argparse.Namespace) -> int:
+    from nzeza.cli.args import bars_label, load_bars, whole
+    from nzeza.engine.runner import resolve_strategy
+    from nzeza.research import check_lookahead
+
+    cuts = whole("--cuts", args.cuts, 1, 10_000)
+    strategy, _, _ = resolve_strategy(args.strategy, args.params)
+    bars = load_bars(args, last=args.bars, flag="--bars")
+    report = check_lookahead(strategy, bars, n_cuts=cuts, progress=True)
+    print(f"{strategy!r} on {bars_label(bars)}, last {len(bars):,} bars: {report}")
+    return 0 if report.ok else 1
 
 
 def _registration_doc(reg) -> dict | None:

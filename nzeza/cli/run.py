@@ -65,8 +65,11 @@ async def run_session(args: argparse.Namespace) -> int:
         try:
             report = await session.run(opened.trades)
         except Exception as exc:  # recorded as failed by the session; said once, plainly
+            from nzeza.cli import os_error
+
+            what = os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
             print(
-                f"error: session {sid} failed: {clip(f'{type(exc).__name__}: {exc}', 300)}"
+                f"nzeza: error: session {sid} failed: {clip(what, 300)}"
                 f" (recorded as failed; resume it with --session-id {sid})",
                 file=sys.stderr,
                 flush=True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nzeza.cli.args import data_options
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -97,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser("replay", help="replay historical bars through the full engine")
     _common(r)
-    r.add_argument("--sample", default="btc_usd_1h")
+    data_options(r)
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
     r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
@@ -107,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("parity", help="engine replay vs research backtest, side by side")
     q.add_argument("strategy")
     q.add_argument("--params", nargs="*", default=[], metavar="K=V")
-    q.add_argument("--sample", default="btc_usd_1h")
+    data_options(q)
     q.add_argument("--bars", type=int, default=None, help="only the last N bars")
     q.add_argument("--windowed", action="store_true")
     q.add_argument("--fee", type=float, default=0.001)
@@ -127,8 +129,7 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import replay_flags, vol_targeting_from
-    from nzeza.data import load_sample
+    from nzeza.cli.args import bars_label, load_bars, replay_flags, vol_targeting_from
     from nzeza.domain import Costs
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
@@ -137,7 +138,7 @@ def _replay(args: argparse.Namespace) -> int:
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
     strategy, name, params = resolve_strategy(args.strategy, args.params)
-    bars = load_sample(args.sample)
+    bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
         strategy,
@@ -150,7 +151,7 @@ def _replay(args: argparse.Namespace) -> int:
         vol_targeting=vol_targeting_from(args),
     )
     print(
-        f"{name} {params} on {args.sample}: {len(bars):,} bars, {len(result.fills)} fills, "
+        f"{name} {params} on {bars_label(bars)}: {len(bars):,} bars, {len(result.fills)} fills, "
         f"{len(result.closed_trades)} closed trades, final equity {result.final_equity:,.2f}"
     )
     if ledger is not None:
@@ -160,15 +161,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.data import load_sample
+    from nzeza.cli.args import load_bars
     from nzeza.domain import Costs
     from nzeza.engine.parity import compare
     from nzeza.engine.runner import resolve_strategy
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_sample(args.sample)
-    if args.bars:
-        bars = bars.iloc[-args.bars :]
+    bars = load_bars(args, last=args.bars or None, flag="--bars")
     report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
     print(report)
     if report.table is not None and args.show:

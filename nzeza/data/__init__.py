@@ -1,7 +1,8 @@
 """nzeza.data: historical bars — bundled real samples, OHLCV validation, Parquet cache, ccxt
 downloader.
 
-    from nzeza.data import load_sample, validate_ohlcv
+    from nzeza.data import load, load_sample, validate_ohlcv
+    bars = load("my_bars.csv")          # or a Parquet file, or ccxt:binance:BTC/USDT:1h
     bars = load_sample("btc_usd_1h")
     print(validate_ohlcv(bars, "1h"))
 
@@ -9,7 +10,9 @@ Light to import (pandas only): ccxt is imported inside the downloader when it ru
 """
 
 from nzeza.data.cache import cache_path, read_cache, write_parquet_atomic
+from nzeza.data.checks import check_bars, repair_bars
 from nzeza.data.download import DownloadResult, download_ohlcv, fetch_ohlcv_to_cache
+from nzeza.data.loader import load
 from nzeza.data.samples import SAMPLES, SampleInfo, list_samples, load_sample
 from nzeza.data.schema import OHLCV_COLUMNS, as_ohlcv
 from nzeza.data.timeframe import Timeframe, parse_timeframe
@@ -31,12 +34,15 @@ __all__ = [
     "Timeframe",
     "as_ohlcv",
     "cache_path",
+    "check_bars",
     "download_ohlcv",
     "fetch_ohlcv_to_cache",
     "list_samples",
+    "load",
     "load_sample",
     "parse_timeframe",
     "read_cache",
+    "repair_bars",
     "validate_ohlcv",
     "write_parquet_atomic",
 ]

@@ -89,11 +89,23 @@ def parse_timeframe(
     return Timeframe(text=f"{count}{unit}", seconds=count * _UNITS[unit])
 
 
-__all__ = ["Timeframe", "freq_of", "parse_timeframe"]
-
-
 def freq_of(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The bars' spacing: the median step of their index (one hour for fewer than three bars)."""
     if len(index) > 2:
         return pd.Timedelta(pd.Series(index).diff().median())
     return pd.Timedelta("1h")
+
+
+_SPELLING = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
+def timeframe_of(bars: pd.DataFrame) -> str:
+    """The bars' timeframe in ccxt spelling ("1h", "1d", "5s"): their median spacing."""
+    seconds = max(round(freq_of(bars.index).total_seconds()), 1)
+    for unit, size in _SPELLING:
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"  # pragma: no cover (the last unit divides everything)
+
+
+__all__ = ["Timeframe", "freq_of", "parse_timeframe", "timeframe_of"]

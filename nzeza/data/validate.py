@@ -12,7 +12,9 @@ Problems (the `problem` names used in the report and its frame):
 | `non_monotonic` | a row's timestamp is earlier than the previous row's |
 | `gap` | bars missing for the timeframe; listed by the first missing bar, with a count |
 | `misaligned` | a timestamp off the timeframe grid (bars anchored at 00:00 UTC) |
+| `empty` | no rows at all (a file with a header only) |
 | `nan` | a NaN in open/high/low/close/volume (first such field named) |
+| `non_finite` | an infinite value in open/high/low/close/volume |
 | `non_positive` | a price ≤ 0 |
 | `negative_volume` | volume < 0 |
 | `high_below` | high < max(open, close) |
@@ -41,11 +43,13 @@ from nzeza.data.timeframe import Timeframe, parse_timeframe
 from nzeza.errors import DataError, show_value
 
 PROBLEMS: tuple[str, ...] = (
+    "empty",
     "duplicate",
     "non_monotonic",
     "gap",
     "misaligned",
     "nan",
+    "non_finite",
     "non_positive",
     "negative_volume",
     "high_below",
@@ -90,6 +94,7 @@ class OhlcvReport:
     gaps: list[tuple[pd.Timestamp, int]] = field(default_factory=list)
     misaligned: list[pd.Timestamp] = field(default_factory=list)
     nan: list[pd.Timestamp] = field(default_factory=list)
+    non_finite: list[pd.Timestamp] = field(default_factory=list)
     non_positive: list[pd.Timestamp] = field(default_factory=list)
     negative_volume: list[pd.Timestamp] = field(default_factory=list)
     high_below: list[pd.Timestamp] = field(default_factory=list)
@@ -207,6 +212,8 @@ def validate_ohlcv(
         found[problem].append(time if key is None else key)
         issues.append(OhlcvIssue(problem, time, fld, value, detail))
 
+    if len(df) == 0:
+        add("empty", pd.NaT, "rows", 0, "no bars: the frame or file has no rows")
     _check_index(idx, tf, add)
 
     # Row checks run in time order (a stable sort keeps duplicates in their given order).
@@ -231,6 +238,7 @@ def validate_ohlcv(
         gaps=found["gap"],
         misaligned=found["misaligned"],
         nan=found["nan"],
+        non_finite=found["non_finite"],
         non_positive=found["non_positive"],
         negative_volume=found["negative_volume"],
         high_below=found["high_below"],
@@ -282,6 +290,13 @@ def _check_rows(t, o, h, lo, c, v, add) -> None:  # type: ignore[no-untyped-def]
     for i in np.flatnonzero(nan_any):
         fld = next(name for name, arr in zip(OHLCV_COLUMNS, cols, strict=True) if np.isnan(arr[i]))
         add("nan", t[i], fld, float("nan"), f"{fld} is NaN")
+    inf_any = np.zeros(len(t), dtype=bool)
+    for arr in cols:
+        inf_any |= np.isinf(arr)
+    for i in np.flatnonzero(inf_any):
+        fld = next(name for name, arr in zip(OHLCV_COLUMNS, cols, strict=True) if np.isinf(arr[i]))
+        value = float(cols[OHLCV_COLUMNS.index(fld)][i])
+        add("non_finite", t[i], fld, value, f"{fld} is {value!r}")
     with np.errstate(invalid="ignore"):
         prices = np.vstack((o, h, lo, c))
         bad_price = (prices <= 0).any(axis=0)

@@ -118,6 +118,9 @@ def replay(
     the lookahead check — `nzeza parity` runs both. `vol_targeting` (off by default) scales
     each bar's target by the volatility rule of `nzeza.engine.sizing.VolTargeting`.
     """
+    from nzeza.data.checks import check_bars
+
+    check_bars(bars)  # sorted, unique, finite, positive, high/low consistent
     costs = costs or Costs()
     instrument = instrument or research_instrument()
     session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,6 @@ prints, a notebook calls the same parts. Only the wiring differs between paper a
 from __future__ import annotations
 
 import contextlib
-import importlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,17 +49,12 @@ def parse_params(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
 
 
 def resolve_class(spec: str) -> tuple[type, str]:
-    """A strategy class from a registered name or `module:Class`, and the name it was given by."""
-    if ":" in spec:
-        module, _, cls_name = spec.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError) as exc:
-            raise ValidationError("strategy", spec, f"cannot be imported: {exc}") from None
-        return cls, cls_name
-    from nzeza.strategies import get_strategy
+    """A strategy class from a shipped name, `module:Class` or `path/to/file.py:Class`
+    (`nzeza.strategies.loading`), and the name it was given by."""
+    from nzeza.strategies.loading import strategy_class
 
-    return get_strategy(spec), spec
+    cls = strategy_class(spec)
+    return cls, (spec.rpartition(":")[2] if ":" in spec else spec)
 
 
 def resolve_strategy(spec: str, params: list[str] | dict[str, Any] | None) -> tuple[Any, str, dict]:

@@ -193,6 +193,15 @@ class Settings(AuditSettings):
     def _ca_file(cls, v: Path | None) -> Path | None:
         if v is not None and not Path(v).is_file():
             raise ValueError(f"no such file: {v}")
+        if v is not None:
+            import ssl
+
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(v))
+            except (ssl.SSLError, UnicodeDecodeError, ValueError, OSError) as exc:
+                raise ValueError(
+                    f"{v} is not a PEM bundle of CA certificates ({exc.__class__.__name__})"
+                ) from None
         return v
 
     @field_validator("live_venue")
@@ -331,10 +340,35 @@ def _fix_for(variable: str, msg: str) -> str:
     return "correct or unset it"
 
 
+def _construct(cls: type, **overrides: Any) -> Any:
+    """`cls(**overrides)`, with what pydantic-settings raises before validation (a variable
+    that is not JSON, a `.env` that is not UTF-8) turned into a `ConfigError` naming it."""
+    from pydantic_settings import SettingsError
+
+    try:
+        return cls(**overrides)
+    except SettingsError as exc:
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"{ENV_PREFIX}{found.group(1).upper()}" if found else "settings"
+        raise ConfigError(
+            name,
+            "is not valid JSON",
+            f'give a JSON object, e.g. {name}=\'{{"api_key": "..."}}\', or set one field '
+            f"per variable ({name}__API_KEY=...)",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(Path(".env").resolve()),
+            f"is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+            f"position {exc.start})",
+            "save it as UTF-8",
+        ) from None
+
+
 def load_audit_settings() -> AuditSettings:
     """Only the audit chain's settings (`ConfigError` naming the variable if one is invalid)."""
     try:
-        return AuditSettings()
+        return _construct(AuditSettings)
     except PydanticValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         variable = _variable_for(first["loc"])
@@ -349,7 +383,7 @@ def load_settings(require_live: bool | None = None, **overrides: Any) -> Setting
     (or `require_live`), `LiveTradingNotAllowed` listing every live gate that fails.
     """
     try:
-        settings = Settings(**overrides)
+        settings = _construct(Settings, **overrides)
     except PydanticValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         variable = _variable_for(first["loc"])

@@ -270,9 +270,20 @@ def backtest(
 
     The backtest is registered as a trial in `ledger` (default: the configured ledger);
     `register=False` opts out, with a warning (see `nzeza.research.trials`)."""
+    from nzeza.data.checks import check_bars
     from nzeza.research.trials import record_backtest
 
-    costs = costs or Costs()
+    check_bars(bars)  # sorted, unique, finite, positive, high/low consistent
+    result = run_unchecked(strategy, bars, costs or Costs(), init_cash)
+    result.registration = record_backtest(result, ledger=ledger, register=register)
+    return result
+
+
+def run_unchecked(
+    strategy: Any, bars: pd.DataFrame, costs: Costs, init_cash: float
+) -> BacktestResult:
+    """The kernel on bars as given (no bar checks, no registration): what `backtest` runs
+    once the bars are checked; the kernel's own tests feed it NaN prices on purpose."""
     targets = strategy.targets(bars) if hasattr(strategy, "targets") else strategy.target(bars)
     values = np.asarray(targets, dtype=np.float64)
     if values.shape != (len(bars),):
@@ -281,6 +292,4 @@ def backtest(
     check_inputs(values, open_, bars.index, init_cash)
     close = bars["close"].to_numpy(dtype=np.float64)
     run = simulate(values, open_, close, costs, init_cash)
-    result = BacktestResult(strategy, bars, costs, init_cash, targets, run)
-    result.registration = record_backtest(result, ledger=ledger, register=register)
-    return result
+    return BacktestResult(strategy, bars, costs, init_cash, targets, run)

@@ -123,14 +123,51 @@ class SharedReturns(np.ndarray):
         return self
 
 
+def check_grid(strategy_cls: Any, grid: Any) -> None:
+    """A class (not an instance) and a grid whose keys are its parameters: else one error
+    naming the wrong key and listing the valid ones."""
+    if not isinstance(strategy_cls, type):
+        raise ValidationError(
+            "strategy_cls",
+            strategy_cls,
+            f"pass the class (e.g. {type(strategy_cls).__name__}), not an instance: a sweep "
+            "builds one instance per parameter combination",
+        )
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValidationError("grid", grid, "must be a non-empty mapping of parameter → values")
+    from nzeza.research.metrics import SWEEP_STATS
+
+    columns = {*SWEEP_STATS, "trades", "exposure"}  # the sweep table's own columns
+    for key in grid if isinstance(grid, Mapping) else ():
+        if key in columns:
+            raise ValidationError(
+                f"grid[{key}]",
+                key,
+                "is also a column of the sweep's results "
+                f"({', '.join(sorted(columns))}); rename the parameter",
+            )
+    known = getattr(strategy_cls, "_param_types", None)
+    if known:
+        for key, values in grid.items():
+            if key not in known:
+                raise ValidationError(
+                    f"grid[{key}]",
+                    key,
+                    f"is not a parameter of {strategy_cls.__name__}; valid keys: "
+                    f"{', '.join(known)}",
+                )
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+                raise ValidationError(f"grid[{key}]", values, "must be a list of values")
+
+
 def _validate(chunk_size: int, bars: pd.DataFrame) -> None:
+    from nzeza.data.checks import check_bars
+
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValidationError("chunk_size", chunk_size, "must be a positive integer")
     if len(bars) < 2:
         raise ValidationError("bars", len(bars), "a sweep needs at least 2 bars")
-    for col in ("open", "close"):
-        if col not in bars:
-            raise ValidationError("bars", list(bars.columns), f"has no {col!r} column")
+    check_bars(bars)
 
 
 def sweep(
@@ -168,19 +205,24 @@ def sweep(
     from nzeza.research.trials import recording
 
     costs = costs or Costs()
-    combos, rejected = [], 0
+    check_grid(strategy_cls, grid)
+    combos, rejected, first_reason = [], 0, None
     for params in expand_grid(grid):
         if constraint is not None and not constraint(params):
             rejected += 1
+            first_reason = first_reason or f"{params} fails the constraint"
             continue
         try:
             strategy_cls(**params)
-        except ValidationError:
+        except ValidationError as exc:
             rejected += 1
+            first_reason = first_reason or f"{params}: {exc}"
             continue
         combos.append(params)
     if not combos:
-        raise ValidationError("grid", dict(grid), "no valid parameter combination")
+        raise ValidationError(
+            "grid", dict(grid), f"no valid parameter combination (first refused: {first_reason})"
+        )
     n = len(bars)
     _validate(chunk_size, bars)
     check_inputs(np.zeros(0), bars["open"].to_numpy(dtype=np.float64), bars.index, init_cash)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nzeza.data.timeframe import freq_of
+from nzeza.data.timeframe import timeframe_of
 
 log = logging.getLogger("nzeza.research.trials")
 
@@ -77,18 +77,6 @@ def data_fingerprint(bars: pd.DataFrame) -> str:
     h.update(np.asarray(bars.index.asi8).tobytes())
     h.update(np.ascontiguousarray(bars[["open", "high", "low", "close"]].to_numpy()).tobytes())
     return h.hexdigest()[:16]
-
-
-_UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-
-
-def timeframe_of(bars: pd.DataFrame) -> str:
-    """The bars' timeframe in ccxt spelling ("1h", "1d", "5s"): their median spacing."""
-    seconds = max(round(freq_of(bars.index).total_seconds()), 1)
-    for unit, size in _UNITS:
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"  # pragma: no cover (the last unit divides everything)
 
 
 def costs_json(costs: Any, init_cash: float) -> str:

@@ -8,6 +8,7 @@ sub-period evaluations of those same combinations and are not registered again."
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -86,6 +87,9 @@ def walk_forward(
     The grid is registered in `ledger` (default: the configured ledger) and the verdict is
     recorded there. `register=False` runs the walk-forward without either (announced with an
     UnregisteredRunWarning): its result has no verdict."""
+    from nzeza.data.checks import check_bars
+
+    check_bars(bars)
     costs = costs or Costs()
     policy = policy or VerdictPolicy()
     step = step or test
@@ -102,8 +106,9 @@ def walk_forward(
         )
     with using_ledger(ledger) if register else nullcontext(None) as led:
         return _walk_forward(
-            strategy_cls, bars, grid, train, test, step, costs, init_cash, objective, policy, led
-        )
+            strategy_cls, bars, grid, train, test, step, costs, init_cash, objective, policy, led,
+            progress,
+        )  # fmt: skip
 
 
 def _walk_forward(
@@ -118,7 +123,10 @@ def _walk_forward(
     objective: str,
     policy: VerdictPolicy,
     ledger: Any,
+    progress: bool = False,
 ) -> WalkForwardResult:
+    from tqdm.auto import tqdm
+
     registration = None
     if ledger is not None:  # every combination, once, on the whole data set
         with _as_source("validate"):
@@ -127,7 +135,10 @@ def _walk_forward(
     stressed = costs.scaled(policy.cost_stress)
     rows, parts, stress_parts, trades, sr_vars, n_trials = [], [], [], 0, [], 0
     starts = range(0, len(bars) - train - test + 1, step)
-    for k, s0 in enumerate(starts):
+    steps = tqdm(
+        starts, desc=f"walk-forward {strategy_cls.__name__}", unit="window", disable=not progress
+    )
+    for k, s0 in enumerate(steps):
         tr = bars.iloc[s0 : s0 + train]
         with _sub_evaluation():
             table = sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
@@ -186,6 +197,8 @@ def _walk_forward(
     if ledger is None:
         return result
     last = rows[-1]
+    if progress:  # the statistics (PBO by CSCV, CPCV) take a few seconds more
+        print("verdict: deflated Sharpe, PBO (CSCV), CPCV ...", file=sys.stderr, flush=True)
     result.verdict = verdict(
         strategy=strategy_cls(**{k: last[k] for k in grid}),
         bars=bars,

@@ -11,7 +11,7 @@ a state the ledger fully explains. Every row it writes is covered by the keyed a
 
 from __future__ import annotations
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from nzeza.errors import ConfigError
 from nzeza.store.auditing import AuditStore
@@ -45,6 +45,14 @@ def open_ledger(url: str | None = None) -> Ledger:
             "NZEZA_LEDGER_URL",
             f"cannot open the ledger: {exc.orig}",
             "check the path is writable or the server is running",
+        ) from None
+    except DatabaseError as exc:  # e.g. sqlite "file is not a database": a corrupted file
+        from nzeza.secrets import mask_url
+
+        raise ConfigError(
+            "NZEZA_LEDGER_URL",
+            f"the ledger at {mask_url(url)} is not a readable database ({exc.orig})",
+            "restore it from a backup, or point --ledger / NZEZA_LEDGER_URL at another ledger",
         ) from None
 
 

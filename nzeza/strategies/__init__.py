@@ -36,22 +36,36 @@ def register(cls: type[Strategy]) -> type[Strategy]:
 
 
 def get_strategy(name: str) -> type[Strategy]:
+    """A shipped strategy by name, or any strategy class by `module:Class` or
+    `path/to/file.py:Class` (see `nzeza.strategies.loading`)."""
+    if isinstance(name, str) and ":" in name:
+        from nzeza.strategies.loading import strategy_class
+
+        return strategy_class(name)
     try:
         return REGISTRY[name]
-    except KeyError:
-        raise ValidationError("strategy", name, f"unknown; one of {', '.join(REGISTRY)}") from None
+    except (KeyError, TypeError):
+        raise ValidationError(
+            "strategy",
+            name,
+            f"unknown; one of {', '.join(REGISTRY)}, or module:Class, or path/to/file.py:Class",
+        ) from None
 
 
-def list_strategies() -> list[dict[str, object]]:
-    return [
-        {
-            "name": n,
-            "class": c.__name__,
-            "description": c.description,
-            "params": {k: getattr(c, k) for k in c._param_types},
-        }
-        for n, c in REGISTRY.items()
-    ]
+def describe(name: str, cls: type) -> dict[str, object]:
+    """Name, class path, description and default parameters of a strategy class."""
+    return {
+        "name": name,
+        "class": cls.__name__,
+        "family": class_path(cls),
+        "description": getattr(cls, "description", "") or (cls.__doc__ or "").strip()[:80],
+        "params": {k: getattr(cls, k) for k in getattr(cls, "_param_types", {})},
+    }
+
+
+def list_strategies(extra: list[tuple[str, type]] | None = None) -> list[dict[str, object]]:
+    """The shipped strategies, then `extra` ((spec, class) pairs: given or discovered)."""
+    return [describe(n, c) for n, c in [*REGISTRY.items(), *(extra or [])]]
 
 
 __all__ = [
@@ -66,6 +80,7 @@ __all__ = [
     "TrendRsiCombo",
     "VolTargetMomentum",
     "class_path",
+    "describe",
     "get_strategy",
     "identify",
     "list_strategies",

@@ -33,6 +33,9 @@ from nzeza.errors import ValidationError
 from nzeza.strategies.snapshots import snapshot_source
 
 _CASTS: dict[type, Any] = {int: int, float: float, bool: bool, str: str}
+# an integer parameter is a window, a count, a period: beyond 2**53 it is a typo, and numpy and
+# pandas (int64, C long) overflow on it
+MAX_INT_PARAM = 2**53
 
 
 @runtime_checkable
@@ -106,7 +109,9 @@ class Strategy:
                 raise ValidationError(key, value, "must be an integer") from None
             if not as_float.is_integer():
                 raise ValidationError(key, value, "must be an integer")
-            return int(as_float)
+            if abs(as_float) > MAX_INT_PARAM:
+                raise ValidationError(key, value, f"is too large (at most ±{MAX_INT_PARAM:,})")
+            return int(value) if isinstance(value, int | np.integer) else int(as_float)
         if typ is float:
             try:
                 out = float(value)

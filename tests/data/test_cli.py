@@ -108,3 +108,39 @@ def test_download_bad_arguments(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert repr(value) in err and flag.lstrip("-") in err
+
+
+def test_validate_strict_flags_infinite_prices_and_a_header_only_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inf = tmp_path / "inf.csv"
+    frame = load_sample("btc_usd_1h").iloc[:24].reset_index()
+    frame[["open", "high", "low", "close"]] = float("inf")
+    frame.to_csv(inf, index=False)
+    assert main(["data", "validate", str(inf), "--timeframe", "1h", "--strict"]) == 2
+    assert "non_finite" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("time,open,high,low,close,volume\n")
+    assert main(["data", "validate", str(empty), "--timeframe", "1h", "--strict"]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_validate_reads_millisecond_epochs_and_day_first_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = load_sample("btc_usd_1h").iloc[:48].reset_index()
+    frame["time"] = frame["time"].astype("int64") // 10**6
+    frame.columns = [c.capitalize() for c in frame.columns]
+    path = tmp_path / "ms.csv"
+    frame.to_csv(path, index=False)
+    assert main(["data", "validate", str(path), "--timeframe", "1h", "--strict"]) == 0
+    assert "48 rows of 1h, 2018-05-15 06:00:00Z" in capsys.readouterr().out
+    days = load_sample("bitstamp_1d", symbol="BTC").iloc[:30].reset_index()
+    days["time"] = days["time"].dt.strftime("%d.%m.%Y")
+    path = tmp_path / "days.csv"
+    days.to_csv(path, index=False)
+    assert main(["data", "validate", str(path), "--timeframe", "1d"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nzeza: error: invalid time='28.11.2014'") and "--dayfirst" in err
+    assert main(["data", "validate", str(path), "--timeframe", "1d", "--dayfirst"]) == 0
+    assert "2014-11-28" in capsys.readouterr().out

@@ -200,9 +200,19 @@ def test_wrong_input_names_the_field() -> None:
         validate_ohlcv(bars(), "1x")
 
 
-def test_empty_frame_is_ok() -> None:
+def test_an_empty_frame_is_an_issue_a_header_only_file_fails_strict() -> None:
     report = validate_ohlcv(bars(0), "1h")
-    assert report.ok and report.rows == 0 and report.start is None
+    assert not report.ok and report.rows == 0 and report.start is None
+    assert report.counts["empty"] == 1
+    with pytest.raises(OhlcvValidationError, match="empty"):
+        report.raise_if_bad()
+
+
+def test_infinite_prices_are_issues() -> None:
+    frame = bars(5)
+    frame[["open", "high", "low", "close"]] = np.inf
+    report = validate_ohlcv(frame, "1h")
+    assert report.counts["non_finite"] == 5 and report.first_issue.field == "open"
 
 
 @settings(max_examples=60, deadline=None)

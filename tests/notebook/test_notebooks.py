@@ -44,6 +44,7 @@ def test_every_notebook_is_numbered_and_has_a_parameters_cell() -> None:
         "04_session.ipynb",
         "05_live.ipynb",
         "06_dashboard.ipynb",
+        "07_my_strategy.ipynb",
     ]
     for name in names:
         nb = nbformat.read(NB / name, as_version=4)

@@ -192,9 +192,15 @@ def test_ca_file_must_exist(monkeypatch, clean_env: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert err.value.variable == "NZEZA_CA_FILE"
-    (clean_env / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (clean_env / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")  # a PEM header only
     monkeypatch.setenv("NZEZA_CA_FILE", str(clean_env / "ca.pem"))
-    assert load_settings().ca_file == clean_env / "ca.pem"
+    with pytest.raises(ConfigError, match="not a PEM bundle"):
+        load_settings()
+    from engine.test_live_session import make_tls_files
+
+    ca_file, _, _ = make_tls_files(clean_env)
+    monkeypatch.setenv("NZEZA_CA_FILE", str(ca_file))
+    assert load_settings().ca_file == ca_file
 
 
 def test_each_bad_setting_gives_one_error_naming_the_variable(monkeypatch) -> None:
