@@ -342,9 +342,12 @@ async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSe
     try:
         refuse_if_killed(settings.runs_dir, session_id)
         if plan.mode == "live":
-            from nzeza.engine.live import live_parts, require_live
+            from nzeza.engine.live import live_parts
+            from nzeza.promotion.live_check import plan_binding, require_live
 
-            require_live(settings, ledger, plan.strategy_name, plan.params, plan.feed)
+            # every gate, the promotion of exactly this run included, before anything is built
+            now = plan_binding(settings, plan)
+            require_live(settings, ledger, now, plan.strategy_name, plan.feed)
             venue, inst, spec, ssl_context = await live_parts(settings, plan.symbol)
             feed_name = spec.venue
             # live sizes from what the account holds; no balances, no session

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from nzeza.domain import Costs
 from nzeza.errors import LiveTradingNotAllowed, ValidationError
-from nzeza.notebook.promotion import (
-    GateResult,
-    evaluate,
-    params_hash,
-    record,
-    require_live_promotion,
-)
+from nzeza.promotion.binding import run_binding
+from nzeza.promotion.live_check import require_live_promotion
+from nzeza.promotion.records import GateResult, evaluate, params_hash, record
 from nzeza.store import Ledger
+from nzeza.strategies import SmaCross
+
+
+def binding(**params: int) -> dict:
+    return run_binding(
+        SmaCross(**params), symbol="BTCUSDT", venue="binance", timeframe="1h", costs=Costs()
+    )
 
 
 def gate(name: str, ok: bool):
@@ -47,20 +51,21 @@ def test_no_gates_never_passes_and_target_is_checked() -> None:
 
 
 def test_live_requires_a_passed_record_for_the_exact_params(tmp_path) -> None:
+    now = binding(fast=10, slow=30)
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
         with pytest.raises(LiveTradingNotAllowed, match="no live promotion record"):
-            require_live_promotion(ledger, "sma_cross", {"fast": 10, "slow": 30})
+            require_live_promotion(ledger, now, "sma_cross")
         refused = evaluate(
             "sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", False)}
         )
-        record(ledger, refused, "data", "nb")
+        record(ledger, refused, "data", "nb", now)
         with pytest.raises(LiveTradingNotAllowed, match="was refused"):
-            require_live_promotion(ledger, "sma_cross", {"fast": 10, "slow": 30})
+            require_live_promotion(ledger, now, "sma_cross")
         ok = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", True)})
-        record(ledger, ok, "data", "nb")
-        assert require_live_promotion(ledger, "sma_cross", {"slow": 30, "fast": 10})["passed"] == 1
-        with pytest.raises(LiveTradingNotAllowed):  # other parameters are another strategy
-            require_live_promotion(ledger, "sma_cross", {"fast": 12, "slow": 30})
+        record(ledger, ok, "data", "nb", now)
+        assert require_live_promotion(ledger, binding(slow=30, fast=10), "sma_cross")["passed"]
+        with pytest.raises(LiveTradingNotAllowed, match=r"params\.fast: promoted 10, now 12"):
+            require_live_promotion(ledger, binding(fast=12, slow=30), "sma_cross")
 
 
 def test_params_hash_is_order_independent() -> None:
