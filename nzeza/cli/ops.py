@@ -136,4 +136,11 @@ def _promotions(args: argparse.Namespace) -> int:
         failed = [g for g, v in gates.items() if not v.get("passed")]
         extra = f" (failed: {', '.join(failed)})" if failed else ""
         print(f"#{r['id']} {r['strategy']} {r['params']} → {r['target']}: {verdict}{extra}")
+        bound = json.loads(r.get("binding") or "null")
+        if bound:  # the run it binds (rows before schema v6 bind strategy + params only)
+            print(
+                f"    binds {bound.get('strategy')} on {bound.get('symbol')} @ "
+                f"{bound.get('venue')}, {bound.get('timeframe')} bars, fee {bound.get('fee')}, "
+                f"slippage {bound.get('slippage')}, verdict #{bound.get('verdict_id')}"
+            )
     return 0

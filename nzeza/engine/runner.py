@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +48,22 @@ def parse_params(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
             value = raw.lower() == "true"
         out[key] = value
     return out
+
+
+def parse_mapping(field: str, value: Any) -> dict[str, Any]:
+    """A mapping from a mapping, a JSON object string, or None / "" (empty)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                field, value, f"is not a JSON object ({exc.msg} at char {exc.pos})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, 'must be a mapping or a JSON object like {"k": 1}')
+    return {str(k): v for k, v in value.items()}
 
 
 def resolve_class(spec: str) -> tuple[type, str]:

@@ -113,9 +113,8 @@ def _flat(prefix: str, value: Any) -> dict[str, Any]:
 
 
 def _show(value: Any) -> str:
-    if value is None:
-        return "off" if value is None else str(value)
-    return str(value)
+    """A bound value as the refusal prints it (None: a limit or a sizing rule that is off)."""
+    return "off" if value is None else str(value)
 
 
 def differences(promoted: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:

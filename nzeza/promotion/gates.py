@@ -181,8 +181,7 @@ def promote(
     (the resolved risk settings; default the defaults). `progress` shows progress bars for the
     long gates (lookahead, parity).
     """
-    from nzeza.engine.runner import resolve_class
-    from nzeza.notebook.parameters import parse_mapping
+    from nzeza.engine.runner import parse_mapping, resolve_class
     from nzeza.promotion.binding import run_binding
     from nzeza.promotion.paper_gate import paper_gate
     from nzeza.research.trials import data_fingerprint
