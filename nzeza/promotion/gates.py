@@ -231,6 +231,7 @@ def promote(
             symbol=binding["symbol"],
             costs=costs,
             holder=holder,
+            sizing=binding["sizing"],
         )
     decision = evaluate(getattr(cls, "name", cls.__name__), full, target, gates)
     decision.divergence = holder.get("report")

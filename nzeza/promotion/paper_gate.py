@@ -3,8 +3,8 @@
 The newest paper session of this strategy identity (class path + source hash) and parameters
 that meets every condition counts:
 
-- it ran on the verdict's timeframe (a 1s-bar session says nothing about a 1h strategy) and on
-  the promoted symbol;
+- it ran on the verdict's timeframe (a 1s-bar session says nothing about a 1h strategy), on
+  the promoted symbol and with the promoted vol targeting;
 - for at least `min_paper_bars` bars of that timeframe, or `min_paper_days` days;
 - no daily-loss breaker or kill switch tripped;
 - against the research backtest of the same bars under the research costs (the verdict's;
@@ -72,6 +72,7 @@ def judge_session(
     symbol: str | None,
     costs: Any,
     cpcv_floor: float | None,
+    sizing: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], Any]:
     """Every condition session `row` fails (empty: it passes) and its divergence report."""
     from nzeza.feeds.bars import parse_timeframe
@@ -85,6 +86,14 @@ def judge_session(
         return [f"ran on {ran} bars, the verdict is on {timeframe} bars"], None
     if symbol is not None and market_symbol(str(cfg.get("symbol", ""))) != symbol:
         return [f"traded {cfg.get('symbol')}, the promotion is for {symbol}"], None
+    if sizing is not None:
+        vt = cfg.get("vol_targeting") or {}
+        ran_vol = (vt.get("target_vol"), vt.get("lookback"))
+        bound_vol = (sizing.get("vol_target"), sizing.get("vol_lookback"))
+        if ran_vol != bound_vol:
+            return [
+                f"ran with vol target {_vol(*ran_vol)}, the promotion binds {_vol(*bound_vol)}"
+            ], None
     trips = [e for e in ledger.risk_events(sid) if e["check_name"] in BREAKER_CHECKS]
     if trips:
         return [f"{trips[0]['check_name']} tripped ({len(trips)} events)"], None
@@ -120,6 +129,10 @@ def judge_session(
     return problems, report
 
 
+def _vol(target: Any, lookback: Any) -> str:
+    return "off" if target is None else f"{target:g} over {lookback} bars"
+
+
 def _ns(timeframe: str) -> int | None:
     from nzeza.errors import ValidationError
     from nzeza.feeds.bars import parse_timeframe
@@ -145,9 +158,11 @@ def paper_gate(
     symbol: str | None,
     costs: Any,
     holder: dict[str, Any] | None = None,
+    sizing: Mapping[str, Any] | None = None,
 ) -> Gate:
-    """The paper gate of `strategy` (an instance: its identity and parameters). `holder`
-    receives the judged session's id and divergence report."""
+    """The paper gate of `strategy` (an instance: its identity and parameters). `sizing` (the
+    binding's) is the vol targeting the session must have run with; `holder` receives the
+    judged session's id and divergence report."""
 
     def gate() -> GateResult:
         from nzeza.promotion.binding import strategy_of
@@ -173,6 +188,7 @@ def paper_gate(
                 symbol=symbol,
                 costs=research_costs(verdict, costs),
                 cpcv_floor=cpcv_floor if isinstance(cpcv_floor, int | float) else None,
+                sizing=sizing,
             )
             if holder is not None and report is not None and "report" not in holder:
                 holder.update(session=sid, report=report)

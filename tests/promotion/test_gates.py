@@ -321,6 +321,14 @@ def test_a_paper_session_on_other_bars_than_the_verdict_is_refused(tmp_path) -> 
     assert "fast-bars: ran on 1s bars, the verdict is on 1h bars" in result.detail
 
 
+def test_paper_gate_refuses_a_session_without_the_promoted_vol_targeting(paper_ledger) -> None:
+    ledger, _ = paper_ledger
+    sizing = {"cash": None, "vol_target": 0.5, "vol_lookback": 24}
+    result, _ = judge(ledger, sizing=sizing)
+    assert not result.passed
+    assert "good: ran with vol target off, the promotion binds 0.5 over 24 bars" in result.detail
+
+
 def test_paper_gate_refuses_a_session_whose_breaker_tripped(tmp_path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
         paper_session(ledger, tmp_path, "tripped", COSTS)
