@@ -256,6 +256,12 @@ def live_problems(
     return [problem for _, problems, _ in gates for problem in problems]
 
 
+def check_plan(settings: Any, ledger: Any, plan: Any) -> None:
+    """Every live gate for the `SessionPlan` `plan`: what `open_session` runs before a live
+    session is built (`LiveTradingNotAllowed` naming every failed gate)."""
+    require_live(settings, ledger, plan_binding(settings, plan), plan.strategy_name, plan.feed)
+
+
 def require_live(
     settings: Any, ledger: Any, now: Mapping[str, Any], name: str, feed: str | None = None
 ) -> None:
@@ -266,6 +272,7 @@ def require_live(
 
 
 __all__ = [
+    "check_plan",
     "find_live_promotion",
     "integrity_gate",
     "live_binding",
