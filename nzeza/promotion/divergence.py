@@ -288,7 +288,7 @@ def divergence(
 
     # fills: realised costs and latency against the research reference
     rows = []
-    price_at = trades["price"]
+    price_at = trades["price"].sort_index(kind="stable")  # asof needs time order
     for f in fills:
         intent = owner[f.order_id]
         bar_ts = int(intent["bar_ts"]) if intent is not None else _floor(f.ts, tf_ns) - tf_ns
