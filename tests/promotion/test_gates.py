@@ -369,6 +369,23 @@ def test_paper_gate_names_fees_when_the_venue_charges_more(tmp_path) -> None:
     assert report.main_cause == "fees" and report.realised_fee_rate > 0.009
 
 
+def test_paper_gate_counts_the_trades_the_session_missed(tmp_path) -> None:
+    """Every order above 1 USDT rejected by risk: research traded, the session did not; the gap
+    is attributed to trades, not to costs."""
+    from nzeza.ops.risksettings import RiskSettings
+
+    strict = RiskSettings(max_order_notional="1", on_breach="reject")
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        paper_session(ledger, tmp_path, "blocked", COSTS, risk=strict)
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
+        result, report = judge(ledger)
+    assert report.research_orders > 3 and report.session_orders == report.matched == 0
+    assert report.missed == report.research_orders and report.fills == 0
+    assert not result.passed
+    assert f"{report.missed} missed and 0 extra trades of {report.research_orders}" in result.detail
+    assert report.main_cause == "trades"
+
+
 def test_paper_gate_compares_the_session_sharpe_with_the_verdicts_cpcv(tmp_path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
         paper_session(ledger, tmp_path, "s", COSTS)
