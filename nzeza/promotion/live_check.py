@@ -83,6 +83,19 @@ def find_live_promotion(
         if mine:
             (passed if row["passed"] else tried).append((row, binding))
     head = f"promotion gate: {name} {dict(now['params'])}"
+    # the newest decision about exactly this run rules: a later refusal withdraws a pass
+    same = [
+        (row, b)
+        for row, b in sorted(passed + tried, key=lambda rb: rb[0]["id"])
+        if b is not None and not differences(b, now)
+    ]
+    if same and not same[-1][0]["passed"]:
+        row = same[-1][0]
+        failed = [g for g, v in json.loads(row["gates"] or "{}").items() if not v.get("passed")]
+        return row, [
+            f"{head}: the newest live promotion of this run (#{row['id']}) was refused "
+            f"(failed: {', '.join(failed) or '?'}); run `nzeza promote ... --to live` again"
+        ]
     if not passed:
         why = (
             f"the last live promotion attempt (#{tried[-1][0]['id']}) was refused"

@@ -71,3 +71,22 @@ def test_live_requires_a_passed_record_for_the_exact_params(tmp_path) -> None:
 def test_params_hash_is_order_independent() -> None:
     assert params_hash("s", {"a": 1, "b": 2}) == params_hash("s", {"b": 2, "a": 1})
     assert params_hash("s", {"a": 1}) != params_hash("t", {"a": 1})
+
+
+def test_a_later_refusal_of_the_same_run_withdraws_its_pass(tmp_path) -> None:
+    """Newest is the ledger's insertion order: a pass followed by a refusal of the same run
+    (say, a new paper session that diverged) does not leave the old pass in force."""
+    now = binding(fast=10, slow=30)
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        ok = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", True)})
+        record(ledger, ok, "data", "nb", now)
+        assert require_live_promotion(ledger, now, "sma_cross")["id"] == ok.record_id
+        no = evaluate(
+            "sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", False)}
+        )
+        record(ledger, no, "data", "nb", now)
+        with pytest.raises(LiveTradingNotAllowed, match=r"\(#2\) was refused \(failed: paper\)"):
+            require_live_promotion(ledger, now, "sma_cross")
+        again = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"p": gate("p", True)})
+        record(ledger, again, "data", "nb", now)
+        assert require_live_promotion(ledger, now, "sma_cross")["id"] == again.record_id
