@@ -93,13 +93,22 @@ def verdict_gate(
             problems.append("no PBO was computed (too few registered trials)")
         elif pbo > policy.max_pbo:
             problems.append(f"PBO {pbo:.2f} > {policy.max_pbo:g}")
-        if timeframe is not None and timeframe != row["timeframe"]:
+        if timeframe is not None and not _same_timeframe(timeframe, row["timeframe"]):
             problems.append(f"promoting {timeframe} bars, the verdict is on {row['timeframe']}")
         if problems:
             detail += "; " + "; ".join(problems)
         return GateResult("verdict", row["decision"] == "SCALE" and not problems, detail)
 
     return gate
+
+
+def _same_timeframe(a: str, b: str) -> bool:
+    from nzeza.feeds.bars import parse_timeframe
+
+    try:
+        return parse_timeframe(a) == parse_timeframe(b)
+    except ValidationError:
+        return a == b
 
 
 def _iso(ns: int) -> str:
