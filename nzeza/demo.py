@@ -32,6 +32,9 @@ class State:
     paper: dict[str, Any] = field(default_factory=dict)
     promotion: Any = None
     live_gates: list[Any] = field(default_factory=list)
+    paper_gate: Any = None  # the live promotion's paper gate on the demo's paper session
+    grid_of_one: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
 
 
 STATE = State()
@@ -137,9 +140,9 @@ def _stage_paper(out: Path, quick: bool) -> str:
     import asyncio
 
     from nzeza.domain import Costs
-    from nzeza.engine.tracking import session_tracking
     from nzeza.notebook.sessions import paper_over_replay
     from nzeza.ops.metrics import Metrics
+    from nzeza.promotion import divergence
     from nzeza.store import Ledger
     from nzeza.strategies import get_strategy
 
@@ -159,7 +162,8 @@ def _stage_paper(out: Path, quick: bool) -> str:
             metrics=Metrics(),
         )
     )
-    tracking = session_tracking(ledger, DEMO_SESSION, strategy)
+    # the session against the research backtest of the very bars it saw, at the research costs
+    tracking = divergence(ledger, DEMO_SESSION, strategy=strategy, costs=Costs(*DEMO_COSTS))
     ledger.close()
 
     def median_us(values: list[int]) -> str:
@@ -172,17 +176,47 @@ def _stage_paper(out: Path, quick: bool) -> str:
         f"Binance BTCUSDT capture: {report.bars} bars (1s), {report.fills} fills, "
         f"{report.rejected} risk rejections, equity {report.final_equity:.2f}, decision→order "
         f"sent P50 {median_us(report.send_latencies_ns)} (→ fills booked "
-        f"{median_us(report.decision_latencies_ns)}); {tracking}"
+        f"{median_us(report.decision_latencies_ns)}); vs research on the same bars: gap "
+        f"{tracking.gap:+.4f}, tracking error {tracking.tracking_error:.1e}, "
+        f"{tracking.matched}/{tracking.research_orders} trades matched, slippage "
+        f"{tracking.realised_slippage_bps:.1f} bps (assumed {tracking.slippage * 1e4:.1f})"
     )
 
 
-def _stage_promote(out: Path, quick: bool) -> str:
-    """Promotion of the best candidate to paper, and the live gates as they stand."""
+def _grid_of_one(ledger: Any, quick: bool) -> dict[str, Any]:
+    """The trick the registry stops: sweep a grid, then validate its best point alone as a
+    "grid of one". The second verdict counts every trial of the first."""
     from nzeza.data import load_sample
     from nzeza.domain import Costs
-    from nzeza.notebook.gates import promote
+    from nzeza.research import walk_forward
+    from nzeza.strategies import SmaCross
+
+    bars = load_sample("btc_usd_1h").iloc[-24 * (180 if quick else 240) :]
+    kw = dict(costs=Costs(*DEMO_COSTS), progress=False, ledger=ledger)
+    sweep = walk_forward(SmaCross, bars, dict(SmaCross.search_space), 24 * 60, 24 * 30, **kw)
+    last = sweep.windows.iloc[-1]
+    best = {k: int(last[k]) for k in SmaCross.search_space}
+    one = walk_forward(SmaCross, bars, {k: [v] for k, v in best.items()}, 24 * 60, 24 * 30, **kw)
+    return {
+        "params": best,
+        "sweep": sweep.verdict,
+        "one": one.verdict,
+        "sweep_trials": sweep.verdict.metrics["n_trials"],
+        "one_trials": one.verdict.metrics["n_trials"],
+    }
+
+
+def _stage_promote(out: Path, quick: bool) -> str:
+    """The registry against the grid-of-one trick, the promotion of the best candidate to
+    paper, the paper gate of a live promotion on the demo's paper session, and the live gates
+    as they stand."""
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
     from nzeza.notebook.live import live_gates
+    from nzeza.promotion import GatePolicy, newest_verdict, paper_gate, promote
     from nzeza.store import Ledger
+    from nzeza.store.trials import verdicts
+    from nzeza.strategies import get_strategy
 
     best = STATE.best or {"strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}
     notebook = ROOT / "notebooks" / "04_session.ipynb"
@@ -191,6 +225,7 @@ def _stage_promote(out: Path, quick: bool) -> str:
     url = f"sqlite:///{out / 'ledger.sqlite'}"
     bars = load_sample("btc_usd_1h").iloc[-(24 * 90 if quick else 24 * 180) :]
     with Ledger(url) as ledger:
+        STATE.grid_of_one = _grid_of_one(ledger, quick)
         decision = promote(
             notebook,
             "paper",
@@ -200,10 +235,27 @@ def _stage_promote(out: Path, quick: bool) -> str:
             bars=bars,
             costs=Costs(*DEMO_COSTS),
         )
+        cls = get_strategy(best["strategy"])
+        strategy = cls(**best["params"])
+        STATE.paper_gate = paper_gate(
+            ledger,
+            strategy,
+            GatePolicy(),
+            verdict=newest_verdict(cls, strategy.params, ledger),
+            symbol="BTC/USDT",
+            costs=Costs(*DEMO_COSTS),
+        )()
+        STATE.verdicts = verdicts(ledger)
     STATE.promotion = decision
     STATE.live_gates = live_gates(best["strategy"], decision.params, ledger_url=url)
+    g1 = STATE.grid_of_one
+    print(
+        f"    grid of one {g1['params']} after a sweep: {g1['one'].decision} with "
+        f"{g1['one_trials']} registered trials counted (the sweep's {g1['sweep_trials']})"
+    )
     for line in str(decision).splitlines()[1:]:
         print(f"    {line}")
+    print(f"    live promotion's paper gate: {STATE.paper_gate}")
     live = "; ".join(f"{g.name} {'PASS' if g.passed else 'FAIL'}" for g in STATE.live_gates)
     return (
         f"promotion to paper {'PASSED' if decision.passed else 'REFUSED'} "
@@ -245,13 +297,40 @@ def _stage_report(out: Path, quick: bool) -> str:
         ]
         rep.table(pd.DataFrame(rows))
         rep.text(f"Executed notebooks and their HTML renderings: {STATE.research_dir}")
-    rep.heading("3 · Paper session of the best candidate")
+    rep.heading("3 · Verdicts in the ledger, with their reasons")
+    if STATE.verdicts:
+        rep.table(
+            pd.DataFrame(
+                [
+                    {
+                        "verdict": f"#{v['id']}",
+                        "strategy": v["strategy"],
+                        "params": json.dumps(v["params"], sort_keys=True),
+                        "decision": v["decision"],
+                        "registered trials": v["n_trials"],
+                        "deflated Sharpe": v["deflated_sharpe"],
+                        "PBO": v["pbo"],
+                        "reasons": " · ".join(v["reasons"]),
+                    }
+                    for v in STATE.verdicts
+                ]
+            )
+        )
+    if STATE.grid_of_one:
+        g1 = STATE.grid_of_one
+        rep.text(
+            f"The grid-of-one trick: a sweep of sma_cross ({g1['sweep_trials']} trials, "
+            f"{g1['sweep'].decision}), then its best point {g1['params']} validated alone. The "
+            f"registry counts the sweep: the grid of one is judged over {g1['one_trials']} "
+            f"trials and decided {g1['one'].decision}:"
+        )
+        rep.pre(str(g1["one"]))
+    rep.heading("4 · Paper session of the best candidate")
     if STATE.paper:
         report, tracking = STATE.paper["report"], STATE.paper["tracking"]
         rep.pre(
             f"session {DEMO_SESSION}: {report.bars} bars, {report.fills} fills, "
-            f"{report.rejected} risk rejections, final equity {report.final_equity:.4f}\n"
-            f"{tracking}"
+            f"{report.rejected} risk rejections, final equity {report.final_equity:.4f}"
         )
         with Ledger(f"sqlite:///{STATE.paper['ledger']}") as ledger:
             frames = session_frames(ledger, DEMO_SESSION)
@@ -259,7 +338,8 @@ def _stage_report(out: Path, quick: bool) -> str:
             rep.figure(equity_figure(frames["equity"]["equity"], f"{DEMO_SESSION} equity"))
         if len(frames["fills"]):
             rep.table(frames["fills"].tail(10).astype(str))
-    rep.heading("4 · Promotion gates")
+        rep.divergence(tracking)
+    rep.heading("5 · Promotion gates")
     if STATE.promotion is not None:
         d = STATE.promotion
         rep.text(
@@ -267,6 +347,10 @@ def _stage_report(out: Path, quick: bool) -> str:
             f"{'PROMOTED' if d.passed else 'REFUSED'} (ledger record #{d.record_id})"
         )
         rep.gates([(g.name, g.passed, g.detail) for g in d.gates])
+        if STATE.paper_gate is not None:
+            g = STATE.paper_gate
+            rep.text("A live promotion would also need the paper gate, on this paper session:")
+            rep.gates([(g.name, g.passed, g.detail)])
         rep.text("Live trading, as it stands:")
         rep.gates([(g.name, g.passed, g.detail) for g in STATE.live_gates])
     path = rep.write(out / "report.html")

@@ -302,12 +302,18 @@ NOTEBOOKS["05_live"] = [
 
 The same session with `mode="live"`. Live is opt-in twice (DESIGN principle 7): it needs live
 settings (https/wss endpoints, well-formed credentials from the environment or `.env`, the
-explicit confirmation) **and** a passed promotion record for this exact strategy and parameters.
-This notebook checks every gate and refuses, saying which ones are missing, unless all pass.
+explicit confirmation) **and** a passed live promotion that binds this exact run: the strategy's
+code (class path + source hash), its parameters, the symbol, the venue, the timeframe, the costs,
+the sizing and the risk settings. This notebook checks every gate — the very checks `nzeza live`
+makes — and refuses, naming each one missing and each difference from the promoted run.
 """),
     params("""
 strategy = "sma_cross"
 params = {}             # overrides of the strategy's defaults (a dict or a JSON string)
+symbol = "BTCUSDT"
+timeframe = "1h"        # the bars the session would trade on (the verdict's)
+fee = 0.001
+slippage = 0.0005
 mode = "live"
 ledger_url = "sqlite:///runs/notebooks/live-gates.sqlite"
 metrics_path = None"""),
@@ -317,7 +323,15 @@ from nzeza.errors import LiveTradingNotAllowed
 from nzeza.notebook import record_metrics
 from nzeza.notebook.live import live_gates
 
-gates = live_gates(strategy, params, ledger_url=ledger_url)
+gates = live_gates(
+    strategy,
+    params,
+    ledger_url=ledger_url,
+    symbol=symbol,
+    timeframe=timeframe,
+    fee=fee,
+    slippage=slippage,
+)
 for gate in gates:
     print(gate)"""),
     code("""
@@ -325,7 +339,10 @@ missing = [g.name for g in gates if not g.passed]
 if missing:
     print(f"REFUSED: live session not started; missing gate(s): {', '.join(missing)}")
 else:
-    print("all gates pass: start it with `nzeza live --strategy ...`")
+    print(
+        f"all gates pass: start it with `nzeza live --strategy {strategy} --symbol {symbol} "
+        f"--timeframe {timeframe} --fee {fee} --slippage {slippage} ...`"
+    )
 record_metrics(metrics_path, {"strategy": strategy, "refused": bool(missing), "missing": ",".join(missing)})"""),
 ]
 

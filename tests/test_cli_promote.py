@@ -35,3 +35,18 @@ def test_promote_shows_progress_of_its_long_gates(tmp_path) -> None:
     assert "replay" in out.stderr and "400/400" in out.stderr
     assert "PASS lookahead" in out.stdout and "PASS parity" in out.stdout
     assert "lookahead" not in out.stdout.split("PASS lookahead")[0]
+
+
+def test_a_live_promotion_names_its_venue(tmp_path, monkeypatch, capsys) -> None:
+    import os
+
+    from nzeza.cli import main
+
+    for key in list(os.environ):
+        if key.startswith("NZEZA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    nb = str(ROOT / "notebooks" / "04_session.ipynb")
+    assert main(["promote", nb, "--to", "live"]) == 2
+    err = capsys.readouterr().err
+    assert "--venue" in err and "NZEZA_LIVE_VENUE" in err and "Traceback" not in err

@@ -164,6 +164,13 @@ def _promotions(args: argparse.Namespace) -> int:
         )
         for gate, v in failed.items():
             print(f"      {gate}: {v.get('detail', '')}")
+        bound = r.get("binding")
+        if bound:  # the run it binds (rows before schema v6 bind strategy + params only)
+            print(
+                f"      binds {bound.get('strategy')} on {bound.get('symbol')} @ "
+                f"{bound.get('venue')}, {bound.get('timeframe')} bars, fee {bound.get('fee')}, "
+                f"slippage {bound.get('slippage')}, verdict #{bound.get('verdict_id')}"
+            )
     return 0
 
 
@@ -173,7 +180,7 @@ def promotion_doc(row: dict) -> dict:
     import pandas as pd
 
     out = dict(row)
-    for key in ("params", "gates"):
+    for key in ("params", "gates", "binding"):
         if isinstance(out.get(key), str):
             with contextlib.suppress(ValueError):  # an old or hand-edited row: shown as stored
                 out[key] = json.loads(out[key])

@@ -1,4 +1,5 @@
-"""`nzeza promote NOTEBOOK --to paper|live`: check the gates, record the decision."""
+"""`nzeza promote NOTEBOOK --to paper|live`: check the gates, record the decision and the run it
+binds; `nzeza divergence SESSION`: a session against research on the same bars."""
 
 from __future__ import annotations
 
@@ -6,17 +7,32 @@ import argparse
 
 from nzeza.cli.args import data_options
 
+# gate thresholds a flag may tighten (never loosen): flag dest → policy field
+THRESHOLD_FLAGS = (
+    "min_paper_bars",
+    "min_paper_days",
+    "max_tracking_error",
+    "max_excess_slippage_bps",
+    "max_trade_mismatch",
+    "max_pbo",
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "promote",
         help="check the promotion gates for a notebook's strategy and record the decision",
         description=(
-            "Gates for paper: verdict SCALE in the ledger for this strategy identity (class path + "
-            "source hash) and parameters, lookahead check, "
-            "parity between research and replay. For live, also: a paper session of at least "
-            "--min-paper-bars bars with no breaker trip and tracking error within "
-            "--max-tracking-error. Exit 0 only when every gate passes."
+            "Gates for paper: verdict SCALE in the ledger for this strategy identity (class path "
+            "+ source hash) and parameters, with PBO at most max_pbo and on the timeframe "
+            "promoted; lookahead check; parity between research and replay. For live, also: a "
+            "paper session of this run on the verdict's timeframe for min_paper_bars bars (or "
+            "min_paper_days days), no breaker trip, and close to the research backtest of the "
+            "same bars (tracking error, slippage, trades, Sharpe vs the CPCV 5%% quantile). "
+            "Thresholds come from settings (NZEZA_GATES__*, floors enforced); the flags below "
+            "may only tighten them. The promotion binds the whole run: strategy identity, "
+            "parameters, symbol, venue, timeframe, costs, sizing, risk settings. Exit 0 only "
+            "when every gate passes."
         ),
     )
     p.add_argument("notebook", help="the notebook being promoted (its parameters cell is read)")
@@ -25,27 +41,63 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--params", nargs="*", default=[], metavar="K=V", help="override strategy parameters"
     )
-    data_options(p)  # --sample NAME | --data PATH|ccxt:...: the bars of lookahead and parity
+    # --sample NAME | --data PATH|ccxt:...: the bars of lookahead and parity
+    data_options(p, symbol=False)
     p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the data")
     p.add_argument("--fee", type=float, default=0.001)
     p.add_argument("--slippage", type=float, default=0.0005)
+    p.add_argument("--symbol", default="BTCUSDT", help="the symbol the run trades")
+    p.add_argument(
+        "--timeframe", default=None, help="the run's bar timeframe (default: the verdict's)"
+    )
+    p.add_argument(
+        "--venue",
+        default=None,
+        help="live: the venue the run trades on (default NZEZA_LIVE_VENUE); paper: paper",
+    )
+    p.add_argument("--cash", type=float, default=10_000.0, help="paper: the starting cash")
+    p.add_argument("--vol-target", type=float, default=None, metavar="VOL")
+    p.add_argument("--vol-lookback", type=int, default=168)
     # verdicts are evidence only as ledger rows; the old folder option is refused, loudly
     p.add_argument("--verdicts", default=None, help=argparse.SUPPRESS)
     p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
-    p.add_argument("--min-paper-bars", type=int, default=None)
-    p.add_argument("--max-tracking-error", type=float, default=None)
+    for name in THRESHOLD_FLAGS:
+        kind = int if name == "min_paper_bars" else float
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=None,
+            help="tighten this gate threshold (settings: NZEZA_GATES__" + name.upper() + ")",
+        )
     p.set_defaults(handler=_promote)
+
+    d = sub.add_parser(
+        "divergence",
+        help="a recorded session against the research backtest of the same bars",
+        description=(
+            "Rebuild the bars a paper or live session saw from its recorded feed, backtest the "
+            "strategy on them under the research costs, and attribute the gap: slippage, fees, "
+            "latency, missed or extra trades."
+        ),
+    )
+    d.add_argument("session", help="the session id")
+    d.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+    d.add_argument("--fee", type=float, default=None, help="research fee (default: recorded)")
+    d.add_argument(
+        "--slippage", type=float, default=None, help="research slippage (default: recorded)"
+    )
+    d.add_argument("--fills", type=int, default=0, help="show the first N fills")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.set_defaults(handler=_divergence)
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from nzeza.cli.args import load_bars
+    from nzeza.cli.args import common_costs, load_bars, vol_flags, vol_targeting_from
     from nzeza.domain import Costs
     from nzeza.engine.runner import parse_params
     from nzeza.errors import ValidationError
-    from nzeza.notebook.gates import promote
-    from nzeza.notebook.promotion import GatePolicy
+    from nzeza.ops.settings import load_settings
+    from nzeza.promotion import policy_from, promote
     from nzeza.store import open_ledger
 
     if args.verdicts is not None:
@@ -55,13 +107,23 @@ def _promote(args: argparse.Namespace) -> int:
             "verdicts are read from the ledger only (`nzeza validate` records them there; "
             "`--ledger URL` picks the ledger); a verdict file is not evidence",
         )
-    policy = GatePolicy()
-    if args.min_paper_bars is not None:
-        policy = replace(policy, min_paper_bars=args.min_paper_bars)
-    if args.max_tracking_error is not None:
-        policy = replace(policy, max_tracking_error=args.max_tracking_error)
-    bars = load_bars(args, last=args.bars, flag="--bars")
+    common_costs(args)
+    vol_flags(args)
+    settings = load_settings(require_live=False)
+    policy = policy_from(settings.gates, {n: getattr(args, n) for n in THRESHOLD_FLAGS})
+    venue = args.venue or (settings.live_venue if args.target == "live" else "paper")
+    if args.target == "live" and not venue:
+        raise ValidationError(
+            "--venue", venue, "a live promotion names its venue (--venue or NZEZA_LIVE_VENUE)"
+        )
+    # the bars of lookahead and parity; --symbol is the run's symbol, not a column of a file
+    bars = load_bars(
+        argparse.Namespace(**{**vars(args), "symbol": None}), last=args.bars, flag="--bars"
+    )
     with open_ledger(args.ledger) as ledger:
+        timeframe = args.timeframe
+        if args.vol_target is not None and timeframe is None:
+            raise ValidationError("--timeframe", None, "--vol-target needs the run's timeframe")
         decision = promote(
             args.notebook,
             args.target,
@@ -72,7 +134,43 @@ def _promote(args: argparse.Namespace) -> int:
             costs=Costs(args.fee, args.slippage),
             policy=policy,
             progress=True,
+            symbol=args.symbol,
+            venue=venue,
+            timeframe=timeframe,
+            cash=args.cash,
+            vol_targeting=vol_targeting_from(args) if timeframe else None,
+            risk=settings.risk,
         )
     print(decision)
+    if decision.divergence is not None:
+        print(decision.divergence)
     print(f"recorded as promotion #{decision.record_id} (nzeza promotions)")
     return 0 if decision.passed else 1
+
+
+def _divergence(args: argparse.Namespace) -> int:
+    import json
+
+    from nzeza.cli.args import finite
+    from nzeza.domain import Costs
+    from nzeza.promotion.divergence import divergence, session_config
+    from nzeza.store import open_ledger
+
+    with open_ledger(args.ledger) as ledger:
+        costs = None
+        if args.fee is not None or args.slippage is not None:
+            _, cfg = session_config(ledger, args.session)
+            fee = args.fee if args.fee is not None else cfg.get("fee", 0.001)
+            slip = args.slippage if args.slippage is not None else cfg.get("slippage", 0.0005)
+            costs = Costs(finite("--fee", fee, 0.0, 0.05), finite("--slippage", slip, 0.0, 0.05))
+        report = divergence(ledger, args.session, costs=costs)
+    if args.json:
+        print(json.dumps(report.to_dict(), sort_keys=True))
+        return 0
+    print(report)
+    if args.fills and report.fill_table is not None and len(report.fill_table):
+        import pandas as pd
+
+        with pd.option_context("display.width", 180, "display.max_columns", 20):
+            print(report.fill_table.head(args.fills).to_string())
+    return 0

@@ -44,11 +44,12 @@ async def run_session(args: argparse.Namespace) -> int:
     from nzeza.engine.runner import open_session
     from nzeza.engine.session import install_signal_handlers
     from nzeza.ops.settings import load_settings
+    from nzeza.promotion.live_check import check_plan
 
     overrides = {"live_confirm": args.confirm} if getattr(args, "confirm", None) else {}
     settings = load_settings(require_live=False, **overrides)
     plan = plan_from(args, settings)
-    async with open_session(plan, settings) as opened:
+    async with open_session(plan, settings, live_check=check_plan) as opened:
         session = opened.session
         sid = session.cfg.session_id
         if opened.server_url is not None:

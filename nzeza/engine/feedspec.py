@@ -1,7 +1,8 @@
 """What a session's feed is: a `FeedSpec` names where its trades come from.
 
-A value shared by the session wiring (`nzeza.engine.runner`) and the live gates and parts
-(`nzeza.engine.live`), which is why it lives apart from both.
+A value shared by the session wiring (`nzeza.engine.runner`), the live parts
+(`nzeza.engine.live`) and the live gates (`nzeza.promotion.live_check`), which is why it lives
+apart from them.
 """
 
 from __future__ import annotations

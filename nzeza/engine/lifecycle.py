@@ -53,6 +53,11 @@ def full_record(config: Any) -> dict[str, Any]:
     rec.setdefault("slippage", config.costs.slippage)
     rec.setdefault("init_cash", float(config.init_cash))
     rec["instrument"] = config.instrument.id
+    # the code it runs: the promotion gates and `nzeza divergence` rebuild it from this
+    from nzeza.strategies.identity import identify
+
+    who = identify(config.strategy)
+    rec["family"], rec["identity"] = who.family, who.identity
     rec["timeframe_ns"] = config.timeframe_ns
     vol = config.vol_targeting
     rec["vol_targeting"] = (

@@ -8,8 +8,9 @@ prints, a notebook calls the same parts. Only the wiring differs between paper a
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from nzeza.domain import Costs, Instrument
 from nzeza.engine.feedspec import VENUE_FEEDS, FeedSpec, compact_symbol
 from nzeza.engine.sizing import VolTargeting
-from nzeza.errors import ValidationError
+from nzeza.errors import LiveTradingNotAllowed, ValidationError
 
 BUNDLED_FEEDS = {
     "binance_btcusdt": ("BINANCE_BTCUSDT", "BTCUSDT"),
@@ -46,6 +47,22 @@ def parse_params(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
             value = raw.lower() == "true"
         out[key] = value
     return out
+
+
+def parse_mapping(field: str, value: Any) -> dict[str, Any]:
+    """A mapping from a mapping, a JSON object string, or None / "" (empty)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                field, value, f"is not a JSON object ({exc.msg} at char {exc.pos})"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, 'must be a mapping or a JSON object like {"k": 1}')
+    return {str(k): v for k, v in value.items()}
 
 
 def resolve_class(spec: str) -> tuple[type, str]:
@@ -302,12 +319,16 @@ class OpenSession:
 
 
 @contextlib.asynccontextmanager
-async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSession]:
+async def open_session(
+    plan: SessionPlan, settings: Any, live_check: Callable[[Any, Any, Any], None] | None = None
+) -> AsyncIterator[OpenSession]:
     """Assemble the session `plan` describes; everything it opened is closed on exit.
 
     The session id is locked first, before anything else happens: a second process on a
     running session refuses here, naming the holder, having written nothing. Then: a killed
-    session refuses to start; live checks every gate and reads the account it sizes from;
+    session refuses to start; live runs `live_check(settings, ledger, plan)` (every gate:
+    `nzeza.promotion.live_check.check_plan`; none given, live refuses) and reads the account it
+    sizes from;
     logging goes to `<runs>/logs/<id>.jsonl`; the session is built with the settings' risk
     limits and watches its kill switches; `/metrics` and `/healthz` are served when asked.
     """
@@ -336,9 +357,17 @@ async def open_session(plan: SessionPlan, settings: Any) -> AsyncIterator[OpenSe
     try:
         refuse_if_killed(settings.runs_dir, session_id)
         if plan.mode == "live":
-            from nzeza.engine.live import live_parts, require_live
+            from nzeza.engine.live import live_parts
 
-            require_live(settings, ledger, plan.strategy_name, plan.params, plan.feed)
+            # every gate, the promotion of exactly this run included, before anything is built;
+            # the gates are the promotion layer's (`nzeza.promotion.live_check.check_plan`),
+            # handed in by the caller: without them a live session does not start
+            if live_check is None:
+                raise LiveTradingNotAllowed(
+                    ["no live check was given: live sessions start through `nzeza live`, which "
+                     "checks every gate (nzeza.promotion.live_check.check_plan)"]
+                )  # fmt: skip
+            live_check(settings, ledger, plan)
             venue, inst, spec, ssl_context = await live_parts(settings, plan.symbol)
             feed_name = spec.venue
             # live sizes from what the account holds; no balances, no session

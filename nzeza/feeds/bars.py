@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from nzeza.data.timeframe import parse_timeframe
+from nzeza.data.timeframe import parse_timeframe as _parse_timeframe
 from nzeza.errors import ValidationError
 from nzeza.feeds.events import Trade
 
@@ -42,7 +42,7 @@ class TradeBar:
 def timeframe_ns(text: str) -> int:
     """'1s', '5m', '1h', '1d', '250ms' → nanoseconds (the grammar of `nzeza.data.timeframe`,
     sub-second lengths allowed: a session may aggregate trades into 250 ms bars)."""
-    return parse_timeframe(text, "timeframe", subsecond=True).ns
+    return _parse_timeframe(text, "timeframe", subsecond=True).ns
 
 
 class BarAggregator:

@@ -19,31 +19,15 @@ cell, before any work.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
+from nzeza.engine.runner import parse_mapping
 from nzeza.errors import ValidationError
 
 COUNTS = ("last_bars", "bars_count", "plot_last", "train", "test")
 FRACTIONS = ("fee", "slippage")
-
-
-def parse_mapping(field: str, value: Any) -> dict[str, Any]:
-    """A mapping from a mapping, a JSON object string, or None / "" (empty)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                field, value, f"is not a JSON object ({exc.msg} at char {exc.pos})"
-            ) from None
-    if not isinstance(value, Mapping):
-        raise ValidationError(field, value, 'must be a mapping or a JSON object like {"k": 1}')
-    return {str(k): v for k, v in value.items()}
 
 
 def strategy_params(strategy: str, params: Any = None) -> dict[str, Any]:

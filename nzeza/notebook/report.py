@@ -58,6 +58,21 @@ class Report:
         )
         self._parts.append(f"<table><tr><th>gate</th><th></th><th>why</th></tr>{rows}</table>")
 
+    def divergence(self, report: Any, fills: int = 10) -> None:
+        """A session against the research backtest of the same bars (a
+        `nzeza.promotion.DivergenceReport`): the summary, the attribution of the gap, and the
+        first `fills` fills with their realised slippage and latency."""
+        self._parts.append("<h3>Divergence from research</h3>")
+        self.pre(str(report))
+        rows = [{"component": c, "quote currency": float(v)} for c, v in report.attribution.items()]
+        rows.append({"component": "gap (research − session)", "quote currency": report.gap})
+        self.table(pd.DataFrame(rows))
+        table = getattr(report, "fill_table", None)
+        if table is not None and len(table):
+            cols = ["ts", "side", "quantity", "reference", "market", "price", "fee"]
+            cols += ["slippage_bps", "latency_ms"]
+            self.table(table[cols].head(fills).astype({"ts": str}))
+
     def figure(self, fig: Any) -> None:
         self._parts.append(fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
         self._plotly_included = True

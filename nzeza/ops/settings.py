@@ -11,6 +11,8 @@
     NZEZA_<VENUE>__REST_URL / __WS_URL / __NODE_URL / __CHAIN_ID
     NZEZA_RISK__MAX_ORDER_NOTIONAL, __MAX_POSITION_NOTIONAL, __MAX_DAILY_LOSS, ... (the risk
     limits of paper and live sessions, on by default: `nzeza.ops.risksettings`)
+    NZEZA_GATES__MIN_PAPER_BARS, __MIN_PAPER_DAYS, __MAX_TRACKING_ERROR, __MAX_PBO, ... (the
+    promotion gates' thresholds, loosened only above their floors: `nzeza.ops.gatesettings`)
 
 `load_settings()` turns every problem into one `ConfigError` naming the variable and saying how
 to fix it; in live mode it also checks every live gate of the configuration and raises
@@ -34,6 +36,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nzeza.errors import ConfigError, LiveTradingNotAllowed
+from nzeza.ops.gatesettings import GateSettings
 from nzeza.ops.risksettings import RiskSettings, describe_risk
 from nzeza.secrets import mask, mask_url, register_secret
 
@@ -179,6 +182,8 @@ class Settings(AuditSettings):
 
     # pre-trade limits, stops and live sizing of every paper and live session (on by default)
     risk: RiskSettings = RiskSettings()
+    # thresholds of the promotion gates, loosened only above their floors (ops.gatesettings)
+    gates: GateSettings = GateSettings()
 
     @field_validator("log_level")
     @classmethod
@@ -421,6 +426,8 @@ def describe(settings: Settings) -> dict[str, Any]:
             out[name] = entry
         elif isinstance(value, RiskSettings):
             out[name] = describe_risk(value)
+        elif isinstance(value, GateSettings):
+            out[name] = value.model_dump()
         elif isinstance(value, SecretStr) or name == "audit_key":
             out[name] = mask(value)
         elif name == "live_confirm":

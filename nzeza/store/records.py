@@ -88,6 +88,7 @@ class RecordStore(LedgerCore):
         notebook_hash: str,
         gates: Mapping[str, Any],
         passed: bool,
+        binding: Mapping[str, Any] | None = None,
     ) -> int:
         with self.transaction() as conn:
             result = conn.execute(
@@ -102,6 +103,7 @@ class RecordStore(LedgerCore):
                     gates=canonical_json(dict(gates)),
                     passed=int(passed),
                     created_ns=self.clock(),
+                    binding=None if binding is None else canonical_json(dict(binding)),
                 ),
             )
             promotion_id = int(result.inserted_primary_key[0])  # type: ignore[index]

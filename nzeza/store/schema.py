@@ -178,6 +178,9 @@ promotions = Table(
     Column("gates", Text, nullable=False),  # JSON {gate: {"passed": bool, "detail": str}}
     Column("passed", Integer, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
+    # v6: canonical JSON of the whole run the promotion binds (nzeza.promotion.binding);
+    # NULL on rows written before it, which no live session accepts
+    Column("binding", Text, nullable=True),
 )
 
 # v3: the trial registry (every backtest, by strategy family + data set + timeframe) and the
@@ -309,6 +312,10 @@ def _v5(conn: Connection) -> None:
     client_order_ids.create(conn, checkfirst=True)
 
 
+def _v6(conn: Connection) -> None:
+    _add_column(conn, "promotions", "binding", "TEXT")
+
+
 # (version, name, upgrade). Append only: a released migration is never edited. Versions may
 # have gaps (each is reserved by the change that brings it).
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -318,6 +325,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     # the ledger then opens its keyed chain over every covered row (nzeza.store.chain)
     (4, "keyed audit chain over every covered row: index of its opening entry", _v4),
     (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
+    (6, "promotions.binding: the whole run a promotion binds (identity, market, costs, ...)", _v6),
 ]
 KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 

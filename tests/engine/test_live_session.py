@@ -24,11 +24,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support.promotions import grant_live
 from support.sim.binance import BinanceSim
 
 from nzeza.ops.settings import LIVE_CONFIRMATION
 from nzeza.store import Ledger
-from nzeza.strategies.base import params_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "L" * 32 + "k" * 32
@@ -185,18 +185,7 @@ def tls_venue(tmp_path, replay_server, sim_balances):
 
 def test_live_session_over_tls_with_every_gate_in_place(tmp_path, tls_venue) -> None:
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    strategy, params = "SmaLike", {"fast": 5, "slow": 20}
-    with Ledger(ledger_url) as led:
-        led.add_promotion(
-            strategy=strategy,
-            params=params,
-            params_hash=params_hash(strategy, params),
-            target="live",
-            data_fingerprint="d",
-            notebook_hash="n",
-            gates={"verdict": {"passed": True}},
-            passed=True,
-        )
+    grant_live(ledger_url, "support.toy_strategies:SmaLike", {"short": True}, timeframe="5s")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
     env.update(
         PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),  # this checkout
@@ -252,18 +241,7 @@ def test_live_session_over_tls_with_every_gate_in_place(tmp_path, tls_venue) -> 
 
 # -- live sizes from the account -----------------------------------------------------------------
 def promote_live(ledger_url: str) -> None:
-    strategy, params = "SmaLike", {"fast": 5, "slow": 20}
-    with Ledger(ledger_url) as led:
-        led.add_promotion(
-            strategy=strategy,
-            params=params,
-            params_hash=params_hash(strategy, params),
-            target="live",
-            data_fingerprint="d",
-            notebook_hash="n",
-            gates={"verdict": {"passed": True}},
-            passed=True,
-        )
+    grant_live(ledger_url, "support.toy_strategies:SmaLike", {"short": True}, timeframe="5s")
 
 
 def live_cli(tmp_path, tls_venue, sid: str, *args: str, wait_bars: int | None = BARS_IN_CAPTURE):

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 from engine.test_live_session import LoopThread, make_tls_files, tls_proxy
+from support.promotions import grant_live
 from support.venue_streams import VenueStream, capture_tape
 from venues.test_ccxt_venues import (
     BINANCE_KEY,
@@ -50,7 +51,6 @@ from venues.test_dydx import TEST_MNEMONIC
 from nzeza.execution.client_ids import validate_client_id
 from nzeza.ops.settings import LIVE_CONFIRMATION
 from nzeza.store import Ledger
-from nzeza.strategies.base import params_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_NS = 1_000_000_000
@@ -188,18 +188,14 @@ def test_a_live_session_on_each_venue_trades_is_killed_and_resumes_without_loss(
     rig, venue = live_venue, live_venue["venue"]
     sid = f"live-{venue}"
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    with Ledger(ledger_url) as led:
-        params = {"fast": 5, "slow": 20}
-        led.add_promotion(
-            strategy="SmaLike",
-            params=params,
-            params_hash=params_hash("SmaLike", params),
-            target="live",
-            data_fingerprint="d",
-            notebook_hash="n",
-            gates={"verdict": {"passed": True}},
-            passed=True,
-        )
+    grant_live(
+        ledger_url,
+        "support.toy_strategies:SmaLike",
+        {"short": True},
+        symbol=SYMBOL[venue][0],
+        venue=venue,
+        timeframe="1s",
+    )
     # 1. killed right after the venue accepted order 2 (its fill is at the venue only)
     first = live(tmp_path, rig, ledger_url, crash_at="after_submit:2")
     out, err = first.communicate(timeout=300)

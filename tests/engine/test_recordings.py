@@ -139,12 +139,13 @@ def test_a_paper_session_on_a_hyperliquid_recording_runs_and_tracks_its_replay(t
     assert "feed ended" in out.stdout and " 0 fills" not in out.stdout  # it traded
     with Ledger(ledger_url) as led:
         assert len(led.equity_curve("hl")) >= 20
-        from nzeza.engine.tracking import session_tracking
-        from nzeza.strategies import get_strategy
+        from nzeza.promotion import divergence
 
-        report = session_tracking(led, "hl", get_strategy("sma_cross")(fast=2, slow=4))
+        # the session against the research backtest of the bars rebuilt from the recording
+        report = divergence(led, "hl")
     assert report.compared >= 20
-    assert report.max_error < 1e-9, report
+    assert report.tracking_error < 1e-9, report
+    assert report.matched == report.research_orders > 0 and report.extra == 0
 
 
 # -- bad prices in a recording stop at the edge ---------------------------------------------------

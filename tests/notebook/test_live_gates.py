@@ -6,10 +6,12 @@ import os
 
 import pytest
 
-from nzeza.engine.live import live_problems
+from nzeza.domain import Costs
 from nzeza.notebook.live import live_gates
 from nzeza.ops.settings import LIVE_CONFIRMATION, load_settings
+from nzeza.promotion.live_check import live_binding, live_problems
 from nzeza.store import open_ledger
+from nzeza.strategies import SmaCross
 
 
 @pytest.fixture
@@ -46,7 +48,11 @@ def test_notebook_fails_exactly_the_gates_the_cli_refuses_on(env, tmp_path, sett
     params = {"fast": 5, "slow": 20}
     gates = live_gates("sma_cross", params, ledger_url=url)
     with open_ledger(url) as ledger:
-        cli = live_problems(load_settings(require_live=False), ledger, "sma_cross", params)
+        settings = load_settings(require_live=False)
+        now = live_binding(
+            settings, SmaCross(**params), symbol="BTCUSDT", timeframe="5s", costs=Costs()
+        )
+        cli = live_problems(settings, ledger, now, "sma_cross")
     assert cli, "every case here lacks at least the promotion"
     assert failures(gates) == "; ".join(cli)
     assert [g.name for g in gates] == ["live settings", "promotion", "ledger integrity"]

@@ -111,17 +111,34 @@ def test_demo_quick_ends_with_a_report_and_executed_notebooks(tmp_path) -> None:
         assert f"[{stage}]" in out, out
     report = Path(re.search(r"report:\s+(\S+)", out).group(1))
     text = report.read_text()
-    for section in ("1 · Data", "2 · Research", "3 · Paper session", "4 · Promotion gates"):
+    for section in (
+        "1 · Data",
+        "2 · Research",
+        "3 · Verdicts in the ledger, with their reasons",
+        "4 · Paper session",
+        "Divergence from research",
+        "5 · Promotion gates",
+    ):
         assert section in text
     index = json.loads((tmp_path / "demo" / "research" / "index.json").read_text())
     assert len(index["runs"]) == 3 and all(r["status"] == "ok" for r in index["runs"])
     for r in index["runs"]:
         assert Path(r["notebook"]).exists() and Path(r["html"]).exists()
         assert r["metrics"]["decision"] in ("KILL", "ITERATE", "SCALE")
-    # paper over the websocket equals its replay: equal trades, equity equal to float rounding
-    # (the session marks in Decimal, replay in float64 from the same Decimal cash and position)
-    tracking = float(re.search(r"tracking error (\S+) over", out).group(1))
-    assert tracking < 1e-12, out
+    # paper over the websocket against the research backtest of the same bars at the same
+    # costs: equal trades, equity equal to float rounding (the session marks in Decimal)
+    tracking = float(re.search(r"tracking error (\S+),", out).group(1))
+    assert tracking < 1e-9, out
+    matched, orders = map(int, re.search(r"(\d+)/(\d+) trades matched", out).groups())
+    assert matched == orders
+    # the shipped strategies, honestly judged, and the grid-of-one trick refused
+    assert "KILL" in out
+    one = re.search(
+        r"grid of one .* (\w+) with (\d+) registered trials counted \(the sweep's (\d+)\)", out
+    )
+    assert one is not None, out
+    assert int(one.group(2)) >= int(one.group(3)) > 1 and one.group(1) != "SCALE"
+    assert "The grid-of-one trick" in text and "registered trial(s)" in text
     assert "jupyter lab" in out
     # the printed status command reads the demo's ledger (a bare `nzeza status` reads another)
     status = re.search(r"read it:\s+(.+)", out).group(1)

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from nzeza.errors import DataError
+from nzeza.promotion.live_check import promotion_evidence
 from nzeza.store import Ledger
 from nzeza.store import schema as s
 from nzeza.store.audit import COVERED_TABLES
-from nzeza.store.promotions import promotion_evidence
 
 V2 = Path(__file__).with_name("fixtures") / "ledger_v2.sqlite"
 

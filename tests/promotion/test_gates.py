@@ -8,6 +8,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,16 +21,11 @@ from nzeza.engine.session import Session, SessionConfig
 from nzeza.engine.sources import capture_trades
 from nzeza.errors import LiveTradingNotAllowed
 from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
-from nzeza.notebook.gates import (
-    lookahead_gate,
-    paper_gate,
-    parity_gate,
-    promote,
-    verdict_gate,
-)
-from nzeza.notebook.promotion import GatePolicy
+from nzeza.promotion import GatePolicy, newest_verdict, run_binding
+from nzeza.promotion.gates import lookahead_gate, parity_gate, promote, verdict_gate
+from nzeza.promotion.live_check import require_live_promotion
+from nzeza.promotion.paper_gate import paper_gate
 from nzeza.store import Ledger
-from nzeza.store.promotions import require_live_promotion
 from nzeza.store.trials import record_verdict
 from nzeza.strategies import SmaCross, Strategy, identify
 
@@ -59,7 +55,15 @@ class CoinFlip(Strategy):
         return pd.Series((rng.random(len(bars)) < self.p).astype(float), index=bars.index)
 
 
-def plant_verdict(ledger: Ledger, decision: str, params: dict, cls: type = SmaCross) -> int:
+def plant_verdict(
+    ledger: Ledger,
+    decision: str,
+    params: dict,
+    cls: type = SmaCross,
+    timeframe: str = "1h",
+    metrics: dict | None = None,
+    pbo: float | None = 0.05,
+) -> int:
     """A verdict row for `cls(**params)` as `verdict()` records it (the gate's only input)."""
     who = identify(cls(**params))
     return record_verdict(
@@ -72,16 +76,16 @@ def plant_verdict(ledger: Ledger, decision: str, params: dict, cls: type = SmaCr
             params=json.dumps(who.params, sort_keys=True),
             params_hash=who.params_hash,
             dataset="d" * 16,
-            timeframe="1h",
+            timeframe=timeframe,
             data_start_ns=int(BARS.index[0].value),
             data_end_ns=int(BARS.index[-1].value),
-            costs="{}",
+            costs=json.dumps({"fee": COSTS.fee, "slippage": COSTS.slippage}),
             decision=decision,
             reasons=json.dumps([f"planted {decision}"]),
-            metrics="{}",
+            metrics=json.dumps(metrics or {}),
             n_trials=9,
             deflated_sharpe=0.97,
-            pbo=0.05,
+            pbo=pbo,
             policy="{}",
             code_version="test",
         ),
@@ -210,8 +214,27 @@ def test_parity_gate_refuses_when_replay_and_research_disagree() -> None:
     assert not bad.passed and bad.detail
 
 
-def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs, **kw) -> int:
-    """A real paper session over the bundled capture; the ledger records the feed at COSTS."""
+def test_verdict_gate_refuses_an_overfit_verdict_and_another_timeframe(tmp_path) -> None:
+    params = {"fast": 10, "slow": 30}
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        plant_verdict(ledger, "SCALE", params, pbo=0.35)
+        result = verdict_gate(SmaCross, params, ledger, GatePolicy())()
+        assert not result.passed and "PBO 0.35 > 0.2" in result.detail
+        plant_verdict(ledger, "SCALE", params, pbo=None)
+        result = verdict_gate(SmaCross, params, ledger, GatePolicy())()
+        assert not result.passed and "no PBO was computed" in result.detail
+        plant_verdict(ledger, "SCALE", params)
+        assert verdict_gate(SmaCross, params, ledger, GatePolicy(), "1h")().passed
+        other = verdict_gate(SmaCross, params, ledger, GatePolicy(), "5m")()
+        assert not other.passed and "promoting 5m bars, the verdict is on 1h" in other.detail
+
+
+def paper_session(
+    ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs, timeframe: str = "5s", **kw
+) -> int:
+    """A real paper session over the bundled capture: the ledger records that it traded at
+    COSTS, the paper venue charges `venue_costs` (a venue that slips more than assumed)."""
+    from nzeza.feeds.bars import timeframe_ns
     from nzeza.venues.paper.durable import DurablePaperVenue
 
     inst = session_instrument("BTCUSDT")
@@ -224,8 +247,8 @@ def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs, **kw)
         inst,
         venue_costs,
         Decimal(10_000),
-        5_000_000_000,
-        record=session_record("capture:binance_btcusdt", "BTCUSDT", "5s", COSTS, 10_000),
+        timeframe_ns(timeframe),
+        record=session_record("capture:binance_btcusdt", "BTCUSDT", timeframe, COSTS, 10_000),
         **kw,
     )
     venue = DurablePaperVenue(tmp / f"{sid}-venue.sqlite", [inst], venue_costs)
@@ -236,73 +259,176 @@ def paper_session(ledger: Ledger, tmp: Path, sid: str, venue_costs: Costs, **kw)
     return report.bars
 
 
+PAPER = {"fast": 5, "slow": 20}
+FLOOR = GatePolicy(min_paper_bars=100, min_paper_days=7)  # the floors: the capture is short
+
+
+def judge(ledger: Ledger, policy: GatePolicy = FLOOR, params: dict = PAPER, **kw):
+    strategy = SmaCross(**params)
+    holder: dict = {}
+    result = paper_gate(
+        ledger,
+        strategy,
+        policy,
+        verdict=newest_verdict(SmaCross, strategy.params, ledger),
+        symbol="BTC/USDT",
+        costs=COSTS,
+        holder=holder,
+        **kw,
+    )()
+    return result, holder.get("report")
+
+
 @pytest.fixture(scope="module")
 def paper_ledger(tmp_path_factory) -> tuple[Ledger, int]:
     tmp = tmp_path_factory.mktemp("paper")
     ledger = Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
     bars = paper_session(ledger, tmp, "good", COSTS)
+    plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
     yield ledger, bars
     ledger.close()
 
 
-def test_paper_gate_passes_a_tracking_session_and_refuses_too_few_bars(paper_ledger) -> None:
+def test_paper_gate_passes_a_session_that_agrees_with_research(paper_ledger) -> None:
     ledger, bars = paper_ledger
-    params = {"fast": 5, "slow": 20}
     assert bars > 100
-    ok = paper_gate(ledger, SmaCross, params, GatePolicy(min_paper_bars=100))()
+    ok, report = judge(ledger)
     assert ok.passed, ok.detail
-    assert "tracking error" in ok.detail
-    short = paper_gate(ledger, SmaCross, params, GatePolicy(min_paper_bars=bars + 1))()
+    assert f"good: {bars} bars of 5s" in ok.detail and "tracking error" in ok.detail
+    # measured, not assumed: the session's fills against the research backtest of its bars
+    assert report.research_orders > 3 and report.matched == report.research_orders
+    assert report.missed == report.extra == 0
+    assert abs(report.excess_slippage_bps) < 0.5 and report.tracking_error < 1e-6
+
+
+def test_paper_gate_refuses_too_few_bars_and_other_parameters(paper_ledger) -> None:
+    ledger, bars = paper_ledger
+    short, _ = judge(ledger, GatePolicy(min_paper_bars=bars + 1, min_paper_days=7))
     assert not short.passed and f"{bars} bars < {bars + 1}" in short.detail
-    other = paper_gate(ledger, SmaCross, {"fast": 6, "slow": 20}, GatePolicy(min_paper_bars=1))()
-    assert not other.passed and "no paper session" in other.detail
+    other, _ = judge(ledger, params={"fast": 6, "slow": 20})
+    assert not other.passed and "no paper session of" in other.detail
+
+
+def test_a_paper_session_on_other_bars_than_the_verdict_is_refused(tmp_path) -> None:
+    """The bypass: a strategy validated on 1h bars passed the live gate after a few minutes of
+    paper trading on 1s bars. The session must run on the verdict's timeframe."""
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        bars = paper_session(ledger, tmp_path, "fast-bars", COSTS, timeframe="1s")
+        assert bars > 500  # more than enough bars, of the wrong size
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="1h")
+        result, _ = judge(ledger, GatePolicy(min_paper_bars=100))
+    assert not result.passed
+    assert "fast-bars: ran on 1s bars, the verdict is on 1h bars" in result.detail
+
+
+def test_paper_gate_refuses_a_session_without_the_promoted_vol_targeting(paper_ledger) -> None:
+    ledger, _ = paper_ledger
+    sizing = {"cash": None, "vol_target": 0.5, "vol_lookback": 24}
+    result, _ = judge(ledger, sizing=sizing)
+    assert not result.passed
+    assert "good: ran with vol target off, the promotion binds 0.5 over 24 bars" in result.detail
 
 
 def test_paper_gate_refuses_a_session_whose_breaker_tripped(tmp_path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
         paper_session(ledger, tmp_path, "tripped", COSTS)
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
         ledger.record_risk_event("tripped", "daily_loss", "500", "612.5", "breaker tripped", 1)
-        result = paper_gate(ledger, SmaCross, {"fast": 5, "slow": 20}, GatePolicy(100))()
+        result, _ = judge(ledger)
     assert not result.passed and "daily_loss tripped" in result.detail
 
 
-def test_paper_gate_refuses_a_session_that_does_not_track_its_replay(tmp_path) -> None:
+def test_paper_gate_refuses_a_venue_that_slips_five_times_the_assumption(tmp_path) -> None:
+    """The paper venue fills at 5x the slippage research assumed: the gate measures it against
+    the research backtest of the same bars and names slippage as the main cause."""
+    from nzeza.ops.risksettings import RiskSettings
+
+    loose = RiskSettings(max_daily_loss="off")  # this test is about costs, not the breaker
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
-        # the venue charged 10x the fees the session says it traded at (a loss the default
-        # daily-loss breaker would stop at 5%: off here, this test is about tracking)
-        from nzeza.ops.risksettings import RiskSettings
+        paper_session(ledger, tmp_path, "slippy", Costs(0.001, 0.0025), risk=loose)
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
+        result, report = judge(ledger)
+    assert not result.passed
+    assert "realised slippage 25.0 bps is 20.0 bps above the 5.0 assumed" in result.detail
+    assert "main cause slippage" in result.detail
+    assert report.main_cause == "slippage"
+    share = report.attribution["slippage"] / report.gap
+    assert 0.9 < share < 1.1, report.attribution  # nearly all of the gap
+    assert report.matched == report.research_orders  # the same trades, at worse prices
 
-        loose = RiskSettings(max_daily_loss="off")
+
+def test_paper_gate_names_fees_when_the_venue_charges_more(tmp_path) -> None:
+    from nzeza.ops.risksettings import RiskSettings
+
+    loose = RiskSettings(max_daily_loss="off")
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
         paper_session(ledger, tmp_path, "drifted", Costs(0.01, 0.0005), risk=loose)
-        result = paper_gate(ledger, SmaCross, {"fast": 5, "slow": 20}, GatePolicy(100))()
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
+        result, report = judge(ledger)
     assert not result.passed and "tracking error" in result.detail
+    assert report.main_cause == "fees" and report.realised_fee_rate > 0.009
 
 
-def test_promote_records_each_decision_and_live_needs_a_passed_live_record(
-    tmp_path, paper_ledger
-) -> None:
+def test_paper_gate_counts_the_trades_the_session_missed(tmp_path) -> None:
+    """Every order above 1 USDT rejected by risk: research traded, the session did not; the gap
+    is attributed to trades, not to costs."""
+    from nzeza.ops.risksettings import RiskSettings
+
+    strict = RiskSettings(max_order_notional="1", on_breach="reject")
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        paper_session(ledger, tmp_path, "blocked", COSTS, risk=strict)
+        plant_verdict(ledger, "SCALE", PAPER, timeframe="5s")
+        result, report = judge(ledger)
+    assert report.research_orders > 3 and report.session_orders == report.matched == 0
+    assert report.missed == report.research_orders and report.fills == 0
+    assert not result.passed
+    assert f"{report.missed} missed and 0 extra trades of {report.research_orders}" in result.detail
+    assert report.main_cause == "trades"
+
+
+def test_paper_gate_compares_the_session_sharpe_with_the_verdicts_cpcv(tmp_path) -> None:
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        paper_session(ledger, tmp_path, "s", COSTS)
+        plant_verdict(
+            ledger, "SCALE", PAPER, timeframe="5s", metrics={"cpcv_quantile_sharpe_annual": 1e9}
+        )
+        result, report = judge(ledger)
+    assert not result.passed
+    assert f"Sharpe {report.session_sharpe:.2f} below the verdict's CPCV 5% quantile" in (
+        result.detail
+    )
+
+
+def test_promote_records_each_decision_and_binds_the_run(tmp_path, paper_ledger) -> None:
     ledger, _ = paper_ledger
     nb = ROOT / "notebooks" / "04_session.ipynb"
-    params = {"fast": 5, "slow": 20}
-    # no verdict recorded yet: refused, and the refusal is on record
-    refused = promote(nb, "live", params=params, ledger=ledger, bars=BARS)
+    live = dict(venue="binance", bars=BARS, policy=FLOOR)
+    # another strategy's parameters: no verdict, no paper session; refused and on record
+    refused = promote(nb, "live", params={"fast": 7, "slow": 20}, ledger=ledger, **live)
     assert not refused.passed
     assert [g.name for g in refused.gates] == ["verdict", "lookahead", "parity", "paper"]
-    with pytest.raises(LiveTradingNotAllowed, match="was refused"):
-        require_live_promotion(ledger, "sma_cross", params)
-    plant_verdict(ledger, "SCALE", params)
-    ok = promote(
-        nb,
-        "live",
-        params=params,
-        ledger=ledger,
-        bars=BARS,
-        policy=GatePolicy(min_paper_bars=100),
-    )
+    ok = promote(nb, "live", params=PAPER, ledger=ledger, **live)
     assert ok.passed, str(ok)
-    row = require_live_promotion(ledger, "sma_cross", params)
+    assert ok.divergence is not None and ok.divergence.session_id == "good"
+    now = run_binding(
+        SmaCross(**PAPER), symbol="BTCUSDT", venue="binance", timeframe="5s", costs=Costs()
+    )
+    # judged at the floors: live accepts it only while the settings say the same
+    with pytest.raises(LiveTradingNotAllowed, match=r"thresholds\.min_paper_bars: promoted under"):
+        require_live_promotion(ledger, now, "sma_cross")
+    from nzeza.ops.gatesettings import GateSettings
+
+    at_floor = SimpleNamespace(gates=GateSettings(min_paper_bars=100, min_paper_days=7))
+    row = require_live_promotion(ledger, now, "sma_cross", at_floor)
     assert row["id"] == ok.record_id
     assert json.loads(row["gates"])["paper"]["passed"]
+    bound = json.loads(row["binding"])
+    assert bound["strategy"].startswith("nzeza.strategies.technical:SmaCross@")
+    assert (bound["symbol"], bound["venue"], bound["timeframe"]) == ("BTC/USDT", "binance", "5s")
+    assert bound["paper_session"] == "good" and bound["verdict_id"] is not None
+    assert bound["thresholds"]["min_paper_bars"] == 100
+    with pytest.raises(LiveTradingNotAllowed, match="symbol: promoted BTC/USDT, now ETH/USDT"):
+        require_live_promotion(ledger, {**now, "symbol": "ETH/USDT"}, "sma_cross", at_floor)
 
 
 def promote_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,21 +1,21 @@
 """The promotion gates, each a function of recorded evidence that says pass or fail and why.
 
     verdict    the newest verdict in the ledger of this exact strategy identity (class path +
-               source hash) and parameters is SCALE
+               source hash) and parameters is SCALE, its PBO is at most `max_pbo`, and it was
+               made on the timeframe being promoted
     lookahead  targets on truncated histories equal the full-history targets
-    parity     the session engine's windowed replay equals the research backtest (1e-9)
-    paper      (live only) a paper session of this strategy + parameters ran at least
-               `min_paper_bars` bars, no risk breaker or kill switch tripped, and its equity
-               tracks a replay of the same bars within `max_tracking_error`
+    parity     the session engine's windowed replay equals the research backtest
+    paper      (live only) a paper session of this run measured against research on the same
+               bars (`nzeza.promotion.paper_gate`)
 
 `promote(...)` runs the gates for a target, records the decision in the ledger (passed or
-refused) and returns it. Nothing here trades; live sessions check the record in the ledger.
+refused) with the whole run it binds (`nzeza.promotion.binding`) and returns it. Nothing here
+trades; live sessions check the record in the ledger (`nzeza.promotion.live_check`).
 """
 
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,20 +24,8 @@ import pandas as pd
 
 from nzeza.domain import Costs
 from nzeza.errors import ValidationError
-from nzeza.notebook.parameters import parse_mapping
-from nzeza.notebook.promotion import (
-    Gate,
-    GatePolicy,
-    GateResult,
-    PromotionDecision,
-    evaluate,
-    file_hash,
-    record,
-)
-from nzeza.strategies.base import params_hash
-
-# risk checks whose trip means the session was not under control
-BREAKER_CHECKS = ("daily_loss", "kill_switch")
+from nzeza.promotion.policy import GatePolicy
+from nzeza.promotion.records import Gate, GateResult, PromotionDecision, evaluate, file_hash, record
 
 
 def _full_params(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,25 +33,40 @@ def _full_params(cls: type, params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(cls(**dict(params)).params)
 
 
-def verdict_gate(cls: type, params: Mapping[str, Any], ledger: Any) -> Gate:
+def newest_verdict(cls: type, params: Mapping[str, Any], ledger: Any) -> dict[str, Any] | None:
+    """The newest verdict (ledger insertion order) of exactly this code and these parameters."""
+    from nzeza.store.trials import verdicts
+    from nzeza.strategies.identity import identify, strategy_identity
+
+    ident = strategy_identity(cls)
+    who = identify(cls(**_full_params(cls, params)))
+    rows = verdicts(
+        ledger, family=ident.family, source_hash=ident.source_hash, params_hash=who.params_hash
+    )
+    return rows[-1] if rows else None
+
+
+def verdict_gate(
+    cls: type,
+    params: Mapping[str, Any],
+    ledger: Any,
+    policy: GatePolicy | None = None,
+    timeframe: str | None = None,
+) -> Gate:
     """The newest verdict (ledger insertion order) of exactly this code and these parameters.
 
     Verdicts are read from the ledger only: a file is not evidence, and a class that merely
     shares the short name (`evil:sma_cross`) is another identity."""
+    policy = policy or GatePolicy()
 
     def gate() -> GateResult:
         from nzeza.store.trials import verdicts
         from nzeza.strategies.identity import identify, strategy_identity
 
-        ident = strategy_identity(cls)
-        who = identify(cls(**_full_params(cls, params)))
-        rows = verdicts(
-            ledger,
-            family=ident.family,
-            source_hash=ident.source_hash,
-            params_hash=who.params_hash,
-        )
-        if not rows:
+        row = newest_verdict(cls, params, ledger)
+        if row is None:
+            ident = strategy_identity(cls)
+            who = identify(cls(**_full_params(cls, params)))
             other = verdicts(ledger, family=ident.family, params_hash=who.params_hash)
             why = (
                 f"; {len(other)} verdict(s) of these parameters were made for other code of "
@@ -76,7 +79,6 @@ def verdict_gate(cls: type, params: Mapping[str, Any], ledger: Any) -> Gate:
                 False,
                 f"no verdict in the ledger for {ident.identity} with these parameters{why}",
             )
-        row = rows[-1]
         dsr, pbo = row.get("deflated_sharpe"), row.get("pbo")
         detail = (
             f"newest verdict #{row['id']} decided {row['decision']}"
@@ -86,9 +88,27 @@ def verdict_gate(cls: type, params: Mapping[str, Any], ledger: Any) -> Gate:
             + f" on data {row['dataset']} ({row['timeframe']}) "
             + f"{_iso(row['data_start_ns'])} → {_iso(row['data_end_ns'])}"
         )
-        return GateResult("verdict", row["decision"] == "SCALE", detail)
+        problems = []
+        if not isinstance(pbo, int | float):
+            problems.append("no PBO was computed (too few registered trials)")
+        elif pbo > policy.max_pbo:
+            problems.append(f"PBO {pbo:.2f} > {policy.max_pbo:g}")
+        if timeframe is not None and not _same_timeframe(timeframe, row["timeframe"]):
+            problems.append(f"promoting {timeframe} bars, the verdict is on {row['timeframe']}")
+        if problems:
+            detail += "; " + "; ".join(problems)
+        return GateResult("verdict", row["decision"] == "SCALE" and not problems, detail)
 
     return gate
+
+
+def _same_timeframe(a: str, b: str) -> bool:
+    from nzeza.feeds.bars import timeframe_ns
+
+    try:
+        return timeframe_ns(a) == timeframe_ns(b)
+    except ValidationError:
+        return a == b
 
 
 def _iso(ns: int) -> str:
@@ -126,59 +146,6 @@ def parity_gate(
     return gate
 
 
-def paper_sessions(ledger: Any, cls: type, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Paper sessions of exactly this strategy + parameters, oldest first."""
-    want = params_hash(cls.name, _full_params(cls, params))
-    names = {cls.name, cls.__name__}
-    out = []
-    for row in ledger.sessions():
-        if row["mode"] != "paper" or row["strategy"] not in names:
-            continue
-        try:
-            got = params_hash(cls.name, _full_params(cls, json.loads(row["params"])))
-        except ValidationError:
-            continue
-        if got == want:
-            out.append(row)
-    return sorted(out, key=lambda r: r["started_ns"])
-
-
-def paper_gate(ledger: Any, cls: type, params: Mapping[str, Any], policy: GatePolicy) -> Gate:
-    def gate() -> GateResult:
-        from nzeza.engine.tracking import session_tracking
-
-        rows = paper_sessions(ledger, cls, params)
-        if not rows:
-            return GateResult("paper", False, "no paper session of these parameters in the ledger")
-        reasons: list[str] = []
-        for row in reversed(rows):  # the newest session that passes counts
-            sid = row["session_id"]
-            n = len(ledger.equity_curve(sid))
-            if n < policy.min_paper_bars:
-                reasons.append(f"{sid}: {n} bars < {policy.min_paper_bars}")
-                continue
-            trips = [e for e in ledger.risk_events(sid) if e["check_name"] in BREAKER_CHECKS]
-            if trips:
-                reasons.append(f"{sid}: {trips[0]['check_name']} tripped ({len(trips)} events)")
-                continue
-            tracking = session_tracking(ledger, sid, cls(**dict(params)))
-            if tracking.max_error > policy.max_tracking_error:
-                reasons.append(
-                    f"{sid}: tracking error {tracking.max_error:.2e} > "
-                    f"{policy.max_tracking_error:.0e}"
-                )
-                continue
-            return GateResult(
-                "paper",
-                True,
-                f"{sid}: {n} bars, no breaker trip, tracking error {tracking.max_error:.1e} "
-                f"≤ {policy.max_tracking_error:.0e}",
-            )
-        return GateResult("paper", False, "; ".join(reasons[:3]))
-
-    return gate
-
-
 def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
     """The defaults of a notebook's `parameters` cell (literals only, as papermill sees them)."""
     import papermill as pm
@@ -206,15 +173,27 @@ def promote(
     costs: Costs | None = None,
     policy: GatePolicy | None = None,
     progress: bool = False,
+    symbol: str = "BTCUSDT",
+    venue: str | None = None,
+    timeframe: str | None = None,
+    cash: Any = None,
+    vol_targeting: Any = None,
+    risk: Any = None,
 ) -> PromotionDecision:
-    """Check every gate of `target` for the notebook's strategy; record the decision.
+    """Check every gate of `target` for the notebook's strategy; record the decision and the
+    run it binds.
 
     The strategy and parameters are the notebook's `parameters` cell defaults (`strategy`,
-    `params`), overridden by `strategy` and merged with `params` when given. `progress` shows
-    progress bars for the long gates (lookahead, parity).
+    `params`), overridden by `strategy` and merged with `params` when given. The run: `symbol`
+    on `venue` (a live promotion needs one; a paper one trades on `paper`), `timeframe`
+    (default: the verdict's), `costs`, sizing (`cash` for paper, `vol_targeting`) and `risk`
+    (the resolved risk settings; default the defaults). `progress` shows progress bars for the
+    long gates (lookahead, parity).
     """
-    from nzeza.research.verdict import data_fingerprint
-    from nzeza.strategies import get_strategy
+    from nzeza.engine.runner import parse_mapping, resolve_class
+    from nzeza.promotion.binding import run_binding
+    from nzeza.promotion.paper_gate import paper_gate
+    from nzeza.research.trials import data_fingerprint
 
     policy = policy or GatePolicy()
     costs = costs or Costs()
@@ -222,7 +201,11 @@ def promote(
     name = strategy or defaults.get("strategy")
     if not isinstance(name, str):
         raise ValidationError("strategy", name, "not given and not in the notebook's parameters")
-    cls = get_strategy(name)
+    cls, _ = resolve_class(name)
+    if target == "live" and not venue:
+        raise ValidationError(
+            "venue", venue, "a live promotion names the venue it trades on (NZEZA_LIVE_VENUE)"
+        )
     # the notebook's own parameters apply only to the notebook's own strategy, read as the
     # notebook reads them (a mapping or a JSON string; see nzeza.notebook.parameters)
     same = name == defaults.get("strategy")
@@ -230,23 +213,54 @@ def promote(
     merged = {**base, **dict(params or {})}
     instance = cls(**merged)
     full = dict(instance.params)
+    verdict = newest_verdict(cls, full, ledger)
+    timeframe = timeframe or (verdict or {}).get("timeframe")
+    binding = run_binding(
+        instance,
+        symbol=symbol,
+        venue=venue or "paper",
+        timeframe=str(timeframe or "?"),
+        costs=costs,
+        cash=cash if target == "paper" else None,
+        vol_targeting=vol_targeting,
+        risk=risk,
+    )
     gates: dict[str, Gate] = {
-        "verdict": verdict_gate(cls, full, ledger),
+        "verdict": verdict_gate(cls, full, ledger, policy, timeframe),
         "lookahead": lookahead_gate(instance, bars, progress),
         "parity": parity_gate(instance, bars, costs, policy.parity_tolerance, progress),
     }
+    holder: dict[str, Any] = {}
     if target == "live":
-        gates["paper"] = paper_gate(ledger, cls, full, policy)
-    decision = evaluate(cls.name, full, target, gates)
-    return record(ledger, decision, data_fingerprint(bars), file_hash(notebook))
+        gates["paper"] = paper_gate(
+            ledger,
+            instance,
+            policy,
+            verdict=verdict,
+            symbol=binding["symbol"],
+            costs=costs,
+            holder=holder,
+            sizing=binding["sizing"],
+        )
+    decision = evaluate(getattr(cls, "name", cls.__name__), full, target, gates)
+    decision.divergence = holder.get("report")
+    gate_data = data_fingerprint(bars)
+    nb_hash = file_hash(notebook)
+    binding.update(
+        verdict_id=(verdict or {}).get("id"),
+        dataset=(verdict or {}).get("dataset"),
+        gate_data=gate_data,
+        notebook_hash=nb_hash,
+        thresholds=policy.record(),
+        paper_session=holder.get("session"),
+    )
+    return record(ledger, decision, gate_data, nb_hash, binding)
 
 
 __all__ = [
-    "BREAKER_CHECKS",
     "lookahead_gate",
+    "newest_verdict",
     "notebook_parameters",
-    "paper_gate",
-    "paper_sessions",
     "parity_gate",
     "promote",
     "verdict_gate",

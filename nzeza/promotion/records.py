@@ -1,16 +1,8 @@
-"""Promotion: a notebook's strategy goes to paper, then live, only through explicit gates.
+"""Promotion records: each gate's result, the decision, and its row in the ledger.
 
-Gates for `--to paper`:
-  verdict    the newest verdict in the ledger of this strategy identity + parameters is SCALE
-  lookahead  the lookahead check passes on the data
-  parity     the session engine's replay equals the research backtest
-Additionally for `--to live`:
-  paper      a paper session of this strategy + parameters ran at least `min_paper_bars` bars
-             with no risk-breaker trip, and its equity tracks a replay of the same bars within
-             `max_tracking_error`
-
-Every attempt is recorded in the ledger (passed or refused, with each gate's result), and live
-mode refuses to start without a passed live promotion of the exact strategy and parameters.
+Every attempt is recorded (passed or refused, with each gate's result and the run it binds,
+`nzeza.promotion.binding`); live mode refuses to start without a passed live promotion whose
+binding equals the run it is about to start (`nzeza.promotion.live_check`).
 """
 
 from __future__ import annotations
@@ -25,15 +17,6 @@ from nzeza.errors import ValidationError
 from nzeza.strategies.base import params_hash
 
 TARGETS = ("paper", "live")
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """Thresholds of the promotion gates (documented defaults, all configurable)."""
-
-    min_paper_bars: int = 500  # three weeks of hourly bars: enough to see several decisions
-    max_tracking_error: float = 0.005  # 0.5% of equity: paper and replay see the same bars
-    parity_tolerance: float = 1e-9
 
 
 @dataclass(frozen=True)
@@ -54,6 +37,9 @@ class PromotionDecision:
     target: str
     gates: list[GateResult] = field(default_factory=list)
     record_id: int | None = None
+    binding: dict[str, Any] = field(default_factory=dict)
+    # the paper gate's divergence report of the session it judged (None: no paper gate)
+    divergence: Any = None
 
     @property
     def passed(self) -> bool:
@@ -84,7 +70,9 @@ def evaluate(
     """Run each gate (a gate that raises fails with the error as its detail)."""
     if target not in TARGETS:
         raise ValidationError("target", target, "must be paper or live")
-    decision = PromotionDecision(strategy, dict(params), params_hash(strategy, params), target)
+    decision = PromotionDecision(
+        strategy, dict(params), params_hash(strategy, dict(params)), target
+    )
     for name, gate in gates.items():
         try:
             result = gate()
@@ -95,8 +83,15 @@ def evaluate(
 
 
 def record(
-    ledger: Any, decision: PromotionDecision, data_fingerprint: str, notebook_hash: str
+    ledger: Any,
+    decision: PromotionDecision,
+    data_fingerprint: str,
+    notebook_hash: str,
+    binding: Mapping[str, Any] | None = None,
 ) -> PromotionDecision:
+    """Write `decision` and the run it binds to the ledger (on the audit chain)."""
+    if binding is not None:
+        decision.binding = dict(binding)
     decision.record_id = ledger.add_promotion(
         strategy=decision.strategy,
         params=decision.params,
@@ -106,20 +101,18 @@ def record(
         notebook_hash=notebook_hash,
         gates={g.name: {"passed": g.passed, "detail": g.detail} for g in decision.gates},
         passed=decision.passed,
+        binding=decision.binding or None,
     )
     return decision
 
 
-# re-exported: the check itself lives with the ledger, so live sessions need no notebook code
-from nzeza.store.promotions import require_live_promotion  # noqa: E402
-
 __all__ = [
-    "GatePolicy",
+    "TARGETS",
+    "Gate",
     "GateResult",
     "PromotionDecision",
     "evaluate",
     "file_hash",
     "params_hash",
     "record",
-    "require_live_promotion",
 ]

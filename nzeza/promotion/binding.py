@@ -1,0 +1,140 @@
+"""What a promotion binds: the whole run, so that live starts only the run that was judged.
+
+A binding is a plain dict, stored as canonical JSON in the promotion's row (on the audit chain):
+
+    run fields (compared field by field when a live session starts)
+      strategy   the identity: class path + source hash (`nzeza.strategies.identity`)
+      params     every parameter, defaults filled in
+      symbol     the instrument as the session names it (BTC/USDT)
+      venue      where it trades (the live venue; `paper` for a paper promotion)
+      timeframe  the bar timeframe (the verdict's)
+      fee, slippage   the costs assumed
+      sizing     {cash (paper only), vol_target, vol_lookback}
+      risk       the resolved risk settings (`risk_config_record`), account fraction included
+    evidence fields (recorded: what the decision rests on)
+      verdict_id, dataset (the verdict's data fingerprint), gate_data (the bars the
+      lookahead and parity gates ran on), notebook_hash, thresholds (the gate policy, with
+      every threshold the settings loosened), paper_session (the session the paper gate judged)
+
+`differences(promoted, now)` names every run field that differs, as
+`symbol: promoted BTC/USDT, now ETH/USDT`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+RUN_FIELDS = (
+    "strategy",
+    "params",
+    "symbol",
+    "venue",
+    "timeframe",
+    "fee",
+    "slippage",
+    "sizing",
+    "risk",
+)
+EVIDENCE_FIELDS = (
+    "verdict_id",
+    "dataset",
+    "gate_data",
+    "notebook_hash",
+    "thresholds",
+    "paper_session",
+)
+
+
+def strategy_of(strategy: Any) -> tuple[str, dict[str, Any]]:
+    """The identity (class path + source hash) and the full parameters of a strategy."""
+    from nzeza.strategies.identity import identify
+
+    who = identify(strategy)
+    return who.identity, dict(who.params)
+
+
+def market_symbol(symbol: str) -> str:
+    """A symbol in any venue's spelling as the session names it (BTCUSDT → BTC/USDT)."""
+    from nzeza.engine.runner import session_instrument
+
+    return session_instrument(symbol).symbol
+
+
+def sizing_record(cash: Any = None, vol_targeting: Any = None) -> dict[str, Any]:
+    return {
+        "cash": None if cash is None else f"{float(cash):g}",
+        "vol_target": None if vol_targeting is None else float(vol_targeting.target_vol),
+        "vol_lookback": None if vol_targeting is None else int(vol_targeting.lookback),
+    }
+
+
+def run_binding(
+    strategy: Any,
+    *,
+    symbol: str,
+    venue: str,
+    timeframe: str,
+    costs: Any,
+    cash: Any = None,
+    vol_targeting: Any = None,
+    risk: Any = None,
+) -> dict[str, Any]:
+    """The run fields of a session about to run (or being promoted)."""
+    from nzeza.ops.risksettings import risk_config_record
+
+    identity, params = strategy_of(strategy)
+    return {
+        "strategy": identity,
+        "params": _plain(params),
+        "symbol": market_symbol(symbol),
+        "venue": str(venue),
+        "timeframe": str(timeframe),
+        "fee": float(costs.fee),
+        "slippage": float(costs.slippage),
+        "sizing": sizing_record(cash, vol_targeting),
+        "risk": risk_config_record(risk),
+    }
+
+
+def _plain(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(_flat(f"{prefix}.{key}", value[key]))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def _show(value: Any) -> str:
+    """A bound value as the refusal prints it (None: a limit or a sizing rule that is off)."""
+    return "off" if value is None else str(value)
+
+
+def differences(promoted: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Every run field on which `now` differs from `promoted`, named with both values."""
+    out: list[str] = []
+    for name in RUN_FIELDS:
+        was, got = _flat(name, _plain(promoted.get(name))), _flat(name, _plain(now.get(name)))
+        for key in sorted(set(was) | set(got)):
+            a, b = was.get(key, "(absent)"), got.get(key, "(absent)")
+            if a != b:
+                out.append(f"{key}: promoted {_show(a)}, now {_show(b)}")
+    return out
+
+
+__all__ = [
+    "EVIDENCE_FIELDS",
+    "RUN_FIELDS",
+    "differences",
+    "market_symbol",
+    "run_binding",
+    "sizing_record",
+    "strategy_of",
+]

@@ -1,0 +1,89 @@
+"""`nzeza divergence SESSION`: a recorded paper session against the research backtest of the
+bars it saw, end to end through the CLI, and its section in the HTML report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nzeza.notebook.report import Report
+from nzeza.promotion import divergence
+from nzeza.store import Ledger
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def nzeza(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env.update(PYTHONPATH=str(ROOT), NZEZA_RUNS_DIR=str(tmp / "runs"))
+    return subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", *args],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("div")
+    url = f"sqlite:///{tmp / 'ledger.sqlite'}"
+    out = nzeza(
+        tmp,
+        *("paper", "--strategy", "sma_cross", "--params", "fast=5", "slow=20"),
+        *("--timeframe", "5s", "--session-id", "p1", "--ledger", url),
+        *("--venue-db", str(tmp / "venue.sqlite")),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return tmp, url
+
+
+def test_divergence_of_a_session_that_ran_as_researched(session) -> None:
+    tmp, url = session
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["session_id"] == "p1" and doc["timeframe"] == "5s"
+    assert doc["research_orders"] > 3 and doc["matched"] == doc["research_orders"]
+    assert doc["missed"] == doc["extra"] == 0
+    assert abs(doc["gap"]) < 1e-6 * doc["init_cash"] and doc["main_cause"] == "none (no gap)"
+    assert set(doc["attribution"]) == {"slippage", "fees", "latency", "trades"}
+
+
+def test_divergence_against_cheaper_research_costs_names_the_slippage(session) -> None:
+    """Research assumed 1 bp of slippage; the paper venue charged the session's 5 bps."""
+    tmp, url = session
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--slippage", "0.0001", "--fills", "3")
+    assert out.returncode == 0, out.stderr
+    assert "slippage 5.00 bps realised vs 1.00 assumed (excess +4.00)" in out.stdout
+    assert "main cause: slippage" in out.stdout
+    assert "slippage_bps" in out.stdout  # the fill table
+
+
+def test_divergence_names_an_unknown_session_and_a_bad_flag(session) -> None:
+    tmp, url = session
+    out = nzeza(tmp, "divergence", "nope", "--ledger", url)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "nope" in out.stderr and "is not in the ledger" in out.stderr
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--fee", "-1")
+    assert out.returncode == 2 and "--fee" in out.stderr
+
+
+def test_the_html_report_has_a_divergence_section(session, tmp_path) -> None:
+    _, url = session
+    with Ledger(url) as ledger:
+        report = divergence(ledger, "p1")
+    rep = Report("session")
+    rep.divergence(report)
+    html = rep.write(tmp_path / "r.html").read_text()
+    assert "Divergence from research" in html
+    for component in ("slippage", "fees", "latency", "trades", "gap (research"):
+        assert f"<td>{component}" in html
+    assert "latency_ms" in html
