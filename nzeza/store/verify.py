@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, column, select
+from sqlalchemy import Connection, column, inspect, select
 
 from nzeza.store import schema as s
 from nzeza.store.audit import (
@@ -252,7 +252,10 @@ def _raw_rows(conn: Connection, name: str) -> tuple[list[str], Iterator[tuple]]:
     """The column names and every stored row (as the driver returns them) of a covered table,
     streamed: SQLite's own cursor, PostgreSQL's server-side one."""
     table = s.metadata.tables[name]
-    cols = [str(c.name) for c in table.columns]
+    # the columns the table has in this database: before a migration that adds one (verified
+    # first, as written by the older code), the row is what that code wrote and digested
+    stored = {c["name"] for c in inspect(conn).get_columns(name)}
+    cols = [str(c.name) for c in table.columns if c.name in stored]
     if conn.dialect.name == "sqlite":
         raw = conn.connection.dbapi_connection
         return cols, iter(raw.execute(f"SELECT {', '.join(cols)} FROM {name}"))  # type: ignore[union-attr]

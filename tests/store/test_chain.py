@@ -179,3 +179,27 @@ def test_a_ledger_whose_schema_version_was_edited_is_not_migrated_again(ledger: 
         conn.execute(s.schema_version.delete().where(s.schema_version.c.version == s.KEYED_CHAIN))
     with pytest.raises(DataError, match="schema_version was edited"):
         Ledger(ledger.url)
+
+
+V5 = Path(__file__).with_name("fixtures") / "ledger_v5.sqlite"
+V5_KEY = "fixture-key-of-the-v5-ledger-0123456789abcdef"  # fixtures/make_v5_ledger.py
+
+
+def test_a_keyed_v5_ledger_migrates_to_bound_promotions_and_still_verifies(tmp_path: Path) -> None:
+    """A keyed ledger from before promotions bound their run (schema 5, written by c9404d1)
+    is verified before its upgrade (with the columns it has, not the ones the code expects:
+    reading `promotions.binding` there failed every open) and verifies after it."""
+    from nzeza.store.auditfiles import AuditSetup
+
+    path, audit = tmp_path / "v5.sqlite", tmp_path / "audit"
+    shutil.copy(V5, path)
+    shutil.copytree(V5.with_name("ledger_v5_audit"), audit)
+    for anchor in (audit / "anchors").iterdir():
+        anchor.chmod(0o600)
+    promotions = count(f"sqlite:///{path}", "SELECT COUNT(*) FROM promotions")
+    with Ledger(f"sqlite:///{path}", audit=AuditSetup(audit, V5_KEY)) as led:
+        assert led.schema_version == s.LATEST
+        report = led.verify_audit()
+        assert report.ok, report
+        rows = led.promotions()
+        assert len(rows) == promotions == 2 and all(r["binding"] is None for r in rows)
