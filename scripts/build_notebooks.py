@@ -500,7 +500,7 @@ refusal is recorded too (`nzeza promotions`). From a terminal, the same:
 `nzeza promote notebooks/07_my_strategy.ipynb --to paper --strategy notebooks/strategies/above_mean.py:AboveMean`.
 """),
     code("""
-from nzeza.notebook.gates import promote
+from nzeza.promotion import promote
 
 decision = promote("07_my_strategy.ipynb", "paper", strategy=strategy, params=chosen.params,
                    ledger=ledger, bars=bars.iloc[-2000:], costs=costs)
