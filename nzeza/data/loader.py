@@ -187,10 +187,29 @@ def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     out.columns = names
     if "volume" not in names:
         named = [c for c in names if c.startswith("volume")]
-        if named:
+        if len(named) >= 2 and {"high", "low"} <= set(names):
+            out = _base_volume(out, named[0], named[1])
+        elif named:
             out = out.rename(columns={named[0]: "volume"})
         else:
             out["volume"] = 0.0
+    return out
+
+
+def _base_volume(df: pd.DataFrame, base: str, quote: str) -> pd.DataFrame:
+    """Exports that carry the volume twice (`Volume BTC`, `Volume USD`: CryptoDataDownload)
+    have been seen to swap the two mid-file; per row, the base volume is the one whose implied
+    price (quote / base) lies within the bar's range (`nzeza.data.sources.fix_swapped_volume`,
+    the rule that built the bundled samples). The count of swapped rows is in `attrs`."""
+    from nzeza.data.sources import fix_swapped_volume
+
+    def num(col: str) -> np.ndarray:
+        return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+
+    volume, swapped, _ambiguous = fix_swapped_volume(num(base), num(quote), num("low"), num("high"))
+    out = df.drop(columns=[base, quote])
+    out["volume"] = volume
+    out.attrs = {**df.attrs, "volume_swapped": int(swapped.sum()), "volume_from": base}
     return out
 
 
@@ -221,6 +240,7 @@ def _from_file(
         df = df.reset_index()
         df = df.rename(columns={df.columns[0]: "time"})
     df = _normalise_columns(df)
+    swaps = {k: v for k, v in df.attrs.items() if k.startswith("volume_")}
     if len(df.columns) != len(set(df.columns)):
         dups = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
         raise ValidationError("columns", dups, f"{path.name}: columns repeat after lower-casing")
@@ -248,7 +268,7 @@ def _from_file(
         numeric[col] = values.to_numpy(dtype=np.float64)
     frame = pd.DataFrame(numeric, index=pd.DatetimeIndex(index))
     bars = as_ohlcv(frame, field=path.name)
-    bars.attrs = {"sample": path.name, "timeframe": None, "symbol": symbol}
+    bars.attrs = {"sample": path.name, "timeframe": None, "symbol": symbol, **swaps}
     return bars
 
 

@@ -211,3 +211,28 @@ def test_a_banner_line_before_the_header_is_skipped(tmp_path):
     path.write_text("https://www.CryptoDataDownload.com\n" + frame.to_csv(index=False))
     bars = load(path)
     assert bars.index.equals(BARS.index) and np.allclose(bars["volume"], BARS["volume"])
+
+
+def test_a_file_with_both_volumes_gets_the_base_volume_even_where_the_labels_swap(tmp_path):
+    """CryptoDataDownload-style exports carry `Volume BTC` and `Volume USD`, and have been seen
+    to swap them mid-file: each row's base volume is the one whose implied price lies within
+    the bar (the rule that built the bundled samples)."""
+    from nzeza.data import load
+
+    rows = [
+        "https://www.CryptoDataDownload.com",
+        "date,symbol,open,high,low,close,Volume BTC,Volume USD",
+    ]
+    expected = []
+    for i in range(6):
+        price, base = 100.0 + i, 2.0 + i
+        quote = base * price
+        a, b = (quote, base) if i in (2, 4) else (base, quote)  # rows 2 and 4 swapped
+        day = f"2024-01-{i + 1:02d}"
+        rows.append(f"{day},BTC/USD,{price},{price + 1},{price - 1},{price},{a},{b}")
+        expected.append(base)
+    path = tmp_path / "cdd.csv"
+    path.write_text("\n".join(rows) + "\n")
+    bars = load(str(path))
+    assert bars["volume"].tolist() == expected
+    assert bars.attrs["volume_swapped"] == 2 and bars.attrs["volume_from"] == "volume btc"
