@@ -118,7 +118,10 @@ def equity_figure(equity: pd.Series, title: str = "equity") -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    dd = equity / equity.cummax() - 1 if len(equity) else equity
+    from nzeza.research.plots import thin
+
+    dd = thin(equity / equity.cummax() - 1) if len(equity) else equity
+    equity = thin(equity)
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.03
     )

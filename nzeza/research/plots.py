@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -25,6 +26,33 @@ _MARKERS = {
 }
 
 
+MAX_POINTS = 2_000  # per line trace: what a screen shows; a notebook stores kilobytes, not MBs
+
+
+def thin(series: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
+    """At most about `max_points` points of a line for a chart, keeping each bucket's lowest
+    and highest value (peaks and drawdowns stay visible, unlike every k-th point), the first and
+    the last. Short series are returned as they are."""
+    n = len(series)
+    if n <= max_points:
+        return series
+    values = series.to_numpy(dtype=float)
+    size = -(-n // (max_points // 2))  # bucket length
+    cut = n // size * size
+    lows = np.where(np.isnan(values[:cut]), np.inf, values[:cut]).reshape(-1, size)
+    highs = np.where(np.isnan(values[:cut]), -np.inf, values[:cut]).reshape(-1, size)
+    offsets = np.arange(0, cut, size)
+    keep = np.concatenate(
+        [
+            offsets + lows.argmin(axis=1),
+            offsets + highs.argmax(axis=1),
+            np.arange(cut, n),
+            [0, n - 1],
+        ]
+    )
+    return series.iloc[np.unique(keep)]
+
+
 def backtest_figure(result: Any, title: str | None = None, symbol: str | None = None) -> Any:
     """Price with every trade's entry and exit, equity, drawdown — one figure, shared time
     axis. The title names the bars (symbol, timeframe) and the strategy (or `title`)."""
@@ -32,12 +60,13 @@ def backtest_figure(result: Any, title: str | None = None, symbol: str | None = 
     from plotly.subplots import make_subplots
 
     bars, equity, trades = result.bars, result.equity, result.trades
-    dd = equity / equity.cummax() - 1
+    dd = thin(equity / equity.cummax() - 1)
+    close = thin(bars["close"])
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, row_heights=[0.45, 0.35, 0.2], vertical_spacing=0.02
     )
     fig.add_trace(
-        go.Scattergl(x=bars.index, y=bars["close"], name="close", line={"width": 1}), row=1, col=1
+        go.Scattergl(x=close.index, y=close.values, name="close", line={"width": 1}), row=1, col=1
     )
     for (side, leg), (name, marker, color) in _MARKERS.items():
         rows = trades[trades["side"] == side] if len(trades) else trades
@@ -56,7 +85,8 @@ def backtest_figure(result: Any, title: str | None = None, symbol: str | None = 
             row=1,
             col=1,
         )
-    fig.add_trace(go.Scattergl(x=equity.index, y=equity.values, name="equity"), row=2, col=1)
+    shown = thin(equity)
+    fig.add_trace(go.Scattergl(x=shown.index, y=shown.values, name="equity"), row=2, col=1)
     fig.add_trace(
         go.Scattergl(x=dd.index, y=dd.values * 100, name="drawdown %", fill="tozeroy"), row=3, col=1
     )

@@ -41,3 +41,42 @@ def test_every_notebook_checks_its_parameters_first(tmp_path: Path) -> None:
         code = [c for c in cells if c["cell_type"] == "code"]
         assert "parameters" in code[0]["metadata"]["tags"], name
         assert "use_parameters(globals())" in "".join(code[1]["source"]), name
+
+
+def test_every_stored_notebook_matches_its_paired_script() -> None:
+    """Each notebooks/NN_name.ipynb is paired with NN_name.py (jupytext, percent format): the
+    script is the reviewable source, and a stored notebook whose cells drifted from it fails
+    here (rebuild with `make notebooks`)."""
+    import jupytext
+
+    bn = builder()
+    stored = sorted(p.stem for p in bn.NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert stored == NAMES  # no notebook without its script, no script without its notebook
+    for name in NAMES:
+        notebook = jupytext.read(bn.NB_DIR / f"{name}.ipynb")
+        assert bn.cells(notebook) == bn.cells(jupytext.read(bn.NOTEBOOKS[name])), name
+        assert notebook.metadata["jupytext"]["formats"] == "ipynb,py:percent", name
+
+
+def test_make_notebooks_keeps_an_edit_made_in_jupyterlab(tmp_path: Path, monkeypatch) -> None:
+    """A notebook edited in JupyterLab after its script (the pairing not active) has its cells
+    written back to the script before the rebuild, so the edit is kept, not overwritten."""
+    import os
+    import shutil
+
+    import jupytext
+
+    bn = builder()
+    name = "05_live"
+    script, notebook = tmp_path / f"{name}.py", tmp_path / f"{name}.ipynb"
+    shutil.copy(bn.NOTEBOOKS[name], script)
+    shutil.copy(bn.NB_DIR / f"{name}.ipynb", notebook)
+    monkeypatch.setitem(bn.NOTEBOOKS, name, script)
+    assert not bn.keep_notebook_edits(name, tmp_path)  # nothing edited: nothing written
+    nb = jupytext.read(notebook)
+    nb.cells[-1].source += "\nprint('my edit')"
+    jupytext.write(nb, notebook)
+    os.utime(script, (1, 1))  # the script is older than the edit
+    assert bn.keep_notebook_edits(name, tmp_path)
+    assert "print('my edit')" in script.read_text()
+    assert bn.cells(jupytext.read(script)) == bn.cells(jupytext.read(notebook))
