@@ -395,3 +395,15 @@ def run_demo(out: str | Path | None = None, quick: bool = False) -> int:
         print(f"  ledger:             {ledger} (session {DEMO_SESSION})")
         print(f"  read it:            {shlex.join(status)}")
     return 0
+
+
+__all__ = [
+    "DEMO_COSTS",
+    "DEMO_SESSION",
+    "ROOT",
+    "STAGES",
+    "STATE",
+    "Stage",
+    "State",
+    "run_demo",
+]

@@ -113,3 +113,14 @@ def mask(value: str | SecretStr | None) -> str:
         return "(not set)"
     raw = value.get_secret_value() if isinstance(value, SecretStr) else value
     return "(set, masked)" if raw else "(empty)"
+
+
+__all__ = [
+    "MASK",
+    "clear_secrets",
+    "mask",
+    "mask_url",
+    "redact",
+    "register_secret",
+    "register_secrets",
+]

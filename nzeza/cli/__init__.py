@@ -101,3 +101,6 @@ def _first_line(exc: BaseException) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+__all__ = ["GROUPS", "build_parser", "main", "os_error"]

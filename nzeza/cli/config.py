@@ -52,3 +52,8 @@ def _check(args: argparse.Namespace) -> int:
     live = " (live gates pass)" if args.live or settings.mode is Mode.LIVE else ""
     print(f"config ok: profile={settings.profile} mode={settings.mode}{live}")
     return 0
+
+
+__all__ = [
+    "register",
+]

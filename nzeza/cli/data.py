@@ -124,3 +124,8 @@ def _download(args: argparse.Namespace) -> int:
     if args.strict:
         result.report.raise_if_bad()
     return 0
+
+
+__all__ = [
+    "register",
+]

@@ -16,3 +16,8 @@ def _demo(args: argparse.Namespace) -> int:
     from nzeza.demo import run_demo
 
     return run_demo(out=args.out, quick=args.quick)
+
+
+__all__ = [
+    "register",
+]

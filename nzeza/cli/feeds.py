@@ -152,3 +152,9 @@ def _record(args: argparse.Namespace) -> int:
     )
     print(f"recorded {n} messages to {args.out}")
     return 0
+
+
+__all__ = [
+    "capture_paths",
+    "register",
+]

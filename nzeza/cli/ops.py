@@ -188,3 +188,10 @@ def promotion_doc(row: dict) -> dict:
     if out.get("created_ns") is not None:
         out["created"] = pd.Timestamp(int(out["created_ns"]), tz="UTC").isoformat()
     return out
+
+
+__all__ = [
+    "OPEN_STATUSES",
+    "promotion_doc",
+    "register",
+]

@@ -156,3 +156,8 @@ def _serve(args: argparse.Namespace) -> int:
     server.serve(stop, grace=args.grace)
     print("stopped", flush=True)
     return 0
+
+
+__all__ = [
+    "register",
+]

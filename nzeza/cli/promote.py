@@ -174,3 +174,9 @@ def _divergence(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 180, "display.max_columns", 20):
             print(report.fill_table.head(args.fills).to_string())
     return 0
+
+
+__all__ = [
+    "THRESHOLD_FLAGS",
+    "register",
+]

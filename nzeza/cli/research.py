@@ -398,3 +398,10 @@ def _trials(args: argparse.Namespace) -> int:
         print(frame.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print(f"{len(rows)} group(s), {total} distinct trial(s)")
     return 0
+
+
+__all__ = [
+    "grid_for",
+    "parse_grid",
+    "register",
+]

@@ -88,3 +88,9 @@ async def run_session(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
+
+
+__all__ = [
+    "plan_from",
+    "run_session",
+]

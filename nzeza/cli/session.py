@@ -176,3 +176,8 @@ def _parity(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(report.table.head(args.show).to_string())
     return 0 if report.ok else 1
+
+
+__all__ = [
+    "register",
+]

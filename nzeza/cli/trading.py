@@ -53,3 +53,8 @@ def _kill(args: argparse.Namespace) -> int:
         else:
             print(kill_session(ledger, settings.runs_dir, args.session, args.reason))
     return 0
+
+
+__all__ = [
+    "register",
+]

@@ -83,3 +83,13 @@ def top_of_book(book: Any) -> tuple[Level, Level] | None:
     if not bids or not asks:
         return None
     return bids[0], asks[0]
+
+
+__all__ = [
+    "DepthBook",
+    "Level",
+    "SidedBook",
+    "book_side",
+    "iter_side",
+    "top_of_book",
+]

@@ -63,3 +63,9 @@ class Costs:
         if isinstance(notional, Decimal):
             return abs(notional) * self.fee_dec
         return abs(notional) * self.fee
+
+
+__all__ = [
+    "Costs",
+    "P",
+]

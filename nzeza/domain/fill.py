@@ -63,3 +63,8 @@ class Fill:
             "fee_currency": self.fee_currency,
             "ts": self.ts,
         }
+
+
+__all__ = [
+    "Fill",
+]

@@ -94,3 +94,9 @@ class Instrument:
                 "notional", notional, f"is below the minimum notional {self.min_notional}"
             )
         return notional
+
+
+__all__ = [
+    "ROUNDING_MODES",
+    "Instrument",
+]

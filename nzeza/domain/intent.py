@@ -103,3 +103,9 @@ def validate_intent(
         price=price,
         stop_price=stop,
     )
+
+
+__all__ = [
+    "OrderIntent",
+    "validate_intent",
+]

@@ -51,3 +51,13 @@ def non_negative(value: Any, field: str) -> Decimal:
     if d < 0:
         raise ValidationError(field, value, "must not be negative")
     return d
+
+
+__all__ = [
+    "NS_PER_DAY",
+    "ONE",
+    "ZERO",
+    "non_negative",
+    "positive",
+    "to_decimal",
+]

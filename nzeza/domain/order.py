@@ -215,3 +215,18 @@ def _enum(cls: Any, value: Any, field_name: str) -> Any:
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise ValidationError(field_name, value, f"must be one of {allowed}") from None
+
+
+__all__ = [
+    "TRANSITIONS",
+    "Order",
+    "OrderAccepted",
+    "OrderCanceled",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderSubmitted",
+    "S",
+    "state_diagram",
+]

@@ -200,3 +200,10 @@ class Portfolio:
         """Replace the state wholesale (recovery from the ledger)."""
         self._state = snapshot
         self._trade_ids = set(trade_ids)
+
+
+__all__ = [
+    "Exposure",
+    "Portfolio",
+    "PortfolioSnapshot",
+]

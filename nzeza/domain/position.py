@@ -72,3 +72,8 @@ class Position:
 
     def net_pnl(self, mark: Decimal | float | str) -> Decimal:
         return self.realized_pnl + self.unrealized_pnl(mark) - self.fees
+
+
+__all__ = [
+    "Position",
+]

@@ -76,3 +76,12 @@ def bars_from_frame(df: pd.DataFrame) -> list[Bar]:
     ts = frame_timestamps(df)
     cols = [df[c].to_numpy(dtype=np.float64) for c in FIELDS]
     return [Bar(int(t), *(float(c[i]) for c in cols)) for i, t in enumerate(ts)]
+
+
+__all__ = [
+    "FIELDS",
+    "Bar",
+    "BarWindow",
+    "bars_from_frame",
+    "frame_timestamps",
+]

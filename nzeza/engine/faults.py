@@ -20,3 +20,9 @@ def crash_point(point: str) -> None:
     _counts[point] = _counts.get(point, 0) + 1
     if _counts[point] == int(nth or 1):
         os._exit(137)
+
+
+__all__ = [
+    "POINTS",
+    "crash_point",
+]

@@ -49,3 +49,10 @@ async def live_parts(settings: Any, symbol: str) -> tuple[Any, Any, Any, ssl.SSL
     feed_symbol = wire_symbol(venue_name, f"{inst.base}/{inst.quote}")
     spec = FeedSpec("venue", feed_symbol, url=url, venue=venue_name)
     return venue, inst, spec, tls_context(settings)
+
+
+__all__ = [
+    "ENV",
+    "live_parts",
+    "tls_context",
+]

@@ -85,3 +85,11 @@ def follow(order: Order, view: VenueOrder | None, fills: Iterable[Fill] = ()) ->
             order.apply(OrderExpired(view.ts))
             applied.append("expired")
     return applied
+
+
+__all__ = [
+    "follow",
+    "new_order",
+    "order_from_view",
+    "order_prefix",
+]

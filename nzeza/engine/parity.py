@@ -172,3 +172,10 @@ def compare(
         tolerance=tolerance,
         table=table,
     )
+
+
+__all__ = [
+    "COMPARED",
+    "ParityReport",
+    "compare",
+]

@@ -74,3 +74,9 @@ def rebuild(ledger: Ledger, session_id: str, instrument: Instrument) -> Recovere
         last_seq=intents[-1]["seq"] if intents else 0,
         unfilled_intents=unfilled,
     )
+
+
+__all__ = [
+    "Recovered",
+    "rebuild",
+]

@@ -209,3 +209,12 @@ def replay(
         session_id=session_id,
         intents=trader.seq,
     )
+
+
+__all__ = [
+    "RESEARCH_TICK",
+    "ReplayResult",
+    "fill_at_open",
+    "replay",
+    "research_instrument",
+]

@@ -108,3 +108,11 @@ def open_only(trades: pd.DataFrame) -> pd.DataFrame:
 
 def sequence_of(fills: Sequence[Fill]) -> list[tuple[int, str, Decimal, Decimal]]:
     return [(f.ts, f.side.value, f.quantity, f.price) for f in fills]
+
+
+__all__ = [
+    "closed_only",
+    "open_only",
+    "sequence_of",
+    "trades_from_fills",
+]

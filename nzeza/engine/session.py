@@ -502,3 +502,15 @@ def install_signal_handlers(session: Session) -> None:
 
 def fills_of(ledger: Ledger, session_id: str) -> list[Fill]:
     return ledger.fills(session_id)
+
+
+__all__ = [
+    "KILL_POLL_S",
+    "LOCK_CHECK_S",
+    "ON_STOP",
+    "Session",
+    "SessionConfig",
+    "SessionReport",
+    "fills_of",
+    "install_signal_handlers",
+]

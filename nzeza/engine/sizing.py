@@ -137,3 +137,10 @@ class VolTargeting:
         out = [self.scale(float(t[i]), c[: i + 1]) for i in range(len(t))]
         index = getattr(targets, "index", None)
         return pd.Series(out, index=index, dtype=float)
+
+
+__all__ = [
+    "SizedOrder",
+    "VolTargeting",
+    "size_target",
+]

@@ -50,3 +50,8 @@ async def capture_trades(
                     await asyncio.sleep(pace)
                 else:
                     await asyncio.sleep(0)
+
+
+__all__ = [
+    "capture_trades",
+]

@@ -58,3 +58,11 @@ class SessionMachine:
     @property
     def accepts_orders(self) -> bool:
         return self.state is SessionState.RUNNING
+
+
+__all__ = [
+    "TRANSITIONS",
+    "S",
+    "SessionMachine",
+    "SessionState",
+]

@@ -71,3 +71,9 @@ async def shutdown(
             "kept_orders": len(report.kept_orders),
         },
     )
+
+
+__all__ = [
+    "FEED_ENDED",
+    "shutdown",
+]

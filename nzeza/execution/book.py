@@ -62,3 +62,9 @@ class SnapshotBook:
         if not self.bids or not self.asks:
             return None
         return (self.bids[0][0] + self.asks[0][0]) / 2
+
+
+__all__ = [
+    "Level",
+    "SnapshotBook",
+]

@@ -190,3 +190,12 @@ class RateLimiter:
             self.waited[venue] = self.waited.get(venue, 0.0) + wait
             await self.sleep(wait)
         return wait
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ENDPOINTS",
+    "RateLimiter",
+    "TokenBucket",
+    "VenueLimits",
+]

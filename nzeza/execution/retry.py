@@ -65,3 +65,9 @@ async def with_retries(
                 on_retry(attempt, exc, delay)
             await sleep(delay)
             attempt += 1
+
+
+__all__ = [
+    "RetryPolicy",
+    "with_retries",
+]

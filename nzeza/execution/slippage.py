@@ -78,3 +78,10 @@ def estimate_slippage(book: Any, side: Side | str, qty: Any) -> SlippageEstimate
         touch_bps=sign * (avg - touch) / touch * BPS,
         levels=used,
     )
+
+
+__all__ = [
+    "BPS",
+    "SlippageEstimate",
+    "estimate_slippage",
+]

@@ -74,3 +74,10 @@ async def submit_idempotent(
                 raise
             await sleep(policy.delay(attempt, rng))
             attempt += 1
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "SubmitVenue",
+    "submit_idempotent",
+]

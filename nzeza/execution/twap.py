@@ -233,3 +233,13 @@ class TwapScheduler:
         return ShortfallReport(
             self.total, self.filled, avg, self.arrival_price, bps, exec_cost, opp, self._count
         )
+
+
+__all__ = [
+    "BPS",
+    "CancelChild",
+    "PlaceChild",
+    "ShortfallReport",
+    "TwapConfig",
+    "TwapScheduler",
+]

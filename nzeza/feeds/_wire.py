@@ -287,3 +287,26 @@ def guarded(venue: str) -> Callable:
         return inner
 
     return wrap
+
+
+__all__ = [
+    "DEC",
+    "MAX_FRACTION_DIGITS",
+    "MAX_INTEGER_DIGITS",
+    "PX",
+    "SHAPE_ERRORS",
+    "decimal_field",
+    "dispatch_checked",
+    "guarded",
+    "iso_to_ns",
+    "level_object",
+    "levels_field",
+    "loads",
+    "loads_decimal",
+    "ms_to_ns",
+    "price_field",
+    "require",
+    "shape_error",
+    "to_decimal",
+    "to_positive",
+]

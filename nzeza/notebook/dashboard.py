@@ -242,3 +242,15 @@ class Dashboard:
 
         self.refresh()
         display(self.widget)
+
+
+__all__ = [
+    "BREAKER_STATES",
+    "WS_STATES",
+    "Dashboard",
+    "equity_figure",
+    "health_frame",
+    "read_metrics",
+    "session_frames",
+    "session_summary",
+]

@@ -68,3 +68,8 @@ def live_gates(
         GateResult(name, not problems, "; ".join(problems) if problems else passed)
         for name, problems, passed in gates
     ]
+
+
+__all__ = [
+    "live_gates",
+]

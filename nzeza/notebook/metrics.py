@@ -30,3 +30,8 @@ def record_metrics(metrics_path: str | os.PathLike | None, metrics: Mapping[str,
         tmp.write_text(json.dumps(clean, indent=2, sort_keys=True))
         os.replace(tmp, path)
     return clean
+
+
+__all__ = [
+    "record_metrics",
+]

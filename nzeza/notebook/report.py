@@ -90,3 +90,8 @@ class Report:
         tmp.write_text(doc, encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+__all__ = [
+    "Report",
+]

@@ -118,3 +118,11 @@ async def paper_over_replay(
             return await session.run(replay_feed(server.url, symbol, metrics=metrics))
     finally:
         await venue.close()
+
+
+__all__ = [
+    "kill_session",
+    "paper_over_replay",
+    "release_session",
+    "session_ledger",
+]

@@ -103,3 +103,11 @@ def strategy_explorer(
     choice.observe(rebuild, names="value")
     rebuild()
     return box
+
+
+__all__ = [
+    "PLOTLY_MIME",
+    "display_bundle",
+    "figure_data",
+    "strategy_explorer",
+]

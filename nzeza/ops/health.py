@@ -113,3 +113,11 @@ class OpsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+__all__ = [
+    "CachedCheck",
+    "Check",
+    "Health",
+    "OpsServer",
+]

@@ -138,3 +138,14 @@ def configure_logging(
 def get_logger(name: str) -> logging.Logger:
     """A child of the `nzeza` logger (`get_logger(__name__)`)."""
     return logging.getLogger(name if name.startswith("nzeza") else f"nzeza.{name}")
+
+
+__all__ = [
+    "JsonFormatter",
+    "KeyValueFormatter",
+    "RedactingFilter",
+    "bind",
+    "configure_logging",
+    "current_context",
+    "get_logger",
+]

@@ -108,3 +108,11 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+__all__ = [
+    "BREAKER_STATES",
+    "LATENCY_BUCKETS",
+    "WS_STATES",
+    "Metrics",
+]

@@ -441,3 +441,22 @@ def describe(settings: Settings) -> dict[str, Any]:
     out["ledger_url"] = mask_url(settings.effective_ledger_url)
     out["audit_dir"] = str(settings.effective_audit_dir)
     return out
+
+
+__all__ = [
+    "DEFAULT_ENDPOINTS",
+    "ENV_PREFIX",
+    "LIVE_CONFIRMATION",
+    "VENUES",
+    "AuditSettings",
+    "Mode",
+    "OnStop",
+    "Profile",
+    "Settings",
+    "VenueSettings",
+    "credential_problems",
+    "default_audit_dir",
+    "describe",
+    "load_audit_settings",
+    "load_settings",
+]

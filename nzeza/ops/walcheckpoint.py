@@ -79,3 +79,10 @@ class WalCheckpointer:
                     return
         finally:
             conn.close()
+
+
+__all__ = [
+    "BACKSTOP_PAGES",
+    "WalCheckpointer",
+    "defer_checkpoints",
+]

@@ -293,3 +293,19 @@ def run_unchecked(
     close = bars["close"].to_numpy(dtype=np.float64)
     run = simulate(values, open_, close, costs, init_cash)
     return BacktestResult(strategy, bars, costs, init_cash, targets, run)
+
+
+__all__ = [
+    "TRADE_COLUMNS",
+    "BacktestResult",
+    "Simulation",
+    "backtest",
+    "check_inputs",
+    "ffill",
+    "filled_close",
+    "order_sizes",
+    "run_portfolio",
+    "run_unchecked",
+    "simulate",
+    "trades_frame",
+]

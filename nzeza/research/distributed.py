@@ -113,3 +113,12 @@ def run_chunks(
                 yield i, result
         finally:
             client.cancel(list(futures))
+
+
+__all__ = [
+    "LOCAL",
+    "check_scheduler",
+    "check_workers",
+    "dask_client",
+    "run_chunks",
+]

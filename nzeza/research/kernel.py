@@ -543,3 +543,19 @@ def compiled() -> Any:
     ):
         register_jitable(fn)
     return njit(cache=True)(simulate_block)
+
+
+__all__ = [
+    "ABS_TOL",
+    "MIN_SIZE",
+    "REL_TOL",
+    "add",
+    "compiled",
+    "exit_trades",
+    "fill_orders",
+    "is_close",
+    "is_close_or_less",
+    "is_less",
+    "simulate_block",
+    "value_at_orders",
+]

@@ -69,3 +69,9 @@ def check_lookahead(
         return LookaheadReport(True, len(cuts))
     i, cut, fv, tv = first
     return LookaheadReport(False, len(cuts), bars.index[i], bars.index[cut], fv, tv, offending)
+
+
+__all__ = [
+    "LookaheadReport",
+    "check_lookahead",
+]

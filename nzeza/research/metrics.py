@@ -113,3 +113,11 @@ def block_stats(
         "n_obs": count.astype(np.int64),
         "final_equity": final,
     }
+
+
+__all__ = [
+    "SWEEP_STATS",
+    "block_stats",
+    "performance",
+    "periods_per_year",
+]

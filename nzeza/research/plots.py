@@ -122,3 +122,12 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, value: str = "sharpe", title: s
         height=450,
     )
     return fig
+
+
+__all__ = [
+    "MAX_POINTS",
+    "backtest_figure",
+    "bars_label",
+    "heatmap",
+    "thin",
+]

@@ -290,3 +290,14 @@ def _permute_columns(a: np.ndarray, order: np.ndarray, rows: int = 1024) -> None
     """a[:, j] ← a[:, order[j]] in place, a block of rows at a time (bounded extra memory)."""
     for start in range(0, a.shape[0], rows):
         a[start : start + rows] = a[start : start + rows][:, order]
+
+
+__all__ = [
+    "ChunkResult",
+    "SharedReturns",
+    "check_grid",
+    "expand_grid",
+    "sweep",
+    "sweep_chunk",
+    "target_block",
+]

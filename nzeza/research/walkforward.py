@@ -214,3 +214,9 @@ def _walk_forward(
     result.n_trials = result.verdict.metrics["n_trials"]
     result.var_trials = result.verdict.metrics["var_trials"]
     return result
+
+
+__all__ = [
+    "WalkForwardResult",
+    "walk_forward",
+]

@@ -243,3 +243,16 @@ def _above(a: Limit | None, b: Limit | None) -> bool:
     if isinstance(a, EquityShare) and isinstance(b, EquityShare):
         return a.fraction > b.fraction
     return bool(a is not None and b is not None and a > b)  # type: ignore[operator]
+
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "LOSS_PERIODS",
+    "NUMERIC_LIMITS",
+    "SHARE_LIMITS",
+    "SIZE_ACTIONS",
+    "SLIPPAGE_ACTIONS",
+    "EquityShare",
+    "Limit",
+    "RiskConfig",
+]

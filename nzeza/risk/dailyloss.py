@@ -49,3 +49,8 @@ class DailyLossBreaker:
     def reset(self) -> None:
         """Manual re-arm (an operator decision); the baseline restarts at the next update."""
         self.tripped, self.tripped_at_ns, self.period_key, self.baseline = False, None, None, None
+
+
+__all__ = [
+    "DailyLossBreaker",
+]

@@ -62,3 +62,10 @@ class Decision:
     @property
     def accepted(self) -> bool:
         return self.action is not Action.REJECT
+
+
+__all__ = [
+    "Action",
+    "Decision",
+    "RiskContext",
+]

@@ -568,3 +568,15 @@ def _mid(book: Any) -> Decimal | None:
         return None
     (bid, _), (ask, _) = top
     return _usable((bid + ask) / 2)
+
+
+__all__ = [
+    "BPS",
+    "EXPOSURE_CHECKS",
+    "ORDER_SIZE_CHECKS",
+    "Estimator",
+    "Journal",
+    "RiskEngine",
+    "reduces",
+    "total_pnl",
+]

@@ -71,3 +71,13 @@ class KillSwitch:
     def install_signal_handler(self, signum: int = signal.SIGUSR1) -> None:
         """Engage on `signum` (main thread only, as Python requires for signal handlers)."""
         signal.signal(signum, lambda s, _f: self.engage(f"signal {signal.Signals(s).name}"))
+
+
+__all__ = [
+    "DEFAULT_KILL_FILE",
+    "KillSwitch",
+    "global_kill_file",
+    "kill_reason",
+    "session_kill_file",
+    "write_kill_file",
+]

@@ -126,3 +126,9 @@ class StopManager:
                 ]
         a.extreme = max(a.extreme, p) if long else min(a.extreme, p)
         return []
+
+
+__all__ = [
+    "StopManager",
+    "StopSpec",
+]

@@ -411,3 +411,31 @@ def first_keyed(conn: Connection) -> tuple[int, dict[str, Any]] | None:
     stored: `audit verify` checks it."""
     row = conn.exec_driver_sql(_OPENING_SQL).first()
     return (int(row[0]), orjson.loads(row[1])) if row is not None else None
+
+
+__all__ = [
+    "COVERED_TABLES",
+    "EXEMPT_TABLES",
+    "FIRST_KEYED",
+    "GENESIS",
+    "PENDING",
+    "ROWS",
+    "TRACK",
+    "AuditKey",
+    "Coverage",
+    "after_execute",
+    "allocate_ids",
+    "autoincrement",
+    "before_execute",
+    "chain_entries",
+    "entry_hash",
+    "first_keyed",
+    "key_of",
+    "legacy_hash",
+    "lock_chain",
+    "parse_rows",
+    "read_rows",
+    "row_digest",
+    "show_key",
+    "tail",
+]

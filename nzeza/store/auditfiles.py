@@ -318,3 +318,16 @@ def record_location(directory: Path, location: str | None, ledger_id: str) -> No
 def _location_file(directory: Path, location: str) -> Path:
     name = hashlib.sha256(location.encode()).hexdigest()[:24]
     return directory / "anchors" / f"at-{name}"
+
+
+__all__ = [
+    "KEY_FILE",
+    "Anchor",
+    "AnchorState",
+    "AuditSetup",
+    "audit_setup",
+    "location_of",
+    "previous_ledger",
+    "read_key_file",
+    "record_location",
+]

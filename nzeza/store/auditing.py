@@ -69,3 +69,8 @@ class AuditStore(LedgerCore):
             q = q.where(s.audit_log.c.session_id == session_id)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+__all__ = [
+    "AuditStore",
+]

@@ -342,3 +342,10 @@ def _rows_payloads(
     if cov:
         out.append(cov.payload())
     return out
+
+
+__all__ = [
+    "ADOPT_CHUNK",
+    "Head",
+    "LedgerChain",
+]

@@ -96,3 +96,10 @@ def make_engine(url: str) -> Engine:
         f"unsupported ledger URL scheme in {url.split(':')[0]!r}",
         "use sqlite:///path/to/ledger.sqlite or postgresql://user@host/db",
     )
+
+
+__all__ = [
+    "WRITE",
+    "insert_ignore",
+    "make_engine",
+]

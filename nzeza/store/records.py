@@ -139,3 +139,8 @@ class RecordStore(LedgerCore):
             q = q.where(s.promotions.c.passed == 1)
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q.order_by(s.promotions.c.id))]
+
+
+__all__ = [
+    "RecordStore",
+]

@@ -365,3 +365,32 @@ def migrate(conn: Connection, now_ns: int) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+__all__ = [
+    "KEYED_CHAIN",
+    "LATEST",
+    "MIGRATIONS",
+    "applied_versions",
+    "audit_log",
+    "audit_opening",
+    "balances",
+    "client_order_ids",
+    "current_version",
+    "equity_snapshots",
+    "fills",
+    "intents",
+    "metadata",
+    "migrate",
+    "order_events",
+    "orders",
+    "pending",
+    "positions",
+    "promotions",
+    "risk_events",
+    "schema_version",
+    "sessions",
+    "trial_returns",
+    "trials",
+    "verdicts",
+]

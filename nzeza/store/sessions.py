@@ -202,3 +202,8 @@ class SessionStore(LedgerCore):
                 select(func.max(s.intents.c.seq)).where(s.intents.c.session_id == session_id)
             ).scalar()
         return int(value or 0)
+
+
+__all__ = [
+    "SessionStore",
+]

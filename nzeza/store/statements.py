@@ -58,3 +58,11 @@ def canonical_bytes(value: Any) -> bytes:
     strings, bytes as hex), as UTF-8 bytes and encoded in C: what the audit chain hashes.
     Non-ASCII text is kept as UTF-8 rather than escaped; each form is canonical on its own."""
     return orjson.dumps(value, option=_SORTED, default=_default)
+
+
+__all__ = [
+    "canonical_bytes",
+    "canonical_json",
+    "ins",
+    "upd",
+]

@@ -179,3 +179,8 @@ class TradingStore(LedgerCore):
         with self._read() as conn:
             rows = conn.execute(select(s.balances).where(s.balances.c.session_id == session_id))
             return {r.currency: Decimal(r.amount) for r in rows}
+
+
+__all__ = [
+    "TradingStore",
+]

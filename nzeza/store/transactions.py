@@ -232,3 +232,8 @@ class LedgerCore:
     def schema_version(self) -> int:
         with self._read() as conn:
             return s.current_version(conn)
+
+
+__all__ = [
+    "LedgerCore",
+]

@@ -475,3 +475,17 @@ def verify(conn: Connection, key: AuditKey | None, anchor: AnchorState | None) -
         promotion_events=scan.promotions,
         legacy_promotion_events=tuple(scan.legacy_promotions),
     )
+
+
+__all__ = [
+    "MAX_PROBLEMS",
+    "AuditReport",
+    "ChainScan",
+    "Problem",
+    "check_anchor",
+    "present_tables",
+    "scan_chain",
+    "scan_tables",
+    "table_rows",
+    "verify",
+]

@@ -242,3 +242,10 @@ def _upsert_stmt(
         )
 
     return build
+
+
+__all__ = [
+    "Builder",
+    "DuplicateRow",
+    "WriteBuffer",
+]

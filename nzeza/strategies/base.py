@@ -188,3 +188,12 @@ def quantize(target: pd.Series, step: float) -> pd.Series:
     if step <= 0:
         return target
     return (np.round(target / step) * step).clip(-1.0, 1.0)
+
+
+__all__ = [
+    "MAX_INT_PARAM",
+    "Strategy",
+    "TargetStrategy",
+    "params_hash",
+    "quantize",
+]

@@ -249,3 +249,15 @@ SHIPPED: tuple[type[Strategy], ...] = (
     VolTargetMomentum,
     TrendRsiCombo,
 )
+
+
+__all__ = [
+    "SHIPPED",
+    "BollingerReversion",
+    "DonchianBreakout",
+    "RsiReversion",
+    "SmaCross",
+    "TrendRsiCombo",
+    "VolTargetMomentum",
+    "rsi",
+]

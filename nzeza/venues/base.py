@@ -245,3 +245,13 @@ class Venue(ABC):
         while not q.empty():
             out.append(q.get_nowait())
         return out
+
+
+__all__ = [
+    "Balance",
+    "OrderRequest",
+    "Update",
+    "Venue",
+    "VenueOrder",
+    "VenuePosition",
+]

@@ -57,3 +57,11 @@ class DydxKey:
 def address_from_mnemonic(mnemonic: str | SecretStr) -> str:
     """The dYdX v4 address (bech32 `dydx1…`) of a BIP39 mnemonic."""
     return DydxKey.from_mnemonic(mnemonic).address
+
+
+__all__ = [
+    "HD_PATH",
+    "PREFIX",
+    "DydxKey",
+    "address_from_mnemonic",
+]

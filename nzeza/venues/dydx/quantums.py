@@ -98,3 +98,13 @@ def from_quantums(quantums: int, market: MarketParams) -> Decimal:
 
 def from_subticks(subticks: int, market: MarketParams) -> Decimal:
     return Decimal(subticks).scaleb(-market._price_exponent)
+
+
+__all__ = [
+    "QUOTE_ATOMIC_RESOLUTION",
+    "MarketParams",
+    "from_quantums",
+    "from_subticks",
+    "to_quantums",
+    "to_subticks",
+]

@@ -209,3 +209,21 @@ def verify_signature(public_key: bytes, sign_doc: bytes, signature: bytes) -> bo
     return coincurve.PublicKey(public_key).verify(
         der, sign_doc, hasher=lambda m: hashlib.sha256(m).digest()
     )
+
+
+__all__ = [
+    "CONDITIONAL",
+    "DEFAULT_GAS_LIMIT",
+    "LONG_TERM",
+    "SHORT_TERM",
+    "SHORT_TERM_MAX_BLOCKS",
+    "DecodedTx",
+    "SignedTx",
+    "build_signed_tx",
+    "cancel_order_msg",
+    "decode_tx",
+    "order_id",
+    "pack",
+    "place_order_msg",
+    "verify_signature",
+]

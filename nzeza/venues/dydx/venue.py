@@ -495,3 +495,11 @@ class DydxVenue(Venue):
             retryable=False,
             code="bad_response",
         )
+
+
+__all__ = [
+    "FILLS_PAGE",
+    "LONG_TERM_SECONDS",
+    "MAX_FILL_PAGES",
+    "DydxVenue",
+]

@@ -390,3 +390,9 @@ class DurablePaperVenue(Venue):
 
     def order_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+
+__all__ = [
+    "DurablePaperVenue",
+    "sane_decimal",
+]

@@ -36,3 +36,9 @@ def take_liquidity(
 
 def filled(slices: list[tuple[Decimal, Decimal]]) -> Decimal:
     return sum((q for _, q in slices), ZERO)
+
+
+__all__ = [
+    "filled",
+    "take_liquidity",
+]

@@ -330,3 +330,8 @@ class PaperVenue(Venue):
         self.publish(fill)
         self.publish(w.view())
         return fill
+
+
+__all__ = [
+    "PaperVenue",
+]
