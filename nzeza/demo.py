@@ -52,7 +52,7 @@ def _stage_settings(out: Path, quick: bool) -> str:
 def _stage_domain(out: Path, quick: bool) -> str:
     from decimal import Decimal
 
-    from nzeza.domain import Fill, Instrument, Portfolio
+    from nzeza.domain import Fill, Instrument, Portfolio, Side
 
     btc = Instrument("paper", "BTC/USDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"))
     pf = Portfolio("USDT", {"USDT": 10_000}, [btc])
@@ -60,7 +60,7 @@ def _stage_domain(out: Path, quick: bool) -> str:
     for i, (side, qty, px) in enumerate(fills):
         fee = Decimal(qty) * Decimal(px) * Decimal("0.001")
         pf.apply_fill(
-            Fill(f"t{i}", f"o{i}", btc.id, side, Decimal(qty), Decimal(px), fee, "USDT", i)
+            Fill(f"t{i}", f"o{i}", btc.id, Side(side), Decimal(qty), Decimal(px), fee, "USDT", i)
         )
     snap = pf.snapshot()
     equity = snap.equity({btc.id: Decimal("60000")})
@@ -199,10 +199,10 @@ def _grid_of_one(ledger: Any, quick: bool) -> dict[str, Any]:
     one = walk_forward(SmaCross, bars, {k: [v] for k, v in best.items()}, 24 * 60, 24 * 30, **kw)
     return {
         "params": best,
-        "sweep": sweep.verdict,
-        "one": one.verdict,
-        "sweep_trials": sweep.verdict.metrics["n_trials"],
-        "one_trials": one.verdict.metrics["n_trials"],
+        "sweep": sweep.judged,
+        "one": one.judged,
+        "sweep_trials": sweep.judged.metrics["n_trials"],
+        "one_trials": one.judged.metrics["n_trials"],
     }
 
 

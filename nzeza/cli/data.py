@@ -58,7 +58,7 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_target(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _read_target(args: argparse.Namespace):
     from nzeza.data import SAMPLES
     from nzeza.data.loader import read_bars
 

@@ -6,6 +6,7 @@ Every backtest, sweep and validation is registered in the trial registry of the 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from nzeza.errors import ValidationError
 
@@ -116,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(handler=_trials)
 
 
-def grid_for(cls: type, items: list[str] | None) -> dict[str, list]:
+def grid_for(cls: Any, items: list[str] | None) -> dict[str, list]:
     """The grid given on the command line, or the strategy's own search space."""
     if items:
         return parse_grid(items)
@@ -144,13 +145,10 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
         if ":" in spec:
             parts = [num(x) for x in spec.split(":")]
-            if (
-                len(parts) != 3
-                or not all(isinstance(x, int | float) for x in parts)
-                or parts[2] <= 0
-            ):
+            nums = [x for x in parts if isinstance(x, int | float)]
+            if len(parts) != 3 or len(nums) != 3 or nums[2] <= 0:
                 raise ValidationError(f"grid[{key}]", spec, "must be start:stop:step, step > 0")
-            start, stop, step = parts
+            start, stop, step = nums
             values, v = [], start
             while v <= stop + 1e-12:
                 values.append(v)
@@ -284,7 +282,7 @@ def _validate(args: argparse.Namespace) -> int:
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
     lookahead = check_lookahead(cls(**last), bars.iloc[-3000:], progress=not args.json)
-    v = wf.verdict
+    v = wf.judged
     if args.json:
         m = v.metrics
         doc = {

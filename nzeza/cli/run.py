@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from nzeza.errors import clip
 
+if TYPE_CHECKING:
+    from nzeza.engine.runner import SessionPlan
 
-def plan_from(args: argparse.Namespace, settings: object) -> object:
+
+def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     """The typed `SessionPlan` of checked `nzeza paper|live` flags."""
     from pathlib import Path
 

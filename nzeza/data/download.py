@@ -22,12 +22,13 @@ is already running and `asyncio.run` would fail):
 from __future__ import annotations
 
 import difflib
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from nzeza.ops.logging import get_logger
 
 log = get_logger(__name__)
 
-DateLike = str | date | datetime | pd.Timestamp | int | float
+DateLike: TypeAlias = str | date | datetime | pd.Timestamp | int | float
 
 
 @dataclass
@@ -306,7 +307,7 @@ def fetch_ohlcv_to_cache(
                 n = int(min(page, -(-(seg_end - cursor) // step)))
                 batch = call(
                     "fetch_ohlcv",
-                    lambda c=cursor, n=n: ex.fetch_ohlcv(symbol, tf.text, since=c, limit=n),
+                    functools.partial(ex.fetch_ohlcv, symbol, tf.text, since=cursor, limit=n),
                 )
                 pages += 1
                 if not batch:
@@ -359,7 +360,7 @@ def _segments(cached: pd.DataFrame | None, start: int, end: int, step: int) -> l
     return out
 
 
-def _flush(cached: pd.DataFrame | None, rows: list, path: Path, result: DownloadResult):  # type: ignore[no-untyped-def]
+def _flush(cached: pd.DataFrame | None, rows: list, path: Path, result: DownloadResult):
     merged, dups = _merge(cached, rows)
     result.duplicates_dropped += dups
     write_parquet_atomic(merged, path)

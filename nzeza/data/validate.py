@@ -282,7 +282,7 @@ def _check_index(idx: pd.DatetimeIndex, tf: Timeframe, add: Any) -> None:
         add("gap", first, "time", missing, detail, key=(first, missing))
 
 
-def _check_rows(t, o, h, lo, c, v, add) -> None:  # type: ignore[no-untyped-def]
+def _check_rows(t, o, h, lo, c, v, add) -> None:
     cols = (o, h, lo, c, v)
     nan_any = np.zeros(len(t), dtype=bool)
     for arr in cols:
@@ -326,7 +326,7 @@ def _check_rows(t, o, h, lo, c, v, add) -> None:  # type: ignore[no-untyped-def]
             )
 
 
-def _check_zero_volume(t, v, min_run: int, add) -> None:  # type: ignore[no-untyped-def]
+def _check_zero_volume(t, v, min_run: int, add) -> None:
     zero = np.concatenate(([False], v == 0, [False]))
     edges = np.flatnonzero(zero[1:] != zero[:-1])
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
@@ -338,7 +338,7 @@ def _check_zero_volume(t, v, min_run: int, add) -> None:  # type: ignore[no-unty
             add("zero_volume_run", t[start], "volume", 0.0, detail, key=(t[start], n))
 
 
-def _check_returns(t, c, threshold: float, add) -> None:  # type: ignore[no-untyped-def]
+def _check_returns(t, c, threshold: float, add) -> None:
     if len(c) < 2:
         return
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -350,7 +350,7 @@ def _check_returns(t, c, threshold: float, add) -> None:  # type: ignore[no-unty
         add("extreme_return", t[i], "close", float(c[i]), detail)
 
 
-def _check_repeats(t, o, h, lo, c, v, add) -> None:  # type: ignore[no-untyped-def]
+def _check_repeats(t, o, h, lo, c, v, add) -> None:
     vals = np.column_stack((o, h, lo, c, v))
     keep = ~((h == lo) & (v == 0)) & ~np.isnan(vals).any(axis=1)
     vals, times = vals[keep], t[keep]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -277,7 +277,7 @@ class Session:
         if self._in_feed and self._task is not None:
             self._task.cancel()  # interrupts only the wait for the next feed message
 
-    async def run(self, trades: AsyncIterator[Any]) -> SessionReport:
+    async def run(self, trades: AsyncIterable[Any]) -> SessionReport:
         """Run to the end of the feed or a stop. Whatever ends it, the ledger says how:
         `finished` (the feed ended), `stopped` (a signal, the kill switch, a stop call) or
         `failed` with the error (then re-raised)."""
@@ -309,7 +309,7 @@ class Session:
             log.error("cannot record the failure", extra={"error": clip(str(err), 300)})
         log.error("session failed", extra={"reason": reason})
 
-    async def _run(self, trades: AsyncIterator[Any]) -> SessionReport:
+    async def _run(self, trades: AsyncIterable[Any]) -> SessionReport:
         from nzeza.feeds.bars import BarAggregator
 
         self.machine.fire("start")

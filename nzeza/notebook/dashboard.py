@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import urllib.request
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 import pandas as pd
 
@@ -201,7 +204,7 @@ class Dashboard:
         self.button = w.Button(description="Refresh", icon="refresh")
         self.button.on_click(lambda _: self.refresh())
         self.widget = w.VBox([w.HBox([self.button, self.summary]), self.tables])
-        self._task = None
+        self._task: asyncio.Task[None] | None = None
 
     def refresh(self) -> None:
         s = session_summary(self.ledger, self.session_id)

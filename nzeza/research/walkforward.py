@@ -46,6 +46,15 @@ class WalkForwardResult:
     combinations: int = 0  # valid combinations of the grid (swept in every window)
     registration: Any = None  # what registering the grid did to its group
 
+    @property
+    def judged(self) -> Verdict:
+        """The verdict; a `ValidationError` for a run that was not registered (none to read)."""
+        if self.verdict is None:
+            raise ValidationError(
+                "register", False, "an unregistered walk-forward has no verdict (register=True)"
+            )
+        return self.verdict
+
 
 def _oos(
     strategy: Any,

@@ -6,6 +6,8 @@ SmaCross = get_strategy("sma_cross"); s = SmaCross(fast=10, slow=30)
 
 from __future__ import annotations
 
+from typing import Any
+
 from nzeza.errors import ValidationError
 from nzeza.strategies.base import Strategy, quantize
 from nzeza.strategies.identity import (
@@ -63,7 +65,7 @@ def describe(name: str, cls: type) -> dict[str, object]:
     }
 
 
-def list_strategies(extra: list[tuple[str, type]] | None = None) -> list[dict[str, object]]:
+def list_strategies(extra: list[tuple[str, type]] | None = None) -> list[dict[str, Any]]:
     """The shipped strategies, then `extra` ((spec, class) pairs: given or discovered)."""
     return [describe(n, c) for n, c in [*REGISTRY.items(), *(extra or [])]]
 
