@@ -1,7 +1,7 @@
 """Fixtures of the data-layer tests: a loopback-only network guard and a local Binance server.
 
 Self-contained (nothing here is used outside tests/data); the server itself lives in
-`tests/support/binance_rest.py` for reuse.
+`tests/support/sim/binance_market.py` for reuse.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from support.binance_rest import BinanceRestServer, ccxt_binance_options, klines_from_frame
+from support.sim.binance_market import BinanceRestServer, ccxt_binance_options, klines_from_frame
 
 from nzeza.data import load_sample
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from support.binance_rest import BinanceRestServer
+from support.sim.binance_market import BinanceRestServer
 
 H = 3_600_000
 T0 = int(pd.Timestamp("2021-01-01", tz="UTC").value // 10**6)

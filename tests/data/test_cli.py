@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.binance_rest import BinanceRestServer
+from support.sim.binance_market import BinanceRestServer
 
 from nzeza.cli import main
 from nzeza.data import cache_path, load_sample, read_cache

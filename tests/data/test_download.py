@@ -10,7 +10,7 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
-from support.binance_rest import BinanceRestServer, ccxt_binance_options, klines_from_frame
+from support.sim.binance_market import BinanceRestServer, ccxt_binance_options, klines_from_frame
 
 from nzeza.data import cache_path, download_ohlcv, fetch_ohlcv_to_cache, read_cache
 from nzeza.data.download import api_base_options, make_exchange

@@ -1,4 +1,6 @@
-"""A local Binance spot REST server (the endpoints and response shapes ccxt's binance uses).
+"""A local Binance spot REST server for trading (the endpoints and response shapes ccxt's
+binance uses); `binance_market.py` beside it serves market data (klines) the same way, and
+both describe markets with its `symbol_info`.
 
   GET    /api/v3/exchangeInfo   markets (PRICE_FILTER, LOT_SIZE, NOTIONAL)
   GET    /api/v3/account        balances                               (signed)
@@ -28,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from support.sim.binance_market import symbol_info
 
 SYMBOLS = {
     "BTCUSDT": ("BTC", "USDT", "0.01", "0.00001", "5", "60000.00", "60000.01"),
@@ -97,48 +100,10 @@ class BinanceSim:
         return params
 
     async def _info(self, request: web.Request) -> web.Response:
-        symbols = []
-        for sym, (base, quote, tick, step, notional, _, _) in SYMBOLS.items():
-            symbols.append(
-                {
-                    "symbol": sym,
-                    "status": "TRADING",
-                    "baseAsset": base,
-                    "baseAssetPrecision": 8,
-                    "quoteAsset": quote,
-                    "quotePrecision": 8,
-                    "quoteAssetPrecision": 8,
-                    "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT"],
-                    "icebergAllowed": True,
-                    "ocoAllowed": True,
-                    "isSpotTradingAllowed": True,
-                    "isMarginTradingAllowed": False,
-                    "permissions": [],
-                    "permissionSets": [["SPOT"]],
-                    "filters": [
-                        {
-                            "filterType": "PRICE_FILTER",
-                            "minPrice": tick,
-                            "maxPrice": "1000000.00",
-                            "tickSize": tick,
-                        },
-                        {
-                            "filterType": "LOT_SIZE",
-                            "minQty": step,
-                            "maxQty": "9000.00",
-                            "stepSize": step,
-                        },
-                        {
-                            "filterType": "NOTIONAL",
-                            "minNotional": notional,
-                            "applyMinToMarket": True,
-                            "maxNotional": "9000000.00",
-                            "applyMaxToMarket": False,
-                            "avgPriceMins": 5,
-                        },
-                    ],
-                }
-            )
+        symbols = [
+            symbol_info(sym, base, quote, tick, step, notional)
+            for sym, (base, quote, tick, step, notional, _, _) in SYMBOLS.items()
+        ]
         return web.json_response(
             {
                 "timezone": "UTC",

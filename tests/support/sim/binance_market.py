@@ -54,7 +54,10 @@ INTERVALS = {
 Row = list[Any]
 
 
-def _symbol_info(symbol: str, base: str, quote: str, tick: str, step: str) -> dict[str, Any]:
+def symbol_info(
+    symbol: str, base: str, quote: str, tick: str, step: str, min_notional: str = "5.00000000"
+) -> dict[str, Any]:
+    """One symbol of `GET /api/v3/exchangeInfo` as Binance sends it (both simulators use it)."""
     return {
         "symbol": symbol,
         "status": "TRADING",
@@ -114,7 +117,7 @@ def _symbol_info(symbol: str, base: str, quote: str, tick: str, step: str) -> di
             },
             {
                 "filterType": "NOTIONAL",
-                "minNotional": "5.00000000",
+                "minNotional": min_notional,
                 "applyMinToMarket": True,
                 "maxNotional": "9000000.00000000",
                 "applyMaxToMarket": False,
@@ -278,7 +281,7 @@ class BinanceRestServer:
         infos = []
         for s in symbols:
             base, quote = (s[:-4], s[-4:]) if s.endswith("USDT") else (s[:-3], s[-3:])
-            infos.append(_symbol_info(s, base, quote, "0.01000000", "0.00001000"))
+            infos.append(symbol_info(s, base, quote, "0.01000000", "0.00001000"))
         return 200, {
             "timezone": "UTC",
             "serverTime": self._now(),
