@@ -33,16 +33,9 @@ run_dir = "runs/notebooks" # this session's own ledger and paper venue files
 metrics_path = None
 
 # %%
-import warnings
-warnings.filterwarnings("ignore")
-import pandas as pd
-import plotly.io as pio
-pio.renderers.default = "plotly_mimetype"  # JSON only: JupyterLab renders it, no 3 MB bundle
-pd.set_option("display.width", 120)
-pd.set_option("display.max_columns", 12)
+from nzeza.notebook import setup_notebook, use_parameters
 
-from nzeza.notebook import use_parameters
-
+setup_notebook()           # plotly as JSON, pandas display width, warnings off (stable outputs)
 use_parameters(globals())  # JSON strings accepted; `params` completed with the strategy's defaults
 
 # %%
