@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from support.sim._server import LocalServer
 
 
 @dataclass
@@ -80,22 +81,20 @@ def fmt(d: Decimal | None, places: int | None = None) -> str:
     return f"{d.normalize():f}" if d == d.to_integral_value() else f"{d:f}"
 
 
-class SimBase:
+class SimBase(LocalServer):
     """The shared server and order book of the simulators (see module docstring)."""
 
     taker_fee = Decimal("0.001")
 
     def __init__(self, markets: list[SimMarket], balances: dict[str, Decimal]) -> None:
+        super().__init__()
         self.markets = {m.symbol: m for m in markets}
         self.balances = dict(balances)
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
-        self.requests: list[tuple[str, str]] = []
         self._ids = itertools.count(1000)
         self._faults: list[tuple[int, Any]] = []
         self._delay = 0.0
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     # -- faults ----------------------------------------------------------------------------
     def fail_next(self, status: int, body: Any) -> None:
@@ -117,28 +116,6 @@ class SimBase:
             await asyncio.sleep(delay)
 
     # -- server ----------------------------------------------------------------------------
-    def routes(self, app: web.Application) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    async def start(self) -> str:
-        app = web.Application(middlewares=[self._log])
-        self.routes(app)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @web.middleware
-    async def _log(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
-        return await handler(request)
 
     # -- matching --------------------------------------------------------------------------
     def next_id(self) -> str:

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from support.sim._server import LocalServer
 
 from nzeza.venues.dydx.quantums import MarketParams, from_quantums, from_subticks
 from nzeza.venues.dydx.tx import decode_tx, verify_signature
@@ -64,7 +65,7 @@ def _now_iso() -> str:
     return f"{stamp}.{now // 1_000_000 % 1000:03d}Z"
 
 
-class DydxStub:
+class DydxStub(LocalServer):
     def __init__(
         self,
         chain_id: str = "dydx-testnet-4",
@@ -75,6 +76,7 @@ class DydxStub:
         indexer_lag: int = 0,
         maker_fee: Any = None,
     ) -> None:
+        super().__init__()
         self.chain_id = chain_id
         self.auto_fill = auto_fill
         self.fill_at = fill_at
@@ -88,9 +90,6 @@ class DydxStub:
         self.orders: list[dict[str, Any]] = []
         self.fills: list[dict[str, Any]] = []
         self.broadcasts: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str]] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     def add_account(self, address: str, account_number: int = 7, sequence: int = 0) -> None:
         self.accounts[address] = {
@@ -100,8 +99,7 @@ class DydxStub:
         }
 
     # -- server ------------------------------------------------------------------------------
-    async def start(self) -> str:
-        app = web.Application(middlewares=[self._log])
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/cosmos/auth/v1beta1/accounts/{address}", self._account)
         app.router.add_get("/cosmos/base/tendermint/v1beta1/blocks/latest", self._latest)
         app.router.add_post("/cosmos/tx/v1beta1/txs", self._broadcast)
@@ -109,22 +107,6 @@ class DydxStub:
         app.router.add_get("/v4/orders", self._orders)
         app.router.add_get("/v4/fills", self._fills)
         app.router.add_get("/v4/addresses/{address}/subaccountNumber/{n}", self._subaccount)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @web.middleware
-    async def _log(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
-        return await handler(request)
 
     # -- node --------------------------------------------------------------------------------
     async def _account(self, req: web.Request) -> web.Response:
