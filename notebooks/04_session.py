@@ -29,7 +29,7 @@ feed = "sample:btc_usd_1h" # sample:NAME (replay) | capture:binance_btcusdt (pap
 bars_count = 24 * 90
 timeframe = "5s"           # paper mode bar size
 session_id = "nb04"
-run_dir = "runs/notebooks" # this session's own ledger and paper venue files
+run_dir = None             # its ledger and paper venue files; None: a fresh temporary folder
 metrics_path = None
 
 # %%
@@ -46,6 +46,9 @@ from nzeza.notebook import record_metrics
 from nzeza.notebook.sessions import session_ledger
 from nzeza.strategies import get_strategy
 
+import tempfile
+
+run_dir = run_dir or tempfile.mkdtemp(prefix="nzeza-04-")  # every run starts from nothing
 ledger, venue_db = session_ledger(session_id, run_dir)
 costs = Costs(0.001, 0.0005)
 strat = get_strategy(strategy)(**params)

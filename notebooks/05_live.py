@@ -31,7 +31,7 @@ timeframe = "1h"        # the bars the session would trade on (the verdict's)
 fee = 0.001
 slippage = 0.0005
 mode = "live"
-ledger_url = "sqlite:///runs/notebooks/live-gates.sqlite"
+ledger_url = None       # the ledger holding the promotions; None: a fresh scratch ledger (refused)
 metrics_path = None
 
 # %%
@@ -44,6 +44,10 @@ use_parameters(globals())  # JSON strings accepted; `params` completed with the 
 from nzeza.notebook import record_metrics
 from nzeza.notebook.live import live_gates
 
+import tempfile
+
+if ledger_url is None:  # a ledger with no promotion in it: every gate that needs one says so
+    ledger_url = f"sqlite:///{tempfile.mkdtemp(prefix='nzeza-05-')}/ledger.sqlite"
 gates = live_gates(
     strategy,
     params,
