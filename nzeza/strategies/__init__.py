@@ -18,6 +18,7 @@ from nzeza.strategies.identity import (
     params_digest,
     strategy_identity,
 )
+from nzeza.strategies.portfolio import CrossSectionalMomentum, PortfolioStrategy
 from nzeza.strategies.technical import (
     SHIPPED,
     BollingerReversion,
@@ -28,7 +29,8 @@ from nzeza.strategies.technical import (
     VolTargetMomentum,
 )
 
-REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in SHIPPED}
+SHIPPED_PORTFOLIO: tuple[type[Strategy], ...] = (CrossSectionalMomentum,)
+REGISTRY: dict[str, type[Strategy]] = {cls.name: cls for cls in (*SHIPPED, *SHIPPED_PORTFOLIO)}
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
@@ -54,6 +56,12 @@ def get_strategy(name: str) -> type[Strategy]:
         ) from None
 
 
+def is_portfolio(strategy: object) -> bool:
+    """A portfolio strategy (class or instance): it trades a panel with target weights."""
+    cls = strategy if isinstance(strategy, type) else type(strategy)
+    return issubclass(cls, PortfolioStrategy)
+
+
 def describe(name: str, cls: type) -> dict[str, object]:
     """Name, class path, description and default parameters of a strategy class."""
     return {
@@ -72,9 +80,12 @@ def list_strategies(extra: list[tuple[str, type]] | None = None) -> list[dict[st
 
 __all__ = [
     "REGISTRY",
+    "SHIPPED_PORTFOLIO",
     "BollingerReversion",
+    "CrossSectionalMomentum",
     "DonchianBreakout",
     "Identified",
+    "PortfolioStrategy",
     "RsiReversion",
     "SmaCross",
     "Strategy",
@@ -85,6 +96,7 @@ __all__ = [
     "describe",
     "get_strategy",
     "identify",
+    "is_portfolio",
     "list_strategies",
     "params_digest",
     "quantize",
