@@ -196,6 +196,11 @@ class PortfolioResult:
             )
         return pd.DataFrame(rows).set_index("symbol")
 
+    def plot(self, title: str | None = None) -> Any:
+        from nzeza.research.plots import portfolio_figure
+
+        return portfolio_figure(self, title)
+
 
 def run_vectorbt(panel: pd.DataFrame, weights: pd.DataFrame, costs: Costs, init_cash: float) -> Any:
     """The vectorbt Portfolio of `weights` on `panel` (see the module docstring), tz-naive."""

@@ -325,3 +325,60 @@ def test_a_portfolio_strategy_is_not_a_single_symbol_strategy(panel) -> None:
 
     with pytest.raises(ValidationError, match="not a portfolio strategy"):
         backtest_portfolio(SmaCross(), panel, COSTS, register=False)
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    from nzeza.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_backtests_a_portfolio_strategy_on_the_panel(tmp_path, capsys, panel) -> None:
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    html = tmp_path / "pf.html"
+    code, out, _ = in_process(
+        capsys, "backtest", "cross_sectional_momentum", "--sample", "bitstamp_1d",
+        "--params", "top=2", "--ledger", ledger, "--html", str(html),
+    )  # fmt: skip
+    assert code == 0
+    assert "shared cash" in out and "(BTC, ETH, LTC)" in out and "NEW GROUP" in out
+    per_symbol = out.split("per symbol:")[1].split("total (portfolio):")[0]
+    assert [line.split()[0] for line in per_symbol.strip().splitlines()[2:]] == [
+        "BTC",
+        "ETH",
+        "LTC",
+    ]
+    expected = backtest_portfolio(
+        CrossSectionalMomentum(top=2), panel, Costs(0.001, 0.0005), ledger=ledger
+    )
+    assert f"{expected.stats['final_equity']:,.2f}" in out
+    assert html.stat().st_size > 10_000
+    # the same panel as a file with a symbol column: the same portfolio
+    rows = panel.stack(level=0, future_stack=True).reset_index().dropna(subset=["close"])
+    rows.to_csv(tmp_path / "panel.csv", index=False)
+    code, again, _ = in_process(
+        capsys, "backtest", "cross_sectional_momentum", "--data", str(tmp_path / "panel.csv"),
+        "--params", "top=2", "--ledger", ledger,
+    )  # fmt: skip
+    assert code == 0 and f"{expected.stats['final_equity']:,.2f}" in again
+    assert "1 configuration(s) offered, 0 new row(s)" in again  # the same data set
+
+
+def test_cli_refusals_name_the_flag(capsys) -> None:
+    code, _, err = in_process(capsys, "backtest", "sma_cross", "--sample", "bitstamp_1d")
+    assert code == 2 and "--symbol" in err and "Traceback" not in err
+    code, _, err = in_process(
+        capsys, "backtest", "cross_sectional_momentum", "--sample", "bitstamp_1d", "--symbol", "ETH"
+    )
+    assert code == 2 and "--symbol" in err and "portfolio" in err
+    code, _, err = in_process(capsys, "backtest", "cross_sectional_momentum", "--params", "top=0")
+    assert code == 2 and "top" in err
+
+
+def test_strategies_lists_the_portfolio_example(capsys) -> None:
+    code, out, _ = in_process(capsys, "strategies")
+    assert code == 0 and "cross_sectional_momentum" in out and "(portfolio)" in out
