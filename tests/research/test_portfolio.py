@@ -23,6 +23,7 @@ from nzeza.research.trials import data_fingerprint, timeframe_of
 from nzeza.store import Ledger
 from nzeza.store.trials import TrialGroup, group_rows
 from nzeza.strategies import (
+    PORTFOLIO_REGISTRY,
     REGISTRY,
     CrossSectionalMomentum,
     PortfolioStrategy,
@@ -174,7 +175,9 @@ def test_sells_run_before_buys_within_a_bar(panel) -> None:
 
 
 def test_the_shipped_example_is_registered_and_identified() -> None:
-    assert REGISTRY["cross_sectional_momentum"] is CrossSectionalMomentum
+    assert PORTFOLIO_REGISTRY["cross_sectional_momentum"] is CrossSectionalMomentum
+    # apart from the single-symbol strategies, which every session-side path iterates over
+    assert "cross_sectional_momentum" not in REGISTRY
     found = identify(CrossSectionalMomentum(top=2))
     assert found.strategy.family == "nzeza.strategies.portfolio:CrossSectionalMomentum"
     assert len(found.strategy.source_hash) == 64 and found.strategy.method == "source"
