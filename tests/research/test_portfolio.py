@@ -146,7 +146,7 @@ def test_portfolio_backtest_equals_an_independent_loop(panel, ledger, strategy) 
     np.testing.assert_array_equal(got["size"].to_numpy(), expect["size"].to_numpy())
     np.testing.assert_array_equal(got["price"].to_numpy(), expect["price"].to_numpy())
     np.testing.assert_allclose(got["fees"].to_numpy(), expect["fees"].to_numpy(), rtol=1e-12)
-    np.testing.assert_allclose(result.equity.to_numpy(), equity, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(result.equity.to_numpy(), equity, rtol=0, atol=1e-9)
     assert result.equity.index.equals(panel.index)  # the UTC index is back
     # trades per symbol: the single-symbol columns plus the symbol
     trades = result.trades
