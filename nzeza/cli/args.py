@@ -153,6 +153,36 @@ def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = 
     return bars
 
 
+def load_panel_bars(args: argparse.Namespace, *, last: int | None = None) -> Any:
+    """Every symbol of the bars `data_options` names, as a panel (`nzeza.data.load_panel`),
+    for a portfolio strategy; `--symbol` is refused (the strategy trades all of them)."""
+    from nzeza.data import load_panel
+
+    if getattr(args, "symbol", None):
+        raise ValidationError(
+            "--symbol",
+            args.symbol,
+            "a portfolio strategy trades every symbol of the panel: drop --symbol",
+        )
+    spec = args.data or args.sample or DEFAULT_SAMPLE
+    panel = load_panel(
+        spec,
+        time_column=args.time_column,
+        unit=args.unit,
+        dayfirst=args.dayfirst,
+        repair=args.repair,
+    )
+    for change in panel.attrs.get("repairs") or []:
+        print(f"repaired {panel.attrs.get('sample', spec)}: {change}")
+    if args.repair and not panel.attrs.get("repairs"):
+        print(f"repair: nothing to change in {panel.attrs.get('sample', spec)}")
+    if last is not None:
+        if isinstance(last, bool) or not isinstance(last, int) or last < 2:
+            raise ValidationError("--last", last, "must be a whole number of bars >= 2")
+        panel = panel.iloc[-last:]
+    return panel
+
+
 def bars_label(bars: Any) -> str:
     """`btc_usd_1h`, `my.csv[ETH]`: what the bars are called in printed output."""
     name = bars.attrs.get("sample") or "bars"
@@ -189,6 +219,7 @@ __all__ = [
     "data_options",
     "finite",
     "load_bars",
+    "load_panel_bars",
     "metrics_port",
     "replay_flags",
     "session_flags",

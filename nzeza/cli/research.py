@@ -205,8 +205,11 @@ def _backtest(args: argparse.Namespace) -> int:
     from nzeza.domain import Costs
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import backtest
+    from nzeza.strategies import is_portfolio
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
+    if is_portfolio(strategy):
+        return _backtest_portfolio(args, strategy)
     bars = _bars(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
@@ -216,6 +219,32 @@ def _backtest(args: argparse.Namespace) -> int:
     )
     print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
+    print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
+    if args.html:
+        result.plot().write_html(args.html, include_plotlyjs=True)
+        print(f"report: {args.html}")
+    return 0
+
+
+def _backtest_portfolio(args: argparse.Namespace, strategy: Any) -> int:
+    """A portfolio strategy on every symbol of the panel, with one shared cash account."""
+    from nzeza.cli.args import cash, common_costs, load_panel_bars
+    from nzeza.domain import Costs
+    from nzeza.research.portfolio import backtest_portfolio
+
+    args.cash = cash(args.cash)
+    common_costs(args)
+    panel = load_panel_bars(args, last=args.last)
+    costs = Costs(args.fee, args.slippage)
+    result = backtest_portfolio(strategy, panel, costs, args.cash, ledger=args.ledger)
+    name = panel.attrs.get("sample") or "panel"
+    print(
+        f"{strategy!r} on {name} ({', '.join(result.symbols)}), shared cash: {len(panel):,} "
+        f"bars {panel.index[0]:%Y-%m-%d %H:%M} → {panel.index[-1]:%Y-%m-%d %H:%M}"
+    )
+    print(_registered(result.registration))
+    print(f"\nper symbol:\n{_fmt(result.per_symbol())}")
+    print(f"\ntotal (portfolio):\n{_fmt(result.stats.to_frame('value'))}")
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     if args.html:
         result.plot().write_html(args.html, include_plotlyjs=True)

@@ -12,7 +12,7 @@ Light to import (pandas only): ccxt is imported inside the downloader when it ru
 from nzeza.data.cache import cache_path, read_cache, write_parquet_atomic
 from nzeza.data.checks import check_bars, repair_bars
 from nzeza.data.download import DownloadResult, download_ohlcv, fetch_ohlcv_to_cache
-from nzeza.data.loader import load
+from nzeza.data.loader import load, load_panel
 from nzeza.data.samples import SAMPLES, SampleInfo, list_samples, load_sample
 from nzeza.data.schema import OHLCV_COLUMNS, as_ohlcv
 from nzeza.data.timeframe import Timeframe, parse_timeframe
@@ -39,6 +39,7 @@ __all__ = [
     "fetch_ohlcv_to_cache",
     "list_samples",
     "load",
+    "load_panel",
     "load_sample",
     "parse_timeframe",
     "read_cache",

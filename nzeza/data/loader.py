@@ -28,6 +28,7 @@ low consistent. `repair=True` sorts and drops exact duplicate rows, and puts wha
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,74 @@ def load(
         attrs["timeframe"] = timeframe_of(bars)
     bars.attrs = {**attrs, "repairs": changes}
     return bars
+
+
+def load_panel(
+    path_or_spec: str | Path,
+    *,
+    time_column: str | None = None,
+    unit: str | None = None,
+    dayfirst: bool = False,
+    timeframe: str | None = None,
+    repair: bool = False,
+) -> pd.DataFrame:
+    """Every symbol of a sample, a file (a `symbol`/`ticker`/`pair` column, or (symbol, field)
+    columns) or a ccxt cache entry as a panel: columns a MultiIndex (symbol, field), rows the
+    union of the symbols' bar times (NaN before a symbol's first bar or where it has none).
+    Each symbol is read and checked as `load(spec, symbol=...)` reads it; a source of one
+    symbol is a panel of one. `df.attrs`: `sample`, `timeframe`, `symbols`, `repairs`."""
+    spec = str(path_or_spec)
+    symbols = symbols_in(spec)
+    frames: dict[str, pd.DataFrame] = {}
+    repairs: list[str] = []
+    attrs: dict[str, object] = {}
+    for sym in symbols:
+        bars = load(
+            spec,
+            symbol=sym,
+            time_column=time_column,
+            unit=unit,
+            dayfirst=dayfirst,
+            timeframe=timeframe,
+            repair=repair,
+        )
+        name = str(sym if sym is not None else bars.attrs.get("symbol") or Path(spec).stem)
+        attrs = attrs or dict(bars.attrs)
+        repairs += [f"{name}: {change}" for change in bars.attrs.get("repairs") or []]
+        frames[name] = bars.copy()
+        frames[name].attrs = {}
+    panel = pd.concat(frames, axis=1, names=["symbol", "field"]).sort_index()
+    panel.index.name = "time"
+    panel.attrs = {
+        "sample": attrs.get("sample", spec),
+        "timeframe": attrs.get("timeframe"),
+        "symbol": None,
+        "symbols": list(frames),
+        "repairs": repairs,
+    }
+    return panel
+
+
+def symbols_in(path_or_spec: str | Path) -> Sequence[str | None]:
+    """The symbols a sample or file holds, in order ([None]: a file of one unnamed series)."""
+    from nzeza.data.samples import SAMPLES
+
+    spec = str(path_or_spec)
+    if spec.startswith("ccxt:"):
+        return [parse_ccxt_spec(spec)[1]]
+    if spec in SAMPLES and not Path(spec).exists():
+        return list(SAMPLES[spec].symbols)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        _from_file(spec, None, None, None, False)  # the error naming what --data may be
+    df = _read_file(path)
+    if isinstance(df.columns, pd.MultiIndex):
+        return list(dict.fromkeys(str(s) for s in df.columns.get_level_values(0)))
+    df = _normalise_columns(df)
+    col = next((c for c in ("symbol", "ticker", "pair") if c in df.columns), None)
+    if col is None:
+        return [None]
+    return [*sorted(str(s) for s in pd.unique(df[col].dropna()))]
 
 
 def read_bars(
@@ -368,4 +437,13 @@ def parse_times(
     return pd.DatetimeIndex(parsed)
 
 
-__all__ = ["TIME_COLUMNS", "epoch_unit", "load", "parse_ccxt_spec", "parse_times", "read_bars"]
+__all__ = [
+    "TIME_COLUMNS",
+    "epoch_unit",
+    "load",
+    "load_panel",
+    "parse_ccxt_spec",
+    "parse_times",
+    "read_bars",
+    "symbols_in",
+]

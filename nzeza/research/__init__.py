@@ -1,11 +1,13 @@
 """Research: vectorbt backtests and sweeps, honest statistics, verdicts, lookahead, walk-forward.
 
 from nzeza.research import backtest, sweep, walk_forward, check_lookahead
+from nzeza.research import backtest_portfolio  # a PortfolioStrategy on a panel, shared cash
 """
 
 from nzeza.research.backtest import BacktestResult, backtest, order_sizes
 from nzeza.research.lookahead import LookaheadReport, check_lookahead
 from nzeza.research.plots import backtest_figure, heatmap
+from nzeza.research.portfolio import PortfolioResult, backtest_portfolio
 from nzeza.research.sweep import expand_grid, sweep
 from nzeza.research.trials import UnregisteredRunWarning
 from nzeza.research.verdict import (
@@ -21,12 +23,14 @@ from nzeza.research.walkforward import WalkForwardResult, walk_forward
 __all__ = [
     "BacktestResult",
     "LookaheadReport",
+    "PortfolioResult",
     "UnregisteredRunWarning",
     "Verdict",
     "VerdictPolicy",
     "WalkForwardResult",
     "backtest",
     "backtest_figure",
+    "backtest_portfolio",
     "check_lookahead",
     "data_fingerprint",
     "decide",

@@ -99,6 +99,40 @@ def backtest_figure(result: Any, title: str | None = None, symbol: str | None = 
     return fig
 
 
+def portfolio_figure(result: Any, title: str | None = None) -> Any:
+    """A portfolio backtest: equity, each symbol's exposure (position value / equity) and the
+    drawdown — one figure, shared time axis."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    equity = result.equity
+    dd = thin(equity / equity.cummax() - 1)
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, row_heights=[0.45, 0.35, 0.2], vertical_spacing=0.02
+    )
+    shown = thin(equity)
+    fig.add_trace(go.Scattergl(x=shown.index, y=shown.values, name="equity"), row=1, col=1)
+    for sym in result.symbols:
+        exp = thin(result.exposure[sym])
+        fig.add_trace(
+            go.Scattergl(x=exp.index, y=exp.values, name=f"{sym} exposure", line={"width": 1}),
+            row=2,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scattergl(x=dd.index, y=dd.values * 100, name="drawdown %", fill="tozeroy"), row=3, col=1
+    )
+    attrs = getattr(result.bars, "attrs", {}) or {}
+    label = f"{attrs.get('sample') or 'panel'} {attrs.get('timeframe') or ''}".strip()
+    fig.update_layout(
+        title=f"{label} ({', '.join(result.symbols)}) · {title or repr(result.strategy)}",
+        height=650,
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 40, "b": 30},
+    )
+    return fig
+
+
 def heatmap(frame: pd.DataFrame, x: str, y: str, value: str = "sharpe", title: str = "") -> Any:
     """A 2-parameter sweep as a heatmap of `value` (other parameters: best over them)."""
     import plotly.graph_objects as go
@@ -129,5 +163,6 @@ __all__ = [
     "backtest_figure",
     "bars_label",
     "heatmap",
+    "portfolio_figure",
     "thin",
 ]

@@ -72,10 +72,18 @@ def _as_source(source: str) -> Any:
 
 # -- what a trial is measured on ----------------------------------------------------------------
 def data_fingerprint(bars: pd.DataFrame) -> str:
-    """16 hex of the sha256 of the bars' timestamps and OHLC: any other slice is another set."""
+    """16 hex of the sha256 of the bars' timestamps and OHLC: any other slice is another set.
+    A panel ((symbol, field) columns): its symbols' names and every symbol's OHLC."""
     h = hashlib.sha256()
     h.update(np.asarray(bars.index.asi8).tobytes())
-    h.update(np.ascontiguousarray(bars[["open", "high", "low", "close"]].to_numpy()).tobytes())
+    ohlc = ["open", "high", "low", "close"]
+    if isinstance(bars.columns, pd.MultiIndex):
+        symbols = list(dict.fromkeys(bars.columns.get_level_values(0)))
+        h.update(repr(["panel", *map(str, symbols)]).encode())
+        cols = [(s, f) for s in symbols for f in ohlc]
+        h.update(np.ascontiguousarray(bars[cols].to_numpy(dtype=np.float64)).tobytes())
+        return h.hexdigest()[:16]
+    h.update(np.ascontiguousarray(bars[ohlc].to_numpy()).tobytes())
     return h.hexdigest()[:16]
 
 

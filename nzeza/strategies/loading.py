@@ -35,16 +35,9 @@ def strategy_class(spec: str) -> type:
     if not isinstance(spec, str) or not spec.strip():
         raise ValidationError("strategy", spec, "must be a name, module:Class or path.py:Class")
     if ":" not in spec:
-        from nzeza.strategies import REGISTRY
+        from nzeza.strategies import get_strategy
 
-        try:
-            return REGISTRY[spec]
-        except KeyError:
-            raise ValidationError(
-                "strategy",
-                spec,
-                f"unknown; one of {', '.join(REGISTRY)}, or module:Class, or path/to/file.py:Class",
-            ) from None
+        return get_strategy(spec)
     module_part, _, cls_name = spec.rpartition(":")
     if not module_part or not cls_name:
         raise ValidationError("strategy", spec, "must be module:Class or path/to/file.py:Class")

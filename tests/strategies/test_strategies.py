@@ -7,7 +7,14 @@ import pytest
 
 from nzeza.data import load_sample
 from nzeza.errors import ValidationError
-from nzeza.strategies import REGISTRY, SmaCross, Strategy, get_strategy, list_strategies
+from nzeza.strategies import (
+    PORTFOLIO_REGISTRY,
+    REGISTRY,
+    SmaCross,
+    Strategy,
+    get_strategy,
+    list_strategies,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +40,7 @@ def test_params_by_keyword_typed_and_validated() -> None:
 
 def test_registry() -> None:
     assert get_strategy("sma_cross") is SmaCross
-    assert {d["name"] for d in list_strategies()} == set(REGISTRY)
+    assert {d["name"] for d in list_strategies()} == set(REGISTRY) | set(PORTFOLIO_REGISTRY)
     assert len(REGISTRY) >= 6
     with pytest.raises(ValidationError, match="unknown"):
         get_strategy("nope")
