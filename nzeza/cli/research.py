@@ -86,8 +86,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="as for sweep (default: the strategy's search_space)",
     )
     _costs(v)
-    v.add_argument("--train", type=int, default=24 * 180, help="training window, bars")
-    v.add_argument("--test", type=int, default=24 * 60, help="test window, bars")
+    v.add_argument(
+        "--train",
+        type=int,
+        default=None,
+        help=f"training window, bars (default {TRAIN} when the data hold 3 test windows after it, "
+        "else 40%% of the bars)",
+    )
+    v.add_argument(
+        "--test", type=int, default=None, help=f"test window, bars (default {TEST}, else 20%%)"
+    )
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     v.set_defaults(handler=_validate)
 
@@ -115,6 +123,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
     t.set_defaults(handler=_trials)
+
+
+TRAIN, TEST = 24 * 180, 24 * 60  # half a year to choose, two months to test (hourly bars)
+
+
+def windows_for(n_bars: int, train: int | None, test: int | None) -> tuple[int, int]:
+    """The walk-forward windows: as given, else the defaults when the data hold a training
+    window and three test windows, else scaled to the data (40 % to train, 20 % per test
+    window: three windows), so a short file or daily bars validate without flags."""
+    if train is not None and test is not None:
+        return train, test
+    if n_bars >= TRAIN + 3 * TEST:
+        return (train or TRAIN), (test or TEST)
+    scaled_test = test or max(n_bars // 5, 1)
+    return (train or max(2 * scaled_test, 1)), scaled_test
 
 
 def grid_for(cls: Any, items: list[str] | None) -> dict[str, list]:
@@ -296,13 +319,16 @@ def _validate(args: argparse.Namespace) -> int:
     cls, _ = resolve_class(args.strategy)
     bars = _bars(args)
     grid = grid_for(cls, args.grid)
+    train, test = windows_for(len(bars), args.train, args.test)
+    if (train, test) != (args.train, args.test) and not args.json:
+        print(f"walk-forward windows: train {train} bars, test {test} bars (--train/--test)")
     with open_ledger(args.ledger) as ledger:
         wf = walk_forward(
             cls,
             bars,
             grid,
-            args.train,
-            args.test,
+            train,
+            test,
             costs=Costs(args.fee, args.slippage),
             init_cash=args.cash,
             progress=not args.json,  # tqdm on stderr: windows and their sweeps

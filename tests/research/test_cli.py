@@ -181,3 +181,22 @@ def test_validate_accepts_a_module_class_strategy(tmp_path) -> None:
     doc = json.loads(out.stdout)
     assert doc["family"] == "mine:Mine" and doc["n_trials"] == 2
     assert doc["identity"].startswith("mine:Mine@")
+
+
+def test_walk_forward_windows_fit_the_data_when_not_given() -> None:
+    from nzeza.cli.research import TEST, TRAIN, windows_for
+
+    assert windows_for(40_000, None, None) == (TRAIN, TEST)  # a year of hourly bars and more
+    assert windows_for(3_000, None, None) == (1_200, 600)  # 40 % to train, three 20 % tests
+    assert windows_for(2_700, None, 100) == (200, 100)  # a test window given: train twice it
+    assert windows_for(500, 300, 50) == (300, 50)  # given: as given
+
+
+def test_validate_a_short_daily_series_without_window_flags(tmp_path) -> None:
+    """Daily bars (bitstamp_1d's BTC: ~2,700 bars) once failed with `invalid train=4320`: the
+    hourly defaults did not fit. The windows now scale to the data and say so."""
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    args = ["validate", "sma_cross", "--sample", "bitstamp_1d", "--symbol", "BTC"]
+    out = nzeza(*args, "--grid", "fast=5,10", "slow=40", "--ledger", ledger)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "walk-forward windows: train" in out.stdout and "VERDICT:" in out.stdout
