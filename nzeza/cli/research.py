@@ -372,15 +372,22 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _lookahead(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, load_bars, whole
+    from nzeza.cli.args import bars_label, load_bars, load_panel_bars, whole
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import check_lookahead
+    from nzeza.strategies import is_portfolio
+    from nzeza.strategies.portfolio import panel_symbols
 
     cuts = whole("--cuts", args.cuts, 1, 10_000)
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars, flag="--bars")
+    if is_portfolio(strategy):  # its weights, every symbol of the panel
+        bars = load_panel_bars(args, last=args.bars, flag="--bars")
+        label = f"{bars.attrs.get('sample') or 'panel'} ({', '.join(panel_symbols(bars))})"
+    else:
+        bars = load_bars(args, last=args.bars, flag="--bars")
+        label = bars_label(bars)
     report = check_lookahead(strategy, bars, n_cuts=cuts, progress=True)
-    print(f"{strategy!r} on {bars_label(bars)}, last {len(bars):,} bars: {report}")
+    print(f"{strategy!r} on {label}, last {len(bars):,} bars: {report}")
     return 0 if report.ok else 1
 
 
