@@ -191,6 +191,16 @@ def _bars(args: argparse.Namespace):
     return load_bars(args, last=args.last)
 
 
+def _panel(args: argparse.Namespace):
+    """The flags checked as for `_bars`, then every symbol of the data as a panel (for a
+    portfolio strategy)."""
+    from nzeza.cli.args import cash, common_costs, load_panel_bars
+
+    args.cash = cash(args.cash)
+    common_costs(args)
+    return load_panel_bars(args, last=args.last)
+
+
 def _fmt(frame) -> str:
     """A table for people: numbers rounded (nzeza.cli.show; `--json` keeps full precision)."""
     from nzeza.cli.show import table
@@ -251,13 +261,10 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _backtest_portfolio(args: argparse.Namespace, strategy: Any) -> int:
     """A portfolio strategy on every symbol of the panel, with one shared cash account."""
-    from nzeza.cli.args import cash, common_costs, load_panel_bars
     from nzeza.domain import Costs
     from nzeza.research.portfolio import backtest_portfolio
 
-    args.cash = cash(args.cash)
-    common_costs(args)
-    panel = load_panel_bars(args, last=args.last)
+    panel = _panel(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest_portfolio(strategy, panel, costs, args.cash, ledger=args.ledger)
     name = panel.attrs.get("sample") or "panel"
@@ -285,13 +292,23 @@ def _sweep(args: argparse.Namespace) -> int:
     from nzeza.domain import Costs
     from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
+    from nzeza.research.portfolio import sweep_portfolio
+    from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = Costs(args.fee, args.slippage)
-    table = sweep(
-        cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
-    )
+    if is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
+        if args.scheduler:
+            raise ValidationError(
+                "--scheduler", args.scheduler, "portfolio sweeps run in this process only"
+            )
+        panel = _panel(args)
+        table = sweep_portfolio(cls, panel, grid, costs, args.cash, ledger=args.ledger)
+    else:
+        table = sweep(
+            cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
+        )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",

@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 
 from nzeza.data import load_sample
-from nzeza.research import check_lookahead
-from nzeza.strategies import CrossSectionalMomentum, PortfolioStrategy
+from nzeza.domain import Costs
+from nzeza.errors import ValidationError
+from nzeza.research import UnregisteredRunWarning, check_lookahead, sweep
+from nzeza.research.portfolio import backtest_portfolio, sweep_portfolio
+from nzeza.research.trials import data_fingerprint, timeframe_of
+from nzeza.store import Ledger
+from nzeza.store.trials import TrialGroup, group_rows
+from nzeza.strategies import CrossSectionalMomentum, PortfolioStrategy, SmaCross
+from nzeza.strategies.identity import class_path
 from nzeza.strategies.portfolio import panel_field
 
 
@@ -56,3 +63,86 @@ def test_lookahead_command_on_a_panel(capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "bitstamp_1d (BTC, ETH, LTC)" in out and "lookahead check passed" in out
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+COSTS = Costs(0.001, 0.0005)
+GRID = {"lookback": [10, 20], "top": [1, 2], "rebalance": [5]}
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as led:
+        yield led
+
+
+@pytest.fixture(scope="module")
+def recent(panel) -> pd.DataFrame:
+    return panel.iloc[-400:]  # all three symbols trade here
+
+
+def test_sweep_rows_equal_single_backtests_and_register_the_panel_group(recent, ledger) -> None:
+    table = sweep_portfolio(
+        CrossSectionalMomentum, recent, GRID, COSTS, progress=False, ledger=ledger
+    )
+    assert table.attrs["n_trials"] == 4 and table.attrs["registered"]
+    assert list(table["sharpe"]) == sorted(table["sharpe"], reverse=True)
+    group = TrialGroup(
+        class_path(CrossSectionalMomentum), data_fingerprint(recent), timeframe_of(recent)
+    )
+    reg = table.attrs["registration"]
+    assert reg.group == group and reg.group_was_new and reg.distinct == 4
+    rows = group_rows(ledger, group)
+    assert len(rows) == 4 and {r["source"] for r in rows} == {"sweep"}
+    for _, row in table.iterrows():
+        params = {k: int(row[k]) for k in GRID}
+        single = backtest_portfolio(CrossSectionalMomentum(**params), recent, COSTS, ledger=ledger)
+        for col in ("total_return", "sharpe", "max_drawdown", "final_equity", "exposure"):
+            assert row[col] == pytest.approx(single.stats[col], rel=1e-12, abs=1e-15), col
+        assert row["trades"] == single.stats["trades"]
+        # the same configuration backtested again is no new trial of the group
+        assert single.registration.new == 0 and single.registration.distinct == 4
+
+
+def test_sweep_registration_is_explicit_and_single_sweeps_refuse_portfolios(recent, ledger):
+    with pytest.warns(UnregisteredRunWarning):
+        table = sweep_portfolio(
+            CrossSectionalMomentum, recent, GRID, COSTS, progress=False, register=False
+        )
+    assert table.attrs["registration"] is None and not table.attrs["registered"]
+    with pytest.raises(ValidationError) as err:
+        sweep(CrossSectionalMomentum, recent, GRID)
+    assert err.value.field == "strategy_cls" and "sweep_portfolio" in err.value.reason
+    with pytest.raises(ValidationError) as err:
+        sweep_portfolio(SmaCross, recent, {"fast": [5]}, ledger=ledger)
+    assert err.value.field == "strategy_cls"
+    with pytest.raises(ValidationError) as err:
+        sweep_portfolio(CrossSectionalMomentum, recent, {"nope": [1]}, ledger=ledger)
+    assert err.value.field == "grid[nope]"
+    assert group_rows(ledger, table_group(recent)) == []  # nothing registered by the refusals
+
+
+def table_group(panel: pd.DataFrame) -> TrialGroup:
+    return TrialGroup(
+        class_path(CrossSectionalMomentum), data_fingerprint(panel), timeframe_of(panel)
+    )
+
+
+def test_sweep_command_on_a_panel(tmp_path, capsys) -> None:
+    from nzeza.cli import main
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    capsys.readouterr()
+    code = main(
+        ["sweep", "cross_sectional_momentum", "--sample", "bitstamp_1d", "--last", "400",
+         "--grid", "lookback=10,20", "top=1,2", "rebalance=5", "--ledger", url]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "4 combinations tried" in out and "NEW GROUP" in out and "lookback" in out
+    code = main(
+        ["sweep", "cross_sectional_momentum", "--sample", "bitstamp_1d", "--scheduler",
+         "processes", "--ledger", url]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2 and "--scheduler" in captured.err and "Traceback" not in captured.err
