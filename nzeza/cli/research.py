@@ -332,9 +332,10 @@ def _validate(args: argparse.Namespace) -> int:
     from nzeza.research import check_lookahead, walk_forward
     from nzeza.research.verdict import finite
     from nzeza.store import open_ledger
+    from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
-    bars = _bars(args)
+    bars = _panel(args) if is_portfolio(cls) else _bars(args)  # a portfolio: the whole panel
     grid = grid_for(cls, args.grid)
     train, test = windows_for(len(bars), args.train, args.test)
     if (train, test) != (args.train, args.test) and not args.json:

@@ -269,6 +269,18 @@ def backtest_portfolio(
     return result
 
 
+def panel_window(panel: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    """Rows `start:stop` of a panel without the symbols that have no bar in them (a symbol
+    that starts later than a walk-forward window is not part of that window's panel)."""
+    part = panel.iloc[start:stop]
+    keep = [s for s in panel_symbols(part) if part[(s, "close")].notna().any()]
+    if not keep:
+        raise ValidationError("panel", f"rows {start}:{stop}", "no symbol has a bar in them")
+    if len(keep) == len(panel_symbols(part)):
+        return part
+    return part.loc[:, part.columns.get_level_values(0).isin(keep)]
+
+
 def sweep_portfolio(
     strategy_cls: type,
     panel: pd.DataFrame,
@@ -357,6 +369,7 @@ __all__ = [
     "PortfolioResult",
     "backtest_portfolio",
     "check_panel",
+    "panel_window",
     "run_vectorbt",
     "sweep_portfolio",
 ]

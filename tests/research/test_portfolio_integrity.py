@@ -13,7 +13,7 @@ from nzeza.research import UnregisteredRunWarning, check_lookahead, sweep
 from nzeza.research.portfolio import backtest_portfolio, sweep_portfolio
 from nzeza.research.trials import data_fingerprint, timeframe_of
 from nzeza.store import Ledger
-from nzeza.store.trials import TrialGroup, group_rows
+from nzeza.store.trials import TrialGroup, group_rows, groups
 from nzeza.strategies import CrossSectionalMomentum, PortfolioStrategy, SmaCross
 from nzeza.strategies.identity import class_path
 from nzeza.strategies.portfolio import panel_field
@@ -146,3 +146,77 @@ def test_sweep_command_on_a_panel(tmp_path, capsys) -> None:
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 2 and "--scheduler" in captured.err and "Traceback" not in captured.err
+
+
+# -- walk-forward and verdict ----------------------------------------------------------------------
+def test_walk_forward_chooses_in_sample_runs_out_of_sample_and_records_a_verdict(panel, tmp_path):
+    """A grid of 4 walked forward on the last 600 bars, then `nzeza validate` of a grid of one
+    on the same bars: deflated by the group's 4 trials, not by 1."""
+    from nzeza.cli import main
+    from nzeza.research import load_verdicts, walk_forward
+    from nzeza.research.portfolio import panel_window
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    bars = panel.iloc[-600:]
+    wf = walk_forward(
+        CrossSectionalMomentum, bars, GRID, 200, 100, costs=COSTS, progress=False, ledger=url
+    )
+    assert len(wf.windows) == 4 and wf.combinations == 4
+    assert wf.registration.group == table_group(bars) and wf.registration.distinct == 4
+    # window 0: the parameters with the best in-sample Sharpe on its training panel ...
+    with pytest.warns(UnregisteredRunWarning):
+        train = sweep_portfolio(
+            CrossSectionalMomentum, panel_window(bars, 0, 200), GRID, COSTS, progress=False,
+            register=False,
+        )  # fmt: skip
+    w0 = wf.windows.iloc[0]
+    assert {k: int(w0[k]) for k in GRID} == {k: int(train.iloc[0][k]) for k in GRID}
+    assert w0["in_sample_sharpe"] == pytest.approx(train.iloc[0]["sharpe"], rel=1e-12)
+    # ... traded on the next 100 bars after its warm-up, shared cash; the returns stitched
+    chosen = CrossSectionalMomentum(**{k: int(w0[k]) for k in GRID})
+    lead = chosen.warmup
+    with pytest.warns(UnregisteredRunWarning):
+        oos = backtest_portfolio(chosen, bars.iloc[200 - lead : 300], COSTS, register=False)
+    expected = oos.equity.pct_change().iloc[-100:]
+    assert wf.returns.iloc[:100].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12)
+    assert wf.returns.index.equals(bars.index[200:600])
+    v = wf.judged
+    assert v.decision in {"KILL", "ITERATE", "SCALE"} and v.id is not None
+    assert v.metrics["n_trials"] == 4 and v.metrics["group"]["dataset"] == data_fingerprint(bars)
+
+    # the grid of one after the sweep: counted with the group's 4 trials, no new trial
+    code = main(
+        ["validate", "cross_sectional_momentum", "--sample", "bitstamp_1d", "--last", "600",
+         "--grid", f"lookback={int(w0['lookback'])}", f"top={int(w0['top'])}", "rebalance=5",
+         "--train", "200", "--test", "100", "--fee", "0.001", "--slippage", "0.0005",
+         "--ledger", url]
+    )  # fmt: skip
+    assert code == 0
+    with Ledger(url) as led:
+        assert len(group_rows(led, table_group(bars))) == 4  # nothing new registered
+        assert len(groups(led)) == 1  # the folds' sweeps and backtests are not trials
+    recorded = load_verdicts(CrossSectionalMomentum, ledger=url)
+    assert len(recorded) == 2 and recorded[-1]["n_trials"] == 4
+
+
+def test_validate_command_prints_the_verdict_and_promotion_stays_refused(tmp_path, capsys):
+    from nzeza.cli import main
+    from nzeza.promotion.gates import promote
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    capsys.readouterr()
+    code = main(
+        ["validate", "cross_sectional_momentum", "--sample", "bitstamp_1d", "--last", "500",
+         "--grid", "lookback=10,20", "top=1", "rebalance=5", "--ledger", url]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "walk-forward windows: train 200 bars, test 100 bars" in out  # fitted to 500 bars
+    assert "VERDICT:" in out and "2 registered trial(s)" in out
+    assert "lookahead check passed" in out
+    with pytest.raises(ValidationError) as err:
+        promote(
+            "notebooks/03_validate.ipynb", "paper", strategy="cross_sectional_momentum",
+            ledger=url, bars=load_sample("btc_usd_1h").iloc[-300:],
+        )  # fmt: skip
+    assert err.value.field == "strategy" and "portfolio" in err.value.reason
