@@ -153,7 +153,9 @@ def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = 
     return bars
 
 
-def load_panel_bars(args: argparse.Namespace, *, last: int | None = None) -> Any:
+def load_panel_bars(
+    args: argparse.Namespace, *, last: int | None = None, flag: str = "--last"
+) -> Any:
     """Every symbol of the bars `data_options` names, as a panel (`nzeza.data.load_panel`),
     for a portfolio strategy; `--symbol` is refused (the strategy trades all of them)."""
     from nzeza.data import load_panel
@@ -178,7 +180,7 @@ def load_panel_bars(args: argparse.Namespace, *, last: int | None = None) -> Any
         print(f"repair: nothing to change in {panel.attrs.get('sample', spec)}")
     if last is not None:
         if isinstance(last, bool) or not isinstance(last, int) or last < 2:
-            raise ValidationError("--last", last, "must be a whole number of bars >= 2")
+            raise ValidationError(flag, last, "must be a whole number of bars >= 2")
         panel = panel.iloc[-last:]
     return panel
 

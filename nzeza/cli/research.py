@@ -191,6 +191,16 @@ def _bars(args: argparse.Namespace):
     return load_bars(args, last=args.last)
 
 
+def _panel(args: argparse.Namespace):
+    """The flags checked as for `_bars`, then every symbol of the data as a panel (for a
+    portfolio strategy)."""
+    from nzeza.cli.args import cash, common_costs, load_panel_bars
+
+    args.cash = cash(args.cash)
+    common_costs(args)
+    return load_panel_bars(args, last=args.last)
+
+
 def _fmt(frame) -> str:
     """A table for people: numbers rounded (nzeza.cli.show; `--json` keeps full precision)."""
     from nzeza.cli.show import table
@@ -251,13 +261,10 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _backtest_portfolio(args: argparse.Namespace, strategy: Any) -> int:
     """A portfolio strategy on every symbol of the panel, with one shared cash account."""
-    from nzeza.cli.args import cash, common_costs, load_panel_bars
     from nzeza.domain import Costs
     from nzeza.research.portfolio import backtest_portfolio
 
-    args.cash = cash(args.cash)
-    common_costs(args)
-    panel = load_panel_bars(args, last=args.last)
+    panel = _panel(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest_portfolio(strategy, panel, costs, args.cash, ledger=args.ledger)
     name = panel.attrs.get("sample") or "panel"
@@ -285,13 +292,23 @@ def _sweep(args: argparse.Namespace) -> int:
     from nzeza.domain import Costs
     from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
+    from nzeza.research.portfolio import sweep_portfolio
+    from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = Costs(args.fee, args.slippage)
-    table = sweep(
-        cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
-    )
+    if is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
+        if args.scheduler:
+            raise ValidationError(
+                "--scheduler", args.scheduler, "portfolio sweeps run in this process only"
+            )
+        panel = _panel(args)
+        table = sweep_portfolio(cls, panel, grid, costs, args.cash, ledger=args.ledger)
+    else:
+        table = sweep(
+            cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
+        )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
         "total_return",
@@ -315,9 +332,10 @@ def _validate(args: argparse.Namespace) -> int:
     from nzeza.research import check_lookahead, walk_forward
     from nzeza.research.verdict import finite
     from nzeza.store import open_ledger
+    from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
-    bars = _bars(args)
+    bars = _panel(args) if is_portfolio(cls) else _bars(args)  # a portfolio: the whole panel
     grid = grid_for(cls, args.grid)
     train, test = windows_for(len(bars), args.train, args.test)
     if (train, test) != (args.train, args.test) and not args.json:
@@ -372,15 +390,22 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _lookahead(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, load_bars, whole
+    from nzeza.cli.args import bars_label, load_bars, load_panel_bars, whole
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import check_lookahead
+    from nzeza.strategies import is_portfolio
+    from nzeza.strategies.portfolio import panel_symbols
 
     cuts = whole("--cuts", args.cuts, 1, 10_000)
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars, flag="--bars")
+    if is_portfolio(strategy):  # its weights, every symbol of the panel
+        bars = load_panel_bars(args, last=args.bars, flag="--bars")
+        label = f"{bars.attrs.get('sample') or 'panel'} ({', '.join(panel_symbols(bars))})"
+    else:
+        bars = load_bars(args, last=args.bars, flag="--bars")
+        label = bars_label(bars)
     report = check_lookahead(strategy, bars, n_cuts=cuts, progress=True)
-    print(f"{strategy!r} on {bars_label(bars)}, last {len(bars):,} bars: {report}")
+    print(f"{strategy!r} on {label}, last {len(bars):,} bars: {report}")
     return 0 if report.ok else 1
 
 

@@ -194,6 +194,7 @@ def promote(
     from nzeza.promotion.binding import run_binding
     from nzeza.promotion.paper_gate import paper_gate
     from nzeza.research.trials import data_fingerprint
+    from nzeza.strategies import is_portfolio
 
     policy = policy or GatePolicy()
     costs = costs or Costs()
@@ -202,6 +203,13 @@ def promote(
     if not isinstance(name, str):
         raise ValidationError("strategy", name, "not given and not in the notebook's parameters")
     cls, _ = resolve_class(name)
+    if is_portfolio(cls):  # its verdicts are research evidence; sessions do not run it yet
+        raise ValidationError(
+            "strategy",
+            name,
+            "is a portfolio strategy: it can be validated (nzeza validate NAME --sample "
+            "bitstamp_1d) but not promoted, sessions do not run portfolio strategies yet",
+        )
     if target == "live" and not venue:
         raise ValidationError(
             "venue", venue, "a live promotion names the venue it trades on (NZEZA_LIVE_VENUE)"

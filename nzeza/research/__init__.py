@@ -2,12 +2,13 @@
 
 from nzeza.research import backtest, sweep, walk_forward, check_lookahead
 from nzeza.research import backtest_portfolio  # a PortfolioStrategy on a panel, shared cash
+from nzeza.research import sweep_portfolio  # its grid; walk_forward and check_lookahead take it
 """
 
 from nzeza.research.backtest import BacktestResult, backtest, order_sizes
 from nzeza.research.lookahead import LookaheadReport, check_lookahead
 from nzeza.research.plots import backtest_figure, heatmap
-from nzeza.research.portfolio import PortfolioResult, backtest_portfolio
+from nzeza.research.portfolio import PortfolioResult, backtest_portfolio, sweep_portfolio
 from nzeza.research.sweep import expand_grid, sweep
 from nzeza.research.trials import UnregisteredRunWarning
 from nzeza.research.verdict import (
@@ -39,6 +40,7 @@ __all__ = [
     "load_verdicts",
     "order_sizes",
     "sweep",
+    "sweep_portfolio",
     "verdict",
     "walk_forward",
 ]

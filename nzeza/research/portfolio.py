@@ -24,10 +24,16 @@ vectorbt runs on a tz-naive copy of the index (a tz-aware one costs a `Timestamp
 bar at every wrap); the results carry the panel's UTC index. Every portfolio backtest is a
 trial in the trial registry, grouped by the strategy's class path and the panel's fingerprint
 (all symbols' OHLC), like single backtests (`nzeza.research.trials`).
+
+`sweep_portfolio` backtests every combination of a parameter grid (one `backtest_portfolio`
+each: the table's rows equal the single backtests) and registers every one as a trial of that
+group, as `sweep` does for single-symbol strategies; `walk_forward` and `verdict` take portfolio
+strategies on panels through it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -263,6 +269,95 @@ def backtest_portfolio(
     return result
 
 
+def panel_window(panel: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    """Rows `start:stop` of a panel without the symbols that have no bar in them (a symbol
+    that starts later than a walk-forward window is not part of that window's panel)."""
+    part = panel.iloc[start:stop]
+    keep = [s for s in panel_symbols(part) if part[(s, "close")].notna().any()]
+    if not keep:
+        raise ValidationError("panel", f"rows {start}:{stop}", "no symbol has a bar in them")
+    if len(keep) == len(panel_symbols(part)):
+        return part
+    return part.loc[:, part.columns.get_level_values(0).isin(keep)]
+
+
+def sweep_portfolio(
+    strategy_cls: type,
+    panel: pd.DataFrame,
+    grid: Mapping[str, Sequence[Any]],
+    costs: Costs | None = None,
+    init_cash: float = 10_000.0,
+    constraint: Callable[[dict[str, Any]], bool] | None = None,
+    progress: bool = True,
+    *,
+    ledger: Any = None,
+    register: bool = True,
+) -> pd.DataFrame:
+    """Backtest every valid combination of `grid` for a `PortfolioStrategy` class on `panel`
+    (shared cash, the rule of `backtest_portfolio`; tqdm progress on stderr).
+
+    Returns params + the sweep statistics (`SWEEP_STATS`, trades, exposure) per combination,
+    sorted by Sharpe (stable: ties keep grid order); `attrs` as `sweep`'s (`n_trials`,
+    `rejected`, `strategy`, `registration`, `registered`). Every combination is registered as a
+    trial of the group (strategy family, panel fingerprint, timeframe) in `ledger` (default:
+    the configured ledger), in one transaction; `register=False` opts out, with a warning."""
+    from tqdm.auto import tqdm
+
+    from nzeza import stats
+    from nzeza.research.metrics import SWEEP_STATS
+    from nzeza.research.sweep import valid_combos
+    from nzeza.research.trials import _sub_evaluation, per_bar_returns, recording
+    from nzeza.strategies import is_portfolio
+
+    if not isinstance(strategy_cls, type) or not is_portfolio(strategy_cls):
+        raise ValidationError(
+            "strategy_cls",
+            getattr(strategy_cls, "__name__", type(strategy_cls).__name__),
+            "is not a PortfolioStrategy class: sweep single-symbol strategies with sweep()",
+        )
+    costs = costs or Costs()
+    combos, rejected = valid_combos(strategy_cls, grid, constraint)
+    check_panel(panel)
+    if len(panel) < 2:
+        raise ValidationError("panel", len(panel), "a sweep needs at least 2 bars")
+    columns = [*SWEEP_STATS, "trades", "exposure"]
+    rows: list[list[float]] = []
+    returns = np.zeros((len(panel), len(combos)), dtype=np.float32)
+    sharpes, n_obs, strategies = [], [], []
+    rec_args = dict(ledger=ledger, register=register, what="sweep")
+    with recording(strategy_cls, panel, costs, init_cash, **rec_args) as recorder:
+        bar = tqdm(combos, desc=f"sweep {strategy_cls.__name__}", disable=not progress)
+        for j, params in enumerate(bar):
+            strategy = strategy_cls(**params)
+            with _sub_evaluation():  # registered below, once, as this sweep's trial
+                result = backtest_portfolio(strategy, panel, costs, init_cash)
+            st = result.stats
+            rows.append([float(st[c]) for c in columns])
+            equity = result.equity.to_numpy(dtype=np.float64)
+            sample = equity[1:] / equity[:-1] - 1.0  # as record_backtest measures a backtest
+            sharpes.append(stats.sharpe_ratio(sample))
+            n_obs.append(len(sample))
+            returns[:, j] = per_bar_returns(equity)
+            strategies.append(strategy)
+        if recorder.active:
+            recorder.add(strategies, returns, sharpes, n_obs)
+    table = pd.concat([pd.DataFrame(combos), pd.DataFrame(rows, columns=columns)], axis=1)
+    for c in ("n_obs", "trades"):
+        table[c] = table[c].astype(np.int64)
+    order = np.argsort(-table["sharpe"].to_numpy(), kind="stable")
+    out = table.iloc[order].reset_index(drop=True)
+    out.attrs.update(
+        {
+            "n_trials": len(combos),
+            "rejected": rejected,
+            "strategy": strategy_cls.__name__,
+            "registration": recorder.registration,
+            "registered": recorder.registered,
+        }
+    )
+    return out
+
+
 def _cells(panel: pd.DataFrame) -> pd.Index:
     """The bar time of each cell of a (bars × symbols) array raveled row by row."""
     k = len(panel_symbols(panel))
@@ -274,5 +369,7 @@ __all__ = [
     "PortfolioResult",
     "backtest_portfolio",
     "check_panel",
+    "panel_window",
     "run_vectorbt",
+    "sweep_portfolio",
 ]

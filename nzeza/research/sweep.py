@@ -160,6 +160,35 @@ def check_grid(strategy_cls: Any, grid: Any) -> None:
                 raise ValidationError(f"grid[{key}]", values, "must be a list of values")
 
 
+def valid_combos(
+    strategy_cls: type,
+    grid: Mapping[str, Sequence[Any]],
+    constraint: Callable[[dict[str, Any]], bool] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """The grid checked (`check_grid`) and expanded: the combinations that pass `constraint`
+    and build a valid strategy, and how many did not (none valid: a `ValidationError` naming
+    the first refused)."""
+    check_grid(strategy_cls, grid)
+    combos, rejected, first_reason = [], 0, None
+    for params in expand_grid(grid):
+        if constraint is not None and not constraint(params):
+            rejected += 1
+            first_reason = first_reason or f"{params} fails the constraint"
+            continue
+        try:
+            strategy_cls(**params)
+        except ValidationError as exc:
+            rejected += 1
+            first_reason = first_reason or f"{params}: {exc}"
+            continue
+        combos.append(params)
+    if not combos:
+        raise ValidationError(
+            "grid", dict(grid), f"no valid parameter combination (first refused: {first_reason})"
+        )
+    return combos, rejected
+
+
 def _validate(chunk_size: int, bars: pd.DataFrame) -> None:
     from nzeza.data.checks import check_bars
 
@@ -203,26 +232,17 @@ def sweep(
 
     from nzeza.research.distributed import run_chunks
     from nzeza.research.trials import recording
+    from nzeza.strategies import is_portfolio
 
-    costs = costs or Costs()
-    check_grid(strategy_cls, grid)
-    combos, rejected, first_reason = [], 0, None
-    for params in expand_grid(grid):
-        if constraint is not None and not constraint(params):
-            rejected += 1
-            first_reason = first_reason or f"{params} fails the constraint"
-            continue
-        try:
-            strategy_cls(**params)
-        except ValidationError as exc:
-            rejected += 1
-            first_reason = first_reason or f"{params}: {exc}"
-            continue
-        combos.append(params)
-    if not combos:
+    if isinstance(strategy_cls, type) and is_portfolio(strategy_cls):
         raise ValidationError(
-            "grid", dict(grid), f"no valid parameter combination (first refused: {first_reason})"
+            "strategy_cls",
+            strategy_cls.__name__,
+            "is a portfolio strategy: sweep it on a panel with "
+            "nzeza.research.portfolio.sweep_portfolio",
         )
+    costs = costs or Costs()
+    combos, rejected = valid_combos(strategy_cls, grid, constraint)
     n = len(bars)
     _validate(chunk_size, bars)
     check_inputs(np.zeros(0), bars["open"].to_numpy(dtype=np.float64), bars.index, init_cash)
@@ -300,4 +320,5 @@ __all__ = [
     "sweep",
     "sweep_chunk",
     "target_block",
+    "valid_combos",
 ]

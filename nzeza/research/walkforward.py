@@ -4,7 +4,12 @@ test window, and judge only the stitched out-of-sample result.
 Every combination of the grid is registered once as a trial on the whole data set (source
 "validate"): that group — with everything tried on these bars before — is what the verdict
 counts, deflates by and runs PBO and CPCV over. The fold sweeps and out-of-sample backtests are
-sub-period evaluations of those same combinations and are not registered again."""
+sub-period evaluations of those same combinations and are not registered again.
+
+A portfolio strategy (a `PortfolioStrategy` class) walks forward on a panel the same way: its
+sweeps are `sweep_portfolio`, its out-of-sample runs `backtest_portfolio` (shared cash), each
+window's panel holds the symbols that have bars in it, and the grid is registered on the whole
+panel (the group of its backtests and sweeps: family, panel fingerprint, timeframe)."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from nzeza.domain import Costs
 from nzeza.errors import ValidationError
 from nzeza.research.backtest import backtest, freq_of
 from nzeza.research.metrics import periods_per_year
+from nzeza.research.portfolio import backtest_portfolio, check_panel, panel_window, sweep_portfolio
 from nzeza.research.sweep import sweep
 from nzeza.research.trials import (
     UnregisteredRunWarning,
@@ -30,6 +36,7 @@ from nzeza.research.trials import (
     using_ledger,
 )
 from nzeza.research.verdict import Verdict, VerdictPolicy, verdict
+from nzeza.strategies import is_portfolio
 
 
 @dataclass
@@ -66,8 +73,13 @@ def _oos(
 ) -> tuple[pd.Series, int]:
     """Returns on bars[test_start:test_end] of a backtest that saw the warm-up before it."""
     lead = max(int(getattr(strategy, "warmup", 1)), 1)
-    seg = bars.iloc[max(0, test_start - lead) : test_end]
-    res = backtest(strategy, seg, costs, init_cash)
+    res: Any
+    if is_portfolio(strategy):
+        seg = panel_window(bars, max(0, test_start - lead), test_end)
+        res = backtest_portfolio(strategy, seg, costs, init_cash)
+    else:
+        seg = bars.iloc[max(0, test_start - lead) : test_end]
+        res = backtest(strategy, seg, costs, init_cash)
     rets = res.equity.pct_change().iloc[-(test_end - test_start) :]
     test_idx = bars.index[test_start:test_end]
     trades = res.trades
@@ -98,7 +110,10 @@ def walk_forward(
     UnregisteredRunWarning): its result has no verdict."""
     from nzeza.data.checks import check_bars
 
-    check_bars(bars)
+    if is_portfolio(strategy_cls):
+        check_panel(bars)
+    else:
+        check_bars(bars)
     costs = costs or Costs()
     policy = policy or VerdictPolicy()
     step = step or test
@@ -136,10 +151,14 @@ def _walk_forward(
 ) -> WalkForwardResult:
     from tqdm.auto import tqdm
 
+    portfolio = is_portfolio(strategy_cls)
+    run_sweep: Any = sweep_portfolio if portfolio else sweep
     registration = None
     if ledger is not None:  # every combination, once, on the whole data set
         with _as_source("validate"):
-            full = sweep(strategy_cls, bars, grid, costs, init_cash, progress=False, ledger=ledger)
+            full = run_sweep(
+                strategy_cls, bars, grid, costs, init_cash, progress=False, ledger=ledger
+            )
         registration = full.attrs["registration"]
     stressed = costs.scaled(policy.cost_stress)
     rows, parts, stress_parts, trades, sr_vars, n_trials = [], [], [], 0, [], 0
@@ -148,9 +167,9 @@ def _walk_forward(
         starts, desc=f"walk-forward {strategy_cls.__name__}", unit="window", disable=not progress
     )
     for k, s0 in enumerate(steps):
-        tr = bars.iloc[s0 : s0 + train]
+        tr = panel_window(bars, s0, s0 + train) if portfolio else bars.iloc[s0 : s0 + train]
         with _sub_evaluation():
-            table = sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
+            table = run_sweep(strategy_cls, tr, grid, costs, init_cash, progress=False)
         n_trials = table.attrs["n_trials"]
         sr_vars.append(float(np.var(table["sharpe_per_period"], ddof=1)) if len(table) > 1 else 0.0)
         best = table.sort_values(objective, ascending=False).iloc[0]

@@ -45,6 +45,7 @@ def test_every_notebook_is_numbered_and_has_a_parameters_cell() -> None:
         "05_live.ipynb",
         "06_dashboard.ipynb",
         "07_my_strategy.ipynb",
+        "08_portfolio.ipynb",
     ]
     for name in names:
         nb = nbformat.read(NB / name, as_version=4)

@@ -380,10 +380,10 @@ def test_cli_refusals_name_the_flag(capsys) -> None:
     assert code == 2 and "--symbol" in err and "portfolio" in err
     code, _, err = in_process(capsys, "backtest", "cross_sectional_momentum", "--params", "top=0")
     assert code == 2 and "top" in err
-    # the paths that run one symbol refuse a portfolio strategy with a typed error
+    # the paths that run one symbol refuse a portfolio strategy with a typed error (sweep,
+    # validate and lookahead run it on the panel: tests/research/test_portfolio_integrity.py)
     for command in (
         ["replay", "--strategy", "cross_sectional_momentum", "--sample", "btc_usd_1h"],
-        ["sweep", "cross_sectional_momentum", "--sample", "btc_usd_1h", "--last", "300"],
     ):
         code, _, err = in_process(capsys, *command)
         assert code == 2 and "portfolio strategy" in err and "Traceback" not in err
