@@ -176,6 +176,8 @@ def _walk_forward(
         params = {key: best[key] for key in grid}
         params = {key: (v.item() if hasattr(v, "item") else v) for key, v in params.items()}
         strat = strategy_cls(**params)
+        # as the strategy took them (a table row is all floats: `lookback 180.0` read as 180)
+        params = {key: strat.params[key] for key in grid}
         t0, t1 = s0 + train, min(s0 + train + test, len(bars))
         with _sub_evaluation():
             rets, n = _oos(strat, bars, t0, t1, costs, init_cash)

@@ -200,3 +200,21 @@ def test_validate_a_short_daily_series_without_window_flags(tmp_path) -> None:
     out = nzeza(*args, "--grid", "fast=5,10", "slow=40", "--ledger", ledger)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "walk-forward windows: train" in out.stdout and "VERDICT:" in out.stdout
+
+
+def test_walk_forward_windows_show_parameters_as_the_strategy_took_them() -> None:
+    """A sweep table's best row is all floats; the windows table said `fast 10.0`."""
+    import warnings
+
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.research import walk_forward
+
+    bars = load_sample("btc_usd_1h").iloc[-3000:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wf = walk_forward(
+            SmaCross, bars, {"fast": [5, 10], "slow": [40]}, 1200, 600, register=False,
+            costs=Costs(0.001, 0.0005), progress=False,
+        )  # fmt: skip
+    assert str(wf.windows["fast"].dtype) == "int64" and wf.windows["slow"].tolist() == [40] * 3
