@@ -142,15 +142,20 @@ def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = 
         dayfirst=args.dayfirst,
         repair=args.repair,
     )
-    for change in bars.attrs.get("repairs") or []:
-        print(f"repaired {bars.attrs.get('sample', spec)}: {change}")
-    if args.repair and not bars.attrs.get("repairs"):
-        print(f"repair: nothing to change in {bars.attrs.get('sample', spec)}")
+    return _repaired_and_cut(bars, spec, args.repair, last, flag)
+
+
+def _repaired_and_cut(frame: Any, spec: str, repair: bool, last: int | None, flag: str) -> Any:
+    """Print what `--repair` changed (or that it changed nothing); keep the last N bars."""
+    for change in frame.attrs.get("repairs") or []:
+        print(f"repaired {frame.attrs.get('sample', spec)}: {change}")
+    if repair and not frame.attrs.get("repairs"):
+        print(f"repair: nothing to change in {frame.attrs.get('sample', spec)}")
     if last is not None:
         if isinstance(last, bool) or not isinstance(last, int) or last < 2:
             raise ValidationError(flag, last, "must be a whole number of bars >= 2")
-        bars = bars.iloc[-last:]
-    return bars
+        frame = frame.iloc[-last:]
+    return frame
 
 
 def load_panel_bars(
@@ -174,15 +179,7 @@ def load_panel_bars(
         dayfirst=args.dayfirst,
         repair=args.repair,
     )
-    for change in panel.attrs.get("repairs") or []:
-        print(f"repaired {panel.attrs.get('sample', spec)}: {change}")
-    if args.repair and not panel.attrs.get("repairs"):
-        print(f"repair: nothing to change in {panel.attrs.get('sample', spec)}")
-    if last is not None:
-        if isinstance(last, bool) or not isinstance(last, int) or last < 2:
-            raise ValidationError(flag, last, "must be a whole number of bars >= 2")
-        panel = panel.iloc[-last:]
-    return panel
+    return _repaired_and_cut(panel, spec, args.repair, last, flag)
 
 
 def bars_label(bars: Any) -> str:

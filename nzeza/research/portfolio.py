@@ -305,7 +305,7 @@ def sweep_portfolio(
 
     from nzeza import stats
     from nzeza.research.metrics import SWEEP_STATS
-    from nzeza.research.sweep import valid_combos
+    from nzeza.research.sweep import ranked_table, valid_combos
     from nzeza.research.trials import _sub_evaluation, per_bar_returns, recording
     from nzeza.strategies import is_portfolio
 
@@ -341,21 +341,10 @@ def sweep_portfolio(
             strategies.append(strategy)
         if recorder.active:
             recorder.add(strategies, returns, sharpes, n_obs)
-    table = pd.concat([pd.DataFrame(combos), pd.DataFrame(rows, columns=columns)], axis=1)
+    table = pd.DataFrame(rows, columns=columns)
     for c in ("n_obs", "trades"):
         table[c] = table[c].astype(np.int64)
-    order = np.argsort(-table["sharpe"].to_numpy(), kind="stable")
-    out = table.iloc[order].reset_index(drop=True)
-    out.attrs.update(
-        {
-            "n_trials": len(combos),
-            "rejected": rejected,
-            "strategy": strategy_cls.__name__,
-            "registration": recorder.registration,
-            "registered": recorder.registered,
-        }
-    )
-    return out
+    return ranked_table(combos, table, rejected, strategy_cls, recorder)[0]
 
 
 def _cells(panel: pd.DataFrame) -> pd.Index:

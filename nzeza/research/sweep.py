@@ -199,6 +199,27 @@ def _validate(chunk_size: int, bars: pd.DataFrame) -> None:
     check_bars(bars)
 
 
+def ranked_table(
+    combos: list[dict[str, Any]], stats: pd.DataFrame, rejected: int, cls: type, recorder: Any
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sweep table: each combination's parameters and statistics, best Sharpe first (ties
+    keep the grid's order), with what the registry made of it in `attrs`; and that order (the
+    grid position of each row)."""
+    table = pd.concat([pd.DataFrame(combos), stats], axis=1)
+    order = np.argsort(-table["sharpe"].to_numpy(), kind="stable")
+    out = table.iloc[order].reset_index(drop=True)
+    out.attrs.update(
+        {
+            "n_trials": len(combos),
+            "rejected": rejected,
+            "strategy": cls.__name__,
+            "registration": recorder.registration,
+            "registered": recorder.registered,
+        }
+    )
+    return out, order
+
+
 def sweep(
     strategy_cls: type,
     bars: pd.DataFrame,
@@ -275,18 +296,7 @@ def sweep(
         finally:
             bar.close()
     stats = {c: np.concatenate([p[c] for p in parts if p is not None]) for c in parts[0] or {}}
-    table = pd.concat([pd.DataFrame(combos), pd.DataFrame(stats)], axis=1)
-    order = np.argsort(-table["sharpe"].to_numpy(), kind="stable")
-    out = table.iloc[order].reset_index(drop=True)
-    out.attrs.update(
-        {
-            "n_trials": len(combos),
-            "rejected": rejected,
-            "strategy": strategy_cls.__name__,
-            "registration": recorder.registration,
-            "registered": recorder.registered,
-        }
-    )
+    out, order = ranked_table(combos, pd.DataFrame(stats), rejected, strategy_cls, recorder)
     if returns is not None:
         _permute_columns(returns, order)
         returns.flags.writeable = False
