@@ -72,7 +72,7 @@ class Strategy:
                     params[key] = hint
         cls._param_types = params
         snapshot_source(cls)  # the identity hashes the source this class was compiled from
-        if not cls.name:
+        if "name" not in cls.__dict__ or not cls.name:  # named after itself, never its base
             cls.name = "".join(f"_{c.lower()}" if c.isupper() else c for c in cls.__name__).lstrip(
                 "_"
             )

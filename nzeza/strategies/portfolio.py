@@ -77,11 +77,6 @@ class PortfolioStrategy(Strategy):
     # the bound L of every single weight: each weight lies in [-L, L]
     max_weight: float = 1.0
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        if "name" not in cls.__dict__:
-            cls.name = ""  # each subclass is named after itself, not after its base
-        super().__init_subclass__(**kwargs)
-
     def validate(self) -> None:
         self.require(0 < self.max_gross <= 10, "max_gross", "must be in (0, 10]")
         self.require(0 < self.max_weight <= 10, "max_weight", "must be in (0, 10]")

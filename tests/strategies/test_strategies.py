@@ -89,3 +89,18 @@ def test_search_space_has_no_duplicate_trials(name: str) -> None:
         key = cls(**params).targets(bars).to_numpy().tobytes()
         assert key not in seen, f"{name}: {params} trades exactly like {seen[key]}"
         seen[key] = params
+
+
+def test_a_subclass_is_named_after_itself_never_after_its_base() -> None:
+    """`class MySma(SmaCross)` was named "sma_cross" (inherited), so registering it replaced
+    the shipped strategy under that name."""
+    from nzeza.strategies import REGISTRY, SmaCross, get_strategy
+
+    class MySma(SmaCross):
+        pass
+
+    class Named(SmaCross):
+        name = "my_own"
+
+    assert MySma.name == "my_sma" and Named.name == "my_own"
+    assert REGISTRY["sma_cross"] is SmaCross and get_strategy("sma_cross") is SmaCross
