@@ -106,7 +106,8 @@ wf.windows.drop(columns=["train_start"]).round(4)
 print(wf.verdict)
 
 # %% [markdown]
-# ## Lookahead check\nDoes the target at a bar change when the bars after it are removed?
+# ## Lookahead check
+# Does the target at a bar change when the bars after it are removed?
 
 # %%
 from nzeza.research import check_lookahead

@@ -113,7 +113,12 @@ def data_options(p: argparse.ArgumentParser, *, symbol: bool = True) -> None:
         "column names in any case), or the ccxt download cache (nzeza data download)",
     )
     if symbol:
-        p.add_argument("--symbol", default=None, help="one symbol of a multi-symbol file/sample")
+        p.add_argument(
+            "--symbol",
+            dest="data_symbol",
+            default=None,
+            help="one symbol of a multi-symbol file/sample",
+        )
     p.add_argument("--time-column", default=None, help="the time column, when not detected")
     p.add_argument(
         "--unit", default=None, choices=("s", "ms", "us", "ns"), help="epoch unit (default: size)"
@@ -136,7 +141,7 @@ def load_bars(args: argparse.Namespace, *, last: int | None = None, flag: str = 
     spec = args.data or args.sample or DEFAULT_SAMPLE
     bars = load(
         spec,
-        symbol=getattr(args, "symbol", None),
+        symbol=getattr(args, "data_symbol", None),
         time_column=args.time_column,
         unit=args.unit,
         dayfirst=args.dayfirst,
@@ -165,10 +170,10 @@ def load_panel_bars(
     for a portfolio strategy; `--symbol` is refused (the strategy trades all of them)."""
     from nzeza.data import load_panel
 
-    if getattr(args, "symbol", None):
+    if getattr(args, "data_symbol", None):
         raise ValidationError(
             "--symbol",
-            args.symbol,
+            args.data_symbol,
             "a portfolio strategy trades every symbol of the panel: drop --symbol",
         )
     spec = args.data or args.sample or DEFAULT_SAMPLE

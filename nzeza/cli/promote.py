@@ -116,10 +116,7 @@ def _promote(args: argparse.Namespace) -> int:
         raise ValidationError(
             "--venue", venue, "a live promotion names its venue (--venue or NZEZA_LIVE_VENUE)"
         )
-    # the bars of lookahead and parity; --symbol is the run's symbol, not a column of a file
-    bars = load_bars(
-        argparse.Namespace(**{**vars(args), "symbol": None}), last=args.bars, flag="--bars"
-    )
+    bars = load_bars(args, last=args.bars, flag="--bars")  # the bars of lookahead and parity
     with open_ledger(args.ledger) as ledger:
         timeframe = args.timeframe
         if args.vol_target is not None and timeframe is None:

@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from nzeza.errors import ConfigError, VenueError
@@ -36,10 +37,14 @@ class RetryPolicy:
         if not 0 <= self.jitter < 1:
             raise ConfigError("retry.jitter", f"must be in [0, 1), got {self.jitter}")
 
+    @cached_property
+    def _backoff(self) -> Backoff:
+        return Backoff(self.base_delay, self.max_delay, self.factor, self.jitter)
+
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds before retry `retry` (1-based): the one backoff policy, `nzeza.ops.backoff`
         (without an `rng`, no jitter: the ceiling itself)."""
-        backoff = Backoff(self.base_delay, self.max_delay, self.factor, self.jitter)
+        backoff = self._backoff
         return backoff.delay(retry - 1, rng) if rng is not None else backoff.ceiling(retry - 1)
 
 

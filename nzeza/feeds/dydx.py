@@ -53,10 +53,6 @@ CHANNELS = ("v4_orderbook", "v4_trades")
 def parse(raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
     """Parse one dYdX indexer message. Raises ParseError (only) on bad input."""
     msg = loads(VENUE, raw)
-    return _guarded(msg, recv_ns)
-
-
-def _guarded(msg: Any, recv_ns: int | None) -> list[Event]:
     return dispatch_checked(VENUE, _dispatch, msg, recv_ns)
 
 
@@ -138,7 +134,7 @@ class DydxParser:
 
     def parse(self, raw: str | bytes, recv_ns: int | None = None) -> list[Event]:
         msg = loads(VENUE, raw)
-        events = _guarded(msg, recv_ns)
+        events = dispatch_checked(VENUE, _dispatch, msg, recv_ns)
         mid = msg.get("message_id")
         if type(mid) is int:
             if msg.get("type") == "connected":

@@ -19,8 +19,12 @@ class LocalServer:
     def routes(self, app: web.Application) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def middlewares(self) -> list[Any]:
+        """A simulator's own request handling (auth, injected faults), after the request log."""
+        return []
+
     async def start(self) -> str:
-        app = web.Application(middlewares=[self._log])
+        app = web.Application(middlewares=[self._log, *self.middlewares()])
         self.routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from support.sim._server import LocalServer
 from support.sim.binance_market import symbol_info
 
 SYMBOLS = {
@@ -38,8 +39,9 @@ SYMBOLS = {
 }
 
 
-class BinanceSim:
+class BinanceSim(LocalServer):
     def __init__(self, balances: dict[str, Any] | None = None) -> None:
+        super().__init__()
         self.orders: dict[int, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         start = balances or {"USDT": 100000, "BTC": 1, "ETH": 0}
@@ -48,9 +50,6 @@ class BinanceSim:
         self._ids = itertools.count(1000)
         self._faults: list[tuple[int, int, str, str | None]] = []
         self._delay = 0.0
-        self.requests: list[tuple[str, str]] = []
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
     def fail_next(self, status: int, code: int, msg: str, path: str | None = None) -> None:
         """Answer the next request (the next one to `path`, if given) with this error."""
@@ -59,8 +58,7 @@ class BinanceSim:
     def delay_next_create(self, seconds: float) -> None:
         self._delay = seconds
 
-    async def start(self) -> str:
-        app = web.Application(middlewares=[self._mw])
+    def routes(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/api/v3/exchangeInfo", self._info)
         r.add_get("/api/v3/account", self._account)
@@ -69,20 +67,12 @@ class BinanceSim:
         r.add_get("/api/v3/order", self._fetch)
         r.add_get("/api/v3/openOrders", self._open)
         r.add_get("/api/v3/myTrades", self._my_trades)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self.url
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def middlewares(self) -> list[Any]:
+        return [self._mw]
 
     @web.middleware
     async def _mw(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        self.requests.append((request.method, request.path))
         public = request.path in ("/api/v3/exchangeInfo", "/api/v3/account")
         signed = "signature" in request.query or "signature" in await request.text()
         if not public and not signed:
