@@ -1,4 +1,5 @@
-"""`nzeza data samples|validate|download`: argument handling only; the work is in nzeza.data."""
+"""`nzeza data samples|validate|download|funding|mark`: argument handling only; the work is in
+nzeza.data."""
 
 from __future__ import annotations
 
@@ -46,6 +47,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--strict", action="store_true", help="exit non-zero if validation fails")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(handler=_download)
+
+    f = acts.add_parser(
+        "funding",
+        help="download a perpetual's funding-rate history with ccxt into the cache",
+        description="Funding rates of a perpetual (ccxt fetchFundingRateHistory), paged, "
+        "retried and resumable, into <cache>/<exchange>/<symbol>/funding.parquet; gaps against "
+        "the venue's funding interval (Binance 8 h, dYdX/Hyperliquid 1 h) are reported.",
+    )
+    _history_args(f)
+    f.set_defaults(handler=_funding)
+
+    m = acts.add_parser(
+        "mark",
+        help="download a perpetual's mark-price bars with ccxt into the cache",
+        description="Mark-price OHLCV of a perpetual (ccxt fetch_ohlcv price=mark) into "
+        "<cache>/<exchange>/<symbol>/<timeframe>-mark.parquet; read it back as "
+        "ccxt:EXCHANGE:SYMBOL:TIMEFRAME:mark.",
+    )
+    _history_args(m)
+    m.add_argument("--timeframe", required=True, help="e.g. 1m, 15m, 1h, 1d")
+    m.set_defaults(handler=_mark)
+
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("exchange", help="ccxt exchange id, e.g. binanceusdm, dydx, hyperliquid")
+    p.add_argument("symbol", metavar="SYMBOL", help="unified perpetual symbol, e.g. BTC/USDT:USDT")
+    p.add_argument("--since", required=True, help="start, UTC date, e.g. 2024-01-01")
+    p.add_argument("--until", default=None, help="end (exclusive), UTC date; default now")
+    p.add_argument("--cache", default=None, metavar="DIR", help="cache folder")
+    p.add_argument("--limit", type=int, default=None, help="rows per request")
+    p.add_argument(
+        "--api-base",
+        default=None,
+        metavar="URL",
+        help="send the exchange's REST calls to this host (mirror, proxy, local test server)",
+    )
+    p.add_argument("--strict", action="store_true", help="exit non-zero if the checks fail")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _samples(args: argparse.Namespace) -> int:
@@ -109,6 +148,51 @@ def _download(args: argparse.Namespace) -> int:
 
     options = api_base_options(args.exchange, args.api_base) if args.api_base else None
     result = fetch_ohlcv_to_cache(
+        args.exchange,
+        args.symbol,
+        args.timeframe,
+        args.since,
+        args.until,
+        cache_dir=args.cache,
+        progress=not args.no_progress,
+        exchange_options=options,
+        limit=args.limit,
+    )
+    print(result.summary())
+    print(result.report)
+    if args.strict:
+        result.report.raise_if_bad()
+    return 0
+
+
+def _funding(args: argparse.Namespace) -> int:
+    from nzeza.data.download import api_base_options
+    from nzeza.data.funding import download_funding
+
+    options = api_base_options(args.exchange, args.api_base) if args.api_base else None
+    result = download_funding(
+        args.exchange,
+        args.symbol,
+        args.since,
+        args.until,
+        cache_dir=args.cache,
+        progress=not args.no_progress,
+        exchange_options=options,
+        limit=args.limit,
+    )
+    print(result.summary())
+    print(result.report)
+    if args.strict:
+        result.report.raise_if_bad()
+    return 0
+
+
+def _mark(args: argparse.Namespace) -> int:
+    from nzeza.data.download import api_base_options
+    from nzeza.data.funding import download_mark
+
+    options = api_base_options(args.exchange, args.api_base) if args.api_base else None
+    result = download_mark(
         args.exchange,
         args.symbol,
         args.timeframe,

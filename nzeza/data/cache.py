@@ -1,7 +1,9 @@
 """The local Parquet cache of downloaded bars: one file per (exchange, symbol, timeframe).
 
 Layout: `<cache_dir>/<exchange>/<BASE-QUOTE[_SETTLE]>/<timeframe>.parquet`, each file a
-canonical OHLCV frame (see `schema.py`), ascending and unique in time. Writes are atomic
+canonical OHLCV frame (see `schema.py`), ascending and unique in time. Mark-price bars of a
+perpetual sit beside the trade bars as `<timeframe>-mark.parquet`, its funding history as
+`funding.parquet` (`nzeza.data.funding`). Writes are atomic
 (temp file in the same folder, fsync, `os.replace`), so a crash or a concurrent reader never
 sees a half-written file.
 """
@@ -17,7 +19,7 @@ import pandas as pd
 
 from nzeza.data.schema import as_ohlcv
 from nzeza.data.timeframe import Timeframe, parse_timeframe
-from nzeza.errors import DataError
+from nzeza.errors import DataError, ValidationError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -29,16 +31,33 @@ def default_cache_dir() -> Path:
     return Path(load_settings().data_dir) / "ohlcv"
 
 
+PRICES = ("mark",)
+"""Price series other than trades that the cache keeps bars of (ccxt's `params={"price": ...}`)."""
+
+
 def cache_path(
-    cache_dir: str | Path, exchange: str, symbol: str, timeframe: str | Timeframe
+    cache_dir: str | Path,
+    exchange: str,
+    symbol: str,
+    timeframe: str | Timeframe,
+    price: str | None = None,
 ) -> Path:
-    """Where the bars of `symbol` on `exchange` at `timeframe` are cached.
+    """Where the bars of `symbol` on `exchange` at `timeframe` are cached (`price="mark"`: the
+    mark-price bars of a perpetual).
 
     `BTC/USDT` → `BTC-USDT`, `BTC/USDT:USDT` → `BTC-USDT_USDT`.
     """
     tf = parse_timeframe(timeframe)
+    if price is not None and price not in PRICES:
+        raise ValidationError("price", price, f"must be one of {', '.join(PRICES)} (or None)")
+    suffix = "" if price is None else f"-{price}"
+    return symbol_dir(cache_dir, exchange, symbol) / f"{tf.text}{suffix}.parquet"
+
+
+def symbol_dir(cache_dir: str | Path, exchange: str, symbol: str) -> Path:
+    """The folder of everything cached for `symbol` on `exchange`."""
     sym = _safe(symbol.replace("/", "-").replace(":", "_"))
-    return Path(cache_dir) / _safe(exchange) / sym / f"{tf.text}.parquet"
+    return Path(cache_dir) / _safe(exchange) / sym
 
 
 def _safe(part: str) -> str:
@@ -77,4 +96,11 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["cache_path", "default_cache_dir", "read_cache", "write_parquet_atomic"]
+__all__ = [
+    "PRICES",
+    "cache_path",
+    "default_cache_dir",
+    "read_cache",
+    "symbol_dir",
+    "write_parquet_atomic",
+]

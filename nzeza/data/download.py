@@ -16,7 +16,11 @@ is already running and `asyncio.run` would fail):
 - bars not yet closed (open time + timeframe > exchange clock) are never cached;
 - duplicates are dropped (a re-fetched bar replaces the cached one), the result validated
   with `validate_ohlcv` and the cache written atomically, every `flush_every` pages too, so
-  an interrupted download resumes from the last flushed page.
+  an interrupted download resumes from the last flushed page;
+- `price="mark"` downloads a perpetual's mark-price bars instead (ccxt's
+  `fetch_ohlcv(..., params={"price": "mark"})`, Binance USDⓈ-M `GET /fapi/v1/markPriceKlines`)
+  into their own cache file (`<timeframe>-mark.parquet`); their volume is zero, so the
+  zero-volume check is off for them.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from nzeza.data.cache import cache_path, default_cache_dir, read_cache, write_parquet_atomic
+from nzeza.data.cache import PRICES, cache_path, default_cache_dir, read_cache, write_parquet_atomic
 from nzeza.data.schema import INDEX_NAME, OHLCV_COLUMNS
 from nzeza.data.timeframe import Timeframe, parse_timeframe
 from nzeza.data.validate import OhlcvReport, validate_ohlcv
@@ -56,6 +60,7 @@ class DownloadResult:
     exchange: str
     symbol: str
     timeframe: str
+    price: str | None = None  # None: trade bars; "mark": mark-price bars
     requests: int = 0  # HTTP calls for bars (including retried ones)
     retries: int = 0
     fetched_rows: int = 0  # rows the exchange returned in range, before de-duplication
@@ -65,8 +70,10 @@ class DownloadResult:
 
     def summary(self) -> str:
         span = f"{self.bars.index[0]} → {self.bars.index[-1]}" if len(self.bars) else "no bars"
+        kind = "" if self.price is None else f" {self.price}"
         return (
-            f"{self.exchange} {self.symbol} {self.timeframe}: {len(self.bars):,} bars ({span}); "
+            f"{self.exchange} {self.symbol} {self.timeframe}{kind}: {len(self.bars):,} bars "
+            f"({span}); "
             f"{self.new_bars:,} new from {self.requests} request(s), {self.retries} retr"
             f"{'y' if self.retries == 1 else 'ies'}, {self.duplicates_dropped} duplicate(s) "
             f"dropped; cache {self.path}"
@@ -171,7 +178,9 @@ class _Caller:
                 return fn()
             except ccxt.BadSymbol as exc:
                 raise ValidationError("symbol", self.result.symbol, str(exc)) from None
-            except ccxt.NetworkError as exc:  # includes RateLimitExceeded, DDoSProtection
+            # OperationFailed: "might succeed if retried" (ccxt) — network errors, rate limits,
+            # and a venue's own transient errors (Binance -1001 "Internal error ... try again")
+            except ccxt.OperationFailed as exc:
                 if attempt >= self.max_retries:
                     raise VenueError(
                         self.ex.id,
@@ -206,11 +215,20 @@ class _Caller:
             return None
 
 
-def _check_market(ex: Any, symbol: str, tf: Timeframe, timeframe: Any) -> None:
+def _check_market(
+    ex: Any, symbol: str, tf: Timeframe, timeframe: Any, price: str | None = None
+) -> None:
     if not ex.has.get("fetchOHLCV"):
         raise ValidationError("exchange", ex.id, "this exchange offers no OHLCV history")
+    if price == "mark" and not ex.has.get("fetchMarkOHLCV"):
+        raise ValidationError("exchange", ex.id, "this exchange offers no mark-price history")
     if ex.timeframes and tf.text not in ex.timeframes:
         raise ValidationError("timeframe", timeframe, f"{ex.id} offers {', '.join(ex.timeframes)}")
+    check_symbol(ex, symbol)
+
+
+def check_symbol(ex: Any, symbol: str) -> None:
+    """Refuse a symbol that is not one of `ex`'s loaded markets, suggesting the right one."""
     if symbol not in ex.markets:
         by_id = ex.markets_by_id.get(symbol) if ex.markets_by_id else None
         if by_id:
@@ -254,12 +272,14 @@ def fetch_ohlcv_to_cache(
     flush_every: int = 20,
     strict: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    price: str | None = None,
 ) -> DownloadResult:
     """Bring the cache up to date for [since, until) and return a `DownloadResult`.
 
     `until` defaults to now (exclusive); `limit` is the page size (default: the exchange's
     maximum, 1000 on Binance spot). `strict=True` raises `OhlcvValidationError` after the
-    cache is written if the returned bars fail validation. See the module docstring.
+    cache is written if the returned bars fail validation. `price="mark"`: the mark-price
+    bars of a perpetual. See the module docstring.
     """
     tf = parse_timeframe(timeframe)
     start = parse_date(since, "since")
@@ -269,14 +289,17 @@ def fetch_ohlcv_to_cache(
             raise ValidationError("until", until, f"must be after since={start.isoformat()}")
     if limit is not None and limit <= 0:
         raise ValidationError("limit", limit, "must be a positive number of bars")
+    if price is not None and price not in PRICES:
+        raise ValidationError("price", price, f"must be one of {', '.join(PRICES)} (or None)")
     ex = make_exchange(exchange, exchange_options)
-    path = cache_path(cache_dir or default_cache_dir(), ex.id, symbol, tf)
+    path = cache_path(cache_dir or default_cache_dir(), ex.id, symbol, tf, price=price)
     empty = _to_frame([])
-    result = DownloadResult(empty, None, path, ex.id, symbol, tf.text)  # type: ignore[arg-type]
+    result = DownloadResult(empty, None, path, ex.id, symbol, tf.text, price)  # type: ignore[arg-type]
     call = _Caller(ex, result, max_retries, backoff, sleep)
     _spot_markets_only(ex, symbol, exchange_options)
     call("load_markets", ex.load_markets, count=False)
-    _check_market(ex, symbol, tf, timeframe)
+    _check_market(ex, symbol, tf, timeframe, price)
+    params = {} if price is None else {"price": price}
 
     now_ms = int(ex.milliseconds())
     start_ms = int(start.value // 1_000_000)
@@ -294,9 +317,8 @@ def fetch_ohlcv_to_cache(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(
-        total=total_bars, unit="bar", disable=not progress, desc=f"{ex.id} {symbol} {tf.text}"
-    )
+    desc = f"{ex.id} {symbol} {tf.text}" + ("" if price is None else f" {price}")
+    bar = tqdm(total=total_bars, unit="bar", disable=not progress, desc=desc)
     pending: list[list[Any]] = []
     pages = 0
     try:
@@ -307,7 +329,9 @@ def fetch_ohlcv_to_cache(
                 n = int(min(page, -(-(seg_end - cursor) // step)))
                 batch = call(
                     "fetch_ohlcv",
-                    functools.partial(ex.fetch_ohlcv, symbol, tf.text, since=cursor, limit=n),
+                    functools.partial(
+                        ex.fetch_ohlcv, symbol, tf.text, since=cursor, limit=n, params=params
+                    ),
                 )
                 pages += 1
                 if not batch:
@@ -337,7 +361,13 @@ def fetch_ohlcv_to_cache(
     hi = pd.Timestamp(end_ms * 1_000_000, tz="UTC")
     result.bars = cached[(cached.index >= lo) & (cached.index < hi)]
     result.bars.attrs = {"exchange": ex.id, "symbol": symbol, "timeframe": tf.text}
-    result.report = validate_ohlcv(result.bars, tf)
+    if price is not None:
+        result.bars.attrs["price"] = price
+    # mark-price bars carry no volume: a run of zero volumes is what they are, not a fault
+    if price is None:
+        result.report = validate_ohlcv(result.bars, tf)
+    else:
+        result.report = validate_ohlcv(result.bars, tf, min_zero_volume_run=None)
     log.info("%s", result.summary())
     if not result.report.ok:
         log.warning("%s %s %s: %s", ex.id, symbol, tf.text, result.report)
@@ -399,6 +429,7 @@ def download_ohlcv(
 __all__ = [
     "DownloadResult",
     "api_base_options",
+    "check_symbol",
     "download_ohlcv",
     "fetch_ohlcv_to_cache",
     "make_exchange",

@@ -5,6 +5,7 @@ one's own, or the ccxt download cache, and returns a checked OHLCV frame.
     bars = load("my_bars.csv")                      # time column and unit detected
     bars = load("panel.parquet", symbol="ETH")      # one symbol of a multi-symbol file
     bars = load("ccxt:binance:BTC/USDT:1h")         # the cache `nzeza data download` fills
+    marks = load("ccxt:binanceusdm:BTC/USDT:USDT:1h:mark")  # mark-price bars (`nzeza data mark`)
     bars = load("btc_usd_1h")                       # a bundled sample
 
 What a file may look like:
@@ -186,9 +187,11 @@ def read_bars(
 
 # -- the ccxt cache ---------------------------------------------------------------------------
 def parse_ccxt_spec(spec: str) -> tuple[str, str, str]:
-    """`ccxt:VENUE:SYMBOL:TIMEFRAME` → (venue, symbol, timeframe); the symbol may hold a colon
-    (`BTC/USDT:USDT`, a perpetual)."""
+    """`ccxt:VENUE:SYMBOL:TIMEFRAME[:mark]` → (venue, symbol, timeframe); the symbol may hold a
+    colon (`BTC/USDT:USDT`, a perpetual). `ccxt_spec_price` tells a mark-price spec."""
     parts = spec.split(":")
+    if ccxt_spec_price(spec) is not None:
+        parts = parts[:-1]
     if len(parts) < 4 or not all(parts[1:]):
         raise ValidationError(
             "--data", spec, "must be ccxt:VENUE:SYMBOL:TIMEFRAME, e.g. ccxt:binance:BTC/USDT:1h"
@@ -196,19 +199,34 @@ def parse_ccxt_spec(spec: str) -> tuple[str, str, str]:
     return parts[1], ":".join(parts[2:-1]), parts[-1]
 
 
+def ccxt_spec_price(spec: str) -> str | None:
+    """`"mark"` for `ccxt:VENUE:SYMBOL:TIMEFRAME:mark` (mark-price bars), else None."""
+    from nzeza.data.cache import PRICES
+
+    last = spec.rsplit(":", 1)[-1]
+    return last if spec.startswith("ccxt:") and last in PRICES else None
+
+
 def _from_cache(spec: str) -> pd.DataFrame:
     from nzeza.data.cache import cache_path, default_cache_dir, read_cache
 
     venue, symbol, timeframe = parse_ccxt_spec(spec)
-    path = cache_path(default_cache_dir(), venue, symbol, timeframe)
+    price = ccxt_spec_price(spec)
+    path = cache_path(default_cache_dir(), venue, symbol, timeframe, price=price)
     bars = read_cache(path)
     if bars is None:
+        how = (
+            f"nzeza data download --exchange {venue} --symbol {symbol} --timeframe {timeframe}"
+            if price is None
+            else f"nzeza data {price} {venue} {symbol} --timeframe {timeframe}"
+        )
         raise DataError(
             f"no cached bars for {spec} (looked in {path}); download them first (network): "
-            f"nzeza data download --exchange {venue} --symbol {symbol} --timeframe {timeframe} "
-            "--since 2024-01-01   (the cache folder is NZEZA_DATA_DIR/ohlcv)"
+            f"{how} --since 2024-01-01   (the cache folder is NZEZA_DATA_DIR/ohlcv)"
         )
     bars.attrs = {"sample": spec, "timeframe": timeframe, "symbol": symbol}
+    if price is not None:
+        bars.attrs["price"] = price
     return bars
 
 
@@ -439,6 +457,7 @@ def parse_times(
 
 __all__ = [
     "TIME_COLUMNS",
+    "ccxt_spec_price",
     "epoch_unit",
     "load",
     "load_panel",

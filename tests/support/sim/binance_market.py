@@ -179,7 +179,7 @@ class BinanceRestServer:
         self.now_ms = now_ms
         self.requests: list[Request] = []
         self.mutate: Callable[[list[Row]], list[Row]] | None = None
-        self._failures: list[tuple[int, int | None]] = []
+        self._failures: list[tuple[int, int | None, dict[str, Any] | None]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -221,10 +221,17 @@ class BinanceRestServer:
         return f"http://{host}:{port}"
 
     # -- test hooks ------------------------------------------------------------------------
-    def fail_next(self, n: int, status: int = 429, retry_after: int | None = 1) -> None:
-        """Answer the next `n` kline requests with `status` (429/418) and `Retry-After`."""
+    def fail_next(
+        self,
+        n: int,
+        status: int = 429,
+        retry_after: int | None = 1,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        """Answer the next `n` data requests with `status` (429/418, or a 5xx with its `body`)
+        and `Retry-After`."""
         with self._lock:
-            self._failures.extend([(status, retry_after)] * n)
+            self._failures.extend([(status, retry_after, body)] * n)
 
     def kline_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == "/api/v3/klines"]
@@ -236,20 +243,14 @@ class BinanceRestServer:
         req = Request(parts.path, params)
         with self._lock:
             self.requests.append(req)
-        routes = {
-            "/api/v3/ping": lambda p: (200, {}),
-            "/api/v3/time": lambda p: (200, {"serverTime": self._now()}),
-            "/api/v3/exchangeInfo": self._exchange_info,
-            "/api/v3/klines": self._klines,
-        }
-        route = routes.get(parts.path)
+        route = self.routes().get(parts.path)
         headers: dict[str, str] = {}
         if route is None:
             status, body = 404, {"code": -1, "msg": f"no route {parts.path}"}
-        elif parts.path == "/api/v3/klines" and self._failures:
+        elif parts.path in self.faulted_paths and self._failures:
             with self._lock:
-                status, retry_after = self._failures.pop(0)
-            body = {
+                status, retry_after, fault_body = self._failures.pop(0)
+            body = fault_body or {
                 "code": -1003,
                 "msg": "Too many requests; current limit of IP(127.0.0.1) is 6000 requests "
                 "per minute. Please use the websocket for live updates to avoid polling "
@@ -270,6 +271,18 @@ class BinanceRestServer:
             h.send_header(k, v)
         h.end_headers()
         h.wfile.write(payload)
+
+    # What a subclass extends: path → handler(params) -> (status, body); and which paths
+    # `fail_next` faults (the data endpoints, never the market list).
+    faulted_paths: frozenset[str] = frozenset({"/api/v3/klines"})
+
+    def routes(self) -> dict[str, Callable[[dict[str, str]], tuple[int, Any]]]:
+        return {
+            "/api/v3/ping": lambda p: (200, {}),
+            "/api/v3/time": lambda p: (200, {"serverTime": self._now()}),
+            "/api/v3/exchangeInfo": self._exchange_info,
+            "/api/v3/klines": self._klines,
+        }
 
     def _now(self) -> int:
         if self.now_ms is not None:
