@@ -82,8 +82,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--gap-every", type=int, default=0, metavar="N")
     rep.set_defaults(handler=_replay)
 
-    rec = cmds.add_parser("record", help="record a websocket to a capture file (<ns> <json>)")
+    rec = cmds.add_parser(
+        "record",
+        help="record a websocket to a capture file (<ns> <json>)",
+        description="Record what a websocket sends. With --venue and --symbol the venue's own "
+        "subscriptions are sent (its public trades; with --funding also its funding rate and "
+        "mark price: Binance USDⓈ-M markPrice, Hyperliquid activeAssetCtx, dYdX v4_markets); "
+        "URL is then the venue's websocket base (e.g. wss://fstream.binance.com). A summary "
+        "of the parsed events (funding rates included) is printed at the end.",
+    )
     rec.add_argument("url")
+    rec.add_argument(
+        "--venue", default=None, help="subscribe the venue's way: binance, hyperliquid, dydx, ..."
+    )
+    rec.add_argument("--symbol", default=None, help="the symbol, any spelling (BTC/USDT, BTC)")
+    rec.add_argument(
+        "--funding", action="store_true", help="also the funding rate and mark price (perps)"
+    )
     rec.add_argument(
         "--subscribe",
         action="append",
@@ -102,6 +117,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     from nzeza.feeds.replay import Faults, ReplayServer
 
+    paths = capture_paths(args.files)
+    _print_summary(paths, None)
     faults = Faults(
         drop_every=args.drop_every,
         delay_every=args.delay_every,
@@ -111,7 +128,7 @@ def _replay(args: argparse.Namespace) -> int:
         gap_every=args.gap_every,
     )
     server = ReplayServer(
-        capture_paths(args.files),
+        paths,
         host=args.host,
         port=args.port,
         speed=args.speed,
@@ -141,17 +158,41 @@ def _record(args: argparse.Namespace) -> int:
     from nzeza.errors import ValidationError
     from nzeza.feeds.replay import record
 
-    subs = []
+    url, subs = args.url, []
+    if args.funding and not args.venue:
+        raise ValidationError("--funding", True, "needs --venue and --symbol")
+    if args.venue:
+        from nzeza.feeds.streams import trade_stream
+
+        if not args.symbol:
+            raise ValidationError("--symbol", None, f"required with --venue {args.venue}")
+        stream = trade_stream(args.venue, args.url, args.symbol, funding=args.funding)
+        url = stream.url() if callable(stream.url) else stream.url
+        subs = list(stream.subscriptions)
     for text in args.subscribe:
         try:
             subs.append(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ValidationError("--subscribe", text, f"not JSON: {exc.msg}") from None
     n = asyncio.run(
-        record(args.url, subs, args.out, max_messages=args.max_messages, duration_s=args.duration)
+        record(url, subs, args.out, max_messages=args.max_messages, duration_s=args.duration)
     )
     print(f"recorded {n} messages to {args.out}")
+    if n:
+        _print_summary([args.out], args.venue)
     return 0
+
+
+def _print_summary(paths: list[Path], venue: str | None) -> None:
+    """The parsed events of captures (funding rates included), when a parser reads them."""
+    import contextlib
+
+    from nzeza.errors import DataError
+    from nzeza.feeds.capture import event_summary
+
+    # not market data any venue parser reads: the message count says what there is
+    with contextlib.suppress(DataError):
+        print(event_summary(paths, venue), flush=True)
 
 
 __all__ = [

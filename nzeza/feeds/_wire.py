@@ -183,6 +183,21 @@ def decimal_field(data: dict[str, Any], key: str, venue: str, positive: bool = F
         raise ParseError(venue, key, f"expected {kind}: {exc}", value) from None
 
 
+def signed_decimal_field(data: dict[str, Any], key: str, venue: str) -> Decimal:
+    """`data[key]` as a Decimal that may be negative (a funding rate): plain decimal text with
+    an optional leading `-`, or an integer; ParseError naming `key` otherwise."""
+    value = data[key]
+    text = value
+    negative = type(value) is str and value.startswith("-")
+    if negative:
+        text = value[1:]
+    try:
+        magnitude = DEC[text]
+    except SHAPE_ERRORS as exc:
+        raise ParseError(venue, key, f"expected signed decimal text: {exc}", value) from None
+    return -magnitude if negative else magnitude
+
+
 def price_field(data: dict[str, Any], key: str, venue: str) -> Decimal:
     """A price or a trade size: positive, finite, plain decimal text; ParseError naming `key`."""
     return decimal_field(data, key, venue, positive=True)
@@ -307,6 +322,7 @@ __all__ = [
     "price_field",
     "require",
     "shape_error",
+    "signed_decimal_field",
     "to_decimal",
     "to_positive",
 ]

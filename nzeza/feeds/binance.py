@@ -1,4 +1,5 @@
-"""Binance spot: sans-I/O parser for combined/raw streams and the REST depth snapshot.
+"""Binance spot (and USDⓈ-M futures mark price): sans-I/O parser for combined/raw streams and
+the REST depth snapshot.
 
 Handled messages (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams):
 - `<symbol>@depth` / `@depth@100ms` diff depth: `{"e":"depthUpdate","E":ms,"s":..,"U":first,
@@ -6,6 +7,12 @@ Handled messages (https://developers.binance.com/docs/binance-spot-api-docs/web-
 - `<symbol>@bookTicker`: `{"u":id,"s":..,"b":p,"B":q,"a":p,"A":q}` → `BestBidAsk`
 - `<symbol>@trade`: `{"e":"trade","E":ms,"s":..,"t":id,"p":..,"q":..,"T":ms,"m":bool}` → `Trade`
   (`m` true means the buyer was the maker, so the aggressor sold)
+- USDⓈ-M futures `<symbol>@markPrice` / `@markPrice@1s` (https://developers.binance.com/docs/
+  derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream):
+  `{"e":"markPriceUpdate","E":ms,"s":..,"p":mark,"i":index,"P":est. settle,"r":funding rate,
+  "T":next funding ms}` → `FundingUpdate(funding_rate=r, mark=p, next_funding_ns=T)`; a
+  delivery contract's update (`"r":""`, `"T":0`: no funding) gives no event. The all-market
+  stream `!markPrice@arr` sends a list of these as `data`: one event each.
 - REST `GET /api/v3/depth` body `{"lastUpdateId":..,"bids":..,"asks":..}` → `BookSnapshot`
   (the body names no symbol, so the caller passes it)
 - `{"result":null,"id":n}` → `SubscriptionAck`; `{"code":..,"msg":..}` → `VenueErrorEvent`
@@ -33,12 +40,14 @@ from nzeza.feeds._wire import (
     levels_field,
     loads,
     price_field,
+    signed_decimal_field,
 )
 from nzeza.feeds.events import (
     BestBidAsk,
     BookDelta,
     BookSnapshot,
     Event,
+    FundingUpdate,
     SubscriptionAck,
     Trade,
     VenueErrorEvent,
@@ -46,6 +55,7 @@ from nzeza.feeds.events import (
 
 VENUE = "binance"
 WS_URL = "wss://stream.binance.com:9443/stream"
+FUTURES_WS_URL = "wss://fstream.binance.com/stream"  # USDⓈ-M: where @markPrice streams are
 REST_URL = "https://api.binance.com"
 DEPTH_PATH = "/api/v3/depth"
 
@@ -185,9 +195,18 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
     data = msg.get("data")
     if data is None:
         data = msg
+    elif type(data) is list:  # !markPrice@arr: every perpetual's mark price in one message
+        out: list[Event] = []
+        for item in data:
+            if type(item) is not dict or item.get("e") != "markPriceUpdate":
+                raise ParseError(VENUE, "data", "expected markPriceUpdate objects", item)
+            out.extend(_mark_price(item, recv_ns))
+        return out
     elif type(data) is not dict:
         raise ParseError(VENUE, "data", "expected an object", msg)
     kind = data.get("e")
+    if kind == "markPriceUpdate":
+        return _mark_price(data, recv_ns)
     if kind == "depthUpdate":
         first, last = data["U"], data["u"]
         if type(first) is not int or type(last) is not int or first > last or first < 0:
@@ -271,6 +290,26 @@ def _dispatch(msg: Any, recv_ns: int | None, symbol: str) -> list[Event]:
     raise ParseError(VENUE, "e", f"unknown event type {kind!r}", msg)
 
 
+def _mark_price(data: dict[str, Any], recv_ns: int | None) -> list[Event]:
+    sym = _symbol(data["s"])
+    nxt = data["T"]
+    if type(nxt) is not int or nxt < 0:
+        raise ParseError(VENUE, "T", "expected non-negative integer milliseconds", data)
+    if data["r"] == "" and nxt == 0:
+        return []  # a delivery contract: a mark price but no funding
+    return [
+        FundingUpdate(
+            VENUE,
+            sym,
+            signed_decimal_field(data, "r", VENUE),
+            price_field(data, "p", VENUE),
+            nxt * 1_000_000 if nxt else None,
+            _ms(data["E"], "E"),
+            recv_ns,
+        )
+    ]
+
+
 def _symbol(value: Any) -> str:
     if type(value) is not str or not value:
         raise ParseError(VENUE, "s", "expected a symbol string", value)
@@ -286,8 +325,13 @@ def _ms(value: Any, field: str) -> int:
 # ---------------------------------------------------------------- subscriptions and REST
 
 
+MARK_PRICE = "markPrice@1s"
+"""The USDⓈ-M mark price and funding stream of a symbol, every second (`markPrice`: every 3 s)."""
+
+
 def stream_names(symbol: str, channels: tuple[str, ...] = ("depth@100ms", "bookTicker", "trade")):
-    """Stream names for one symbol, e.g. `btcusdt@depth@100ms`."""
+    """Stream names for one symbol, e.g. `btcusdt@depth@100ms` (`btcusdt@markPrice@1s` with
+    `MARK_PRICE`, on the futures host `FUTURES_WS_URL`)."""
     return [f"{symbol.lower()}@{ch}" for ch in channels]
 
 
@@ -313,6 +357,8 @@ def symbol_of_stream(stream: str) -> str:
 
 __all__ = [
     "DEPTH_PATH",
+    "FUTURES_WS_URL",
+    "MARK_PRICE",
     "REST_URL",
     "VENUE",
     "WS_URL",

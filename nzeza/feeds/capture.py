@@ -9,11 +9,11 @@ from __future__ import annotations
 import gzip
 import io
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from nzeza.errors import DataError
 
@@ -72,10 +72,17 @@ def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
     from importlib import import_module
 
     from nzeza.errors import ParseError
-    from nzeza.feeds.events import BestBidAsk, BookDelta, BookSnapshot, Ticker, Trade
+    from nzeza.feeds.events import (
+        BestBidAsk,
+        BookDelta,
+        BookSnapshot,
+        FundingUpdate,
+        Ticker,
+        Trade,
+    )
     from nzeza.ops.settings import VENUES
 
-    market = (Trade, BookSnapshot, BookDelta, BestBidAsk, Ticker)
+    market = (Trade, BookSnapshot, BookDelta, BestBidAsk, Ticker, FundingUpdate)
     sample = [raw for _, raw in islice(read_capture(path), messages)]
     best, best_score, best_symbols = "", 0, set()
     for venue in VENUES:
@@ -93,6 +100,76 @@ def sniff(path: str | Path, messages: int = 500) -> CaptureInfo:
     if not best:
         raise DataError(f"{path}: no venue parser reads its first {len(sample)} messages")
     return CaptureInfo(best, tuple(sorted(best_symbols)))
+
+
+@dataclass
+class EventSummary:
+    """What a capture holds once parsed: events by type, messages that did not parse, and the
+    last funding rate and mark seen per symbol (`FundingUpdate`)."""
+
+    venue: str
+    messages: int = 0
+    unparsed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    funding: dict[str, Any] = field(default_factory=dict)  # symbol -> last FundingUpdate
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(self.counts.items()))
+        text = f"{self.venue}: {self.messages:,} messages ({kinds or 'no events'})"
+        if self.unparsed:
+            text += f", {self.unparsed:,} unparsed"
+        for sym, ev in sorted(self.funding.items()):
+            mark = "" if ev.mark is None else f" mark {ev.mark}"
+            nxt = ""
+            if ev.next_funding_ns is not None:
+                from datetime import UTC, datetime
+
+                when = datetime.fromtimestamp(ev.next_funding_ns / 1e9, tz=UTC)
+                nxt = f" next funding {when:%Y-%m-%d %H:%M}Z"
+            text += f"\n  funding {sym}: rate {ev.funding_rate}{mark}{nxt}"
+        return text
+
+
+def venue_parser(venue: str) -> Callable[..., list[Any]]:
+    """A fresh parser for one connection's (or one capture's) messages of `venue`."""
+    from importlib import import_module
+
+    if venue == "dydx":
+        from nzeza.feeds.dydx import DydxParser
+
+        return DydxParser().parse
+    if venue == "coinbase":
+        from nzeza.feeds.coinbase import CoinbaseParser
+
+        return CoinbaseParser().parse
+    return import_module(f"nzeza.feeds.{venue}").parse
+
+
+def event_summary(paths: Iterable[str | Path], venue: str | None = None) -> EventSummary:
+    """Parse captures with `venue`'s parser (sniffed from the first file when None) and count
+    what they hold (`nzeza feed record` and `replay` print it)."""
+    from nzeza.errors import ParseError
+    from nzeza.feeds.events import FundingUpdate
+
+    files = [Path(p) for p in paths]
+    if venue is None:
+        venue = sniff(files[0]).venue
+    parse = venue_parser(venue)
+    summary = EventSummary(venue)
+    for path in files:
+        for ns, raw in read_capture(path):
+            summary.messages += 1
+            try:
+                events = parse(raw, ns)
+            except ParseError:
+                summary.unparsed += 1
+                continue
+            for ev in events:
+                name = type(ev).__name__
+                summary.counts[name] = summary.counts.get(name, 0) + 1
+                if type(ev) is FundingUpdate:
+                    summary.funding[ev.symbol] = ev
+    return summary
 
 
 class CaptureWriter:
@@ -133,7 +210,10 @@ __all__ = [
     "HYPERLIQUID_BTC",
     "CaptureInfo",
     "CaptureWriter",
+    "EventSummary",
     "bundled",
+    "event_summary",
     "read_capture",
     "sniff",
+    "venue_parser",
 ]

@@ -100,6 +100,27 @@ class Ticker(Struct, frozen=True, gc=False):
     recv_ns: int | None = None
 
 
+class FundingUpdate(Struct, frozen=True, gc=False):
+    """A perpetual's funding rate and mark price as its venue streams them.
+
+    `funding_rate` is a fraction per funding interval and may be negative (longs pay a
+    positive rate): Binance USDⓈ-M's rate for the coming funding time (`markPriceUpdate` `r`),
+    Hyperliquid's current hourly rate (`activeAssetCtx` `ctx.funding`), dYdX v4's predicted
+    next hourly rate (`v4_markets` `nextFundingRate`). `mark` is the price the venue values
+    positions and funding at (Binance `p`, Hyperliquid `markPx`, dYdX's oracle price), None
+    where the message carries none. `next_funding_ns` is the next funding time (UTC ns) where
+    the venue says (Binance `T`), else None.
+    """
+
+    venue: str
+    symbol: str
+    funding_rate: Decimal
+    mark: Decimal | None = None
+    next_funding_ns: int | None = None
+    ts_ns: int | None = None
+    recv_ns: int | None = None
+
+
 class Heartbeat(Struct, frozen=True, gc=False):
     """A keep-alive from the venue (proves the connection is alive, carries no data)."""
 
@@ -147,6 +168,7 @@ Event = (
     | BookDelta
     | BestBidAsk
     | Ticker
+    | FundingUpdate
     | Heartbeat
     | SubscriptionAck
     | VenueErrorEvent
@@ -158,6 +180,7 @@ __all__ = [
     "BookDelta",
     "BookSnapshot",
     "Event",
+    "FundingUpdate",
     "Heartbeat",
     "Level",
     "Levels",

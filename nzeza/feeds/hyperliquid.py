@@ -6,6 +6,11 @@ Messages (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/web
   `update_id` is the book time in ms, which only grows)
 - `{"channel": "trades", "data": [{"coin", "side": "B"|"A", "px", "sz", "hash", "time", "tid",
   "users"}]}` → Trade (`B`: the aggressor bought)
+- `{"channel": "activeAssetCtx", "data": {"coin", "ctx": {"funding", "markPx", "oraclePx",
+  "openInterest", "premium", "prevDayPx", "dayNtlVlm", "dayBaseVlm", "midPx", "impactPxs"}}}`
+  (a perpetual's context, numbers as strings) → FundingUpdate(funding_rate=ctx.funding, the
+  current hourly rate; mark=ctx.markPx). The message has no time: `ts_ns` is None. A spot
+  asset's context (`WsActiveSpotAssetCtx`, no `funding`) gives no event.
 - `{"channel": "subscriptionResponse", "data": {"method", "subscription"}}` → SubscriptionAck;
   `{"channel": "pong"}` → Heartbeat; `{"channel": "error", "data": text}` → VenueErrorEvent
 
@@ -23,10 +28,12 @@ from nzeza.feeds._wire import (
     level_object,
     loads,
     price_field,
+    signed_decimal_field,
 )
 from nzeza.feeds.events import (
     BookSnapshot,
     Event,
+    FundingUpdate,
     Heartbeat,
     SubscriptionAck,
     Trade,
@@ -87,6 +94,28 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
                 )
             )
         return out
+    if channel == "activeAssetCtx":
+        if type(data) is not dict:
+            raise ParseError(VENUE, "data", "expected an object", msg)
+        coin = data["coin"]
+        if type(coin) is not str or not coin:
+            raise ParseError(VENUE, "coin", "expected a non-empty string", data)
+        ctx = data["ctx"]
+        if type(ctx) is not dict:
+            raise ParseError(VENUE, "ctx", "expected an object", data)
+        if "funding" not in ctx:
+            return []  # a spot asset's context: no funding
+        return [
+            FundingUpdate(
+                VENUE,
+                coin,
+                signed_decimal_field(ctx, "funding", VENUE),
+                price_field(ctx, "markPx", VENUE),
+                None,
+                None,
+                recv_ns,
+            )
+        ]
     if channel == "subscriptionResponse":
         sub = data["subscription"]
         if type(sub) is not dict:
@@ -109,10 +138,14 @@ def _dispatch(msg: Any, recv_ns: int | None) -> list[Event]:
     raise ParseError(VENUE, "channel", f"unknown channel {channel!r}", msg)
 
 
+SUBSCRIPTIONS = ("l2Book", "trades", "bbo", "activeAssetCtx")
+
+
 def subscribe_message(kind: str, coin: str) -> dict[str, Any]:
-    """`{"method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC"}}`."""
-    if kind not in ("l2Book", "trades", "bbo"):
-        raise ValidationError("subscription", kind, "must be l2Book, trades or bbo")
+    """`{"method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC"}}`
+    (`activeAssetCtx`: the coin's funding rate and mark price)."""
+    if kind not in SUBSCRIPTIONS:
+        raise ValidationError("subscription", kind, f"must be one of {', '.join(SUBSCRIPTIONS)}")
     return {"method": "subscribe", "subscription": {"type": kind, "coin": coin}}
 
 
@@ -120,4 +153,4 @@ def ping_message() -> dict[str, Any]:
     return {"method": "ping"}
 
 
-__all__ = ["VENUE", "WS_URL", "parse", "ping_message", "subscribe_message"]
+__all__ = ["SUBSCRIPTIONS", "VENUE", "WS_URL", "parse", "ping_message", "subscribe_message"]

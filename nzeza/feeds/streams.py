@@ -12,6 +12,10 @@
 | hyperliquid | `{ws_url}` | `trades` of a coin | `ping` every 20 s (answered `pong`) | BTC |
 | dydx | `{ws_url}` (indexer v4) | `v4_trades` of a market | protocol pings | BTC-USD |
 
+With `funding=True` (perpetual venues) the stream also carries the symbol's funding rate and
+mark price as `FundingUpdate` events: Binance's `<symbol>@markPrice@1s` (on the USDⓈ-M host,
+`binance.FUTURES_WS_URL`), Hyperliquid's `activeAssetCtx`, dYdX's `v4_markets`.
+
 Kraken's and dYdX's subscriptions start with recent trades (a snapshot), also after a
 reconnect: the stream consumer de-duplicates by trade id (`sequence.RecentIds`).
 
@@ -103,12 +107,23 @@ def wire_symbol(venue: str, symbol: str) -> str:
     raise ValidationError("venue", venue, "no trade stream for this venue")
 
 
-def trade_stream(venue: str, ws_url: str, symbol: str) -> TradeStream:
-    """The public trade stream of `symbol` (any spelling) on `venue` at `ws_url`."""
+FUNDING_VENUES = ("binance", "hyperliquid", "dydx")
+"""Venues whose stream can carry funding (`trade_stream(..., funding=True)`)."""
+
+
+def trade_stream(venue: str, ws_url: str, symbol: str, *, funding: bool = False) -> TradeStream:
+    """The public trade stream of `symbol` (any spelling) on `venue` at `ws_url`; with
+    `funding`, its funding rate and mark price too (see the module docstring)."""
     sym = wire_symbol(venue, symbol)
     base = ws_url.rstrip("/")
+    if funding and venue not in FUNDING_VENUES:
+        raise ValidationError(
+            "venue", venue, f"no perpetual funding stream; one of {', '.join(FUNDING_VENUES)}"
+        )
     if venue == "binance":
-        return TradeStream(venue, sym, f"{base}/stream?streams={sym.lower()}@trade")
+        names = binance.stream_names(sym, ("trade", binance.MARK_PRICE) if funding else ("trade",))
+        return TradeStream(venue, sym, f"{base}/stream?streams={'/'.join(names)}")
+    subs: tuple[Any, ...]
     if venue == "coinbase":
         subs = (
             coinbase.subscribe_message("market_trades", [sym]),
@@ -125,16 +140,22 @@ def trade_stream(venue: str, ws_url: str, symbol: str) -> TradeStream:
             stale_after_s=30.0,
         )
     if venue == "hyperliquid":
+        subs = (hyperliquid.subscribe_message("trades", sym),)
+        if funding:
+            subs += (hyperliquid.subscribe_message("activeAssetCtx", sym),)
         return TradeStream(
             venue,
             sym,
             ws_url,
-            (hyperliquid.subscribe_message("trades", sym),),
+            subs,
             heartbeat_message=hyperliquid.ping_message(),
             stale_after_s=30.0,
         )
     if venue == "dydx":
-        return TradeStream(venue, sym, ws_url, (dydx.subscribe_message("v4_trades", sym),))
+        subs = (dydx.subscribe_message("v4_trades", sym),)
+        if funding:
+            subs += (dydx.subscribe_message("v4_markets"),)
+        return TradeStream(venue, sym, ws_url, subs)
     raise ValidationError("venue", venue, "no trade stream for this venue")
 
 
@@ -158,6 +179,7 @@ def replay_stream(
 
 
 __all__ = [
+    "FUNDING_VENUES",
     "QUOTES",
     "TradeStream",
     "replay_stream",
