@@ -86,10 +86,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "record",
         help="record a websocket to a capture file (<ns> <json>)",
         description="Record what a websocket sends. With --venue and --symbol the venue's own "
-        "subscriptions are sent (its public trades; with --funding also its funding rate and "
-        "mark price: Binance USDⓈ-M markPrice, Hyperliquid activeAssetCtx, dYdX v4_markets); "
-        "URL is then the venue's websocket base (e.g. wss://fstream.binance.com). A summary "
-        "of the parsed events (funding rates included) is printed at the end.",
+        "subscriptions are sent: its public trades, or with --funding its funding rate and "
+        "mark price (Binance USDⓈ-M markPrice on wss://fstream.binance.com, Hyperliquid "
+        "activeAssetCtx, dYdX v4_markets); URL is then the venue's websocket base. A summary "
+        "of the parsed events (the last funding rate per symbol included) is printed at the end.",
     )
     rec.add_argument("url")
     rec.add_argument(
@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rec.add_argument("--symbol", default=None, help="the symbol, any spelling (BTC/USDT, BTC)")
     rec.add_argument(
-        "--funding", action="store_true", help="also the funding rate and mark price (perps)"
+        "--funding", action="store_true", help="the funding rate and mark price, not the trades"
     )
     rec.add_argument(
         "--subscribe",
@@ -162,11 +162,12 @@ def _record(args: argparse.Namespace) -> int:
     if args.funding and not args.venue:
         raise ValidationError("--funding", True, "needs --venue and --symbol")
     if args.venue:
-        from nzeza.feeds.streams import trade_stream
+        from nzeza.feeds.streams import funding_stream, trade_stream
 
         if not args.symbol:
             raise ValidationError("--symbol", None, f"required with --venue {args.venue}")
-        stream = trade_stream(args.venue, args.url, args.symbol, funding=args.funding)
+        make = funding_stream if args.funding else trade_stream
+        stream = make(args.venue, args.url, args.symbol)
         url = stream.url() if callable(stream.url) else stream.url
         subs = list(stream.subscriptions)
     for text in args.subscribe:

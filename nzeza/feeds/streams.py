@@ -12,9 +12,11 @@
 | hyperliquid | `{ws_url}` | `trades` of a coin | `ping` every 20 s (answered `pong`) | BTC |
 | dydx | `{ws_url}` (indexer v4) | `v4_trades` of a market | protocol pings | BTC-USD |
 
-With `funding=True` (perpetual venues) the stream also carries the symbol's funding rate and
-mark price as `FundingUpdate` events: Binance's `<symbol>@markPrice@1s` (on the USDⓈ-M host,
-`binance.FUTURES_WS_URL`), Hyperliquid's `activeAssetCtx`, dYdX's `v4_markets`.
+`funding_stream(venue, ws_url, symbol)` is a perpetual's funding rate and mark price, as
+`FundingUpdate` events, on its own connection: Binance's `<symbol>@markPrice@1s` (on the
+USDⓈ-M host, `binance.FUTURES_WS_URL`: the spot host has no funding, the futures host no
+`@trade`), Hyperliquid's `activeAssetCtx` of the coin, dYdX's `v4_markets` (every market; the
+parser keeps each market's last rate and oracle price).
 
 Kraken's and dYdX's subscriptions start with recent trades (a snapshot), also after a
 reconnect: the stream consumer de-duplicates by trade id (`sequence.RecentIds`).
@@ -108,22 +110,38 @@ def wire_symbol(venue: str, symbol: str) -> str:
 
 
 FUNDING_VENUES = ("binance", "hyperliquid", "dydx")
-"""Venues whose stream can carry funding (`trade_stream(..., funding=True)`)."""
+"""Venues with a perpetual funding stream (`funding_stream`)."""
 
 
-def trade_stream(venue: str, ws_url: str, symbol: str, *, funding: bool = False) -> TradeStream:
-    """The public trade stream of `symbol` (any spelling) on `venue` at `ws_url`; with
-    `funding`, its funding rate and mark price too (see the module docstring)."""
-    sym = wire_symbol(venue, symbol)
-    base = ws_url.rstrip("/")
-    if funding and venue not in FUNDING_VENUES:
+def funding_stream(venue: str, ws_url: str, symbol: str) -> TradeStream:
+    """The funding rate and mark price of perpetual `symbol` (any spelling) on `venue` at
+    `ws_url`, as `FundingUpdate` events (see the module docstring)."""
+    if venue not in FUNDING_VENUES:
         raise ValidationError(
             "venue", venue, f"no perpetual funding stream; one of {', '.join(FUNDING_VENUES)}"
         )
+    sym = wire_symbol(venue, symbol)
     if venue == "binance":
-        names = binance.stream_names(sym, ("trade", binance.MARK_PRICE) if funding else ("trade",))
-        return TradeStream(venue, sym, f"{base}/stream?streams={'/'.join(names)}")
-    subs: tuple[Any, ...]
+        names = "/".join(binance.stream_names(sym, (binance.MARK_PRICE,)))
+        return TradeStream(venue, sym, f"{ws_url.rstrip('/')}/stream?streams={names}")
+    if venue == "hyperliquid":
+        return TradeStream(
+            venue,
+            sym,
+            ws_url,
+            (hyperliquid.subscribe_message("activeAssetCtx", sym),),
+            heartbeat_message=hyperliquid.ping_message(),
+            stale_after_s=30.0,
+        )
+    return TradeStream(venue, sym, ws_url, (dydx.subscribe_message("v4_markets"),))
+
+
+def trade_stream(venue: str, ws_url: str, symbol: str) -> TradeStream:
+    """The public trade stream of `symbol` (any spelling) on `venue` at `ws_url`."""
+    sym = wire_symbol(venue, symbol)
+    base = ws_url.rstrip("/")
+    if venue == "binance":
+        return TradeStream(venue, sym, f"{base}/stream?streams={sym.lower()}@trade")
     if venue == "coinbase":
         subs = (
             coinbase.subscribe_message("market_trades", [sym]),
@@ -140,22 +158,16 @@ def trade_stream(venue: str, ws_url: str, symbol: str, *, funding: bool = False)
             stale_after_s=30.0,
         )
     if venue == "hyperliquid":
-        subs = (hyperliquid.subscribe_message("trades", sym),)
-        if funding:
-            subs += (hyperliquid.subscribe_message("activeAssetCtx", sym),)
         return TradeStream(
             venue,
             sym,
             ws_url,
-            subs,
+            (hyperliquid.subscribe_message("trades", sym),),
             heartbeat_message=hyperliquid.ping_message(),
             stale_after_s=30.0,
         )
     if venue == "dydx":
-        subs = (dydx.subscribe_message("v4_trades", sym),)
-        if funding:
-            subs += (dydx.subscribe_message("v4_markets"),)
-        return TradeStream(venue, sym, ws_url, subs)
+        return TradeStream(venue, sym, ws_url, (dydx.subscribe_message("v4_trades", sym),))
     raise ValidationError("venue", venue, "no trade stream for this venue")
 
 
@@ -182,6 +194,7 @@ __all__ = [
     "FUNDING_VENUES",
     "QUOTES",
     "TradeStream",
+    "funding_stream",
     "replay_stream",
     "split_symbol",
     "trade_stream",

@@ -21,7 +21,7 @@ from nzeza.feeds.capture import event_summary
 from nzeza.feeds.connection import Backoff, FeedConnection
 from nzeza.feeds.events import FundingUpdate, SubscriptionAck
 from nzeza.feeds.replay import ReplayServer
-from nzeza.feeds.streams import trade_stream
+from nzeza.feeds.streams import funding_stream
 
 BINANCE = fixture_lines("binance_usdm_mark_price.jsonl")
 HYPER = fixture_lines("hyperliquid_active_asset_ctx.jsonl")
@@ -168,21 +168,20 @@ def test_dydx_bad_markets_messages_name_the_field() -> None:
 
 # -- subscriptions ----------------------------------------------------------------------------
 def test_funding_streams_subscribe_the_funding_channels() -> None:
-    b = trade_stream("binance", binance.FUTURES_WS_URL, "BTC/USDT", funding=True)
-    assert (
-        b.url
-        == "wss://fstream.binance.com/stream/stream?streams=btcusdt@trade/btcusdt@markPrice@1s"
+    b = funding_stream("binance", "wss://fstream.binance.com", "BTC/USDT:USDT")
+    assert b.url == "wss://fstream.binance.com/stream?streams=btcusdt@markPrice@1s"
+    h = funding_stream("hyperliquid", hyperliquid.WS_URL, "BTC/USDC:USDC")
+    assert h.subscriptions == (
+        {"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": "BTC"}},
     )
-    assert (
-        trade_stream("binance", "wss://x", "BTCUSDT").url == "wss://x/stream?streams=btcusdt@trade"
-    )
-    h = trade_stream("hyperliquid", hyperliquid.WS_URL, "BTC", funding=True)
-    assert [s["subscription"]["type"] for s in h.subscriptions] == ["trades", "activeAssetCtx"]
-    d = trade_stream("dydx", dydx.WS_URL, "BTC-USD", funding=True)
-    assert d.subscriptions[-1] == {"type": "subscribe", "channel": "v4_markets"}
-    assert len(trade_stream("dydx", dydx.WS_URL, "BTC-USD").subscriptions) == 1
+    assert h.heartbeat_message == {"method": "ping"}
+    d = funding_stream("dydx", dydx.WS_URL, "BTC-USD")
+    assert d.subscriptions == ({"type": "subscribe", "channel": "v4_markets"},)
+    # each funding stream's parser reads its venue's funding messages
+    parse, _reset = d.parser()
+    assert any(type(e) is FundingUpdate for e in parse(DYDX[1]))
     with pytest.raises(ValidationError) as err:
-        trade_stream("kraken", "wss://x", "BTC/USD", funding=True)
+        funding_stream("kraken", "wss://x", "BTC/USD")
     assert err.value.field == "venue"
 
 
