@@ -9,11 +9,13 @@
 Funding history (`download_funding`): pages of ccxt's `fetch_funding_rate_history(symbol,
 since=cursor, limit=page, params={"until": end})` (Binance USDⓈ-M: `GET /fapi/v1/fundingRate`,
 up to 1000 rows from `startTime`, ascending), the cursor moving to the last funding time + 1 ms,
-until the range is covered or a page comes back empty. The same machinery as the OHLCV
-downloader (`nzeza.data.download`): `enableRateLimit`, retries of rate-limit and network errors
-after the server's `Retry-After` or an exponential `Backoff`, a resumable cache (one contiguous
-span per venue and symbol; only what lies before its first or after its last funding time is
-asked for), flushed atomically every `flush_every` pages and on an interrupt.
+until the range is covered or a page comes back empty. A venue that pages from the newest row
+back (dYdX's indexer) is walked the other way: `until` moves to the first funding time − 1 ms.
+The same machinery as the OHLCV downloader (`nzeza.data.download`): `enableRateLimit`,
+retries of rate-limit, network and transient venue errors after the server's `Retry-After` or
+an exponential `Backoff`, a resumable cache (one contiguous span per venue and symbol; only
+what lies before its first or after its last funding time is asked for), flushed atomically
+every `flush_every` pages and on an interrupt (a backward walk only once its range is whole).
 
 The cache file is `<cache_dir>/<venue>/<BASE-QUOTE_SETTLE>/funding.parquet` with columns
 `ts` (UTC funding time), `funding_rate` (per funding interval, a fraction: 0.0001 = 0.01 %) and
@@ -70,13 +72,16 @@ class FundingVenue:
     interval: pd.Timedelta
     page: int = 500
     mark_field: str | None = None
+    # the venue pages from the newest row back (dYdX's indexer: `effectiveBeforeOrAt`, no
+    # "from"): pages then walk back from the range's end with ccxt's `until`
+    backward: bool = False
 
 
 FUNDING_VENUES: dict[str, FundingVenue] = {
     "binance": FundingVenue(pd.Timedelta(hours=8), 1000, "markPrice"),
     "binanceusdm": FundingVenue(pd.Timedelta(hours=8), 1000, "markPrice"),
     "binancecoinm": FundingVenue(pd.Timedelta(hours=8), 1000, "markPrice"),
-    "dydx": FundingVenue(pd.Timedelta(hours=1), 100, "price"),
+    "dydx": FundingVenue(pd.Timedelta(hours=1), 100, "price", backward=True),
     "hyperliquid": FundingVenue(pd.Timedelta(hours=1), 500, None),
 }
 """ccxt exchange id → its funding capabilities (a venue not listed: interval unknown, no gap
@@ -412,27 +417,57 @@ def download_funding(
     bar = tqdm(total=total, unit="rate", disable=not progress, desc=f"{ex.id} {symbol} funding")
     pending: list[tuple[int, float, float]] = []
     pages = 0
+
+    def fetch(since: int, until: int) -> list[dict[str, Any]]:
+        return (
+            call(
+                "fetch_funding_rate_history",
+                functools.partial(
+                    ex.fetch_funding_rate_history,
+                    symbol,
+                    since=since,
+                    limit=page,
+                    params={"until": until},
+                ),
+            )
+            or []
+        )
+
+    def keep(batch: list[dict[str, Any]], lo: int, hi: int) -> list[tuple[int, float, float]]:
+        rows = [r for r in _rows(batch, venue.mark_field) if lo <= r[0] < hi]
+        result.fetched_rows += len(rows)
+        bar.update(len(rows))
+        return rows
+
     try:
         for seg_start, seg_end in segments:
+            if venue.backward:
+                # newest page first, `until` walking back; the segment is kept only whole, so
+                # an interrupted walk never leaves a hole inside the cached span
+                seg_rows: list[tuple[int, float, float]] = []
+                hi = seg_end - 1
+                while hi >= seg_start:
+                    batch = fetch(seg_start, hi)
+                    pages += 1
+                    seg_rows += keep(batch, seg_start, hi + 1)
+                    times = [int(e["timestamp"]) for e in batch if e.get("timestamp") is not None]
+                    if not times:
+                        break
+                    first = min(times)
+                    # a short page reached `since` (ccxt drops what lies before it), no earlier
+                    # funding slot is left in the segment, or no progress
+                    if len(batch) < page or first - 1 >= hi:
+                        break
+                    if step and _slot(first, step) - step < seg_start:
+                        break
+                    hi = first - 1
+                pending += seg_rows
+                continue
             cursor = seg_start
             while cursor < seg_end:
-                batch = call(
-                    "fetch_funding_rate_history",
-                    functools.partial(
-                        ex.fetch_funding_rate_history,
-                        symbol,
-                        since=cursor,
-                        limit=page,
-                        params={"until": seg_end - 1},
-                    ),
-                )
+                batch = fetch(cursor, seg_end - 1)
                 pages += 1
-                rows = [
-                    r for r in _rows(batch or [], venue.mark_field) if seg_start <= r[0] < seg_end
-                ]
-                pending.extend(rows)
-                result.fetched_rows += len(rows)
-                bar.update(len(rows))
+                pending += keep(batch, seg_start, seg_end)
                 if not batch:
                     break
                 last = max(int(e["timestamp"]) for e in batch if e.get("timestamp") is not None)

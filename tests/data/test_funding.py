@@ -20,6 +20,8 @@ from support.sim.binance_futures import (
     funding_rows,
     mark_klines_from_frame,
 )
+from support.sim.dydx_indexer import DydxIndexerServer, ccxt_dydx_options
+from support.sim.dydx_indexer import funding_rows as dydx_rows
 
 from nzeza.cli import main
 from nzeza.data import load
@@ -303,3 +305,37 @@ def test_funding_and_mark_through_the_cli(
     assert "1h mark: 24 bars" in capsys.readouterr().out
     assert main(["data", "funding", "binanceusdm", SYMBOL, "--since", "2024-13-01", *common]) == 2
     assert "'2024-13-01'" in capsys.readouterr().err
+
+
+def test_dydx_pages_backwards_from_the_range_end(tmp_path) -> None:
+    # dYdX's indexer has no "from": pages of the newest 100 rows at or before effectiveBeforeOrAt.
+    # 10 days of hourly funding (240 rows, stamped 13 ms after the hour, as dYdX stamps them)
+    idx = pd.date_range("2024-03-01", periods=240, freq="1h", tz="UTC").as_unit("ns")
+    stamped = (idx + pd.Timedelta(milliseconds=13)).rename("ts")
+    rates = pd.Series((np.arange(240) % 9 - 4) * 1.25e-6, index=stamped, name="funding_rate")
+    prices = pd.Series(60_000.0 + np.arange(240), index=stamped)
+    with DydxIndexerServer({"BTC-USD": dydx_rows(rates, prices, "BTC-USD")}) as srv:
+        opts = ccxt_dydx_options(srv.url)
+        sym = "BTC/USDC:USDC"
+        kw: dict[str, Any] = {"cache_dir": tmp_path, "exchange_options": opts, "progress": False}
+        result = download_funding("dydx", sym, "2024-03-02", "2024-03-09", **kw)
+        # 168 rows in [03-02, 03-09): a page of 100 back from 03-08 23:00 (to 23:00 − 99 h =
+        # 03-04 20:00), then the 68 before it (a short page: done)
+        befores = [r["effectiveBeforeOrAt"] for r in srv.funding_requests()]
+        assert befores == ["2024-03-08T23:59:59.999Z", "2024-03-04T20:00:00.012Z"]
+        assert (
+            result.new_rows == 7 * 24
+            and result.report.ok
+            and result.report.interval == (pd.Timedelta(hours=1))
+        )
+        pd.testing.assert_series_equal(
+            result.rates, rates.loc["2024-03-02":"2024-03-08 23:59"], check_freq=False
+        )
+        assert (result.funding["mark"] == prices.loc["2024-03-02":"2024-03-08 23:59"]).all()
+        # resuming: the hours after the cache only, one page back from the new end
+        n = len(srv.funding_requests())
+        more = download_funding("dydx", sym, "2024-03-02", "2024-03-10", **kw)
+        assert [r["effectiveBeforeOrAt"] for r in srv.funding_requests()[n:]] == [
+            "2024-03-09T23:59:59.999Z"
+        ]
+        assert more.new_rows == 24 and len(more.funding) == 8 * 24
