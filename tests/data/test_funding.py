@@ -339,3 +339,39 @@ def test_dydx_pages_backwards_from_the_range_end(tmp_path) -> None:
             "2024-03-09T23:59:59.999Z"
         ]
         assert more.new_rows == 24 and len(more.funding) == 8 * 24
+
+
+def test_an_interrupted_download_keeps_its_pages_and_resumes(
+    futures: BinanceFuturesServer, options: dict, rates: pd.Series, tmp_path
+) -> None:
+    import ccxt
+
+    from nzeza.data.download import make_exchange
+
+    real = ccxt.binanceusdm.fetch_funding_rate_history
+    calls: list[int] = []
+
+    def third_interrupts(self: Any, *a: Any, **kw: Any) -> Any:
+        calls.append(kw["since"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    ex = make_exchange("binanceusdm", options)
+    ex.fetch_funding_rate_history = third_interrupts.__get__(ex)
+    kw: dict[str, Any] = {"cache_dir": tmp_path, "progress": False, "limit": 50}
+    with pytest.raises(KeyboardInterrupt):
+        download_funding(ex, SYMBOL, "2024-01-01", "2024-03-01", **kw)
+    kept = read_funding(funding_path(tmp_path, "binanceusdm", SYMBOL))
+    assert len(kept) == 100  # two pages of 50
+    n = len(futures.funding_requests())
+    resumed = download_funding(
+        "binanceusdm", SYMBOL, "2024-01-01", "2024-03-01", exchange_options=options, **kw
+    )
+    # 60 days × 3 = 180 funding times: the 80 after the kept 100, in pages of 50 and 30
+    assert [int(r.params["startTime"]) for r in futures.funding_requests()[n:]] == [
+        _ms(rates.index[99]) + 1,
+        _ms(rates.index[149]) + 1,
+    ]
+    assert resumed.new_rows == 80
+    pd.testing.assert_series_equal(resumed.rates, rates.iloc[:180], check_freq=False)
