@@ -128,10 +128,12 @@ def _validate(args: argparse.Namespace) -> int:
     frames, timeframe = _read_target(args)
     failed = None
     for name, df in frames.items():
+        # mark-price bars have no volume: a zero-volume run is what they are
+        mark = df.attrs.get("price") == "mark"
         report = validate_ohlcv(
             df,
             timeframe,
-            min_zero_volume_run=args.min_zero_volume_run or None,
+            min_zero_volume_run=None if mark else args.min_zero_volume_run or None,
             max_abs_log_return=args.max_abs_log_return or None,
         )
         print(f"[{name}] {report}")

@@ -287,8 +287,9 @@ def test_mark_price_bars_into_the_cache_and_through_load(
 
 
 def test_funding_and_mark_through_the_cli(
-    futures: BinanceFuturesServer, rates: pd.Series, tmp_path, capsys
+    futures: BinanceFuturesServer, rates: pd.Series, tmp_path, capsys, monkeypatch
 ) -> None:
+    tmp_path = tmp_path / "ohlcv"  # the default cache under NZEZA_DATA_DIR
     common = ["--cache", str(tmp_path), "--api-base", futures.url, "--no-progress"]
     argv = ["data", "funding", "binanceusdm", SYMBOL, "--since", "2024-01-01"]
     assert main([*argv, "--until", "2024-01-11", *common]) == 0
@@ -302,7 +303,11 @@ def test_funding_and_mark_through_the_cli(
     assert "0 new from 0 request" in capsys.readouterr().out
     mark = ["data", "mark", "binanceusdm", SYMBOL, "--timeframe", "1h", "--since", "2024-01-01"]
     assert main([*mark, "--until", "2024-01-02", *common]) == 0
-    assert "1h mark: 24 bars" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1h mark: 24 bars" in out and ": OK" in out  # no volume is no fault in marks
+    monkeypatch.setenv("NZEZA_DATA_DIR", str(tmp_path.parent))
+    spec = f"ccxt:binanceusdm:{SYMBOL}:1h:mark"
+    assert main(["data", "validate", spec, "--strict"]) == 0 and ": OK" in capsys.readouterr().out
     assert main(["data", "funding", "binanceusdm", SYMBOL, "--since", "2024-13-01", *common]) == 2
     assert "'2024-13-01'" in capsys.readouterr().err
 
