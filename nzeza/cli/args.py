@@ -77,6 +77,40 @@ def session_flags(args: argparse.Namespace) -> None:
 def common_costs(args: argparse.Namespace) -> None:
     args.fee = finite("--fee", args.fee, 0.0, MAX_COST)
     args.slippage = finite("--slippage", args.slippage, 0.0, MAX_COST)
+    maker_taker_flags(args)
+
+
+def maker_taker_options(p: argparse.ArgumentParser) -> None:
+    """`--maker-fee`/`--taker-fee` beside a command's `--fee` (see `costs_from`)."""
+    p.add_argument(
+        "--maker-fee",
+        type=float,
+        default=None,
+        help="fee of resting (maker) fills, a rebate down to -0.0005 (default: the taker fee)",
+    )
+    p.add_argument(
+        "--taker-fee", type=float, default=None, help="fee of taker fills (default: --fee)"
+    )
+
+
+def maker_taker_flags(args: argparse.Namespace) -> None:
+    from nzeza.domain.costs import MIN_MAKER
+
+    if getattr(args, "taker_fee", None) is not None:
+        args.taker_fee = finite("--taker-fee", args.taker_fee, 0.0, MAX_COST)
+    if getattr(args, "maker_fee", None) is not None:
+        args.maker_fee = finite("--maker-fee", args.maker_fee, MIN_MAKER, MAX_COST)
+
+
+def costs_from(args: argparse.Namespace) -> Any:
+    """The `Costs` of checked flags: taker = `--taker-fee`, else `--fee`; maker =
+    `--maker-fee`, else the taker fee (a single rate, as before the two existed)."""
+    from nzeza.domain import Costs
+
+    maker_taker_flags(args)
+    taker = getattr(args, "taker_fee", None)
+    fee = args.fee if taker is None else taker
+    return Costs(fee, args.slippage, maker=getattr(args, "maker_fee", None))
 
 
 def vol_flags(args: argparse.Namespace) -> None:
@@ -220,10 +254,13 @@ def vol_targeting_from(args: argparse.Namespace) -> Any:
 __all__ = [
     "bars_label",
     "cash",
+    "costs_from",
     "data_options",
     "finite",
     "load_bars",
     "load_panel_bars",
+    "maker_taker_flags",
+    "maker_taker_options",
     "metrics_port",
     "replay_flags",
     "session_flags",

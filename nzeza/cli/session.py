@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nzeza.cli.args import data_options
+from nzeza.cli.args import data_options, maker_taker_options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -15,6 +15,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
     p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)")
+    maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage as a fraction")
     p.add_argument(
         "--cash",
@@ -113,6 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--bars", type=int, default=None, help="only the last N bars")
     q.add_argument("--windowed", action="store_true")
     q.add_argument("--fee", type=float, default=0.001)
+    maker_taker_options(q)
     q.add_argument("--slippage", type=float, default=0.0005)
     q.add_argument("--show", type=int, default=5, help="trades to print side by side")
     q.set_defaults(handler=_parity)
@@ -129,8 +131,7 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, load_bars, replay_flags, vol_targeting_from
-    from nzeza.domain import Costs
+    from nzeza.cli.args import bars_label, costs_from, load_bars, replay_flags, vol_targeting_from
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
@@ -143,7 +144,7 @@ def _replay(args: argparse.Namespace) -> int:
     result = replay(
         strategy,
         bars,
-        Costs(args.fee, args.slippage),
+        costs_from(args),
         args.cash,
         ledger=ledger,
         windowed=args.windowed,
@@ -161,14 +162,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import load_bars
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from, load_bars
     from nzeza.engine.parity import compare
     from nzeza.engine.runner import resolve_strategy
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     bars = load_bars(args, last=args.bars or None, flag="--bars")
-    report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
+    report = compare(strategy, bars, costs_from(args), windowed=args.windowed)
     print(report)
     if report.table is not None and args.show:
         import pandas as pd

@@ -90,9 +90,8 @@ def data_fingerprint(bars: pd.DataFrame) -> str:
 def costs_json(costs: Any, init_cash: float) -> str:
     from nzeza.store import canonical_json
 
-    return canonical_json(
-        {"fee": float(costs.fee), "slippage": float(costs.slippage), "init_cash": float(init_cash)}
-    )
+    # single-rate costs keep the key they always had; maker/taker or tiers add their fields
+    return canonical_json({**costs.record(), "init_cash": float(init_cash)})
 
 
 def per_bar_returns(values: np.ndarray) -> np.ndarray:
