@@ -93,6 +93,39 @@ def maker_taker_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def order_options(p: argparse.ArgumentParser) -> None:
+    """`--order-type market|limit|post_only|stop --offset F --ttl N` (nzeza.research.orders)."""
+    p.add_argument(
+        "--order-type",
+        default=None,
+        help="market (default: the strategy's own policy, else market), limit, post_only or "
+        "stop: filled by the bar rule of docs/orders.md",
+    )
+    p.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="limit/stop price offset from the deciding close, a fraction (0.001 = 10 bps)",
+    )
+    p.add_argument("--ttl", type=int, default=1, help="bars a limit/stop order lives")
+
+
+def order_policy_from(args: argparse.Namespace) -> Any:
+    """The `OrderPolicy` of checked `--order-type/--offset/--ttl` (None: not given)."""
+    from nzeza.research.orders import OrderPolicy
+
+    kind = getattr(args, "order_type", None)
+    if kind is None:
+        if args.offset != 0.0 or args.ttl != 1:
+            raise ValidationError("--order-type", None, "--offset and --ttl need an order type")
+        return None
+    try:
+        return OrderPolicy(kind, args.offset, args.ttl)
+    except ValidationError as exc:
+        flag = {"order_type": "--order-type", "offset": "--offset", "ttl": "--ttl"}[exc.field]
+        raise ValidationError(flag, exc.value, exc.reason) from None
+
+
 def maker_taker_flags(args: argparse.Namespace) -> None:
     from nzeza.domain.costs import MIN_MAKER
 
@@ -262,6 +295,8 @@ __all__ = [
     "maker_taker_flags",
     "maker_taker_options",
     "metrics_port",
+    "order_options",
+    "order_policy_from",
     "replay_flags",
     "session_flags",
     "vol_targeting_from",

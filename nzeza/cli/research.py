@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("strategy", help="a registered name or module:Class")
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
+    from nzeza.cli.args import order_options
+
+    order_options(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
     b.set_defaults(handler=_backtest)
 
@@ -235,7 +238,7 @@ def _strategies(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, costs_from
+    from nzeza.cli.args import bars_label, costs_from, order_policy_from
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import backtest
     from nzeza.strategies import is_portfolio
@@ -243,15 +246,25 @@ def _backtest(args: argparse.Namespace) -> int:
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     if is_portfolio(strategy):
         return _backtest_portfolio(args, strategy)
+    orders = order_policy_from(args)
     bars = _bars(args)
     costs = costs_from(args)
-    result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
+    result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger, orders=orders)
     print(
         f"{strategy!r} on {bars_label(bars)}: {len(bars):,} bars "
         f"{bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
     )
     print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
+    if result.policy is not None and not result.policy.is_market:
+        o = result.orders
+        print(
+            f"\n{result.policy.kind} orders (offset {result.policy.offset:g}, ttl "
+            f"{result.policy.ttl}): {len(o)} placed, "
+            + ", ".join(f"{n} {s}" for s, n in o["status"].value_counts().items())
+            + "; fills "
+            + ", ".join(f"{n} {s}" for s, n in o["liquidity"].value_counts().items())
+        )
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     if args.html:
         result.plot().write_html(args.html, include_plotlyjs=True)
