@@ -61,9 +61,15 @@ def test_limit_takes_what_crosses_rests_and_fills_as_maker_later():
     o = run(v.submit(OrderRequest("c1", BTC.id, "buy", D(2), "limit", D(101))))
     assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(1)
     assert [x.client_order_id for x in run(v.fetch_open_orders())] == ["c1"]
+    assert run(v.my_trades(BTC.id))[0].liquidity == "taker"
+    # the book moving through the resting order is not a trade: no fill
     moved = SnapshotBook.from_levels([(D(99), D(1))], [(D("100.5"), D(5))])
-    [f] = v.set_book(BTC.id, moved, 10)
+    assert v.set_book(BTC.id, moved, 10) == []
+    assert v.on_trade(BTC.id, D(102), D(3), 11) == []  # a trade above a buy's limit
+    # a trade through it: the rest fills at its limit, as maker
+    [f] = v.on_trade(BTC.id, D("100.5"), D(5), 12)
     assert (f.price, f.quantity, f.fee) == (D(101), D(1), D(101) * D("0.0001"))
+    assert f.liquidity == "maker"
     assert run(v.fetch_order(BTC.id, client_order_id="c1")).status is OrderStatus.FILLED
 
 
