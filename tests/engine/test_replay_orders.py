@@ -76,3 +76,27 @@ def test_orders_are_recorded_with_their_type_and_price(tmp_path) -> None:
     assert all(Decimal(r["price"]) > 0 for r in rows)
     assert {i["order_type"] for i in intents} == {"post_only"}  # the journal says post-only
     assert [f.fee for f in fills] == [f.fee for f in result.fills]
+
+
+def test_a_session_refuses_a_strategy_whose_orders_it_cannot_place() -> None:
+    """Paper and live sessions send market orders: a strategy judged on limit orders must
+    not trade market ones there unannounced."""
+    from nzeza.engine.runner import session_instrument
+    from nzeza.engine.session import SessionConfig
+    from nzeza.errors import ValidationError
+
+    class LimitSma(REGISTRY["sma_cross"]):
+        orders = OrderPolicy("limit", 0.001, 2)
+
+    args = ("s-1", LimitSma(), "limit_sma", {}, session_instrument("BTCUSDT"), COSTS)
+    with pytest.raises(ValidationError) as err:
+        SessionConfig(*args, Decimal(10_000), 60_000_000_000)
+    assert err.value.field == "orders" and err.value.value == "limit"
+    SessionConfig(
+        "s-2", REGISTRY["sma_cross"](), "sma", {}, *args[4:], Decimal(10_000), 60_000_000_000
+    )
+    # and its own policy is what backtest and replay run when none is given
+    report = compare(LimitSma(), BARS, COSTS, 10_000)
+    assert report.ok and report.research_trades > 0
+    plain = compare(REGISTRY["sma_cross"](), BARS, COSTS, 10_000)
+    assert plain.research_final_equity != report.research_final_equity

@@ -257,3 +257,15 @@ def test_backtests_keep_the_rule_per_fill(kind, offset, ttl, seed):
         assert maker.all()
     assert (filled["bar"] - filled["decided_bar"]).between(1, ttl).all()
     assert np.isfinite(r.equity).all()
+
+
+def test_a_sweep_refuses_a_strategy_with_its_own_order_policy() -> None:
+    from nzeza.research import sweep
+
+    class LimitSma(REGISTRY["sma_cross"]):
+        orders = OrderPolicy("post_only", 0.001, 2)
+
+    bars = load_sample("btc_usd_1h").iloc[-500:]
+    with pytest.raises(ValidationError) as err:
+        sweep(LimitSma, bars, {"fast": [5, 10], "slow": [30]}, register=False, progress=False)
+    assert err.value.field == "orders" and err.value.value == "post_only"
