@@ -126,6 +126,41 @@ def test_bar_mode_is_research_costs_exactly():
     assert run(v.positions()) == []
 
 
+def test_bar_mode_fills_limit_post_only_and_stop_orders_by_the_research_rule():
+    from nzeza.errors import ValidationError
+    from nzeza.research.orders import bar_outcome
+
+    costs = Costs(maker=0.0002, taker=0.001, slippage=0.0005)
+    v = PaperVenue.bar_mode([BTC], costs, balances={"USDT": 10**6})
+    v.advance(100)
+    for req in (
+        OrderRequest("lim", BTC.id, "buy", D("0.5"), "limit", D(59900)),
+        OrderRequest("po-cross", BTC.id, "buy", D("0.5"), "limit", D(60100), "post_only"),
+        OrderRequest("po", BTC.id, "sell", D("0.5"), "limit", D(60150), "post_only"),
+        OrderRequest("stop", BTC.id, "buy", D("0.1"), "stop", D(60300)),
+    ):
+        run(v.submit(req))
+    # bar 1: open 60000, high 60200, low 59850 — the limit fills inside the bar at 59900 as
+    # maker; the post-only buy at 60100 ≥ open would cross: rejected; the sell post-only at
+    # 60150 is traded through (high 60200 > 60150): maker at 60150; the stop is not reached
+    fills = v.on_bar(BTC.id, D(60000), 200, high=D(60200), low=D(59850))
+    got = {f.order_id: f for f in fills}
+    assert set(got) == {"lim", "po"}
+    assert (got["lim"].price, got["lim"].liquidity) == (D(59900), "maker")
+    assert got["lim"].fee == D(59900) * D("0.5") * costs.maker_dec
+    assert (got["po"].price, got["po"].liquidity) == (D(60150), "maker")
+    assert run(v.fetch_order(BTC.id, client_order_id="po-cross")).status is OrderStatus.REJECTED
+    # bar 2 gaps above the stop: a taker at the open with slippage, as research fills it
+    [s] = v.on_bar(BTC.id, D(60400), 300, high=D(60500), low=D(60350))
+    want = bar_outcome("stop", "buy", D(60300), D(60400), D(60500), D(60350), False, D("0.0005"))
+    assert (s.price, s.liquidity) == (want.price, "taker") == (D(60400) * D("1.0005"), "taker")
+    assert s.fee == s.price * D("0.1") * costs.fee_dec
+    run(v.submit(OrderRequest("x", BTC.id, "buy", D("0.1"), "limit", D(1))))
+    with pytest.raises(ValidationError) as err:  # a limit order with no bar range to meet
+        v.on_bar(BTC.id, D(60400), 400)
+    assert err.value.field == "high"
+
+
 def test_bar_mode_needs_costs():
     from nzeza.errors import ValidationError
 

@@ -14,8 +14,10 @@ Two modes:
   walks the book as a market order (taker; at the trade's price if no book is known). Fees are
   `maker_fee`/`taker_fee` × notional in quote, per fill, and each `Fill` says its liquidity.
   A trade's size is shared: orders further through the price take from it first.
-- `bar`: research's fill convention exactly (`Costs`): an order submitted during bar t fills at
-  the open of bar t+1 (`on_bar`) at open × (1 ± slippage), fee = `costs.fee` × notional.
+- `bar`: research's fill convention exactly (`Costs`): a market order submitted during bar t
+  fills at the open of bar t+1 (`on_bar`) at open × (1 ± slippage), fee = `costs.fee` ×
+  notional; limit, post-only and stop orders meet each later bar's range by the research bar
+  rule (`nzeza.research.orders`), maker or taker fee per fill.
 
 Latency: an order submitted at clock time t becomes active at t + `latency_ns` and is matched at
 the first `set_book`/`advance` at or after that time. The clock is injected (UTC ns).
@@ -44,6 +46,7 @@ from nzeza.domain.booklike import iter_side
 from nzeza.domain.costs import MAKER, TAKER
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.errors import ValidationError, VenueError
+from nzeza.research.orders import FILL, REJECT, bar_outcome
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
 from nzeza.venues.paper.matching import filled, size_at, take_liquidity, trades_through
 
@@ -230,6 +233,54 @@ class PaperVenue(Venue):
         if w.status.is_open:
             w.status = OrderStatus.CANCELED
             self.publish(w.view())
+        return out
+
+    def on_bar(
+        self, instrument_id: str, bar_open: Any, ts: int, high: Any = None, low: Any = None
+    ) -> list[Fill]:
+        """Bar mode: the bar that opens at `ts` meets every order submitted before it. Market
+        orders fill at its open; limit, post-only (`time_in_force="post_only"`) and stop
+        orders (`price` = the limit or trigger) need the bar's `high` and `low` and are filled
+        — or a post-only one rejected, on its first bar — by the research rule
+        (`nzeza.research.orders.bar_outcome`), with the maker or taker fee per fill; an order
+        the bar does not reach keeps working until it is cancelled."""
+        if self.mode != "bar" or self.costs is None:
+            raise ValidationError("mode", self.mode, "on_bar is for bar mode")
+        self._now = max(self._now, ts)
+        open_ = to_decimal(bar_open, "bar_open")
+        out = []
+        for w in list(self.orders.values()):
+            r = w.request
+            if r.instrument_id != instrument_id or not w.status.is_open or w.ts >= ts:
+                continue
+            if r.type is OrderType.MARKET:
+                price = self.costs.fill_price(r.side.value, open_)
+                fee = self.costs.fee_for(price * r.quantity)
+                out.append(self._fill(w, price, r.quantity, fee))
+                continue
+            kind = {OrderType.LIMIT: "limit", OrderType.STOP: "stop"}.get(r.type)
+            if kind is None or r.price is None:
+                raise ValidationError(
+                    "type", r.type, "bar mode fills market, limit and stop orders"
+                )
+            if high is None or low is None:
+                raise ValidationError(
+                    "high", high, f"a {r.type} order needs the bar's high and low"
+                )
+            if r.time_in_force is TimeInForce.POST_ONLY:
+                kind = "post_only"
+            first = not w.resting
+            w.resting = True
+            hit = bar_outcome(
+                kind, r.side.value, r.price, open_, to_decimal(high, "high"),
+                to_decimal(low, "low"), first, self.costs.slippage_dec,
+            )  # fmt: skip
+            if hit.status == REJECT:
+                w.status = OrderStatus.REJECTED  # it would have crossed at placement
+                self.publish(w.view())
+            elif hit.status == FILL:
+                fee = self.costs.fee_for(hit.price * r.quantity, hit.liquidity)
+                out.append(self._fill(w, hit.price, r.quantity, fee, hit.liquidity))
         return out
 
     # -- Venue interface -----------------------------------------------------------------------
