@@ -139,6 +139,9 @@ class Simulation:
     # every order and its outcome (`nzeza.research.orders.ORDER_COLUMNS`); None for market
     # orders, which always fill at the next open
     orders: list[dict[str, Any]] | None = None
+    # the position at each bar's close (base units), for order runs: what was held, where
+    # unfilled orders make it differ from the targets
+    position: np.ndarray | None = None
 
 
 def check_inputs(targets: np.ndarray, open_: np.ndarray, index: pd.Index, init_cash: float) -> None:
@@ -238,6 +241,7 @@ def account(
         fills={k: np.asarray(v) for k, v in fills.items()},
         trades={k: np.asarray(v[:t]) for k, v in trades.items()},
         orders=orders,
+        position=None if orders is None else assets,
     )
 
 
@@ -315,7 +319,11 @@ class BacktestResult:
     def stats(self) -> pd.Series:
         from nzeza.research.metrics import performance
 
-        return performance(self.equity, self.trades, self.targets, freq_of(self.bars.index))
+        out = performance(self.equity, self.trades, self.targets, freq_of(self.bars.index))
+        if self.simulation.position is not None:
+            # limit/post-only/stop orders: the share of bars closed in a position, as filled
+            out["exposure"] = float(np.mean(self.simulation.position != 0))
+        return out
 
     @cached_property
     def portfolio(self) -> Any:

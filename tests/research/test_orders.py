@@ -92,6 +92,7 @@ def test_post_only_is_refused_when_it_would_cross_at_placement() -> None:
     assert len(r.simulation.fills["bar"]) == 0
     assert list(r.orders["status"]) == ["rejected"] and r.orders.loc[0, "bar"] == 1
     assert r.equity.iloc[-1] == CASH  # nothing traded
+    assert r.stats["exposure"] == 0.0  # the target was long; the account never was
     # at the limit exactly: it would still cross (a buy at 99 against an open of 99)
     r = run([(100, 101, 99, 100), (99, 99.5, 98, 99)], [1, 1], OrderPolicy("post_only", 0.01))
     assert list(r.orders["status"]) == ["rejected"]
@@ -103,6 +104,7 @@ def test_post_only_fills_only_when_the_market_trades_through() -> None:
     f = only_fill(r)
     # bar 1 only touched 99 (low = limit): no fill; bar 2 traded below it: maker at 99
     assert f["bar"] == 2 and f["liquidity"] == "maker" and f["price"] == pytest.approx(99.0)
+    assert r.stats["exposure"] == pytest.approx(1 / 3)  # in a position from bar 2's close
     assert f["fees"] == pytest.approx(CASH - CASH / 1.0002)
 
 
