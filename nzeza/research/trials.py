@@ -285,7 +285,7 @@ def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
         ledger=ledger,
         register=register,
         what="backtest",
-        orders=result.policy,
+        orders=getattr(result, "policy", None),  # portfolio results have none
     ) as rec:
         if isinstance(rec, NullRecorder):
             return None
