@@ -113,7 +113,8 @@ class Costs:
 
     def scaled(self, factor: float) -> Costs:
         """The same costs multiplied (cost-sensitivity checks use `scaled(2)`); a rebate
-        scales towards zero, never deeper (stress means more costs, not more rebate)."""
+        scales towards zero, never deeper (stress means more costs, not more rebate). Tiers
+        are not carried: the scaled top-level maker and taker rates apply."""
         fee = min(self.fee * factor, _MAX_RATE)
         slippage = min(self.slippage * factor, _MAX_RATE)
         if self.maker == self.fee and not self.tiers:
