@@ -91,6 +91,8 @@ def test_disk_full_in_the_middle_of_a_replay_session(clean_env, capsys, monkeypa
     [
         (["backtest", "sma_cross", "--cash", "1e300"], "--cash"),
         (["replay", "--strategy", "sma_cross", "--cash", "1e300"], "--cash"),
+        (["backtest", "sma_cross", "--maker-fee", "-0.01"], "--maker-fee"),
+        (["replay", "--strategy", "sma_cross", "--taker-fee", "0.5"], "--taker-fee"),
         (["paper", "--strategy", "sma_cross", "--metrics-port", "99999"], "--metrics-port"),
     ],
 )

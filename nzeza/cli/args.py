@@ -77,6 +77,73 @@ def session_flags(args: argparse.Namespace) -> None:
 def common_costs(args: argparse.Namespace) -> None:
     args.fee = finite("--fee", args.fee, 0.0, MAX_COST)
     args.slippage = finite("--slippage", args.slippage, 0.0, MAX_COST)
+    maker_taker_flags(args)
+
+
+def maker_taker_options(p: argparse.ArgumentParser) -> None:
+    """`--maker-fee`/`--taker-fee` beside a command's `--fee` (see `costs_from`)."""
+    p.add_argument(
+        "--maker-fee",
+        type=float,
+        default=None,
+        help="fee of resting (maker) fills, a rebate down to -0.0005 (default: the taker fee)",
+    )
+    p.add_argument(
+        "--taker-fee", type=float, default=None, help="fee of taker fills (default: --fee)"
+    )
+
+
+def order_options(p: argparse.ArgumentParser) -> None:
+    """`--order-type market|limit|post_only|stop --offset F --ttl N` (nzeza.research.orders)."""
+    p.add_argument(
+        "--order-type",
+        default=None,
+        help="market (default: the strategy's own policy, else market), limit, post_only or "
+        "stop: filled by the bar rule of docs/orders.md",
+    )
+    p.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="limit/stop price offset from the deciding close, a fraction (0.001 = 10 bps)",
+    )
+    p.add_argument("--ttl", type=int, default=1, help="bars a limit/stop order lives")
+
+
+def order_policy_from(args: argparse.Namespace) -> Any:
+    """The `OrderPolicy` of checked `--order-type/--offset/--ttl` (None: not given)."""
+    from nzeza.research.orders import OrderPolicy
+
+    kind = getattr(args, "order_type", None)
+    if kind is None:
+        if args.offset != 0.0 or args.ttl != 1:
+            raise ValidationError("--order-type", None, "--offset and --ttl need an order type")
+        return None
+    try:
+        return OrderPolicy(kind, args.offset, args.ttl)
+    except ValidationError as exc:
+        flag = {"order_type": "--order-type", "offset": "--offset", "ttl": "--ttl"}[exc.field]
+        raise ValidationError(flag, exc.value, exc.reason) from None
+
+
+def maker_taker_flags(args: argparse.Namespace) -> None:
+    from nzeza.domain.costs import MIN_MAKER
+
+    if getattr(args, "taker_fee", None) is not None:
+        args.taker_fee = finite("--taker-fee", args.taker_fee, 0.0, MAX_COST)
+    if getattr(args, "maker_fee", None) is not None:
+        args.maker_fee = finite("--maker-fee", args.maker_fee, MIN_MAKER, MAX_COST)
+
+
+def costs_from(args: argparse.Namespace) -> Any:
+    """The `Costs` of checked flags: taker = `--taker-fee`, else `--fee`; maker =
+    `--maker-fee`, else the taker fee (a single rate, as before the two existed)."""
+    from nzeza.domain import Costs
+
+    maker_taker_flags(args)
+    taker = getattr(args, "taker_fee", None)
+    fee = args.fee if taker is None else taker
+    return Costs(fee, args.slippage, maker=getattr(args, "maker_fee", None))
 
 
 def vol_flags(args: argparse.Namespace) -> None:
@@ -220,11 +287,16 @@ def vol_targeting_from(args: argparse.Namespace) -> Any:
 __all__ = [
     "bars_label",
     "cash",
+    "costs_from",
     "data_options",
     "finite",
     "load_bars",
     "load_panel_bars",
+    "maker_taker_flags",
+    "maker_taker_options",
     "metrics_port",
+    "order_options",
+    "order_policy_from",
     "replay_flags",
     "session_flags",
     "vol_targeting_from",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from nzeza.cli.args import data_options
+from nzeza.cli.args import data_options, maker_taker_options
 
 # gate thresholds a flag may tighten (never loosen): flag dest → policy field
 THRESHOLD_FLAGS = (
@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     data_options(p, symbol=False)
     p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the data")
     p.add_argument("--fee", type=float, default=0.001)
+    maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005)
     p.add_argument("--symbol", default="BTCUSDT", help="the symbol the run trades")
     p.add_argument(
@@ -92,8 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import common_costs, load_bars, vol_flags, vol_targeting_from
-    from nzeza.domain import Costs
+    from nzeza.cli.args import common_costs, costs_from, load_bars, vol_flags, vol_targeting_from
     from nzeza.engine.runner import parse_params
     from nzeza.errors import ValidationError
     from nzeza.ops.settings import load_settings
@@ -128,7 +128,7 @@ def _promote(args: argparse.Namespace) -> int:
             params=parse_params(args.params),
             ledger=ledger,
             bars=bars,
-            costs=Costs(args.fee, args.slippage),
+            costs=costs_from(args),
             policy=policy,
             progress=True,
             symbol=args.symbol,

@@ -12,11 +12,12 @@ from nzeza.errors import ValidationError
 
 
 def _costs(p: argparse.ArgumentParser) -> None:
-    from nzeza.cli.args import data_options
+    from nzeza.cli.args import data_options, maker_taker_options
 
     data_options(p)
     p.add_argument("--last", type=int, default=None, help="only the last N bars")
     p.add_argument("--fee", type=float, default=0.001, help="fee fraction (0.001 = 10 bps)")
+    maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage fraction")
     p.add_argument("--cash", type=float, default=10_000.0)
     p.add_argument(
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("strategy", help="a registered name or module:Class")
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
+    from nzeza.cli.args import order_options
+
+    order_options(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
     b.set_defaults(handler=_backtest)
 
@@ -234,8 +238,7 @@ def _strategies(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label
-    from nzeza.domain import Costs
+    from nzeza.cli.args import bars_label, costs_from, order_policy_from
     from nzeza.engine.runner import resolve_strategy
     from nzeza.research import backtest
     from nzeza.strategies import is_portfolio
@@ -243,15 +246,25 @@ def _backtest(args: argparse.Namespace) -> int:
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     if is_portfolio(strategy):
         return _backtest_portfolio(args, strategy)
+    orders = order_policy_from(args)
     bars = _bars(args)
-    costs = Costs(args.fee, args.slippage)
-    result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
+    costs = costs_from(args)
+    result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger, orders=orders)
     print(
         f"{strategy!r} on {bars_label(bars)}: {len(bars):,} bars "
         f"{bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
     )
     print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
+    if result.policy is not None and not result.policy.is_market:
+        o = result.orders
+        print(
+            f"\n{result.policy.kind} orders (offset {result.policy.offset:g}, ttl "
+            f"{result.policy.ttl}): {len(o)} placed, "
+            + ", ".join(f"{n} {s}" for s, n in o["status"].value_counts().items())
+            + "; fills "
+            + ", ".join(f"{n} {s}" for s, n in o["liquidity"].value_counts().items())
+        )
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     if args.html:
         result.plot().write_html(args.html, include_plotlyjs=True)
@@ -261,11 +274,11 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _backtest_portfolio(args: argparse.Namespace, strategy: Any) -> int:
     """A portfolio strategy on every symbol of the panel, with one shared cash account."""
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from
     from nzeza.research.portfolio import backtest_portfolio
 
     panel = _panel(args)
-    costs = Costs(args.fee, args.slippage)
+    costs = costs_from(args)
     result = backtest_portfolio(strategy, panel, costs, args.cash, ledger=args.ledger)
     name = panel.attrs.get("sample") or "panel"
     print(
@@ -289,7 +302,7 @@ def _registered(registration) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
     from nzeza.research.portfolio import sweep_portfolio
@@ -297,7 +310,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
-    costs = Costs(args.fee, args.slippage)
+    costs = costs_from(args)
     if is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
         if args.scheduler:
             raise ValidationError(
@@ -327,7 +340,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import json
 
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import check_lookahead, walk_forward
     from nzeza.research.verdict import finite
@@ -347,7 +360,7 @@ def _validate(args: argparse.Namespace) -> int:
             grid,
             train,
             test,
-            costs=Costs(args.fee, args.slippage),
+            costs=costs_from(args),
             init_cash=args.cash,
             progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,

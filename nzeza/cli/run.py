@@ -18,8 +18,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     """The typed `SessionPlan` of checked `nzeza paper|live` flags."""
     from pathlib import Path
 
-    from nzeza.cli.args import metrics_port, vol_targeting_from
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from, metrics_port, vol_targeting_from
     from nzeza.engine.runner import SessionPlan, resolve_strategy
 
     strategy, name, params = resolve_strategy(args.strategy, args.params)
@@ -28,7 +27,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
         strategy=strategy,
         strategy_name=name,
         params=params,
-        costs=Costs(args.fee, args.slippage),
+        costs=costs_from(args),
         timeframe=args.timeframe,
         symbol=args.symbol,
         feed=args.feed,

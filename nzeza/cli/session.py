@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nzeza.cli.args import data_options
+from nzeza.cli.args import data_options, maker_taker_options, order_options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -15,6 +15,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
     p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)")
+    maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage as a fraction")
     p.add_argument(
         "--cash",
@@ -104,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
     r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
     _vol_targeting(r)
+    order_options(r)
     r.set_defaults(handler=_replay)
 
     q = sub.add_parser("parity", help="engine replay vs research backtest, side by side")
@@ -113,8 +115,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--bars", type=int, default=None, help="only the last N bars")
     q.add_argument("--windowed", action="store_true")
     q.add_argument("--fee", type=float, default=0.001)
+    maker_taker_options(q)
     q.add_argument("--slippage", type=float, default=0.0005)
     q.add_argument("--show", type=int, default=5, help="trades to print side by side")
+    order_options(q)
     q.set_defaults(handler=_parity)
 
 
@@ -129,26 +133,34 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, load_bars, replay_flags, vol_targeting_from
-    from nzeza.domain import Costs
+    from nzeza.cli.args import (
+        bars_label,
+        costs_from,
+        load_bars,
+        order_policy_from,
+        replay_flags,
+        vol_targeting_from,
+    )
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
 
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
+    orders = order_policy_from(args)
     strategy, name, params = resolve_strategy(args.strategy, args.params)
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
         strategy,
         bars,
-        Costs(args.fee, args.slippage),
+        costs_from(args),
         args.cash,
         ledger=ledger,
         windowed=args.windowed,
         progress=True,
         vol_targeting=vol_targeting_from(args),
+        orders=orders,
     )
     print(
         f"{name} {params} on {bars_label(bars)}: {len(bars):,} bars, {len(result.fills)} fills, "
@@ -161,14 +173,14 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import load_bars
-    from nzeza.domain import Costs
+    from nzeza.cli.args import costs_from, load_bars, order_policy_from
     from nzeza.engine.parity import compare
     from nzeza.engine.runner import resolve_strategy
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     bars = load_bars(args, last=args.bars or None, flag="--bars")
-    report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
+    orders = order_policy_from(args)
+    report = compare(strategy, bars, costs_from(args), windowed=args.windowed, orders=orders)
     print(report)
     if report.table is not None and args.show:
         import pandas as pd

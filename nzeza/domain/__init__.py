@@ -1,6 +1,6 @@
 """The domain: instruments, orders, fills, positions and the portfolio. Pure, Decimal, no I/O."""
 
-from nzeza.domain.costs import Costs
+from nzeza.domain.costs import MAKER, MIN_MAKER, TAKER, Costs
 from nzeza.domain.fill import Fill
 from nzeza.domain.instrument import Instrument
 from nzeza.domain.numbers import to_decimal
@@ -23,6 +23,9 @@ from nzeza.domain.portfolio import Exposure, Portfolio, PortfolioSnapshot
 from nzeza.domain.position import Position, PositionSide
 
 __all__ = [
+    "MAKER",
+    "MIN_MAKER",
+    "TAKER",
     "TRANSITIONS",
     "Costs",
     "Exposure",

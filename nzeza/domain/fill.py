@@ -17,7 +17,9 @@ class Fill:
 
     `trade_id` is the venue's id (unique per venue; the ledger and the portfolio de-duplicate
     on it). `fee` is in `fee_currency`, negative for a rebate (a maker fee below zero: the venue
-    pays it); `ts` is UTC nanoseconds since the epoch.
+    pays it); `ts` is UTC nanoseconds since the epoch. `liquidity` is "maker" (a resting order
+    the market traded through), "taker" (it crossed) or None (not known: a venue's own fill
+    that does not say, or a fill read back from the ledger, which keeps no such column).
     """
 
     trade_id: str
@@ -29,6 +31,7 @@ class Fill:
     fee: Decimal
     fee_currency: str
     ts: int
+    liquidity: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.trade_id, str) or not self.trade_id:
@@ -42,6 +45,8 @@ class Fill:
         object.__setattr__(self, "fee", to_decimal(self.fee, "fee"))  # < 0: a maker rebate
         if not isinstance(self.ts, int) or self.ts < 0:
             raise ValidationError("ts", self.ts, "must be UTC nanoseconds (a non-negative int)")
+        if self.liquidity not in (None, "maker", "taker"):
+            raise ValidationError("liquidity", self.liquidity, "must be maker, taker or None")
 
     @property
     def signed_qty(self) -> Decimal:
@@ -62,6 +67,7 @@ class Fill:
             "fee": str(self.fee),
             "fee_currency": self.fee_currency,
             "ts": self.ts,
+            **({} if self.liquidity is None else {"liquidity": self.liquidity}),
         }
 
 

@@ -128,15 +128,19 @@ def compare(
     windowed: bool = False,
     tolerance: float = 1e-9,
     progress: bool = False,
+    orders: Any = None,
 ) -> ParityReport:
     """Run the research backtest and the engine replay on the same bars and costs; compare.
-    `progress` shows the replay's progress bar (tqdm, on stderr)."""
+    `progress` shows the replay's progress bar (tqdm, on stderr); `orders` (an
+    `OrderPolicy`, default the strategy's or market) is given to both."""
     from nzeza.engine.replay import replay
     from nzeza.research import backtest
 
     costs = costs or Costs()
-    research = backtest(strategy, bars, costs=costs, init_cash=init_cash)
-    engine = replay(strategy, bars, costs, init_cash, windowed=windowed, progress=progress)
+    research = backtest(strategy, bars, costs=costs, init_cash=init_cash, orders=orders)
+    engine = replay(
+        strategy, bars, costs, init_cash, windowed=windowed, progress=progress, orders=orders
+    )
     # every trade is compared, the open one (marked at the last close) included; the reported
     # maxima are over the closed trades
     rt = research.trades.reset_index(drop=True)

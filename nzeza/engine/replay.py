@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -25,14 +25,18 @@ from nzeza.domain import (
     Order,
     OrderFilled,
     OrderSubmitted,
+    OrderType,
     Portfolio,
     Side,
+    TimeInForce,
 )
+from nzeza.domain.costs import MAKER
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import bars_from_frame, frame_timestamps
 from nzeza.engine.roundtrips import closed_only, open_only, trades_from_fills
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
+from nzeza.research.orders import FILL, REJECT, OrderPolicy, bar_outcome, order_price, policy_of
 
 if TYPE_CHECKING:
     from nzeza.store import Ledger
@@ -59,6 +63,8 @@ class ReplayResult:
     fills: list[Fill]
     session_id: str
     intents: int
+    # limit, post-only or stop orders and their outcomes (empty for market orders)
+    orders: list[dict] = field(default_factory=list)
 
     @property
     def closed_trades(self) -> pd.DataFrame:
@@ -95,6 +101,124 @@ def fill_at_open(
     )
 
 
+class BarOrders:
+    """Replay's working limit, post-only or stop order (at most one), filled bar by bar by
+    `nzeza.research.orders.bar_outcome` in Decimal: placed from the trader's decision at a
+    close, alive `ttl` bars, replaced by the next decision; `orders` lists every outcome."""
+
+    def __init__(
+        self,
+        policy: OrderPolicy,
+        bars: pd.DataFrame,
+        costs: Costs,
+        instrument: Instrument,
+        trader: Trader,
+    ) -> None:
+        self.policy = policy
+        self.costs = costs
+        self.instrument = instrument
+        self.trader = trader
+        self.n = len(bars)
+        self.opens, self.highs, self.lows = (
+            bars[c].to_numpy(dtype=np.float64).tolist() for c in ("open", "high", "low")
+        )
+        self.offset = to_decimal(policy.offset, "offset")
+        self.work: dict | None = None
+        self.orders: list[dict] = []
+
+    def _close(self, status: str, bar: int) -> None:
+        assert self.work is not None
+        self.orders.append({**self.work["row"], "status": status, "bar": bar})
+        self.work = None
+
+    def at_bar(self, i: int, ts: int, ledger: Ledger | None, session_id: str) -> Fill | None:
+        """This bar's outcome for the working order: the fill, or None."""
+        w = self.work
+        if w is not None and i > w["last"]:
+            self._close("expired", w["last"])
+            w = None
+        if w is None:
+            return None
+        row = w["row"]
+        d = to_decimal
+        out = bar_outcome(
+            row["kind"], row["side"], row["price"], d(self.opens[i], "open"),
+            d(self.highs[i], "high"), d(self.lows[i], "low"), i == w["first"],
+            self.costs.slippage_dec,
+        )  # fmt: skip
+        if out.status == REJECT:
+            self._close("rejected", i)
+            return None
+        if out.status != FILL:
+            return None
+        trader = self.trader
+        trader.pending = (w["target"], w["bar_ts"])
+        maker = out.liquidity == MAKER
+        rate = self.costs.maker_dec if maker else self.costs.fee_dec
+        price = self.instrument.make_price(out.price)
+        sized = trader.size_pending(out.reference, fill_price=price, fee_rate=rate)
+        if sized is None or sized[0].side != row["side"]:
+            self._close("cancelled", i)  # nothing left to trade at the fill
+            return None
+        order, target, bar_ts = sized
+        intent = trader.journal(
+            order.side, order.quantity, order.reference_price, target, bar_ts,
+            order_type=row["kind"], price=row["price"],
+        )  # fmt: skip
+        fill = Fill(
+            f"{session_id}-{intent.seq}", intent.client_order_id, self.instrument.id,
+            Side(intent.side), intent.quantity, price,
+            self.costs.fee_for(intent.quantity * price, out.liquidity), self.instrument.quote,
+            ts, out.liquidity,
+        )  # fmt: skip
+        recorded = None
+        if ledger is not None:
+            recorded = self._order(intent.client_order_id, row, intent.quantity)
+            recorded.apply(OrderSubmitted(ts))
+            ledger.record_order(session_id, recorded, "submit")
+            recorded.apply(OrderFilled(fill))
+        trader.apply_fill(fill, recorded)
+        self.orders.append({**row, "status": "filled", "bar": i, "fill": fill})
+        self.work = None
+        return fill
+
+    def _order(self, cid: str, row: dict, quantity: Decimal) -> Order:
+        side = Side(row["side"])
+        if row["kind"] == "stop":
+            return Order(cid, self.instrument, side, quantity, OrderType.STOP,
+                         stop_price=row["price"])  # fmt: skip
+        tif = TimeInForce.POST_ONLY if row["kind"] == "post_only" else TimeInForce.GTC
+        return Order(cid, self.instrument, side, quantity, OrderType.LIMIT, row["price"],
+                     time_in_force=tif)  # fmt: skip
+
+    def after_close(self, i: int, close: float) -> None:
+        """A decision taken at this close becomes the working order for the next bar."""
+        trader = self.trader
+        if trader.pending is None:
+            return
+        target, bar_ts = trader.pending
+        trader.pending = None  # held here until a bar fills it
+        if self.work is not None:
+            self._close("cancelled", i)  # replaced by the new decision
+        if i + 1 >= self.n:
+            return
+        snap = trader.portfolio.snapshot()
+        pos = snap.position(self.instrument.id).quantity
+        c = to_decimal(close, "close")
+        value = snap.cash + pos * c if pos else snap.cash
+        want = target * value / c - pos if value > 0 else ZERO
+        if abs(want) <= _ABS_TOL:
+            return
+        side = "buy" if want > 0 else "sell"
+        price = self.instrument.make_price(order_price(self.policy.kind, side, c, self.offset))
+        row = {"decided_bar": i, "kind": self.policy.kind, "side": side, "price": price}
+        self.work = {"row": row, "target": target, "bar_ts": bar_ts, "first": i + 1,
+                     "last": i + self.policy.ttl}  # fmt: skip
+
+
+_ABS_TOL = Decimal("1e-12")  # the kernel's zero (nzeza.research.kernel.ABS_TOL)
+
+
 def replay(
     strategy: TargetStrategy,
     bars: pd.DataFrame,
@@ -109,6 +233,7 @@ def replay(
     equity_every: int = 24,
     batch_bars: int = 5000,
     vol_targeting: VolTargeting | None = None,
+    orders: OrderPolicy | None = None,
 ) -> ReplayResult:
     """Run `strategy` over `bars` through the session core.
 
@@ -117,10 +242,14 @@ def replay(
     (what backtesting.py does with its indicators) and is only valid for a strategy that passes
     the lookahead check — `nzeza parity` runs both. `vol_targeting` (off by default) scales
     each bar's target by the volatility rule of `nzeza.engine.sizing.VolTargeting`.
+    `orders` (default: the strategy's `orders` attribute, else market) places limit,
+    post-only or stop orders instead, filled by `nzeza.research.orders.bar_outcome` — the rule
+    the backtest uses — with the maker or taker fee per fill.
     """
     from nzeza.data.checks import check_bars
 
     check_bars(bars)  # sorted, unique, finite, positive, high/low consistent
+    policy = policy_of(strategy, orders)
     costs = costs or Costs()
     instrument = instrument or research_instrument()
     session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"
@@ -154,6 +283,7 @@ def replay(
     bar_list = bars_from_frame(bars) if windowed or vol_targeting is not None else None
     equity = np.empty(n)
     fills: list[Fill] = []
+    book = None if policy.is_market else BarOrders(policy, bars, costs, instrument, trader)
     # equity per bar in float from the cash and position the last fill left (both exact
     # Decimals in the portfolio); the ledger's equity snapshots are computed in Decimal
     cash_f, pos_f = float(portfolio.snapshot().cash), 0.0
@@ -164,7 +294,14 @@ def replay(
                 blocks.close()  # group commit: one transaction per block of bars
                 blocks.enter_context(ledger.batch())
             ts, close = ts_list[i], closes[i]
-            if trader.pending is not None:
+            if book is not None:
+                filled = book.at_bar(i, ts, ledger, session_id)
+                if filled is not None:
+                    fills.append(filled)
+                    snap = portfolio.snapshot()
+                    cash_f = float(snap.cash)
+                    pos_f = float(snap.position(instrument.id).quantity)
+            elif trader.pending is not None:
                 intent = trader.intent_at(opens[i])
                 if intent is not None:
                     fill = fill_at_open(
@@ -187,6 +324,8 @@ def replay(
                 trader.on_precomputed_close(ts)
             else:
                 trader.on_bar_close(bar_list[i])
+            if book is not None:
+                book.after_close(i, close)
             equity[i] = cash_f + pos_f * close if pos_f else cash_f
             if ledger is not None and (i % equity_every == 0 or i == n - 1):
                 # one instrument: exposure is the position's value at the close (Decimal)
@@ -208,11 +347,13 @@ def replay(
         fills=fills,
         session_id=session_id,
         intents=trader.seq,
+        orders=[] if book is None else book.orders,
     )
 
 
 __all__ = [
     "RESEARCH_TICK",
+    "BarOrders",
     "ReplayResult",
     "fill_at_open",
     "replay",

@@ -43,6 +43,7 @@ from nzeza.engine.trader import Intent, Trader
 from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
+from nzeza.research.orders import policy_of
 from nzeza.venues.base import Venue
 
 if TYPE_CHECKING:
@@ -89,6 +90,15 @@ class SessionConfig:
         cash = self.init_cash
         if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
             raise ValidationError("init_cash", cash, "must be a positive, finite amount")
+        policy = policy_of(self.strategy)
+        if not policy.is_market:
+            # never trade other orders than research judged: a session would send market ones
+            raise ValidationError(
+                "orders",
+                policy.kind,
+                "paper and live sessions send market orders only; backtest, replay and parity "
+                "run limit, post-only and stop orders (docs/orders.md)",
+            )
 
 
 @dataclass

@@ -45,8 +45,15 @@ def size_target(
     price: Decimal,
     costs: Costs,
     lot_size: Decimal | None = None,
+    *,
+    fill_price: Decimal | None = None,
+    fee_rate: Decimal | None = None,
 ) -> SizedOrder | None:
-    """The order that moves `position` to `target` × equity at `price`, or None."""
+    """The order that moves `position` to `target` × equity at `price`, or None.
+
+    A limit, post-only or stop fill (`nzeza.research.orders`) gives its own execution price
+    and fee rate (maker or taker) for the cash limit of a buy; by default a buy executes at
+    price × (1 + slippage) and pays the taker fee."""
     if price <= 0:
         return None
     equity = cash + position * price
@@ -54,12 +61,13 @@ def size_target(
         return None
     delta = target * equity / price - position
     if delta > 0:
-        buy_price = price * (1 + costs.slippage_dec)
-        needed = delta * buy_price * (1 + costs.fee_dec)
+        buy_price = price * (1 + costs.slippage_dec) if fill_price is None else fill_price
+        fee = costs.fee_dec if fee_rate is None else fee_rate
+        needed = delta * buy_price * (1 + fee)
         if needed > cash and (needed - cash) > _REL_TOL * max(abs(needed), abs(cash)):
             if cash <= 0:
                 return None
-            delta = cash / (1 + costs.fee_dec) / buy_price
+            delta = cash / (1 + fee) / buy_price
         side, qty = "buy", delta
     elif delta < 0:
         side, qty = "sell", -delta

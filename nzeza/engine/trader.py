@@ -149,7 +149,9 @@ class Trader:
         sized, target, bar_ts = pending
         return self.journal(sized.side, sized.quantity, sized.reference_price, target, bar_ts)
 
-    def size_pending(self, price: Any) -> tuple[SizedOrder, Decimal, int] | None:
+    def size_pending(
+        self, price: Any, *, fill_price: Decimal | None = None, fee_rate: Decimal | None = None
+    ) -> tuple[SizedOrder, Decimal, int] | None:
         """The pending decision sized at `price` — (order, target, decided at bar ts) — or
         None; the decision is consumed either way. Nothing is journaled: a session checks the
         order (risk, account) before `journal` makes it an intent."""
@@ -160,7 +162,10 @@ class Trader:
         snap = self.portfolio.snapshot()
         position = snap.position(self.instrument.id).quantity
         ref = to_decimal(price, "price")
-        sized = size_target(target, position, snap.cash, ref, self.costs, self.instrument.lot_size)
+        sized = size_target(
+            target, position, snap.cash, ref, self.costs, self.instrument.lot_size,
+            fill_price=fill_price, fee_rate=fee_rate,
+        )  # fmt: skip
         return None if sized is None else (sized, target, bar_ts)
 
     def journal(
@@ -172,6 +177,8 @@ class Trader:
         bar_ts: int,
         *,
         status: str | None = None,
+        order_type: str = "market",
+        price: Decimal | None = None,
     ) -> Intent:
         """Make the next intent (its sequence and client order id) and journal it before any
         order exists; `status` marks it at once (e.g. "rejected" by risk, never to be sent)."""
@@ -193,8 +200,8 @@ class Trader:
                 self.instrument.id,
                 intent.side,
                 intent.quantity,
-                "market",
-                None,
+                order_type,
+                price,
                 bar_ts,
                 target,
             )

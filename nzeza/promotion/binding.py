@@ -8,7 +8,9 @@ A binding is a plain dict, stored as canonical JSON in the promotion's row (on t
       symbol     the instrument as the session names it (BTC/USDT)
       venue      where it trades (the live venue; `paper` for a paper promotion)
       timeframe  the bar timeframe (the verdict's)
-      fee, slippage   the costs assumed
+      fee, slippage   the costs assumed (fee = the taker rate)
+      maker, tiers    only when the costs have a maker rate ≠ taker or volume tiers (absent in
+                      single-rate bindings, so promotions made before them verify unchanged)
       sizing     {cash (paper only), vol_target, vol_lookback}
       risk       the resolved risk settings (`risk_config_record`), account fraction included
     evidence fields (recorded: what the decision rests on)
@@ -33,6 +35,8 @@ RUN_FIELDS = (
     "timeframe",
     "fee",
     "slippage",
+    "maker",
+    "tiers",
     "sizing",
     "risk",
 )
@@ -84,14 +88,16 @@ def run_binding(
     from nzeza.ops.risksettings import risk_config_record
 
     identity, params = strategy_of(strategy)
+    cost_fields = costs.record() if hasattr(costs, "record") else {
+        "fee": float(costs.fee), "slippage": float(costs.slippage)
+    }  # fmt: skip
     return {
         "strategy": identity,
         "params": _plain(params),
         "symbol": market_symbol(symbol),
         "venue": str(venue),
         "timeframe": str(timeframe),
-        "fee": float(costs.fee),
-        "slippage": float(costs.slippage),
+        **cost_fields,
         "sizing": sizing_record(cash, vol_targeting),
         "risk": risk_config_record(risk),
     }

@@ -58,7 +58,7 @@ def research_costs(verdict: Mapping[str, Any] | None, fallback: Any) -> Any:
     if isinstance(costs, str):
         costs = json.loads(costs or "{}")
     if "fee" in costs and "slippage" in costs:
-        return Costs(float(costs["fee"]), float(costs["slippage"]))
+        return Costs.from_record(costs)
     return fallback
 
 

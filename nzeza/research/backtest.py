@@ -89,6 +89,29 @@ def run_portfolio(
     )
 
 
+def fills_portfolio(bars: pd.DataFrame, sim: Simulation, init_cash: float) -> Any:
+    """A vectorbt Portfolio of given fills: each fill an order of its signed amount at its
+    price with its own fee rate (maker or taker), no slippage on top (it is in the price)."""
+    import vectorbt as vbt
+
+    n = len(bars)
+    size, price, fees = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    f = sim.fills
+    bar = f["bar"].astype(np.int64)
+    size[bar] = np.where(f["side"] == 0, f["size"], -f["size"])
+    price[bar] = f["price"]
+    fees[bar] = np.divide(f["fees"], f["size"] * f["price"])
+    return vbt.Portfolio.from_orders(
+        bars["close"],
+        size=size,
+        size_type="amount",
+        price=price,
+        fees=fees,
+        init_cash=init_cash,
+        freq=freq_of(bars.index),
+    )
+
+
 def ffill(values: np.ndarray) -> np.ndarray:
     """Forward-fill NaN (leading NaN stay)."""
     missing = np.isnan(values)
@@ -113,6 +136,12 @@ class Simulation:
     equity: np.ndarray
     fills: dict[str, np.ndarray]
     trades: dict[str, np.ndarray]
+    # every order and its outcome (`nzeza.research.orders.ORDER_COLUMNS`); None for market
+    # orders, which always fill at the next open
+    orders: list[dict[str, Any]] | None = None
+    # the position at each bar's close (base units), for order runs: what was held, where
+    # unfilled orders make it differ from the targets
+    position: np.ndarray | None = None
 
 
 def check_inputs(targets: np.ndarray, open_: np.ndarray, index: pd.Index, init_cash: float) -> None:
@@ -153,7 +182,35 @@ def simulate(
         open_[due].tolist(), q, costs.fee, costs.slippage, float(init_cash),
         out["bar"], out["size"], out["price"], out["fees"], out["side"],
     )  # fmt: skip
-    fills = {k: v[:m] for k, v in out.items()}
+    return account({k: v[:m] for k, v in out.items()}, close, init_cash)
+
+
+def simulate_policy(
+    targets: np.ndarray, bars: pd.DataFrame, costs: Costs, init_cash: float, policy: Any
+) -> Simulation:
+    """Limit, post-only or stop orders (`nzeza.research.orders`) instead of market ones: the
+    order-level simulator's fills, accounted for exactly as the kernel's are."""
+    from nzeza.research.orders import simulate_orders
+
+    open_, high, low, close = (
+        bars[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")
+    )
+    fills, orders = simulate_orders(targets, open_, high, low, close, costs, init_cash, policy)
+    return account(fills, close, init_cash, orders)
+
+
+def account(
+    fills: dict[str, list],
+    close: np.ndarray,
+    init_cash: float,
+    orders: list[dict[str, Any]] | None = None,
+) -> Simulation:
+    """Equity per bar and exit trades from filled orders (bar, size, price, fees, side), as
+    vectorbt's `value()` and `trades` rebuild them."""
+    from nzeza.research import kernel
+
+    n = len(close)
+    m = len(fills["bar"])
     at: dict[str, list] = {k: [0.0] * m for k in ("cash", "assets", "cash_after", "assets_after")}
     kernel.value_at_orders(
         fills["bar"], fills["size"], fills["price"], fills["fees"], fills["side"], m,
@@ -183,6 +240,8 @@ def simulate(
         equity=equity,
         fills={k: np.asarray(v) for k, v in fills.items()},
         trades={k: np.asarray(v[:t]) for k, v in trades.items()},
+        orders=orders,
+        position=None if orders is None else assets,
     )
 
 
@@ -226,6 +285,22 @@ class BacktestResult:
     simulation: Simulation = field(repr=False)
     # what the trial registry did with this backtest (None: not registered, see research.trials)
     registration: Any = field(default=None, repr=False)
+    # how targets became orders (`nzeza.research.orders.OrderPolicy`; None = market)
+    policy: Any = None
+
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        """Every limit, post-only or stop order and its outcome (status filled, rejected,
+        cancelled, expired or open; times of the deciding bar and of the outcome); empty for
+        market orders."""
+        from nzeza.research.orders import ORDER_COLUMNS
+
+        rows = self.simulation.orders or []
+        frame = pd.DataFrame(rows, columns=ORDER_COLUMNS)
+        index = self.bars.index
+        frame.insert(0, "decided", pd.to_datetime(index.take(frame["decided_bar"].astype(int))))
+        frame.insert(1, "time", pd.to_datetime(index.take(frame["bar"].astype(int))))
+        return frame
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -244,11 +319,19 @@ class BacktestResult:
     def stats(self) -> pd.Series:
         from nzeza.research.metrics import performance
 
-        return performance(self.equity, self.trades, self.targets, freq_of(self.bars.index))
+        out = performance(self.equity, self.trades, self.targets, freq_of(self.bars.index))
+        if self.simulation.position is not None:
+            # limit/post-only/stop orders: the share of bars closed in a position, as filled
+            out["exposure"] = float(np.mean(self.simulation.position != 0))
+        return out
 
     @cached_property
     def portfolio(self) -> Any:
-        """The vectorbt Portfolio of this run (built on first access; same trades and equity)."""
+        """The vectorbt Portfolio of this run (built on first access; same trades and equity).
+        With limit, post-only or stop orders it replays this run's fills (amount, price and
+        fee rate per fill) through vectorbt."""
+        if self.policy is not None and not self.policy.is_market:
+            return fills_portfolio(self.bars, self.simulation, self.init_cash)
         return run_portfolio(self.bars, self.targets, self.costs, self.init_cash)
 
     def plot(self, title: str | None = None) -> Any:
@@ -265,22 +348,26 @@ def backtest(
     *,
     ledger: Any = None,
     register: bool = True,
+    orders: Any = None,
 ) -> BacktestResult:
     """Backtest `strategy` on `bars` with `costs` (see the module docstring for the rule).
 
+    `orders` (an `nzeza.research.orders.OrderPolicy`; default: the strategy's `orders`
+    attribute, else market) fills limit, post-only or stop orders by the bar rule of
+    `nzeza.research.orders`, with maker and taker fees per fill.
     The backtest is registered as a trial in `ledger` (default: the configured ledger);
     `register=False` opts out, with a warning (see `nzeza.research.trials`)."""
     from nzeza.data.checks import check_bars
     from nzeza.research.trials import record_backtest
 
     check_bars(bars)  # sorted, unique, finite, positive, high/low consistent
-    result = run_unchecked(strategy, bars, costs or Costs(), init_cash)
+    result = run_unchecked(strategy, bars, costs or Costs(), init_cash, orders=orders)
     result.registration = record_backtest(result, ledger=ledger, register=register)
     return result
 
 
 def run_unchecked(
-    strategy: Any, bars: pd.DataFrame, costs: Costs, init_cash: float
+    strategy: Any, bars: pd.DataFrame, costs: Costs, init_cash: float, *, orders: Any = None
 ) -> BacktestResult:
     """The kernel on bars as given (no bar checks, no registration): what `backtest` runs
     once the bars are checked; the kernel's own tests feed it NaN prices on purpose."""
@@ -290,22 +377,31 @@ def run_unchecked(
         raise ValidationError("target", values.shape, f"must be one value per bar ({len(bars)})")
     open_ = bars["open"].to_numpy(dtype=np.float64)
     check_inputs(values, open_, bars.index, init_cash)
-    close = bars["close"].to_numpy(dtype=np.float64)
-    run = simulate(values, open_, close, costs, init_cash)
-    return BacktestResult(strategy, bars, costs, init_cash, targets, run)
+    from nzeza.research.orders import policy_of
+
+    policy = policy_of(strategy, orders)
+    if policy.is_market:
+        close = bars["close"].to_numpy(dtype=np.float64)
+        run = simulate(values, open_, close, costs, init_cash)
+        return BacktestResult(strategy, bars, costs, init_cash, targets, run)
+    run = simulate_policy(values, bars, costs, init_cash, policy)
+    return BacktestResult(strategy, bars, costs, init_cash, targets, run, policy=policy)
 
 
 __all__ = [
     "TRADE_COLUMNS",
     "BacktestResult",
     "Simulation",
+    "account",
     "backtest",
     "check_inputs",
     "ffill",
     "filled_close",
+    "fills_portfolio",
     "order_sizes",
     "run_portfolio",
     "run_unchecked",
     "simulate",
+    "simulate_policy",
     "trades_frame",
 ]

@@ -262,6 +262,15 @@ def sweep(
             "is a portfolio strategy: sweep it on a panel with "
             "nzeza.research.portfolio.sweep_portfolio",
         )
+    own = getattr(strategy_cls, "orders", None)
+    if own is not None and not getattr(own, "is_market", True):
+        # the compiled kernel runs market orders: a sweep must not judge another rule silently
+        raise ValidationError(
+            "orders",
+            own.kind,
+            "sweeps run market orders only; backtest each combination with "
+            "backtest(..., orders=...) (docs/orders.md)",
+        )
     costs = costs or Costs()
     combos, rejected = valid_combos(strategy_cls, grid, constraint)
     n = len(bars)

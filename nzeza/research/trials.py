@@ -87,12 +87,13 @@ def data_fingerprint(bars: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def costs_json(costs: Any, init_cash: float) -> str:
+def costs_json(costs: Any, init_cash: float, orders: Any = None) -> str:
     from nzeza.store import canonical_json
 
-    return canonical_json(
-        {"fee": float(costs.fee), "slippage": float(costs.slippage), "init_cash": float(init_cash)}
-    )
+    # single-rate costs and market orders keep the key they always had; maker/taker, tiers
+    # or limit/post-only/stop orders add their fields (another trial group)
+    extra = {} if orders is None or orders.is_market else {"orders": orders.record()}
+    return canonical_json({**costs.record(), "init_cash": float(init_cash), **extra})
 
 
 def per_bar_returns(values: np.ndarray) -> np.ndarray:
@@ -233,6 +234,7 @@ def recording(
     ledger: Any,
     register: bool,
     what: str,
+    orders: Any = None,
 ) -> Iterator[Recorder | NullRecorder]:
     """The recorder of one backtest or sweep (`what`): the ledger given, or the configured
     one opened for the call. `register=False` is announced with an UnregisteredRunWarning."""
@@ -250,7 +252,8 @@ def recording(
         yield NullRecorder(registered=False)
         return
     with using_ledger(ledger) as led:
-        recorder = Recorder(led, strategy_cls, bars, costs_json(costs, init_cash), scope or what)
+        key = costs_json(costs, init_cash, orders)
+        recorder = Recorder(led, strategy_cls, bars, key, scope or what)
         yield recorder
     if recorder.registration is not None:
         log.info(recorder.note)
@@ -282,6 +285,7 @@ def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
         ledger=ledger,
         register=register,
         what="backtest",
+        orders=getattr(result, "policy", None),  # portfolio results have none
     ) as rec:
         if isinstance(rec, NullRecorder):
             return None

@@ -218,3 +218,24 @@ def test_walk_forward_windows_show_parameters_as_the_strategy_took_them() -> Non
             costs=Costs(0.001, 0.0005), progress=False,
         )  # fmt: skip
     assert str(wf.windows["fast"].dtype) == "int64" and wf.windows["slow"].tolist() == [40] * 3
+
+
+def test_backtest_with_limit_orders_and_maker_taker_fees(tmp_path, capsys) -> None:
+    from nzeza.cli import main
+
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    base = ["backtest", "sma_cross", "--last", "800", "--ledger", ledger]
+    assert main(base) == 0
+    args = [*base, "--order-type", "post_only", "--offset", "0.0005", "--ttl", "2"]
+    assert main([*args, "--maker-fee", "-0.0001", "--taker-fee", "0.0005"]) == 0
+    out = capsys.readouterr().out
+    assert "post_only orders (offset 0.0005, ttl 2):" in out and "maker" in out
+    assert "taker" not in out.split("post_only orders")[1].split("\n")[0]  # never takes
+    # the trial registry keeps the two runs apart: costs and order policy are in its key
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "l.sqlite") as conn:
+        keys = [json.loads(r[0]) for r in conn.execute("SELECT costs FROM trials ORDER BY id")]
+    assert keys[0] == {"fee": 0.001, "slippage": 0.0005, "init_cash": 10_000.0}  # as before
+    assert keys[1]["maker"] == -0.0001 and keys[1]["fee"] == 0.0005
+    assert keys[1]["orders"] == {"kind": "post_only", "offset": 0.0005, "ttl": 2}

@@ -61,9 +61,15 @@ def test_limit_takes_what_crosses_rests_and_fills_as_maker_later():
     o = run(v.submit(OrderRequest("c1", BTC.id, "buy", D(2), "limit", D(101))))
     assert o.status is OrderStatus.PARTIALLY_FILLED and o.filled_qty == D(1)
     assert [x.client_order_id for x in run(v.fetch_open_orders())] == ["c1"]
+    assert run(v.my_trades(BTC.id))[0].liquidity == "taker"
+    # the book moving through the resting order is not a trade: no fill
     moved = SnapshotBook.from_levels([(D(99), D(1))], [(D("100.5"), D(5))])
-    [f] = v.set_book(BTC.id, moved, 10)
+    assert v.set_book(BTC.id, moved, 10) == []
+    assert v.on_trade(BTC.id, D(102), D(3), 11) == []  # a trade above a buy's limit
+    # a trade through it: the rest fills at its limit, as maker
+    [f] = v.on_trade(BTC.id, D("100.5"), D(5), 12)
     assert (f.price, f.quantity, f.fee) == (D(101), D(1), D(101) * D("0.0001"))
+    assert f.liquidity == "maker"
     assert run(v.fetch_order(BTC.id, client_order_id="c1")).status is OrderStatus.FILLED
 
 
@@ -118,6 +124,41 @@ def test_bar_mode_is_research_costs_exactly():
     [g] = v.on_bar(BTC.id, D(60200), ts=300)
     assert g.price == D(60200) * (1 - costs.slippage_dec)
     assert run(v.positions()) == []
+
+
+def test_bar_mode_fills_limit_post_only_and_stop_orders_by_the_research_rule():
+    from nzeza.errors import ValidationError
+    from nzeza.research.orders import bar_outcome
+
+    costs = Costs(maker=0.0002, taker=0.001, slippage=0.0005)
+    v = PaperVenue.bar_mode([BTC], costs, balances={"USDT": 10**6})
+    v.advance(100)
+    for req in (
+        OrderRequest("lim", BTC.id, "buy", D("0.5"), "limit", D(59900)),
+        OrderRequest("po-cross", BTC.id, "buy", D("0.5"), "limit", D(60100), "post_only"),
+        OrderRequest("po", BTC.id, "sell", D("0.5"), "limit", D(60150), "post_only"),
+        OrderRequest("stop", BTC.id, "buy", D("0.1"), "stop", D(60300)),
+    ):
+        run(v.submit(req))
+    # bar 1: open 60000, high 60200, low 59850 — the limit fills inside the bar at 59900 as
+    # maker; the post-only buy at 60100 ≥ open would cross: rejected; the sell post-only at
+    # 60150 is traded through (high 60200 > 60150): maker at 60150; the stop is not reached
+    fills = v.on_bar(BTC.id, D(60000), 200, high=D(60200), low=D(59850))
+    got = {f.order_id: f for f in fills}
+    assert set(got) == {"lim", "po"}
+    assert (got["lim"].price, got["lim"].liquidity) == (D(59900), "maker")
+    assert got["lim"].fee == D(59900) * D("0.5") * costs.maker_dec
+    assert (got["po"].price, got["po"].liquidity) == (D(60150), "maker")
+    assert run(v.fetch_order(BTC.id, client_order_id="po-cross")).status is OrderStatus.REJECTED
+    # bar 2 gaps above the stop: a taker at the open with slippage, as research fills it
+    [s] = v.on_bar(BTC.id, D(60400), 300, high=D(60500), low=D(60350))
+    want = bar_outcome("stop", "buy", D(60300), D(60400), D(60500), D(60350), False, D("0.0005"))
+    assert (s.price, s.liquidity) == (want.price, "taker") == (D(60400) * D("1.0005"), "taker")
+    assert s.fee == s.price * D("0.1") * costs.fee_dec
+    run(v.submit(OrderRequest("x", BTC.id, "buy", D("0.1"), "limit", D(1))))
+    with pytest.raises(ValidationError) as err:  # a limit order with no bar range to meet
+        v.on_bar(BTC.id, D(60400), 400)
+    assert err.value.field == "high"
 
 
 def test_bar_mode_needs_costs():

@@ -34,11 +34,29 @@ def take_liquidity(
     return out
 
 
+def size_at(levels: Iterable[tuple[Decimal, Decimal]], side: Side, price: Decimal) -> Decimal:
+    """The visible size at exactly `price` on an order's own side (`levels` best first): the
+    queue ahead of a new order joining that level."""
+    for level, size in levels:
+        if level == price:
+            return size
+        if level < price if side is Side.BUY else level > price:
+            break  # past it: nobody at that price
+    return ZERO
+
+
+def trades_through(side: Side, limit: Decimal, price: Decimal) -> bool:
+    """A public trade at `price` went strictly beyond a resting `side` order's `limit`."""
+    return price < limit if side is Side.BUY else price > limit
+
+
 def filled(slices: list[tuple[Decimal, Decimal]]) -> Decimal:
     return sum((q for _, q in slices), ZERO)
 
 
 __all__ = [
     "filled",
+    "size_at",
     "take_liquidity",
+    "trades_through",
 ]

@@ -1,13 +1,23 @@
 """The paper venue: simulated matching, fees and latency, behind the `Venue` interface.
 
 Two modes:
-- `book`: orders match against the last book given with `set_book` (live or replayed). Market
-  orders walk the book (partial fills by depth; the rest is cancelled, IOC-style); limit orders
-  take what crosses, then rest (GTC) and fill at their limit price, as maker, when a later book
-  trades through them (no queue position is modelled: a resting order fills once the opposite
-  best price reaches its limit). Taker/maker fees are fractions of notional, in quote.
-- `bar`: research's fill convention exactly (`Costs`): an order submitted during bar t fills at
-  the open of bar t+1 (`on_bar`) at open × (1 ± slippage), fee = `costs.fee` × notional.
+- `book`: orders match against the last book given with `set_book` (live or replayed) and the
+  public trades given with `on_trade` (docs/orders.md). Market orders walk the book (partial
+  fills by depth; the rest is cancelled, IOC-style) as takers. A limit order takes what
+  crosses when it arrives (taker), then rests (GTC). A post-only order that would take anything
+  at arrival is rejected. A resting order fills only when the market trades through it: a
+  public trade strictly beyond its limit fills it (up to the trade's size) at its limit, as
+  maker; a trade at its limit fills it once the size visible ahead of it at that price when it
+  started resting has traded (`queue_position=True`, the default; False puts it first in the
+  queue). The book moving through a resting order is not evidence: only trades are. A stop
+  (`type="stop"`, `price` = the trigger) triggers on a trade at or beyond its price and then
+  walks the book as a market order (taker; at the trade's price if no book is known). Fees are
+  `maker_fee`/`taker_fee` × notional in quote, per fill, and each `Fill` says its liquidity.
+  A trade's size is shared: orders further through the price take from it first.
+- `bar`: research's fill convention exactly (`Costs`): a market order submitted during bar t
+  fills at the open of bar t+1 (`on_bar`) at open × (1 ± slippage), fee = `costs.fee` ×
+  notional; limit, post-only and stop orders meet each later bar's range by the research bar
+  rule (`nzeza.research.orders`), maker or taker fee per fill.
 
 Latency: an order submitted at clock time t becomes active at t + `latency_ns` and is matched at
 the first `set_book`/`advance` at or after that time. The clock is injected (UTC ns).
@@ -33,10 +43,12 @@ from nzeza.domain import (
     TimeInForce,
 )
 from nzeza.domain.booklike import iter_side
+from nzeza.domain.costs import MAKER, TAKER
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.errors import ValidationError, VenueError
+from nzeza.research.orders import FILL, REJECT, bar_outcome
 from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
-from nzeza.venues.paper.matching import filled, take_liquidity
+from nzeza.venues.paper.matching import filled, size_at, take_liquidity, trades_through
 
 
 @dataclass
@@ -49,6 +61,8 @@ class _Working:
     notional: Decimal = ZERO
     ts: int = 0
     fills: list[Fill] = field(default_factory=list)
+    resting: bool = False  # past its arrival: fills only on trades through it
+    queue_ahead: Decimal = ZERO  # visible size at its price when it started resting
 
     def view(self) -> VenueOrder:
         r = self.request
@@ -87,8 +101,10 @@ class PaperVenue(Venue):
         clock: Callable[[], int] | None = None,
         name: str = "paper",
         limiter: Any = None,
+        queue_position: bool = True,
     ) -> None:
         super().__init__(limiter)
+        self.queue_position = bool(queue_position)
         if mode not in ("book", "bar"):
             raise ValidationError("mode", mode, "must be book or bar")
         if mode == "bar" and costs is None:
@@ -142,12 +158,92 @@ class PaperVenue(Venue):
         out: list[Fill] = []
         if self.mode == "book":
             for w in list(self.orders.values()):
-                if w.status.is_open and w.active_ns <= self.clock():
+                if w.status.is_open and w.active_ns <= self.clock() and not w.resting:
                     out += self._match(w)
         return out
 
-    def on_bar(self, instrument_id: str, bar_open: Any, ts: int) -> list[Fill]:
-        """Bar mode: the bar that opens at `ts` fills every order submitted before it."""
+    def on_trade(
+        self, instrument_id: str, price: Any, size: Any, now_ns: int | None = None
+    ) -> list[Fill]:
+        """A public trade on the venue (from the feed): fills resting orders it traded
+        through and triggers stops (see the module docstring). Returns the new fills."""
+        if self.mode != "book":
+            raise ValidationError("mode", self.mode, "on_trade is for book mode")
+        out = self.advance(now_ns)  # orders that became due first meet the book
+        px, left = to_decimal(price, "price"), to_decimal(size, "size")
+        live = [
+            w
+            for w in self.orders.values()
+            if w.request.instrument_id == instrument_id
+            and w.status.is_open
+            and w.active_ns <= self.clock()
+        ]
+        for side in (Side.BUY, Side.SELL):
+            out += self._rest_fills(
+                [w for w in live if w.resting and w.request.side is side], px, left
+            )
+        for w in live:
+            r = w.request
+            trigger = r.price
+            if r.type is not OrderType.STOP or trigger is None or not w.status.is_open:
+                continue
+            if px >= trigger if r.side is Side.BUY else px <= trigger:
+                out += self._trigger(w, px)
+        return out
+
+    def _rest_fills(self, resting: list[_Working], px: Decimal, size: Decimal) -> list[Fill]:
+        """One trade's size shared by the resting orders of one side, best price first."""
+        sign = 1 if resting and resting[0].request.side is Side.BUY else -1
+        out = []
+        for w in sorted(resting, key=lambda w: (-sign * (w.request.price or ZERO), w.ts)):
+            r = w.request
+            if size <= 0 or r.price is None:
+                break
+            if trades_through(r.side, r.price, px):
+                avail = size
+            elif px == r.price:
+                ahead = min(w.queue_ahead, size)
+                w.queue_ahead -= ahead  # the queue in front trades first
+                avail = size - ahead
+            else:
+                continue
+            qty = min(avail, r.quantity - w.filled_qty)
+            if qty <= 0:
+                continue
+            size -= qty
+            out.append(self._fill(w, r.price, qty, r.price * qty * self.maker_fee, MAKER))
+        return out
+
+    def _trigger(self, w: _Working, px: Decimal) -> list[Fill]:
+        """A stop's trigger: a market order from here (taker), the unfilled rest cancelled.
+        It walks the book, but no slice is better than the trade that triggered it: a depth
+        stream lags the trades (Binance sends diffs every 100 ms), and the stop fills after
+        the market traded at `px`, never before (the bar rule's max(stop, open) likewise)."""
+        r = w.request
+        book = self.books.get(r.instrument_id)
+        remaining = r.quantity - w.filled_qty
+        if book is None:
+            slices = [(px, remaining)]
+        else:
+            opposite = "asks" if r.side is Side.BUY else "bids"
+            taken = take_liquidity(iter_side(book, opposite), r.side, remaining)
+            worse = max if r.side is Side.BUY else min
+            slices = [(worse(p, px), q) for p, q in taken]
+        out = [self._fill(w, p, q, p * q * self.taker_fee, TAKER) for p, q in slices]
+        if w.status.is_open:
+            w.status = OrderStatus.CANCELED
+            self.publish(w.view())
+        return out
+
+    def on_bar(
+        self, instrument_id: str, bar_open: Any, ts: int, high: Any = None, low: Any = None
+    ) -> list[Fill]:
+        """Bar mode: the bar that opens at `ts` meets every order submitted before it. Market
+        orders fill at its open; limit, post-only (`time_in_force="post_only"`) and stop
+        orders (`price` = the limit or trigger) need the bar's `high` and `low` and are filled
+        — or a post-only one rejected, on its first bar — by the research rule
+        (`nzeza.research.orders.bar_outcome`), with the maker or taker fee per fill; an order
+        the bar does not reach keeps working until it is cancelled."""
         if self.mode != "bar" or self.costs is None:
             raise ValidationError("mode", self.mode, "on_bar is for bar mode")
         self._now = max(self._now, ts)
@@ -157,9 +253,34 @@ class PaperVenue(Venue):
             r = w.request
             if r.instrument_id != instrument_id or not w.status.is_open or w.ts >= ts:
                 continue
-            price = self.costs.fill_price(r.side.value, open_)
-            fee = self.costs.fee_for(price * r.quantity)
-            out.append(self._fill(w, price, r.quantity, fee))
+            if r.type is OrderType.MARKET:
+                price = self.costs.fill_price(r.side.value, open_)
+                fee = self.costs.fee_for(price * r.quantity)
+                out.append(self._fill(w, price, r.quantity, fee))
+                continue
+            kind = {OrderType.LIMIT: "limit", OrderType.STOP: "stop"}.get(r.type)
+            if kind is None or r.price is None:
+                raise ValidationError(
+                    "type", r.type, "bar mode fills market, limit and stop orders"
+                )
+            if high is None or low is None:
+                raise ValidationError(
+                    "high", high, f"a {r.type} order needs the bar's high and low"
+                )
+            if r.time_in_force is TimeInForce.POST_ONLY:
+                kind = "post_only"
+            first = not w.resting
+            w.resting = True
+            hit = bar_outcome(
+                kind, r.side.value, r.price, open_, to_decimal(high, "high"),
+                to_decimal(low, "low"), first, self.costs.slippage_dec,
+            )  # fmt: skip
+            if hit.status == REJECT:
+                w.status = OrderStatus.REJECTED  # it would have crossed at placement
+                self.publish(w.view())
+            elif hit.status == FILL:
+                fee = self.costs.fee_for(hit.price * r.quantity, hit.liquidity)
+                out.append(self._fill(w, hit.price, r.quantity, fee, hit.liquidity))
         return out
 
     # -- Venue interface -----------------------------------------------------------------------
@@ -276,8 +397,8 @@ class PaperVenue(Venue):
     def _match(self, w: _Working) -> list[Fill]:
         r = w.request
         book = self.books.get(r.instrument_id)
-        if book is None:
-            return []
+        if book is None or r.type is OrderType.STOP:
+            return []  # a stop waits for a trade at its price (on_trade)
         opposite = "asks" if r.side is Side.BUY else "bids"
         remaining = r.quantity - w.filled_qty
         first_pass = w.status is OrderStatus.ACCEPTED and w.filled_qty == 0 and not w.fills
@@ -293,20 +414,22 @@ class PaperVenue(Venue):
         slices = take_liquidity(iter_side(book, opposite), r.side, remaining, r.price)
         if r.time_in_force is TimeInForce.FOK and filled(slices) < remaining:
             slices = []
-        resting = not first_pass  # a resting limit is the maker once the book trades through
-        out = []
-        for price, qty in slices:
-            px = r.price if resting and r.price is not None else price
-            fee = px * qty * (self.maker_fee if resting else self.taker_fee)
-            out.append(self._fill(w, px, qty, fee))
+        out = [self._fill(w, px, qty, px * qty * self.taker_fee, TAKER) for px, qty in slices]
         if w.status.is_open and (
             r.type is OrderType.MARKET or r.time_in_force in (TimeInForce.IOC, TimeInForce.FOK)
         ):
             w.status = OrderStatus.CANCELED  # the unfilled rest of a market/IOC order
             self.publish(w.view())
+        elif w.status.is_open and r.price is not None:
+            # it rests from here, behind what the book shows at its price
+            w.resting = True
+            if self.queue_position:
+                w.queue_ahead = size_at(iter_side(book, _own(r.side)), r.side, r.price)
         return out
 
-    def _fill(self, w: _Working, price: Decimal, qty: Decimal, fee: Decimal) -> Fill:
+    def _fill(
+        self, w: _Working, price: Decimal, qty: Decimal, fee: Decimal, liquidity: str = TAKER
+    ) -> Fill:
         r = w.request
         quote = self.instruments[r.instrument_id].quote
         fill = Fill(
@@ -319,6 +442,7 @@ class PaperVenue(Venue):
             fee,
             quote,
             self.clock(),
+            liquidity,
         )
         self.portfolio.apply_fill(fill)
         w.fills.append(fill)
@@ -330,6 +454,10 @@ class PaperVenue(Venue):
         self.publish(fill)
         self.publish(w.view())
         return fill
+
+
+def _own(side: Side) -> str:
+    return "bids" if side is Side.BUY else "asks"
 
 
 __all__ = [
