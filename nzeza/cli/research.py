@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--params", nargs="*", default=[], metavar="K=V")
     _costs(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
+    from nzeza.cli.args import perp_options
+
+    perp_options(b)
     b.set_defaults(handler=_backtest)
 
     w = sub.add_parser("sweep", help="backtest a parameter grid (vectorized)")
@@ -243,6 +246,11 @@ def _backtest(args: argparse.Namespace) -> int:
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     if is_portfolio(strategy):
         return _backtest_portfolio(args, strategy)
+    from nzeza.cli.args import perp_spec
+
+    spec = perp_spec(args)  # None without --perp (--funding alone is refused)
+    if spec is not None:
+        return _backtest_perp(args, strategy, spec)
     bars = _bars(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger)
@@ -256,6 +264,37 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.html:
         result.plot().write_html(args.html, include_plotlyjs=True)
         print(f"report: {args.html}")
+    return 0
+
+
+def _backtest_perp(args: argparse.Namespace, strategy: Any, spec: Any) -> int:
+    """One strategy on the bars as a perpetual: leverage, funding, liquidation."""
+    from nzeza.cli.args import bars_label
+    from nzeza.domain import Costs
+    from nzeza.research.perp import backtest_perp
+
+    bars = _bars(args)
+    costs = Costs(args.fee, args.slippage)
+    result = backtest_perp(
+        strategy, bars, spec, costs, args.cash, leverage=args.leverage, funding=args.funding_rates
+    )
+    print(
+        f"{strategy!r} on {bars_label(bars)} as a {spec.venue} perpetual at {args.leverage:g}×: "
+        f"{len(bars):,} bars {bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
+    )
+    print("trial registry: not registered (perpetual backtests are not trials yet)")
+    print(_fmt(result.stats.to_frame("value")))
+    times = len(result.funding)
+    print(
+        f"\nfunding: {times:,} funding times, paid {result.funding_paid:,.2f}, received "
+        f"{result.funding_received:,.2f} {spec.quote}"
+        + ("" if args.funding_rates is not None else " (no --funding file: none applied)")
+    )
+    liq = result.liquidations
+    print(f"liquidations: {len(liq)}")
+    if len(liq):
+        print(_fmt(liq))
+    print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     return 0
 
 
