@@ -45,21 +45,26 @@ def size_target(
     price: Decimal,
     costs: Costs,
     lot_size: Decimal | None = None,
+    leverage: Decimal = Decimal(1),
 ) -> SizedOrder | None:
-    """The order that moves `position` to `target` × equity at `price`, or None."""
+    """The order that moves `position` to `target` × `leverage` × equity at `price`, or None.
+
+    With leverage (a perpetual, `nzeza.research.perp`), a buy is limited by the buying power
+    cash + (leverage − 1) × equity instead of cash; at leverage 1 the two are the same."""
     if price <= 0:
         return None
     equity = cash + position * price
     if equity <= 0:
         return None
-    delta = target * equity / price - position
+    power = cash if leverage == 1 else cash + (leverage - 1) * equity
+    delta = target * leverage * equity / price - position
     if delta > 0:
         buy_price = price * (1 + costs.slippage_dec)
         needed = delta * buy_price * (1 + costs.fee_dec)
-        if needed > cash and (needed - cash) > _REL_TOL * max(abs(needed), abs(cash)):
-            if cash <= 0:
+        if needed > power and (needed - power) > _REL_TOL * max(abs(needed), abs(power)):
+            if power <= 0:
                 return None
-            delta = cash / (1 + costs.fee_dec) / buy_price
+            delta = power / (1 + costs.fee_dec) / buy_price
         side, qty = "buy", delta
     elif delta < 0:
         side, qty = "sell", -delta

@@ -17,8 +17,9 @@ equity = cash + position × close. Within bar i, in this order:
    "liquidation". The strategy's target is not reset: a new position opens only when the
    target changes again;
 3. funding: every funding time T with bar i's open ≤ T < bar i+1's open is applied to the
-   position held then: cash += −position × mark × rate, mark = the mark series at T (as of)
-   if given, else bar i's close;
+   position held then: cash += −position × mark × rate (in Decimal, as the ledger books it),
+   mark = the mark series at T (as of) if given, else bar i's close; nothing is booked while
+   flat;
 4. equity at the close = cash + position × close.
 
 A plain-Python loop over the bars (no vectorbt: it has no funding).
@@ -120,7 +121,7 @@ class PerpSimulation:
     liquidations: list[dict[str, Any]]
 
 
-def _funding_at_bars(
+def funding_at_bars(
     index: pd.DatetimeIndex, funding: pd.Series | None, mark: pd.Series | None
 ) -> list[tuple[int, int, float, float]]:
     """(bar, time ns, rate, mark or NaN) for each funding time inside the bars' span."""
@@ -182,7 +183,7 @@ def simulate_perp(
     mmr = float(spec.maintenance_margin_rate)
     imr_used = 1.0 / lev
     tiers = spec.tiers
-    events = _funding_at_bars(pd.DatetimeIndex(bars.index), funding, mark)
+    events = funding_at_bars(pd.DatetimeIndex(bars.index), funding, mark)
     ev = 0
     cash, pos, entry = float(init_cash), 0.0, 0.0
     f: dict[str, list] = {k: [] for k in ("bar", "size", "price", "fees", "side", "liquidation")}
@@ -266,16 +267,16 @@ def simulate_perp(
         while ev < len(events) and events[ev][0] == i:
             _, ts, rate, m = events[ev]
             mark_price = close[i] if math.isnan(m) else m
+            ev += 1
+            if pos == 0:
+                continue  # nothing held: nothing booked
             # in Decimal (floats by their repr): the amount the ledger books, to the cent
-            amount = 0.0
-            if pos != 0:
-                amount = float(
-                    funding_payment(to_decimal(pos), to_decimal(mark_price), to_decimal(rate))
-                )
+            amount = float(
+                funding_payment(to_decimal(pos), to_decimal(mark_price), to_decimal(rate))
+            )
             cash = cash + amount
             for key, value in zip(fund, (i, ts, pos, mark_price, rate, amount), strict=True):
                 fund[key].append(value)
-            ev += 1
         # (4) the close
         equity[i] = cash + close[i] * pos if pos != 0 else cash
         if pos != 0 and equity[i] > 0:
@@ -450,6 +451,7 @@ __all__ = [
     "PerpResult",
     "PerpSimulation",
     "backtest_perp",
+    "funding_at_bars",
     "funding_series",
     "read_funding",
     "simulate_perp",

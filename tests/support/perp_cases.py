@@ -80,7 +80,22 @@ LIQ_BARS = bars_of(
 )
 
 
+# the same strategy as a file a command loads (always `level`)
+ALWAYS = """
+import pandas as pd
+from nzeza.strategies import Strategy
+
+
+class Always(Strategy):
+    level: float = 1.0
+
+    def target(self, bars: pd.DataFrame) -> pd.Series:
+        return pd.Series(self.level, index=bars.index)
+"""
+
+
 __all__ = [
+    "ALWAYS",
     "FUNDING_BARS",
     "FUNDING_CASH",
     "FUNDING_RATES",
