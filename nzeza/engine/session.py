@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Order, Perpetual, Portfolio
 from nzeza.domain.numbers import NS_PER_DAY, to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
+from nzeza.engine.perp import FundingEvent, PerpAccount
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
@@ -79,6 +80,8 @@ class SessionConfig:
     # the session's risk limits and stops (on by default); None runs without a risk gate,
     # which only research comparisons and benchmarks of the bare loop should ask for
     risk: RiskSettings | None = DEFAULT_RISK
+    # a perpetual instrument's leverage (targets × leverage of equity); 1 otherwise
+    leverage: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         from nzeza.engine.lifecycle import check_session_id
@@ -89,6 +92,10 @@ class SessionConfig:
         cash = self.init_cash
         if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
             raise ValidationError("init_cash", cash, "must be a positive, finite amount")
+        if isinstance(self.instrument, Perpetual):
+            self.leverage = self.instrument.check_leverage(self.leverage)
+        elif self.leverage != 1:
+            raise ValidationError("leverage", self.leverage, "needs a perpetual instrument")
 
 
 @dataclass
@@ -106,6 +113,7 @@ class SessionReport:
     amended: int = 0  # decisions the risk gate reduced
     twaps: int = 0  # decisions the risk gate split into TWAP children
     twap_children: int = 0
+    funding_payments: int = 0  # perpetuals: funding times booked by this run
     stops_triggered: int = 0
     flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
@@ -195,7 +203,14 @@ class Session:
             ledger=ledger,
             venue=venue.name,
             vol_targeting=config.vol_targeting,
+            leverage=config.leverage,
         )
+        # a perpetual: funding events from the source are booked on the position held
+        self.perp: PerpAccount | None = None
+        if isinstance(inst, Perpetual):
+            self.perp = PerpAccount(
+                inst, config.costs, self.trader, config.session_id, ledger, venue.name
+            )
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
@@ -374,6 +389,9 @@ class Session:
                 self._in_feed = False
             if self._killed():
                 return
+            if isinstance(trade, FundingEvent):
+                self._on_funding(trade)
+                continue
             self._last_trade_wall = time.monotonic()
             self.last_trade = (trade.price, trade.ts_ns or 0)
             for fbar in agg.on_trade(trade):
@@ -387,6 +405,18 @@ class Session:
                 if self.last_bar_ts is None or start > self.last_bar_ts:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
             await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
+
+    def _on_funding(self, event: FundingEvent) -> None:
+        """A funding time from the source: booked once on the position held (a funding time
+        re-read after a restart is already in the ledger, and is skipped)."""
+        if self.perp is None:
+            log.warning("funding event for a spot instrument ignored", extra={"ts": event.ts})
+            return
+        amount = self.perp.fund(event)
+        if amount is not None:
+            self.report.funding_payments += 1
+            log.info("funding booked", extra={"ts": event.ts, "amount": str(amount)})
+        crash_point("after_funding")
 
     async def _on_closed(self, fbar: Any) -> None:
         bar = Bar(

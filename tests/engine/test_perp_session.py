@@ -1,0 +1,111 @@
+"""A paper session of a perpetual: funding events from its source booked in the ledger as a
+replay books them, once per funding time across a crash and restart."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from support.perp_cases import HOUR, START, Scripted, bars_of
+
+from nzeza.domain import Costs, Perpetual
+from nzeza.engine import replay
+from nzeza.engine.perp import FundingEvent
+from nzeza.engine.session import Session, SessionConfig
+from nzeza.errors import ValidationError
+from nzeza.feeds.events import Trade
+from nzeza.store import Ledger
+from nzeza.venues.paper.durable import DurablePaperVenue
+
+D = Decimal
+NO_COSTS = Costs(0.0, 0.0)
+TF = 3_600_000_000_000
+T0 = START.value
+PERP = Perpetual(
+    "binance", "BTCUSDT", "BTC", "USDT", D("0.01"), D("0.001"), funding_interval_hours=1
+)
+FUNDING = FundingEvent(T0 + 2 * TF, D("0.0001"), D(50_000))  # +0.01 % at mark 50,000
+
+
+def stream() -> list[object]:
+    """Two trades a bar at 50,000 over 5 hourly bars, and a funding time at bar 2's start."""
+    items: list[object] = []
+    for bar in range(5):
+        if bar == 2:
+            items.append(FUNDING)
+        for k, offset in enumerate((1, 1800)):
+            ts = T0 + bar * TF + offset * 1_000_000_000
+            items.append(Trade("binance", "BTCUSDT", D(50_000), D(1), "buy", f"{bar}-{k}", ts))
+    return items
+
+
+async def feed(items: list[object], start_ns: int | None = None, crash_after: int | None = None):
+    for n, item in enumerate(items):
+        ts = item.ts if isinstance(item, FundingEvent) else item.ts_ns
+        if start_ns is not None and ts < start_ns:
+            continue
+        yield item
+        if crash_after is not None and n >= crash_after:
+            raise ConnectionError("the process died here")
+
+
+def make(tmp, sid: str = "pf") -> tuple[Session, Ledger]:
+    ledger = Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
+    venue = DurablePaperVenue(tmp / "venue.sqlite", [PERP], NO_COSTS)
+    cfg = SessionConfig(
+        sid, Scripted([1.0] * 10), "scripted", {}, PERP, NO_COSTS, D(100_000), TF, risk=None
+    )
+    return Session(cfg, ledger, venue), ledger
+
+
+def test_funding_through_a_paper_session_is_booked_like_replay(tmp_path) -> None:
+    session, ledger = make(tmp_path)
+    report = asyncio.run(session.run(feed(stream())))
+    assert report.fills == 1 and report.funding_payments == 1
+    [entry] = ledger.funding_entries("pf")
+    assert entry["amount"] == D(-10)  # long 2 BTC at 50,000, +0.01 %: pays exactly 10
+    assert entry["position"] == D(2) and entry["ts"] == FUNDING.ts
+    assert ledger.balances("pf")["USDT"] == D(-10)
+    assert report.final_equity == D(99_990)
+    # the replay of the same bars with the same funding books the same amount
+    bars = bars_of([(50_000.0,) * 4] * 4)
+    rates = pd.Series([0.0001], index=[START + 2 * HOUR], name="funding_rate")
+    rep = replay(Scripted([1.0] * 10), bars, NO_COSTS, 100_000, perp=PERP, funding=rates)
+    assert rep.funding["amount"].tolist() == [entry["amount"]]
+    assert rep.final_equity == float(report.final_equity)
+    assert ledger.verify_audit().ok
+    ledger.close()
+
+
+def test_a_restart_does_not_book_a_funding_time_twice(tmp_path) -> None:
+    items = stream()
+    crash_after = items.index(FUNDING) + 2  # bar 1 closed and marked after the funding
+    session, ledger = make(tmp_path)
+    with pytest.raises(ConnectionError):
+        asyncio.run(session.run(feed(items, crash_after=crash_after)))
+    assert len(ledger.funding_entries("pf")) == 1
+    ledger.close()
+    again, ledger = make(tmp_path)
+    assert again.report.resumed
+    start = again.resume_from_ns()
+    assert start is not None and start <= FUNDING.ts  # the funding event is read again
+    report = asyncio.run(again.run(feed(items, start_ns=start)))
+    assert report.funding_payments == 0
+    [entry] = ledger.funding_entries("pf")
+    assert entry["amount"] == D(-10)
+    assert ledger.balances("pf")["USDT"] == D(-10)
+    assert report.final_equity == D(99_990)
+    assert ledger.verify_audit().ok
+    ledger.close()
+
+
+def test_leverage_needs_a_perpetual_and_its_limits(tmp_path) -> None:
+    from nzeza.engine.runner import session_instrument
+
+    with pytest.raises(ValidationError, match="leverage"):
+        SessionConfig("s", Scripted([1.0]), "s", {}, session_instrument("BTCUSDT"), NO_COSTS,
+                      D(1), TF, leverage=D(2))  # fmt: skip
+    with pytest.raises(ValidationError, match="maximum leverage"):
+        SessionConfig("s", Scripted([1.0]), "s", {}, PERP, NO_COSTS, D(1), TF, leverage=D(50))
