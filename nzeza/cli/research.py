@@ -276,13 +276,14 @@ def _backtest_perp(args: argparse.Namespace, strategy: Any, spec: Any) -> int:
     bars = _bars(args)
     costs = Costs(args.fee, args.slippage)
     result = backtest_perp(
-        strategy, bars, spec, costs, args.cash, leverage=args.leverage, funding=args.funding_rates
-    )
+        strategy, bars, spec, costs, args.cash, leverage=args.leverage,
+        funding=args.funding_rates, ledger=args.ledger,
+    )  # fmt: skip
     print(
         f"{strategy!r} on {bars_label(bars)} as a {spec.venue} perpetual at {args.leverage:g}×: "
         f"{len(bars):,} bars {bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
     )
-    print("trial registry: not registered (perpetual backtests are not trials yet)")
+    print(_registered(result.registration))
     print(_fmt(result.stats.to_frame("value")))
     times = len(result.funding)
     print(

@@ -339,6 +339,32 @@ class PerpResult:
     leverage: float
     targets: pd.Series
     simulation: PerpSimulation = field(repr=False)
+    funding_rates: pd.Series | None = field(default=None, repr=False)
+    # what the trial registry did with this backtest (None: not registered)
+    registration: Any = field(default=None, repr=False)
+
+    @property
+    def trial_terms(self) -> dict[str, Any]:
+        """What joins the trial's cost key: the perpetual's terms and its funding data (a
+        different leverage or funding history is a different trial)."""
+        import hashlib
+
+        digest = None
+        if self.funding_rates is not None:
+            rates = self.funding_rates
+            blob = rates.index.as_unit("ns").asi8.tobytes() + rates.to_numpy(float).tobytes()
+            digest = hashlib.sha256(blob).hexdigest()[:16]
+        return {
+            "perp": {
+                "venue": self.spec.venue,
+                "leverage": self.leverage,
+                "maintenance_margin_rate": str(self.spec.maintenance_margin_rate),
+                "tiers": [
+                    [str(t.notional_cap), str(t.rate), str(t.amount)] for t in self.spec.tiers
+                ],
+                "funding": digest,
+            }
+        }
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -420,13 +446,18 @@ def backtest_perp(
     leverage: Any = 1,
     funding: pd.Series | pd.DataFrame | None = None,
     mark: pd.Series | None = None,
+    ledger: Any = None,
+    register: bool = True,
 ) -> PerpResult:
     """Backtest `strategy` on `bars` as a perpetual `spec` (module docstring for the rule).
 
     `leverage` in (0, spec.max_leverage] scales the strategy's targets; `funding` is a
     `funding_rate` series (UTC funding times) or a frame with `ts`/`funding_rate`; `mark` an
-    optional mark price series for funding (else the bar's close)."""
+    optional mark price series for funding (else the bar's close). Registered as a trial in
+    `ledger` (default: the configured one) like every backtest, its perpetual terms and funding
+    data part of its key; `register=False` opts out with a warning."""
     from nzeza.data.checks import check_bars
+    from nzeza.research.trials import record_backtest
 
     check_bars(bars)
     if not isinstance(spec, Perpetual):
@@ -442,7 +473,9 @@ def backtest_perp(
     check_inputs(values, open_, bars.index, init_cash)
     values = np.clip(values, -1.0, 1.0)
     sim = simulate_perp(values, bars, costs, float(init_cash), spec, lev, rates, mark)
-    return PerpResult(strategy, bars, costs, float(init_cash), spec, lev, targets, sim)
+    result = PerpResult(strategy, bars, costs, float(init_cash), spec, lev, targets, sim, rates)
+    result.registration = record_backtest(result, ledger=ledger, register=register)
+    return result
 
 
 __all__ = [

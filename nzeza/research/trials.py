@@ -87,12 +87,17 @@ def data_fingerprint(bars: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def costs_json(costs: Any, init_cash: float) -> str:
+def costs_json(costs: Any, init_cash: float, terms: dict[str, Any] | None = None) -> str:
+    """The trial's cost key; `terms` adds what else changes the result for the same strategy
+    and bars (a perpetual's venue, leverage, margin and funding data: `research.perp`)."""
     from nzeza.store import canonical_json
 
-    return canonical_json(
-        {"fee": float(costs.fee), "slippage": float(costs.slippage), "init_cash": float(init_cash)}
-    )
+    key = {
+        "fee": float(costs.fee),
+        "slippage": float(costs.slippage),
+        "init_cash": float(init_cash),
+    }
+    return canonical_json(key | dict(terms or {}))
 
 
 def per_bar_returns(values: np.ndarray) -> np.ndarray:
@@ -233,6 +238,7 @@ def recording(
     ledger: Any,
     register: bool,
     what: str,
+    terms: dict[str, Any] | None = None,
 ) -> Iterator[Recorder | NullRecorder]:
     """The recorder of one backtest or sweep (`what`): the ledger given, or the configured
     one opened for the call. `register=False` is announced with an UnregisteredRunWarning."""
@@ -250,7 +256,8 @@ def recording(
         yield NullRecorder(registered=False)
         return
     with using_ledger(ledger) as led:
-        recorder = Recorder(led, strategy_cls, bars, costs_json(costs, init_cash), scope or what)
+        cost_key = costs_json(costs, init_cash, terms)
+        recorder = Recorder(led, strategy_cls, bars, cost_key, scope or what)
         yield recorder
     if recorder.registration is not None:
         log.info(recorder.note)
@@ -273,7 +280,8 @@ def using_ledger(ledger: Any) -> Iterator[Any]:
 
 
 def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
-    """Register a single backtest (`BacktestResult`); returns its registration or None."""
+    """Register a single backtest (`BacktestResult`, or a `PerpResult` whose `trial_terms`
+    join its cost key); returns its registration or None."""
     with recording(
         type(result.strategy),
         result.bars,
@@ -282,6 +290,7 @@ def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
         ledger=ledger,
         register=register,
         what="backtest",
+        terms=getattr(result, "trial_terms", None),
     ) as rec:
         if isinstance(rec, NullRecorder):
             return None

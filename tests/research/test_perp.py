@@ -217,3 +217,26 @@ def test_backtest_command_prints_funding_and_liquidations(tmp_path) -> None:
         assert "Traceback" not in out.stderr
     out = _cli("backtest", "sma_cross", "--data", str(bars), "--funding", str(funding))
     assert out.returncode == 2 and "--funding" in out.stderr and "--perp" in out.stderr
+
+
+def test_perp_backtests_are_trials_keyed_by_their_terms(sample, tmp_path) -> None:
+    from nzeza.store import Ledger
+
+    url = f"sqlite:///{tmp_path / 'trials.sqlite'}"
+    strategy = SmaCross(fast=10, slow=30)
+    bars = sample.iloc[-300:]
+    zero = pd.Series(0.0, index=bars.index[::8], name="funding_rate")
+    first = backtest_perp(strategy, bars, btc_perp(), NO_COSTS, 10_000, ledger=url)
+    assert first.registration.new == 1
+    again = backtest_perp(strategy, bars, btc_perp(), NO_COSTS, 10_000, ledger=url)
+    assert again.registration.new == 0  # the same run is the same trial
+    for kw in ({"leverage": 2}, {"funding": zero}):
+        other = backtest_perp(strategy, bars, btc_perp(), NO_COSTS, 10_000, ledger=url, **kw)
+        assert other.registration.new == 1, kw
+    with Ledger(url) as led, led.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from nzeza.store import schema as s
+
+        costs = conn.execute(select(s.trials.c.costs)).scalars().all()
+    assert len(costs) == 3 and all('"perp"' in c for c in costs)
