@@ -296,6 +296,9 @@ def _backtest_perp(args: argparse.Namespace, strategy: Any, spec: Any) -> int:
     if len(liq):
         print(_fmt(liq))
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
+    if args.html:
+        result.plot().write_html(args.html, include_plotlyjs=True)
+        print(f"report: {args.html}")
     return 0
 
 

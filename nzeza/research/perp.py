@@ -435,6 +435,11 @@ class PerpResult:
         )
         return pd.concat([base, extra])
 
+    def plot(self, title: str | None = None) -> Any:
+        from nzeza.research.plots import perp_figure
+
+        return perp_figure(self, title)
+
 
 def backtest_perp(
     strategy: Any,

@@ -90,6 +90,23 @@ def test_a_10x_long_is_liquidated_at_the_hand_computed_price() -> None:
     assert result.margin.iloc[3] == 0.0
 
 
+def test_the_report_shows_liquidations_funding_and_margin() -> None:
+    rates = pd.Series([0.001], index=[LIQ_BARS.index[2]], name="funding_rate")
+    result = backtest_perp(
+        Scripted([1.0] * 5), LIQ_BARS, btc_perp(), Costs(LIQ_FEE, 0.0), LIQ_CASH,
+        leverage=LIQ_LEVERAGE, funding=rates,
+    )  # fmt: skip
+    fig = result.plot()
+    names = {t.name: t for t in fig.data}
+    # the funding paid at bar 2 (q × 9,200 × 0.1 %) left less collateral: liquidated higher,
+    # at (9,000 + q × 9.2) / (q × 0.995) with q = 1 / 1.0004
+    assert list(names["liquidation"].y) == pytest.approx([(9_000 * 1.0004 + 9.2) / 0.995])
+    assert list(names["funding (cumulative)"].y) == [result.funding.iloc[0]]
+    assert result.funding.iloc[0] == pytest.approx(-9_200 / 1.0004 * 0.001)
+    assert max(names["margin usage %"].y) == pytest.approx(result.margin.max() * 100)
+    assert "binance perpetual 10×" in fig.layout.title.text
+
+
 def test_liquidated_position_stays_flat_until_the_target_changes() -> None:
     strat = Scripted([1.0, 1.0, 1.0, 1.0, 0.0])
     bars = pd.concat([LIQ_BARS, LIQ_BARS.iloc[[-1]].set_axis([LIQ_BARS.index[-1] + HOUR])])
@@ -197,9 +214,10 @@ def test_backtest_command_prints_funding_and_liquidations(tmp_path) -> None:
     out = _cli(
         "backtest", "always.py:Always", "--data", str(bars), "--perp", "binance",
         "--funding", str(funding), "--leverage", "10", "--fee", str(LIQ_FEE), "--slippage", "0",
-        "--cash", "1000", cwd=tmp_path,
+        "--cash", "1000", "--html", str(tmp_path / "r.html"), cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    assert (tmp_path / "r.html").stat().st_size > 100_000
     assert "as a binance perpetual at 10×" in out.stdout
     q = 1 / 1.0004
     paid = q * 9_200 * 0.001  # funding at bar 2 (mark = its close), on the position held
