@@ -144,6 +144,8 @@ def replay(
 
         lev = perp.check_leverage(leverage)
         rates = None if funding is None else funding_series(funding)
+        if mark is None and rates is not None:
+            mark = rates.attrs.get("mark")  # a funding file's own marks, as research uses them
         events = funding_at_bars(pd.DatetimeIndex(bars.index), rates, mark)
         instrument = perp
     instrument = instrument or research_instrument()

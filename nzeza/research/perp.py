@@ -57,9 +57,14 @@ FUNDING_COLUMN = "funding_rate"
 
 def funding_series(frame: pd.DataFrame | pd.Series) -> pd.Series:
     """A funding series (`funding_rate`, UTC index) from a Series or a frame with `ts` and
-    `funding_rate` columns (ts: UTC datetimes or epoch ms/ns); typed errors for anything else."""
+    `funding_rate` columns (ts: UTC datetimes or epoch ms/ns); typed errors for anything else.
+
+    A frame's `mark` column (the price each payment was booked at, as `nzeza data funding`
+    caches it; NaN where unknown) comes along as `attrs["mark"]`, the funding marks."""
+    marks = None
     if isinstance(frame, pd.Series):
         series = frame.rename(FUNDING_COLUMN)
+        marks = frame.attrs.get("mark")
     else:
         missing = [c for c in ("ts", FUNDING_COLUMN) if c not in frame.columns]
         if missing:
@@ -72,6 +77,9 @@ def funding_series(frame: pd.DataFrame | pd.Series) -> pd.Series:
             index = pd.to_datetime(ts, utc=True)
         series = pd.Series(frame[FUNDING_COLUMN].to_numpy(), index=pd.DatetimeIndex(index))
         series = series.rename(FUNDING_COLUMN)
+        if "mark" in frame.columns:
+            mark = pd.to_numeric(frame["mark"], errors="coerce").to_numpy(dtype=float)
+            marks = pd.Series(mark, index=series.index, name="mark")
     if not isinstance(series.index, pd.DatetimeIndex):
         raise ValidationError("funding.index", type(series.index).__name__, "must be datetimes")
     if series.index.tz is None:
@@ -86,7 +94,17 @@ def funding_series(frame: pd.DataFrame | pd.Series) -> pd.Series:
         )
     if not values.index.is_monotonic_increasing or values.index.has_duplicates:
         raise ValidationError("funding.index", "unsorted", "funding times must increase")
-    return values.rename(FUNDING_COLUMN)
+    out = values.rename(FUNDING_COLUMN)
+    out.attrs = {}
+    if marks is not None:
+        marks = marks.copy()
+        if marks.index.tz is None:
+            marks.index = marks.index.tz_localize("UTC")
+        bad = np.flatnonzero(~(marks.to_numpy(dtype=float) > 0) & ~np.isnan(marks.to_numpy()))
+        if len(bad):
+            raise ValidationError("mark", marks.iloc[bad[0]], "must be a positive price or NaN")
+        out.attrs["mark"] = marks
+    return out
 
 
 def read_funding(path: str) -> pd.Series:
@@ -136,6 +154,9 @@ def funding_at_bars(
     marks = np.full(len(times), math.nan)
     if mark is not None:
         m = mark.sort_index()
+        if m.index.tz is None:
+            m.index = m.index.tz_localize("UTC")
+        m = m[~m.index.duplicated(keep="last")]
         marks = m.reindex(funding.index, method="ffill").to_numpy(dtype=float)
     rates = funding.to_numpy(dtype=float)
     return [
@@ -469,6 +490,8 @@ def backtest_perp(
         raise ValidationError("spec", type(spec).__name__, "must be a Perpetual")
     lev = float(spec.check_leverage(leverage))
     rates = None if funding is None else funding_series(funding)
+    if mark is None and rates is not None:
+        mark = rates.attrs.get("mark")  # a funding file's own marks (NaN: the bar's close)
     costs = costs or Costs()
     targets = strategy.targets(bars) if hasattr(strategy, "targets") else strategy.target(bars)
     values = np.asarray(targets, dtype=np.float64)

@@ -258,3 +258,25 @@ def test_perp_backtests_are_trials_keyed_by_their_terms(sample, tmp_path) -> Non
 
         costs = conn.execute(select(s.trials.c.costs)).scalars().all()
     assert len(costs) == 3 and all('"perp"' in c for c in costs)
+
+
+def test_a_funding_file_with_marks_books_at_them(tmp_path) -> None:
+    # nzeza data funding caches ts, funding_rate and mark (NaN where the venue gives none)
+    frame = pd.DataFrame(
+        {
+            "ts": [START + HOUR * 2, START + HOUR * 3],
+            "funding_rate": [0.0001, 0.0001],
+            "mark": [50_500.0, float("nan")],
+        }
+    )
+    path = tmp_path / "funding.parquet"
+    frame.to_parquet(path)
+    rates = read_funding(str(path))
+    result = backtest_perp(
+        Scripted([1.0] * 5), FUNDING_BARS, btc_perp(), NO_COSTS, FUNDING_CASH, funding=rates
+    )
+    events = result.funding_events
+    assert events["mark"].tolist() == [50_500.0, 50_000.0]  # NaN: the bar's close
+    assert events["amount"].tolist() == [-10.1, -10.0]
+    with pytest.raises(ValidationError, match="mark"):
+        funding_series(frame.assign(mark=[-1.0, 2.0]))
