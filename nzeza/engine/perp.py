@@ -34,6 +34,40 @@ class FundingEvent:
 
 
 @dataclass
+class FundingClock:
+    """A venue's live funding updates → the funding events to book.
+
+    Perp venues stream their current rate and mark (`nzeza.feeds.FundingUpdate`: Binance's rate
+    for the coming funding time, Hyperliquid's current and dYdX's predicted hourly rate); what
+    is paid at a funding time T is the last rate seen before T, at the last mark seen before
+    T. T is the update's `next_funding_ns` where the venue gives it (Binance), else the next
+    multiple of the funding interval. An update at or after T emits T's event first. After a
+    silence spanning several funding times only the first is booked (a rate is never reused
+    for a later time it was not published for)."""
+
+    interval_ns: int
+    rate: Decimal | None = None
+    mark: Decimal | None = None
+    next_ns: int | None = None
+
+    def on_update(self, update: Any) -> list[FundingEvent]:
+        ts = getattr(update, "ts_ns", None) or getattr(update, "recv_ns", None)
+        if ts is None:
+            return []
+        out = []
+        due = self.next_ns is not None and ts >= self.next_ns
+        if due and self.rate is not None and self.mark is not None:
+            assert self.next_ns is not None
+            out.append(FundingEvent(self.next_ns, self.rate, self.mark))
+        self.rate = to_decimal(update.funding_rate, "funding_rate")
+        if getattr(update, "mark", None) is not None:
+            self.mark = to_decimal(update.mark, "mark")
+        given = getattr(update, "next_funding_ns", None)
+        self.next_ns = int(given) if given else (ts // self.interval_ns + 1) * self.interval_ns
+        return out
+
+
+@dataclass
 class PerpAccount:
     """The perpetual side of one trader's position: funding booked, liquidations taken."""
 
@@ -124,4 +158,4 @@ class PerpAccount:
         return sum((row["amount"] for row in self.funding), ZERO)
 
 
-__all__ = ["FundingEvent", "PerpAccount"]
+__all__ = ["FundingClock", "FundingEvent", "PerpAccount"]

@@ -35,7 +35,7 @@ from nzeza.domain.numbers import NS_PER_DAY, to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
-from nzeza.engine.perp import FundingEvent, PerpAccount
+from nzeza.engine.perp import FundingClock, FundingEvent, PerpAccount
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
@@ -207,10 +207,12 @@ class Session:
         )
         # a perpetual: funding events from the source are booked on the position held
         self.perp: PerpAccount | None = None
+        self.funding_clock: FundingClock | None = None
         if isinstance(inst, Perpetual):
             self.perp = PerpAccount(
                 inst, config.costs, self.trader, config.session_id, ledger, venue.name
             )
+            self.funding_clock = FundingClock(inst.funding_interval_ns)
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
@@ -391,6 +393,11 @@ class Session:
                 return
             if isinstance(trade, FundingEvent):
                 self._on_funding(trade)
+                continue
+            if hasattr(trade, "funding_rate"):  # a venue's live update (feeds.FundingUpdate)
+                if self.funding_clock is not None:
+                    for event in self.funding_clock.on_update(trade):
+                        self._on_funding(event)
                 continue
             self._last_trade_wall = time.monotonic()
             self.last_trade = (trade.price, trade.ts_ns or 0)

@@ -109,3 +109,53 @@ def test_leverage_needs_a_perpetual_and_its_limits(tmp_path) -> None:
                       D(1), TF, leverage=D(2))  # fmt: skip
     with pytest.raises(ValidationError, match="maximum leverage"):
         SessionConfig("s", Scripted([1.0]), "s", {}, PERP, NO_COSTS, D(1), TF, leverage=D(50))
+
+
+class Update:
+    """The shape of a venue's live funding update (`nzeza.feeds.FundingUpdate`'s fields)."""
+
+    def __init__(self, rate, mark, ts_ns, next_funding_ns=None) -> None:
+        self.venue, self.symbol = "binance", "BTCUSDT"
+        self.funding_rate, self.mark = D(rate), None if mark is None else D(mark)
+        self.ts_ns, self.recv_ns, self.next_funding_ns = ts_ns, ts_ns, next_funding_ns
+
+
+def test_the_funding_clock_books_the_last_rate_before_each_funding_time() -> None:
+    from nzeza.engine.perp import FundingClock
+
+    hourly = FundingClock(TF)
+    assert hourly.on_update(Update("0.0002", "49000", T0 + 10)) == []
+    assert hourly.on_update(Update("0.0001", "50000", T0 + TF - 1)) == []
+    # the first update at or after the hour books the hour with what was seen before it
+    assert hourly.on_update(Update("0.0005", None, T0 + TF + 3)) == [
+        FundingEvent(T0 + TF, D("0.0001"), D(50_000))
+    ]
+    # a silence of three hours: the next hour only, never a stale rate for later ones
+    assert hourly.on_update(Update("0.0003", "51000", T0 + 4 * TF + 1)) == [
+        FundingEvent(T0 + 2 * TF, D("0.0005"), D(50_000))
+    ]
+    # Binance says when the next funding time is (8 h), and stamps it a few ms late
+    eight = FundingClock(8 * TF)
+    eight.on_update(Update("0.0001", "50000", T0 + 7 * TF, next_funding_ns=T0 + 8 * TF))
+    assert eight.on_update(Update("0.0002", "50100", T0 + 8 * TF + 5_000_000)) == [
+        FundingEvent(T0 + 8 * TF, D("0.0001"), D(50_000))
+    ]
+
+
+def test_a_session_books_funding_from_live_updates(tmp_path) -> None:
+    items = [x for x in stream() if not isinstance(x, FundingEvent)]
+    # the venue's updates: +0.01 % at 50,000 before bar 2's start, then the next rate after
+    at = next(n for n, x in enumerate(items) if x.ts_ns > T0 + 2 * TF)
+    items.insert(at, Update("0.0003", "50000", T0 + 2 * TF + 1))
+    items.insert(at, Update("0.0001", "50000", T0 + 2 * TF - 1))
+    session, ledger = make(tmp_path, "live-funding")
+    report = asyncio.run(session.run(feed_updates(items)))
+    assert report.funding_payments == 1
+    [entry] = ledger.funding_entries("live-funding")
+    assert entry["ts"] == T0 + 2 * TF and entry["amount"] == D(-10)
+    ledger.close()
+
+
+async def feed_updates(items):
+    for item in items:
+        yield item
