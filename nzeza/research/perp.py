@@ -365,6 +365,12 @@ class PerpResult:
     registration: Any = field(default=None, repr=False)
 
     @property
+    def policy(self) -> None:
+        """The order policy: a perpetual backtest trades market orders at the next open (the
+        trial registry reads this where order types are recorded)."""
+        return None
+
+    @property
     def trial_terms(self) -> dict[str, Any]:
         """What joins the trial's cost key: the perpetual's terms and its funding data (a
         different leverage or funding history is a different trial)."""
