@@ -124,7 +124,7 @@ class PerpAccount:
             self.trader.apply_fill(fill, order)
             if self.ledger is not None:
                 self.ledger.record_liquidation(
-                    self.session_id, self.venue, fill.trade_id, self.spec.id, ts, qty, entry,
+                    self.session_id, self.venue, fill.order_id, self.spec.id, ts, qty, entry,
                     collateral, self.spec.maintenance(size * price)[0], price,
                 )  # fmt: skip
         self.liquidations.append(

@@ -1,10 +1,11 @@
-"""Perpetuals in the ledger: funding payments as their own entries, liquidations marking fills.
+"""Perpetuals in the ledger: funding payments as their own entries, liquidations marking orders.
 
 A funding payment is written with the balance it produces in one transaction (the same rule as
 a fill and its positions), so cash in the ledger always includes every funding booked; one row
 per (session, instrument, funding time): a restarted session cannot book a time twice. A
-liquidation is an ordinary fill (`fills`, with its order) plus a `liquidations` row naming its
-trade id and the margin facts behind it. Both tables are on the keyed audit chain.
+liquidation is an ordinary order and its fills (`orders`, `fills`) plus a `liquidations` row
+naming the order's client id and the margin facts behind it. Both tables are on the keyed
+audit chain.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class PerpStore(LedgerCore):
         self,
         session_id: str,
         venue: str,
-        trade_id: str,
+        client_order_id: str,
         instrument_id: str,
         ts: int,
         position: Decimal,
@@ -114,11 +115,12 @@ class PerpStore(LedgerCore):
         maintenance_rate: Decimal,
         price: Decimal,
     ) -> None:
-        """Mark the fill `trade_id` as a liquidation (with the batch or fill it belongs to)."""
+        """Mark the order `client_order_id` as a liquidation: its fills close the position
+        (written before the order is sent, or with the batch its fill belongs to)."""
         row = dict(
             session_id=session_id,
             venue=venue,
-            trade_id=trade_id,
+            client_order_id=client_order_id,
             instrument_id=instrument_id,
             ts=int(ts),
             position=str(position),

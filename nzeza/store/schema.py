@@ -286,8 +286,9 @@ client_order_ids = Table(
 
 # v9: perpetuals. A funding payment is its own entry: one per (session, instrument, funding
 # time), so a restarted session cannot book a funding time twice; `amount` is what the account
-# received (−position × mark × rate; < 0 paid). A liquidation is a fill (in `fills`) marked by
-# a row here naming its trade id, with the margin facts that triggered it.
+# received (−position × mark × rate; < 0 paid). A liquidation is an order whose fills (in
+# `fills`, by client order id) close the position: marked by a row here, written before the
+# order exists, with the margin facts that triggered it.
 funding = Table(
     "funding",
     metadata,
@@ -309,7 +310,7 @@ liquidations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("session_id", String(64), nullable=False, index=True),
     Column("venue", String(64), nullable=False),
-    Column("trade_id", String(100), nullable=False),  # the fill that closed the position
+    Column("client_order_id", String(64), nullable=False),  # the order that closes it
     Column("instrument_id", String(100), nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("position", Text, nullable=False),  # signed, before the liquidation
@@ -317,7 +318,7 @@ liquidations = Table(
     Column("collateral", Text, nullable=False),
     Column("maintenance_rate", Text, nullable=False),
     Column("price", Text, nullable=False),  # the liquidation price
-    UniqueConstraint("venue", "trade_id", name="uq_liquidation_fill"),
+    UniqueConstraint("venue", "client_order_id", name="uq_liquidation_order"),
 )
 
 

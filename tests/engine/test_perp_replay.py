@@ -77,7 +77,7 @@ def test_liquidation_case_replay_equals_backtest(tmp_path) -> None:
         )  # fmt: skip
         [mark] = led.liquidations("rl")
         fills = led.fills("rl")
-        assert [f.trade_id for f in fills][-1] == mark["trade_id"]
+        assert fills[-1].order_id == mark["client_order_id"]
         assert mark["ts"] == LIQ_BARS.index[3].value
         # 9,000 × 1.0004 / 0.995, up to q = 1 / 1.0004 on the replay's 1e-18 lot grid
         assert abs(Decimal(mark["price"]) - D(9_000) * D("1.0004") / D("0.995")) < D("1e-12")

@@ -93,7 +93,7 @@ def populate(ledger: Ledger) -> None:
                 )
                 assert pf.apply_funding(BTC.id, 10 + i, amount, persist=persist)
         ledger.record_liquidation(
-            sid, "paper", f"{sid}-t2", BTC.id, 2, Decimal("0.3"), Decimal(101), Decimal(5),
+            sid, "paper", f"{sid}-c2", BTC.id, 2, Decimal("0.3"), Decimal(101), Decimal(5),
             Decimal("0.005"), Decimal(90),
         )  # fmt: skip
         ledger.record_risk_event(sid, "max_notional", Decimal(1000), Decimal(1500), "too big")

@@ -69,16 +69,17 @@ def test_funding_is_its_own_entry_in_cash_and_booked_once(ledger: Ledger) -> Non
     assert ledger.verify_audit().ok
 
 
-def test_a_liquidation_marks_its_fill(ledger: Ledger) -> None:
+def test_a_liquidation_marks_its_order(ledger: Ledger) -> None:
     _session_with_a_long(ledger)
     ledger.record_liquidation(
-        "p1", "paper", "p1-t1", PERP.id, 5, D(2), D(50_000), D(10_000), D("0.005"), D(45_000)
+        "p1", "paper", "p1-c1", PERP.id, 5, D(2), D(50_000), D(10_000), D("0.005"), D(45_000)
     )
     [row] = ledger.liquidations("p1")
-    assert row["trade_id"] == "p1-t1" and row["price"] == "45000"
-    with pytest.raises(DataError):  # one mark per fill
+    assert row["client_order_id"] == "p1-c1" and row["price"] == "45000"
+    assert [f.order_id for f in ledger.fills("p1")] == ["p1-c1"]  # the fills it marks
+    with pytest.raises(DataError):  # one mark per order
         ledger.record_liquidation(
-            "p1", "paper", "p1-t1", PERP.id, 5, D(2), D(50_000), D(1), D("0.005"), D(1)
+            "p1", "paper", "p1-c1", PERP.id, 5, D(2), D(50_000), D(1), D("0.005"), D(1)
         )
     assert ledger.verify_audit().ok
 
