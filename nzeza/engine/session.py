@@ -114,6 +114,7 @@ class SessionReport:
     twaps: int = 0  # decisions the risk gate split into TWAP children
     twap_children: int = 0
     funding_payments: int = 0  # perpetuals: funding times booked by this run
+    liquidations: int = 0  # perpetuals (paper): positions liquidated by this run
     stops_triggered: int = 0
     flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
@@ -213,6 +214,7 @@ class Session:
                 inst, config.costs, self.trader, config.session_id, ledger, venue.name
             )
             self.funding_clock = FundingClock(inst.funding_interval_ns)
+        self._liquidating: str | None = None  # the liquidation order in flight (paper)
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
@@ -411,7 +413,52 @@ class Session:
                 self._bin = start
                 if self.last_bar_ts is None or start > self.last_bar_ts:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
+            if self.perp is not None:
+                await self._liquidate_if_reached(trade.price, trade.ts_ns or 0)
             await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
+
+    async def _liquidate_if_reached(self, price: Decimal, ts: int) -> None:
+        """Paper: a perpetual position whose liquidation price this trade reaches is closed
+        by a reduce-only market order, as the venue would close it (a live venue liquidates by
+        itself: its fill arrives like any other). The order is journaled and marked in the
+        ledger's `liquidations` in one transaction before it is sent; it skips the risk gate
+        (a liquidation is not the strategy's to refuse)."""
+        if self.cfg.mode != "paper":
+            return
+        inst = self.cfg.instrument
+        snap = self.portfolio.snapshot()
+        pos = snap.position(inst.id)
+        qty, entry = pos.quantity, pos.avg_entry_price
+        if self._liquidating is not None:
+            if qty != 0 and self._liquidating in self.working_orders:
+                return  # the liquidation order is still working
+            self._liquidating = None
+        if qty == 0 or not isinstance(inst, Perpetual):
+            return
+        collateral = snap.cash + qty * entry
+        liq = inst.liquidation_price(qty, entry, collateral)
+        if liq is None or (qty > 0 and price > liq) or (qty < 0 and price < liq):
+            return
+        size = abs(qty)
+        side = "sell" if qty > 0 else "buy"
+        with self.ledger.batch():
+            intent = self.trader.journal(
+                side, size, price, self.trader.last_target, self.last_bar_ts or ts
+            )
+            rate = inst.maintenance(size * liq)[0]
+            self.ledger.record_liquidation(
+                self.cfg.session_id, self.venue.name, intent.client_order_id, inst.id, ts, qty,
+                entry, collateral, rate, liq,
+            )  # fmt: skip
+        self.report.liquidations += 1
+        self._liquidating = intent.client_order_id
+        log.warning(
+            "liquidated",
+            extra={"position": str(qty), "liquidation_price": str(liq), "price": str(price)},
+        )
+        if self.dispatch.twap is not None:
+            self.dispatch._end_twap("liquidation")
+        await self.flow.send(intent, ts, time.perf_counter_ns())
 
     def _on_funding(self, event: FundingEvent) -> None:
         """A funding time from the source: booked once on the position held (a funding time

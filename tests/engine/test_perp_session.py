@@ -159,3 +159,51 @@ def test_a_session_books_funding_from_live_updates(tmp_path) -> None:
 async def feed_updates(items):
     for item in items:
         yield item
+
+
+def test_a_paper_session_liquidates_a_10x_long_where_replay_does(tmp_path) -> None:
+    """The liquidation case of the replay tests as trades: bought at 10,000 at 10×, a trade
+    at 9,040 reaches the liquidation price (9,048.8...): the session closes the position with a
+    market order marked in the ledger (filled at that trade, where replay fills at the
+    liquidation price itself), and stays flat while the target is unchanged."""
+    from support.perp_cases import LIQ_BARS
+
+    prices = [
+        [10_000, 10_000],
+        [10_000, 9_950, 9_960],
+        [9_960, 9_100, 9_200],
+        [9_200, 9_040, 9_100],
+        [9_100, 9_250],
+        [9_250, 9_300],
+    ]
+    items = [
+        Trade(
+            "binance", "BTCUSDT", D(p), D(1), "buy", f"{bar}-{k}", T0 + bar * TF + (k + 1) * 10**9
+        )
+        for bar, row in enumerate(prices)
+        for k, p in enumerate(row)
+    ]
+    costs = Costs(0.0004, 0.0)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    venue = DurablePaperVenue(tmp_path / "venue.sqlite", [PERP], costs)
+    cfg = SessionConfig(
+        "liq", Scripted([1.0] * 10), "scripted", {}, PERP, costs, D(1_000), TF, risk=None,
+        leverage=D(10),
+    )  # fmt: skip
+    report = asyncio.run(Session(cfg, ledger, venue).run(feed_updates(items)))
+    assert report.liquidations == 1
+    [mark] = ledger.liquidations("liq")
+    buy, close = ledger.fills("liq")
+    assert close.order_id == mark["client_order_id"] and close.side.value == "sell"
+    assert close.quantity == buy.quantity and close.price == D(9_040)
+    # the mark's price is the domain's liquidation price of the position held
+    collateral = D(1_000) - buy.fee  # cash + q × entry, with cash = 1,000 − q × entry − fee
+    expected = PERP.liquidation_price(buy.quantity, buy.price, collateral)
+    assert D(mark["price"]) == expected and D(9_040) < expected < D(9_100)
+    assert ledger.positions("liq")[PERP.id]["quantity"] == 0
+    assert ledger.verify_audit().ok
+    ledger.close()
+    # replay of the same bars liquidates in the same bar, at the liquidation price itself
+    rep = replay(Scripted([1.0] * 10), LIQ_BARS, costs, 1_000, perp=PERP, leverage=10)
+    assert rep.trades["exit_reason"].tolist() == ["liquidation"]
+    assert rep.trades["exit_time"].iloc[0] == pd.Timestamp(T0 + 3 * TF, tz="UTC")
