@@ -155,7 +155,15 @@ def perp_spec(args: argparse.Namespace, symbol: str = "BTC/USD:USD") -> Any:
     if args.funding is not None:
         from nzeza.research.perp import read_funding
 
-        args.funding_rates = read_funding(args.funding)
+        try:
+            args.funding_rates = read_funding(args.funding)
+        except ValidationError as exc:
+            reason = (
+                f"{exc.reason} ({exc.field}={exc.value!r})"
+                if exc.field != "funding"
+                else exc.reason
+            )
+            raise ValidationError("--funding", args.funding, reason) from None
     return spec
 
 
