@@ -149,9 +149,11 @@ def perp_spec(args: argparse.Namespace, symbol: str = "BTC/USD:USD") -> Any:
             max_leverage=Decimal(repr(max_lev)),
             maintenance_margin_rate=Decimal(repr(mmr)),
         )
-        args.leverage = float(spec.check_leverage(finite("--leverage", args.leverage, 0, 1e6)))
+        lev = finite("--leverage", args.leverage, -1e6, 1e6)
+        args.leverage = float(spec.check_leverage(lev))
     except ValidationError as exc:
-        raise ValidationError(f"--{exc.field.replace('_', '-')}", exc.value, exc.reason) from None
+        flag = exc.field if exc.field.startswith("--") else f"--{exc.field.replace('_', '-')}"
+        raise ValidationError(flag, exc.value, exc.reason) from None
     if args.funding is not None:
         from nzeza.research.perp import read_funding
 
