@@ -152,7 +152,10 @@ def perp_spec(args: argparse.Namespace, symbol: str = "BTC/USD:USD") -> Any:
         lev = finite("--leverage", args.leverage, -1e6, 1e6)
         args.leverage = float(spec.check_leverage(lev))
     except ValidationError as exc:
-        flag = exc.field if exc.field.startswith("--") else f"--{exc.field.replace('_', '-')}"
+        flags = {"maintenance_margin_rate": "--mmr", "initial_margin_rate": "--max-leverage"}
+        flag = flags.get(exc.field) or (
+            exc.field if exc.field.startswith("--") else f"--{exc.field.replace('_', '-')}"
+        )
         raise ValidationError(flag, exc.value, exc.reason) from None
     if args.funding is not None:
         from nzeza.research.perp import read_funding

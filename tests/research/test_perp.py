@@ -226,7 +226,7 @@ def test_backtest_command_prints_funding_and_liquidations(tmp_path) -> None:
     for bad, flag in (
         (["--leverage", "21"], "--leverage"),
         (["--leverage", "0"], "--leverage"),
-        (["--mmr", "0.2"], "--maintenance-margin-rate"),
+        (["--mmr", "0.2"], "--mmr"),  # at or above the initial margin rate (1 / 20)
         (["--perp", "nope"], "--perp"),
     ):
         argv = ["backtest", "sma_cross", "--data", str(bars), "--perp", "binance", *bad]
