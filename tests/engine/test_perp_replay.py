@@ -127,3 +127,10 @@ def test_replay_command_with_perp_flags(tmp_path) -> None:
     with Ledger(url) as led:
         [sid] = [row["session_id"] for row in led.sessions()]
         assert len(led.liquidations(sid)) == 1 and len(led.funding_entries(sid)) == 1
+    status = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "status", "--ledger", url],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    paid = 9_200 / 1.0004 * 0.001
+    assert f"perpetual: 1 funding payments, paid {paid:.2f}" in status.stdout, status.stdout
+    assert "liquidations 1" in status.stdout

@@ -67,6 +67,11 @@ def test_funding_is_its_own_entry_in_cash_and_booked_once(ledger: Ledger) -> Non
     assert rec.portfolio.snapshot().cash == D(-10)
     assert rec.portfolio.has_funding(PERP.id, 8 * 3600 * 10**9)
     assert ledger.verify_audit().ok
+    from nzeza.store.status import session_status
+
+    doc = session_status(ledger, "p1")
+    assert doc["funding"]["payments"] == 1
+    assert D(doc["funding"]["paid"]) == 10 and D(doc["funding"]["received"]) == 0
 
 
 def test_a_liquidation_marks_its_order(ledger: Ledger) -> None:
