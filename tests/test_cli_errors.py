@@ -94,6 +94,11 @@ def test_disk_full_in_the_middle_of_a_replay_session(clean_env, capsys, monkeypa
         (["backtest", "sma_cross", "--maker-fee", "-0.01"], "--maker-fee"),
         (["replay", "--strategy", "sma_cross", "--taker-fee", "0.5"], "--taker-fee"),
         (["paper", "--strategy", "sma_cross", "--metrics-port", "99999"], "--metrics-port"),
+        (["backtest", "sma_cross", "--perp", "binance", "--leverage", "21"], "--leverage"),
+        (["replay", "--strategy", "sma_cross", "--perp", "dydx", "--leverage", "-1"], "--leverage"),
+        (["replay", "--strategy", "sma_cross", "--perp", "okx"], "--perp"),
+        (["backtest", "sma_cross", "--perp", "binance", "--funding", "none.csv"], "--funding"),
+        (["backtest", "sma_cross", "--funding", "f.csv"], "--funding"),
     ],
 )
 def test_out_of_range_flags(clean_env, capsys, args, flag):

@@ -160,6 +160,85 @@ def replay_flags(args: argparse.Namespace) -> None:
     vol_flags(args)
 
 
+def perp_options(p: argparse.ArgumentParser) -> None:
+    """`--perp VENUE [--funding FILE] [--leverage L] [--mmr RATE] [--max-leverage L]`: trade
+    the bars as a perpetual (funding, margin and liquidation: docs/perpetuals.md)."""
+    g = p.add_argument_group("perpetual (docs/perpetuals.md)")
+    g.add_argument(
+        "--perp",
+        default=None,
+        metavar="VENUE",
+        help="trade as a perpetual of VENUE (binance: 8 h funding; dydx, hyperliquid: 1 h)",
+    )
+    g.add_argument(
+        "--funding",
+        default=None,
+        metavar="FILE",
+        help="funding history: a CSV or Parquet file with ts and funding_rate columns "
+        "(nzeza data funding ... downloads it); without it no funding is applied",
+    )
+    g.add_argument("--leverage", default=1.0, help="target × leverage of equity (default 1)")
+    g.add_argument(
+        "--mmr", default="0.005", help="maintenance margin rate (default 0.005 = 0.5 %%)"
+    )
+    g.add_argument("--max-leverage", default="20", help="the venue's maximum leverage")
+
+
+def perp_spec(args: argparse.Namespace, symbol: str = "BTC/USD:USD") -> Any:
+    """The `Perpetual` the perp flags describe (None without --perp), and the flags checked:
+    `args.leverage` a float, `args.funding_rates` the funding series or None."""
+    from decimal import Decimal
+
+    from nzeza.domain import Perpetual
+    from nzeza.domain.perpetual import FUNDING_INTERVAL_HOURS
+
+    venue = getattr(args, "perp", None)
+    args.funding_rates = None
+    if venue is None:
+        for flag in ("funding",):
+            if getattr(args, flag, None) is not None:
+                raise ValidationError(f"--{flag}", getattr(args, flag), "needs --perp VENUE")
+        return None
+    if venue not in FUNDING_INTERVAL_HOURS:
+        raise ValidationError("--perp", venue, f"must be one of {sorted(FUNDING_INTERVAL_HOURS)}")
+    max_lev = finite("--max-leverage", args.max_leverage, 0.0, 1000.0, low_open=True)
+    mmr = finite("--mmr", args.mmr, 0.0, 0.5, low_open=True)
+    base, _, rest = symbol.partition("/")
+    quote = rest.split(":")[0] or "USD"
+    try:
+        spec = Perpetual(
+            venue,
+            symbol,
+            base or "BASE",
+            quote,
+            Decimal("1e-18"),
+            Decimal("1e-18"),
+            max_leverage=Decimal(repr(max_lev)),
+            maintenance_margin_rate=Decimal(repr(mmr)),
+        )
+        lev = finite("--leverage", args.leverage, -1e6, 1e6)
+        args.leverage = float(spec.check_leverage(lev))
+    except ValidationError as exc:
+        flags = {"maintenance_margin_rate": "--mmr", "initial_margin_rate": "--max-leverage"}
+        flag = flags.get(exc.field) or (
+            exc.field if exc.field.startswith("--") else f"--{exc.field.replace('_', '-')}"
+        )
+        raise ValidationError(flag, exc.value, exc.reason) from None
+    if args.funding is not None:
+        from nzeza.research.perp import read_funding
+
+        try:
+            args.funding_rates = read_funding(args.funding)
+        except ValidationError as exc:
+            reason = (
+                f"{exc.reason} ({exc.field}={exc.value!r})"
+                if exc.field != "funding"
+                else exc.reason
+            )
+            raise ValidationError("--funding", args.funding, reason) from None
+    return spec
+
+
 DEFAULT_SAMPLE = "btc_usd_1h"
 
 
@@ -297,6 +376,8 @@ __all__ = [
     "metrics_port",
     "order_options",
     "order_policy_from",
+    "perp_options",
+    "perp_spec",
     "replay_flags",
     "session_flags",
     "vol_targeting_from",

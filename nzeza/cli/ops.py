@@ -71,6 +71,14 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     for doc in docs:
         print(_status_line(doc))
+        funding = doc.get("funding") or {}
+        if funding.get("payments") or doc.get("liquidations"):
+            print(
+                f"    perpetual: {funding.get('payments', 0)} funding payments, paid "
+                f"{Decimal(funding.get('paid', 0)):.2f}, received "
+                f"{Decimal(funding.get('received', 0)):.2f}; "
+                f"liquidations {len(doc.get('liquidations') or [])}"
+            )
         for inst, pos in doc["positions"].items():
             if Decimal(pos["quantity"]) != 0:
                 print(

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     order_options(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
+    from nzeza.cli.args import perp_options
+
+    perp_options(b)
     b.set_defaults(handler=_backtest)
 
     w = sub.add_parser("sweep", help="backtest a parameter grid (vectorized)")
@@ -247,6 +250,15 @@ def _backtest(args: argparse.Namespace) -> int:
     if is_portfolio(strategy):
         return _backtest_portfolio(args, strategy)
     orders = order_policy_from(args)
+    from nzeza.cli.args import perp_spec
+
+    spec = perp_spec(args)  # None without --perp (--funding alone is refused)
+    if spec is not None:
+        if not orders.is_market:
+            raise ValidationError(
+                "order_type", orders.kind, "perpetual backtests fill market orders only"
+            )
+        return _backtest_perp(args, strategy, spec)
     bars = _bars(args)
     costs = costs_from(args)
     result = backtest(strategy, bars, costs, args.cash, ledger=args.ledger, orders=orders)
@@ -265,6 +277,40 @@ def _backtest(args: argparse.Namespace) -> int:
             + "; fills "
             + ", ".join(f"{n} {s}" for s, n in o["liquidity"].value_counts().items())
         )
+    print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
+    if args.html:
+        result.plot().write_html(args.html, include_plotlyjs=True)
+        print(f"report: {args.html}")
+    return 0
+
+
+def _backtest_perp(args: argparse.Namespace, strategy: Any, spec: Any) -> int:
+    """One strategy on the bars as a perpetual: leverage, funding, liquidation."""
+    from nzeza.cli.args import bars_label, costs_from
+    from nzeza.research.perp import backtest_perp
+
+    bars = _bars(args)
+    costs = costs_from(args)
+    result = backtest_perp(
+        strategy, bars, spec, costs, args.cash, leverage=args.leverage,
+        funding=args.funding_rates, ledger=args.ledger,
+    )  # fmt: skip
+    print(
+        f"{strategy!r} on {bars_label(bars)} as a {spec.venue} perpetual at {args.leverage:g}×: "
+        f"{len(bars):,} bars {bars.index[0]:%Y-%m-%d %H:%M} → {bars.index[-1]:%Y-%m-%d %H:%M}"
+    )
+    print(_registered(result.registration))
+    print(_fmt(result.stats.to_frame("value")))
+    times = len(result.funding)
+    print(
+        f"\nfunding: {times:,} funding times, paid {result.funding_paid:,.2f}, received "
+        f"{result.funding_received:,.2f} {spec.quote}"
+        + ("" if args.funding_rates is not None else " (no --funding file: none applied)")
+    )
+    liq = result.liquidations
+    print(f"liquidations: {len(liq)}")
+    if len(liq):
+        print(_fmt(liq))
     print(f"\nlast trades:\n{_fmt(result.trades.tail(5))}")
     if args.html:
         result.plot().write_html(args.html, include_plotlyjs=True)

@@ -106,6 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
     _vol_targeting(r)
     order_options(r)
+    from nzeza.cli.args import perp_options
+
+    perp_options(r)
     r.set_defaults(handler=_replay)
 
     q = sub.add_parser("parity", help="engine replay vs research backtest, side by side")
@@ -138,6 +141,7 @@ def _replay(args: argparse.Namespace) -> int:
         costs_from,
         load_bars,
         order_policy_from,
+        perp_spec,
         replay_flags,
         vol_targeting_from,
     )
@@ -148,6 +152,7 @@ def _replay(args: argparse.Namespace) -> int:
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
     orders = order_policy_from(args)
+    spec = perp_spec(args)  # None without --perp
     strategy, name, params = resolve_strategy(args.strategy, args.params)
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
@@ -161,11 +166,22 @@ def _replay(args: argparse.Namespace) -> int:
         progress=True,
         vol_targeting=vol_targeting_from(args),
         orders=orders,
+        perp=spec,
+        leverage=args.leverage if spec is not None else 1,
+        funding=args.funding_rates,
     )
     print(
         f"{name} {params} on {bars_label(bars)}: {len(bars):,} bars, {len(result.fills)} fills, "
         f"{len(result.closed_trades)} closed trades, final equity {result.final_equity:,.2f}"
     )
+    if spec is not None and result.funding is not None:
+        amounts = result.funding["amount"]
+        paid, received = -amounts[amounts < 0].sum(), amounts[amounts > 0].sum()
+        print(
+            f"perpetual ({spec.venue}, {args.leverage:g}×): {len(amounts)} funding payments, "
+            f"paid {paid:,.2f}, received {received:,.2f} {spec.quote}; "
+            f"liquidations: {len(result.liquidations)}"
+        )
     if ledger is not None:
         print(f"session {result.session_id} written to the ledger")
         ledger.close()

@@ -19,6 +19,7 @@ from nzeza.domain.order import (
     TimeInForce,
     state_diagram,
 )
+from nzeza.domain.perpetual import MarginTier, Perpetual, funding_payment, liquidation_price
 from nzeza.domain.portfolio import Exposure, Portfolio, PortfolioSnapshot
 from nzeza.domain.position import Position, PositionSide
 
@@ -31,6 +32,7 @@ __all__ = [
     "Exposure",
     "Fill",
     "Instrument",
+    "MarginTier",
     "Order",
     "OrderAccepted",
     "OrderCanceled",
@@ -40,12 +42,15 @@ __all__ = [
     "OrderStatus",
     "OrderSubmitted",
     "OrderType",
+    "Perpetual",
     "Portfolio",
     "PortfolioSnapshot",
     "Position",
     "PositionSide",
     "Side",
     "TimeInForce",
+    "funding_payment",
+    "liquidation_price",
     "state_diagram",
     "to_decimal",
 ]

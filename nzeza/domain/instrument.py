@@ -58,6 +58,11 @@ class Instrument:
     def id(self) -> str:
         return f"{self.venue}:{self.symbol}"
 
+    @property
+    def kind(self) -> str:
+        """ "spot" here; `nzeza.domain.perpetual.Perpetual` says "perpetual"."""
+        return "spot"
+
     # -- making values on the grid -------------------------------------------------------
     def make_price(self, value: Any, rounding: str = ROUND_HALF_EVEN) -> Decimal:
         """Quantise a price to the tick. Rejects non-finite and non-positive prices."""

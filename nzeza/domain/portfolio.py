@@ -47,6 +47,8 @@ class PortfolioSnapshot:
     seq: int = 0
     last_fill_ts: int = 0
     initial_balances: Mapping[str, Decimal] = field(default_factory=dict)
+    # perpetuals: funding received (< 0 paid) per instrument, already in `balances`
+    funding: Mapping[str, Decimal] = field(default_factory=dict)
 
     @property
     def cash(self) -> Decimal:
@@ -109,6 +111,7 @@ class Portfolio:
         items = instruments.values() if isinstance(instruments, Mapping) else instruments or []
         self._instruments: dict[str, Instrument] = {i.id: i for i in items}
         self._trade_ids: set[str] = set()
+        self._funding_keys: set[tuple[str, int]] = set()
         self._state = PortfolioSnapshot(
             currency=currency,
             balances=MappingProxyType(dict(start)),
@@ -194,12 +197,58 @@ class Portfolio:
             seq=state.seq + 1,
             last_fill_ts=max(state.last_fill_ts, fill.ts),
             initial_balances=state.initial_balances,
+            funding=state.funding,
         )
 
-    def restore(self, snapshot: PortfolioSnapshot, trade_ids: set[str]) -> None:
+    def has_funding(self, instrument_id: str, ts: int) -> bool:
+        return (instrument_id, ts) in self._funding_keys
+
+    def apply_funding(
+        self,
+        instrument_id: str,
+        ts: int,
+        amount: Any,
+        persist: Callable[[PortfolioSnapshot], None] | None = None,
+    ) -> bool:
+        """Credit a funding payment (`amount` received, < 0 paid, in the instrument's quote)
+        for the funding time `ts`. False (nothing changes) for a time already applied; like
+        `apply_fill`, `persist` sees the next state first and nothing changes if it raises."""
+        key = (instrument_id, int(ts))
+        if key in self._funding_keys:
+            return False
+        value = to_decimal(amount, "funding.amount")
+        state = self._state
+        quote = self.instrument(instrument_id).quote
+        balances = dict(state.balances)
+        balances[quote] = balances.get(quote, ZERO) + value
+        funding = dict(state.funding)
+        funding[instrument_id] = funding.get(instrument_id, ZERO) + value
+        nxt = PortfolioSnapshot(
+            currency=state.currency,
+            balances=MappingProxyType(balances),
+            positions=state.positions,
+            fees_paid=state.fees_paid,
+            seq=state.seq,
+            last_fill_ts=state.last_fill_ts,
+            initial_balances=state.initial_balances,
+            funding=MappingProxyType(funding),
+        )
+        if persist is not None:
+            persist(nxt)
+        self._state = nxt
+        self._funding_keys.add(key)
+        return True
+
+    def restore(
+        self,
+        snapshot: PortfolioSnapshot,
+        trade_ids: set[str],
+        funding_keys: set[tuple[str, int]] | None = None,
+    ) -> None:
         """Replace the state wholesale (recovery from the ledger)."""
         self._state = snapshot
         self._trade_ids = set(trade_ids)
+        self._funding_keys = set(funding_keys or ())
 
 
 __all__ = [

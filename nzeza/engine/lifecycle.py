@@ -72,6 +72,14 @@ def full_record(config: Any) -> dict[str, Any]:
         }
     )
     rec["risk"] = None if config.risk is None else risk_config_record(config.risk)
+    inst = config.instrument
+    if inst.kind == "perpetual":  # only then: spot sessions keep the record they always had
+        rec["perp"] = {
+            "leverage": str(config.leverage),
+            "max_leverage": str(inst.max_leverage),
+            "maintenance_margin_rate": str(inst.maintenance_margin_rate),
+            "funding_interval_hours": inst.funding_interval_hours,
+        }
     return rec
 
 

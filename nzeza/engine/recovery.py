@@ -40,6 +40,9 @@ def rebuild(ledger: Ledger, session_id: str, instrument: Instrument) -> Recovere
     fills = ledger.fills(session_id)
     for fill in fills:
         portfolio.apply_fill(fill)
+    # perpetuals: the funding booked (cash, additive: after the fills gives the same balances)
+    for entry in ledger.funding_entries(session_id):
+        portfolio.apply_funding(entry["instrument_id"], entry["ts"], entry["amount"])
     # The positions and balances rows are written in the same transaction as each fill: if
     # they disagree with the replayed fills, the ledger was edited outside nzeza.
     snap = portfolio.snapshot()
@@ -54,7 +57,7 @@ def rebuild(ledger: Ledger, session_id: str, instrument: Instrument) -> Recovere
         if snap.balances.get(ccy) != amount:
             raise DataError(
                 f"ledger inconsistent for {session_id}: balance {ccy} is {amount} "
-                f"but its fills give {snap.balances.get(ccy)}"
+                f"but its fills and funding give {snap.balances.get(ccy)}"
             )
     intents = ledger.intents(session_id)
     filled_ids = {f.order_id for f in fills}

@@ -9,10 +9,11 @@ compared trade for trade.
 from __future__ import annotations
 
 import contextlib
+import math
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from nzeza.domain import (
     OrderFilled,
     OrderSubmitted,
     OrderType,
+    Perpetual,
     Portfolio,
     Side,
     TimeInForce,
@@ -36,9 +38,11 @@ from nzeza.engine.bars import bars_from_frame, frame_timestamps
 from nzeza.engine.roundtrips import closed_only, open_only, trades_from_fills
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.trader import Intent, Trader
+from nzeza.errors import ValidationError
 from nzeza.research.orders import FILL, REJECT, OrderPolicy, bar_outcome, order_price, policy_of
 
 if TYPE_CHECKING:
+    from nzeza.engine.perp import PerpAccount
     from nzeza.store import Ledger
     from nzeza.strategies.base import TargetStrategy
 
@@ -65,6 +69,10 @@ class ReplayResult:
     intents: int
     # limit, post-only or stop orders and their outcomes (empty for market orders)
     orders: list[dict] = field(default_factory=list)
+    # a perpetual replay: funding booked per funding time (position, mark, rate, amount) and
+    # the liquidations taken (None / empty otherwise)
+    funding: pd.DataFrame | None = None
+    liquidations: list[dict] = field(default_factory=list)
 
     @property
     def closed_trades(self) -> pd.DataFrame:
@@ -234,6 +242,10 @@ def replay(
     batch_bars: int = 5000,
     vol_targeting: VolTargeting | None = None,
     orders: OrderPolicy | None = None,
+    perp: Perpetual | None = None,
+    leverage: Any = 1,
+    funding: pd.Series | pd.DataFrame | None = None,
+    mark: pd.Series | None = None,
 ) -> ReplayResult:
     """Run `strategy` over `bars` through the session core.
 
@@ -245,12 +257,31 @@ def replay(
     `orders` (default: the strategy's `orders` attribute, else market) places limit,
     post-only or stop orders instead, filled by `nzeza.research.orders.bar_outcome` — the rule
     the backtest uses — with the maker or taker fee per fill.
+
+    `perp` trades the bars as that perpetual (it is the instrument): targets × `leverage`,
+    `funding` (a `funding_rate` series) booked at each funding time at `mark` (else the bar's
+    close), and liquidation on the bar's range — the rule of `nzeza.research.perp`, in Decimal.
     """
     from nzeza.data.checks import check_bars
 
     check_bars(bars)  # sorted, unique, finite, positive, high/low consistent
     policy = policy_of(strategy, orders)
+    if perp is not None and not policy.is_market:
+        raise ValidationError(
+            "orders", policy.kind, "a perpetual replay fills market orders only (as its backtest)"
+        )
     costs = costs or Costs()
+    lev = Decimal(1)
+    events: list[tuple[int, int, float, float]] = []
+    if perp is not None:
+        from nzeza.research.perp import funding_at_bars, funding_series
+
+        lev = perp.check_leverage(leverage)
+        rates = None if funding is None else funding_series(funding)
+        if mark is None and rates is not None:
+            mark = rates.attrs.get("mark")  # a funding file's own marks, as research uses them
+        events = funding_at_bars(pd.DatetimeIndex(bars.index), rates, mark)
+        instrument = perp
     instrument = instrument or research_instrument()
     session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"
     portfolio = Portfolio(instrument.quote, {instrument.quote: init_cash}, [instrument])
@@ -274,7 +305,16 @@ def replay(
         ledger=ledger,
         precomputed_targets=targets,
         vol_targeting=vol_targeting,
+        leverage=lev,
     )
+    account = None
+    if perp is not None:
+        from nzeza.engine.perp import PerpAccount
+
+        account = PerpAccount(perp, costs, trader, session_id, ledger)
+        highs = bars["high"].to_numpy(dtype=np.float64).tolist()
+        lows = bars["low"].to_numpy(dtype=np.float64).tolist()
+    ev = 0
     n = len(bars)
     ts_list = frame_timestamps(bars).tolist()
     opens = bars["open"].to_numpy(dtype=np.float64).tolist()
@@ -320,6 +360,11 @@ def replay(
                     snap = portfolio.snapshot()
                     cash_f = float(snap.cash)
                     pos_f = float(snap.position(instrument.id).quantity)
+            if account is not None:
+                ev = _perp_bar(account, i, ts, lows[i], highs[i], close, events, ev, fills)
+                snap = portfolio.snapshot()
+                cash_f = float(snap.cash)
+                pos_f = float(snap.position(instrument.id).quantity)
             if bar_list is None:
                 trader.on_precomputed_close(ts)
             else:
@@ -341,7 +386,7 @@ def replay(
     trades = trades_from_fills(
         fills, to_decimal(closes[-1], "close") if n else None, ts_list[-1] if n else None
     )
-    return ReplayResult(
+    result = ReplayResult(
         trades=trades,
         equity=pd.Series(equity, index=bars.index, name="equity"),
         fills=fills,
@@ -349,6 +394,58 @@ def replay(
         intents=trader.seq,
         orders=[] if book is None else book.orders,
     )
+    if account is not None:
+        _perp_result(result, account)
+    return result
+
+
+def _perp_bar(
+    account: PerpAccount,
+    i: int,
+    ts: int,
+    low: float,
+    high: float,
+    close: float,
+    events: list[tuple[int, int, float, float]],
+    ev: int,
+    fills: list[Fill],
+) -> int:
+    """After bar i's open: liquidation on its range, then its funding times (research.perp's
+    order); returns the next funding event's position."""
+    from nzeza.engine.perp import FundingEvent
+
+    fill = account.check_liquidation(low, high, ts)
+    if fill is not None:
+        fills.append(fill)
+    while ev < len(events) and events[ev][0] == i:
+        _, at, rate, mark = events[ev]
+        price = close if math.isnan(mark) else mark
+        account.fund(FundingEvent(at, to_decimal(rate, "funding_rate"), to_decimal(price, "mark")))
+        ev += 1
+    return ev
+
+
+def _perp_result(result: ReplayResult, account: PerpAccount) -> None:
+    """Funding frame, liquidations and `exit_reason` on the trades (as research.perp has)."""
+    rows = account.funding
+    index = pd.DatetimeIndex(pd.to_datetime([r["ts"] for r in rows], unit="ns", utc=True))
+    result.funding = pd.DataFrame(
+        {k: [r[k] for r in rows] for k in ("position", "mark", "rate", "amount")},
+        index=index.rename("ts"),
+    )
+    result.liquidations = list(account.liquidations)
+    liq = {
+        (pd.Timestamp(r["ts"], unit="ns", tz="UTC"), float(r["price"]))
+        for r in account.liquidations
+    }
+    trades = result.trades
+    reasons = [
+        "open" if status == "open" else ("liquidation" if (t, float(p)) in liq else "signal")
+        for t, p, status in zip(
+            trades["exit_time"], trades["exit_price"], trades["status"], strict=True
+        )
+    ]
+    result.trades = trades.assign(exit_reason=pd.Series(reasons, index=trades.index, dtype=object))
 
 
 __all__ = [

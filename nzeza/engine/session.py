@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Order, Perpetual, Portfolio
 from nzeza.domain.numbers import NS_PER_DAY, to_decimal
 from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
+from nzeza.engine.perp import FundingClock, FundingEvent, PerpAccount
 from nzeza.engine.recovery import rebuild
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
@@ -80,6 +81,8 @@ class SessionConfig:
     # the session's risk limits and stops (on by default); None runs without a risk gate,
     # which only research comparisons and benchmarks of the bare loop should ask for
     risk: RiskSettings | None = DEFAULT_RISK
+    # a perpetual instrument's leverage (targets × leverage of equity); 1 otherwise
+    leverage: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         from nzeza.engine.lifecycle import check_session_id
@@ -99,6 +102,10 @@ class SessionConfig:
                 "paper and live sessions send market orders only; backtest, replay and parity "
                 "run limit, post-only and stop orders (docs/orders.md)",
             )
+        if isinstance(self.instrument, Perpetual):
+            self.leverage = self.instrument.check_leverage(self.leverage)
+        elif self.leverage != 1:
+            raise ValidationError("leverage", self.leverage, "needs a perpetual instrument")
 
 
 @dataclass
@@ -116,6 +123,8 @@ class SessionReport:
     amended: int = 0  # decisions the risk gate reduced
     twaps: int = 0  # decisions the risk gate split into TWAP children
     twap_children: int = 0
+    funding_payments: int = 0  # perpetuals: funding times booked by this run
+    liquidations: int = 0  # perpetuals (paper): positions liquidated by this run
     stops_triggered: int = 0
     flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
@@ -205,7 +214,17 @@ class Session:
             ledger=ledger,
             venue=venue.name,
             vol_targeting=config.vol_targeting,
+            leverage=config.leverage,
         )
+        # a perpetual: funding events from the source are booked on the position held
+        self.perp: PerpAccount | None = None
+        self.funding_clock: FundingClock | None = None
+        if isinstance(inst, Perpetual):
+            self.perp = PerpAccount(
+                inst, config.costs, self.trader, config.session_id, ledger, venue.name
+            )
+            self.funding_clock = FundingClock(inst.funding_interval_ns)
+        self._liquidating: str | None = None  # the liquidation order in flight (paper)
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
@@ -384,6 +403,14 @@ class Session:
                 self._in_feed = False
             if self._killed():
                 return
+            if isinstance(trade, FundingEvent):
+                self._on_funding(trade)
+                continue
+            if hasattr(trade, "funding_rate"):  # a venue's live update (feeds.FundingUpdate)
+                if self.funding_clock is not None:
+                    for event in self.funding_clock.on_update(trade):
+                        self._on_funding(event)
+                continue
             self._last_trade_wall = time.monotonic()
             self.last_trade = (trade.price, trade.ts_ns or 0)
             for fbar in agg.on_trade(trade):
@@ -396,7 +423,64 @@ class Session:
                 self._bin = start
                 if self.last_bar_ts is None or start > self.last_bar_ts:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
+            if self.perp is not None:
+                await self._liquidate_if_reached(trade.price, trade.ts_ns or 0)
             await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
+
+    async def _liquidate_if_reached(self, price: Decimal, ts: int) -> None:
+        """Paper: a perpetual position whose liquidation price this trade reaches is closed
+        by a reduce-only market order, as the venue would close it (a live venue liquidates by
+        itself: its fill arrives like any other). The order is journaled and marked in the
+        ledger's `liquidations` in one transaction before it is sent; it skips the risk gate
+        (a liquidation is not the strategy's to refuse)."""
+        if self.cfg.mode != "paper":
+            return
+        inst = self.cfg.instrument
+        snap = self.portfolio.snapshot()
+        pos = snap.position(inst.id)
+        qty, entry = pos.quantity, pos.avg_entry_price
+        if self._liquidating is not None:
+            if qty != 0 and self._liquidating in self.working_orders:
+                return  # the liquidation order is still working
+            self._liquidating = None
+        if qty == 0 or not isinstance(inst, Perpetual):
+            return
+        collateral = snap.cash + qty * entry
+        liq = inst.liquidation_price(qty, entry, collateral)
+        if liq is None or (qty > 0 and price > liq) or (qty < 0 and price < liq):
+            return
+        size = abs(qty)
+        side = "sell" if qty > 0 else "buy"
+        with self.ledger.batch():
+            intent = self.trader.journal(
+                side, size, price, self.trader.last_target, self.last_bar_ts or ts
+            )
+            rate = inst.maintenance(size * liq)[0]
+            self.ledger.record_liquidation(
+                self.cfg.session_id, self.venue.name, intent.client_order_id, inst.id, ts, qty,
+                entry, collateral, rate, liq,
+            )  # fmt: skip
+        self.report.liquidations += 1
+        self._liquidating = intent.client_order_id
+        log.warning(
+            "liquidated",
+            extra={"position": str(qty), "liquidation_price": str(liq), "price": str(price)},
+        )
+        if self.dispatch.twap is not None:
+            self.dispatch._end_twap("liquidation")
+        await self.flow.send(intent, ts, time.perf_counter_ns())
+
+    def _on_funding(self, event: FundingEvent) -> None:
+        """A funding time from the source: booked once on the position held (a funding time
+        re-read after a restart is already in the ledger, and is skipped)."""
+        if self.perp is None:
+            log.warning("funding event for a spot instrument ignored", extra={"ts": event.ts})
+            return
+        amount = self.perp.fund(event)
+        if amount is not None:
+            self.report.funding_payments += 1
+            log.info("funding booked", extra={"ts": event.ts, "amount": str(amount)})
+        crash_point("after_funding")
 
     async def _on_closed(self, fbar: Any) -> None:
         bar = Bar(

@@ -48,26 +48,30 @@ def size_target(
     *,
     fill_price: Decimal | None = None,
     fee_rate: Decimal | None = None,
+    leverage: Decimal = Decimal(1),
 ) -> SizedOrder | None:
-    """The order that moves `position` to `target` × equity at `price`, or None.
+    """The order that moves `position` to `target` × `leverage` × equity at `price`, or None.
 
     A limit, post-only or stop fill (`nzeza.research.orders`) gives its own execution price
     and fee rate (maker or taker) for the cash limit of a buy; by default a buy executes at
-    price × (1 + slippage) and pays the taker fee."""
+    price × (1 + slippage) and pays the taker fee. With leverage (a perpetual,
+    `nzeza.research.perp`), a buy is limited by the buying power cash + (leverage − 1) × equity
+    instead of cash; at leverage 1 the two are the same."""
     if price <= 0:
         return None
     equity = cash + position * price
     if equity <= 0:
         return None
-    delta = target * equity / price - position
+    power = cash if leverage == 1 else cash + (leverage - 1) * equity
+    delta = target * leverage * equity / price - position
     if delta > 0:
         buy_price = price * (1 + costs.slippage_dec) if fill_price is None else fill_price
         fee = costs.fee_dec if fee_rate is None else fee_rate
         needed = delta * buy_price * (1 + fee)
-        if needed > cash and (needed - cash) > _REL_TOL * max(abs(needed), abs(cash)):
-            if cash <= 0:
+        if needed > power and (needed - power) > _REL_TOL * max(abs(needed), abs(power)):
+            if power <= 0:
                 return None
-            delta = cash / (1 + fee) / buy_price
+            delta = power / (1 + fee) / buy_price
         side, qty = "buy", delta
     elif delta < 0:
         side, qty = "sell", -delta

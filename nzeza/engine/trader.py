@@ -57,8 +57,10 @@ class Trader:
         precomputed_targets: pd.Series | None = None,
         on_event: Callable[[str, dict], None] | None = None,
         vol_targeting: VolTargeting | None = None,
+        leverage: Decimal = Decimal(1),
     ) -> None:
         self.strategy = strategy
+        self.leverage = leverage  # a perpetual's: targets are fractions of equity × leverage
         self.instrument = instrument
         self.costs = costs
         self.portfolio = portfolio
@@ -164,7 +166,7 @@ class Trader:
         ref = to_decimal(price, "price")
         sized = size_target(
             target, position, snap.cash, ref, self.costs, self.instrument.lot_size,
-            fill_price=fill_price, fee_rate=fee_rate,
+            fill_price=fill_price, fee_rate=fee_rate, leverage=self.leverage,
         )  # fmt: skip
         return None if sized is None else (sized, target, bar_ts)
 

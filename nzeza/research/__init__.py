@@ -3,10 +3,12 @@
 from nzeza.research import backtest, sweep, walk_forward, check_lookahead
 from nzeza.research import backtest_portfolio  # a PortfolioStrategy on a panel, shared cash
 from nzeza.research import sweep_portfolio  # its grid; walk_forward and check_lookahead take it
+from nzeza.research import backtest_perp  # a perpetual: leverage, funding, liquidation
 """
 
 from nzeza.research.backtest import BacktestResult, backtest, order_sizes
 from nzeza.research.lookahead import LookaheadReport, check_lookahead
+from nzeza.research.perp import PerpResult, backtest_perp, read_funding
 from nzeza.research.plots import backtest_figure, heatmap
 from nzeza.research.portfolio import PortfolioResult, backtest_portfolio, sweep_portfolio
 from nzeza.research.sweep import expand_grid, sweep
@@ -24,6 +26,7 @@ from nzeza.research.walkforward import WalkForwardResult, walk_forward
 __all__ = [
     "BacktestResult",
     "LookaheadReport",
+    "PerpResult",
     "PortfolioResult",
     "UnregisteredRunWarning",
     "Verdict",
@@ -31,6 +34,7 @@ __all__ = [
     "WalkForwardResult",
     "backtest",
     "backtest_figure",
+    "backtest_perp",
     "backtest_portfolio",
     "check_lookahead",
     "data_fingerprint",
@@ -39,6 +43,7 @@ __all__ = [
     "heatmap",
     "load_verdicts",
     "order_sizes",
+    "read_funding",
     "sweep",
     "sweep_portfolio",
     "verdict",

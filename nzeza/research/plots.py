@@ -99,6 +99,58 @@ def backtest_figure(result: Any, title: str | None = None, symbol: str | None = 
     return fig
 
 
+def perp_figure(result: Any, title: str | None = None) -> Any:
+    """A perpetual backtest: `backtest_figure`'s price (liquidations marked), equity and
+    drawdown, then the funding paid and received (cumulative) and the margin usage."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    base = backtest_figure(result, title)
+    fig = make_subplots(
+        rows=5,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.36, 0.22, 0.12, 0.15, 0.15],
+        vertical_spacing=0.02,
+    )
+    rows = {"y": 1, "y2": 2, "y3": 3}
+    for trace in base.data:
+        fig.add_trace(trace, row=rows.get(trace.yaxis or "y", 1), col=1)
+    liq = result.liquidations
+    if len(liq):
+        fig.add_trace(
+            go.Scattergl(
+                x=liq["time"],
+                y=liq["price"],
+                mode="markers",
+                name="liquidation",
+                marker={"symbol": "x-thin-open", "color": "black", "size": 12},
+            ),
+            row=1,
+            col=1,
+        )
+    funding = result.funding.cumsum()
+    fig.add_trace(
+        go.Scatter(x=funding.index, y=funding.values, name="funding (cumulative)",
+                   line={"shape": "hv"}),
+        row=4,
+        col=1,
+    )  # fmt: skip
+    margin = thin(result.margin * 100)
+    fig.add_trace(
+        go.Scattergl(x=margin.index, y=margin.values, name="margin usage %", fill="tozeroy"),
+        row=5,
+        col=1,
+    )
+    fig.update_layout(
+        title=f"{base.layout.title.text} · {result.spec.venue} perpetual {result.leverage:g}×",
+        height=850,
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 40, "b": 30},
+    )
+    return fig
+
+
 def portfolio_figure(result: Any, title: str | None = None) -> Any:
     """A portfolio backtest: equity, each symbol's exposure (position value / equity) and the
     drawdown — one figure, shared time axis."""
@@ -163,6 +215,7 @@ __all__ = [
     "backtest_figure",
     "bars_label",
     "heatmap",
+    "perp_figure",
     "portfolio_figure",
     "thin",
 ]

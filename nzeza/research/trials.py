@@ -87,13 +87,18 @@ def data_fingerprint(bars: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def costs_json(costs: Any, init_cash: float, orders: Any = None) -> str:
+def costs_json(
+    costs: Any, init_cash: float, orders: Any = None, terms: dict[str, Any] | None = None
+) -> str:
+    """The trial's cost key. Single-rate costs and market orders keep the key they always had;
+    maker/taker, tiers or limit/post-only/stop orders add their fields (another trial group);
+    `terms` adds what else changes the result for the same strategy and bars (a perpetual's
+    venue, leverage, margin and funding data: `research.perp`)."""
     from nzeza.store import canonical_json
 
-    # single-rate costs and market orders keep the key they always had; maker/taker, tiers
-    # or limit/post-only/stop orders add their fields (another trial group)
     extra = {} if orders is None or orders.is_market else {"orders": orders.record()}
-    return canonical_json({**costs.record(), "init_cash": float(init_cash), **extra})
+    key = {**costs.record(), "init_cash": float(init_cash), **extra}
+    return canonical_json(key | dict(terms or {}))
 
 
 def per_bar_returns(values: np.ndarray) -> np.ndarray:
@@ -235,6 +240,7 @@ def recording(
     register: bool,
     what: str,
     orders: Any = None,
+    terms: dict[str, Any] | None = None,
 ) -> Iterator[Recorder | NullRecorder]:
     """The recorder of one backtest or sweep (`what`): the ledger given, or the configured
     one opened for the call. `register=False` is announced with an UnregisteredRunWarning."""
@@ -252,7 +258,7 @@ def recording(
         yield NullRecorder(registered=False)
         return
     with using_ledger(ledger) as led:
-        key = costs_json(costs, init_cash, orders)
+        key = costs_json(costs, init_cash, orders, terms)
         recorder = Recorder(led, strategy_cls, bars, key, scope or what)
         yield recorder
     if recorder.registration is not None:
@@ -276,7 +282,8 @@ def using_ledger(ledger: Any) -> Iterator[Any]:
 
 
 def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
-    """Register a single backtest (`BacktestResult`); returns its registration or None."""
+    """Register a single backtest (`BacktestResult`, or a `PerpResult` whose `trial_terms`
+    join its cost key); returns its registration or None."""
     with recording(
         type(result.strategy),
         result.bars,
@@ -286,6 +293,7 @@ def record_backtest(result: Any, *, ledger: Any, register: bool) -> Any:
         register=register,
         what="backtest",
         orders=getattr(result, "policy", None),  # portfolio results have none
+        terms=getattr(result, "trial_terms", None),
     ) as rec:
         if isinstance(rec, NullRecorder):
             return None

@@ -50,6 +50,8 @@ COVERED_TABLES: dict[str, tuple[str, ...]] = {
     "trial_returns": ("sha256",),
     "verdicts": ("id",),
     "client_order_ids": ("venue", "client_order_id"),
+    "funding": ("id",),
+    "liquidations": ("id",),
 }
 EXEMPT_TABLES: dict[str, str] = {
     "schema_version": "migration bookkeeping; every migration since 4 is an entry in the chain",

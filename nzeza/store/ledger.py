@@ -15,12 +15,13 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from nzeza.errors import ConfigError
 from nzeza.store.auditing import AuditStore
+from nzeza.store.perps import PerpStore
 from nzeza.store.records import RecordStore
 from nzeza.store.sessions import SessionStore
 from nzeza.store.trading import TradingStore
 
 
-class Ledger(SessionStore, TradingStore, RecordStore, AuditStore):
+class Ledger(SessionStore, TradingStore, PerpStore, RecordStore, AuditStore):
     """One ledger database. Safe to open many times; migrations run on open.
 
     Every write is covered by the ledger's keyed audit chain (`nzeza.store.audit`): `audit`
@@ -28,7 +29,8 @@ class Ledger(SessionStore, TradingStore, RecordStore, AuditStore):
     are; they are read on first need, so reading a ledger needs neither.
 
     The methods live with their aggregate: `transactions` (plumbing), `sessions` (sessions,
-    intents, client ids), `trading` (orders, fills, positions, balances), `records` (equity,
+    intents, client ids), `trading` (orders, fills, positions, balances), `perps` (funding
+    entries, liquidation marks), `records` (equity,
     risk events, promotions), `auditing` (the chain)."""
 
 

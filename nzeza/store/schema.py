@@ -284,6 +284,44 @@ client_order_ids = Table(
 )
 
 
+# v9: perpetuals. A funding payment is its own entry: one per (session, instrument, funding
+# time), so a restarted session cannot book a funding time twice; `amount` is what the account
+# received (−position × mark × rate; < 0 paid). A liquidation is an order whose fills (in
+# `fills`, by client order id) close the position: marked by a row here, written before the
+# order exists, with the margin facts that triggered it.
+funding = Table(
+    "funding",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("instrument_id", String(100), nullable=False),
+    Column("ts", BigInteger, nullable=False),  # the funding time, UTC ns
+    Column("position", Text, nullable=False),  # signed, base units
+    Column("mark", Text, nullable=False),
+    Column("rate", Text, nullable=False),
+    Column("amount", Text, nullable=False),  # quote currency, + received
+    Column("currency", String(16), nullable=False),
+    UniqueConstraint("session_id", "instrument_id", "ts", name="uq_funding_time"),
+)
+
+liquidations = Table(
+    "liquidations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("venue", String(64), nullable=False),
+    Column("client_order_id", String(64), nullable=False),  # the order that closes it
+    Column("instrument_id", String(100), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("position", Text, nullable=False),  # signed, before the liquidation
+    Column("entry_price", Text, nullable=False),
+    Column("collateral", Text, nullable=False),
+    Column("maintenance_rate", Text, nullable=False),
+    Column("price", Text, nullable=False),  # the liquidation price
+    UniqueConstraint("venue", "client_order_id", name="uq_liquidation_order"),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
@@ -316,6 +354,10 @@ def _v6(conn: Connection) -> None:
     _add_column(conn, "promotions", "binding", "TEXT")
 
 
+def _v9(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[funding, liquidations])
+
+
 # (version, name, upgrade). Append only: a released migration is never edited. Versions may
 # have gaps (each is reserved by the change that brings it).
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -326,6 +368,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "keyed audit chain over every covered row: index of its opening entry", _v4),
     (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
     (6, "promotions.binding: the whole run a promotion binds (identity, market, costs, ...)", _v6),
+    (9, "perpetuals: funding payments and liquidations, on the audit chain", _v9),
 ]
 KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
@@ -379,7 +422,9 @@ __all__ = [
     "current_version",
     "equity_snapshots",
     "fills",
+    "funding",
     "intents",
+    "liquidations",
     "metadata",
     "migrate",
     "order_events",

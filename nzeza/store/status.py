@@ -10,6 +10,7 @@ seen) once the session has stopped, else the last closed bar's.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -34,6 +35,15 @@ def _reason(event: dict[str, Any]) -> str:
     """A risk event in words: what happened, the value and the limit it was judged against."""
     facts = f"value {event['value']}, limit {event['limit_value']}"
     return f"{event['detail']} ({facts})" if event["detail"] else f"breach: {facts}"
+
+
+def _funding_totals(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    amounts = [e["amount"] for e in entries]
+    return {
+        "payments": len(amounts),
+        "paid": str(-sum((a for a in amounts if a < 0), Decimal(0))),
+        "received": str(sum((a for a in amounts if a > 0), Decimal(0))),
+    }
 
 
 def session_status(ledger: Any, session_id: str) -> dict[str, Any] | None:
@@ -69,6 +79,12 @@ def session_status(ledger: Any, session_id: str) -> dict[str, Any] | None:
         "equity": equity,
         "bars": len(curve),
         "fills": len(ledger.fills(session_id)),
+        # perpetuals: funding booked (+ received, − paid) and liquidation orders
+        "funding": _funding_totals(ledger.funding_entries(session_id)),
+        "liquidations": [
+            {k: r[k] for k in ("client_order_id", "instrument_id", "ts", "position", "price")}
+            for r in ledger.liquidations(session_id)
+        ],
         "positions": {
             inst: {k: str(v) for k, v in pos.items()}
             for inst, pos in ledger.positions(session_id).items()

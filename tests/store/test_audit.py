@@ -83,6 +83,19 @@ def populate(ledger: Ledger) -> None:
                 snap = pf.snapshot()
                 ledger.record_equity(sid, i, snap.cash, snap.cash, Decimal(0), Decimal(0))
                 ledger.mark_bar(sid, i)
+        # perpetuals: a funding payment (in a batch and alone) and a liquidation mark
+        for i in (1, 2):
+            with ledger.batch() if (n + i) % 2 else _nothing():
+                pos = pf.snapshot().position(BTC.id).quantity
+                amount = -pos * Decimal(100) * Decimal("0.0001")
+                persist = ledger.funding_writer(
+                    sid, BTC.id, 10 + i, pos, Decimal(100), Decimal("0.0001"), amount
+                )
+                assert pf.apply_funding(BTC.id, 10 + i, amount, persist=persist)
+        ledger.record_liquidation(
+            sid, "paper", f"{sid}-c2", BTC.id, 2, Decimal("0.3"), Decimal(101), Decimal(5),
+            Decimal("0.005"), Decimal(90),
+        )  # fmt: skip
         ledger.record_risk_event(sid, "max_notional", Decimal(1000), Decimal(1500), "too big")
         ledger.set_session_status(sid, "stopped", reason="done")
     for n, dataset in enumerate(("d1", "d2")):  # the trial registry and its verdicts
