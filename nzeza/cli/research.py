@@ -254,9 +254,9 @@ def _backtest(args: argparse.Namespace) -> int:
 
     spec = perp_spec(args)  # None without --perp (--funding alone is refused)
     if spec is not None:
-        if not orders.is_market:
+        if orders is not None and not orders.is_market:
             raise ValidationError(
-                "order_type", orders.kind, "perpetual backtests fill market orders only"
+                "--order-type", orders.kind, "perpetual backtests fill market orders only"
             )
         return _backtest_perp(args, strategy, spec)
     bars = _bars(args)

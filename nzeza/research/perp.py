@@ -489,8 +489,14 @@ def backtest_perp(
     `ledger` (default: the configured one) like every backtest, its perpetual terms and funding
     data part of its key; `register=False` opts out with a warning."""
     from nzeza.data.checks import check_bars
+    from nzeza.research.orders import policy_of
     from nzeza.research.trials import record_backtest
 
+    kind = policy_of(strategy).kind
+    if kind != "market":
+        raise ValidationError(
+            "orders", kind, "a perpetual backtest fills market orders only (docs/perpetuals.md)"
+        )
     check_bars(bars)
     if not isinstance(spec, Perpetual):
         raise ValidationError("spec", type(spec).__name__, "must be a Perpetual")
