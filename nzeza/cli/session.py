@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from nzeza.cli.args import data_options
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, positional: bool = False) -> None:
+    if positional:  # `nzeza replay NAME ...` as `nzeza backtest NAME ...`; --strategy still works
+        p.add_argument("strategy_name", nargs="?", default=None, metavar="STRATEGY")
     p.add_argument(
         "--strategy",
-        required=True,
+        required=not positional,
+        default=None,
         help="a registered strategy name (nzeza strategies) or module:Class",
     )
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
@@ -97,8 +101,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.set_defaults(handler=_run_session, mode=mode)
 
-    r = sub.add_parser("replay", help="replay historical bars through the full engine")
-    _common(r)
+    r = sub.add_parser(
+        "replay",
+        help="replay historical bars through the full engine (a portfolio strategy: every "
+        "symbol of the panel, shared cash)",
+    )
+    _common(r, positional=True)
     data_options(r)
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
@@ -128,16 +136,32 @@ def _run_session(args: argparse.Namespace) -> int:
     return asyncio.run(run_session(args))
 
 
+def _strategy_arg(args: argparse.Namespace) -> str:
+    """The strategy named positionally or with --strategy (one of them, not two different)."""
+    from nzeza.errors import ValidationError
+
+    pos, flag = getattr(args, "strategy_name", None), args.strategy
+    if pos and flag and pos != flag:
+        raise ValidationError("--strategy", flag, f"contradicts the positional strategy {pos!r}")
+    name = pos or flag
+    if not name:
+        raise ValidationError("strategy", None, "name one: nzeza replay NAME (or --strategy NAME)")
+    return str(name)
+
+
 def _replay(args: argparse.Namespace) -> int:
     from nzeza.cli.args import bars_label, load_bars, replay_flags, vol_targeting_from
     from nzeza.domain import Costs
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
+    from nzeza.strategies import is_portfolio
 
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
-    strategy, name, params = resolve_strategy(args.strategy, args.params)
+    strategy, name, params = resolve_strategy(_strategy_arg(args), args.params)
+    if is_portfolio(strategy):
+        return _replay_portfolio(args, strategy, name, params)
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
@@ -160,15 +184,65 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, params: dict) -> int:
+    """A portfolio strategy on every symbol of the panel: one session, shared cash."""
+    from nzeza.cli.args import bars_label, load_panel_bars
+    from nzeza.domain import Costs
+    from nzeza.engine.portfolio_replay import replay_portfolio
+    from nzeza.errors import ValidationError
+    from nzeza.store import open_ledger
+
+    if args.vol_target is not None:
+        raise ValidationError(
+            "--vol-target", args.vol_target, "applies to single-symbol strategies only"
+        )
+    panel = load_panel_bars(args)
+    ledger = open_ledger(args.ledger) if args.ledger else None
+    try:
+        result = replay_portfolio(
+            strategy,
+            panel,
+            Costs(args.fee, args.slippage),
+            args.cash,
+            ledger=ledger,
+            windowed=args.windowed,
+            progress=True,
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()
+    symbols = ", ".join(result.symbols)
+    print(
+        f"{name} {params} on {bars_label(panel)} ({symbols}; portfolio, shared cash): "
+        f"{len(panel):,} bars, {len(result.fills)} fills, final equity {result.final_equity:,.2f}"
+    )
+    last = result.positions.iloc[-1]
+    for sym in result.symbols:
+        orders = int((result.orders["symbol"] == sym).sum())
+        exposure = float(result.exposure[sym].iloc[-1])
+        print(f"  {sym:>8}: {orders:4d} orders, position {last[sym]:.8g}, exposure {exposure:+.3f}")
+    if ledger is not None:
+        print(f"session {result.session_id} written to the ledger")
+    return 0
+
+
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import load_bars
+    from nzeza.cli.args import load_bars, load_panel_bars
     from nzeza.domain import Costs
     from nzeza.engine.parity import compare
+    from nzeza.engine.portfolio_parity import compare_portfolio
     from nzeza.engine.runner import resolve_strategy
+    from nzeza.strategies import is_portfolio
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars or None, flag="--bars")
-    report = compare(strategy, bars, Costs(args.fee, args.slippage), windowed=args.windowed)
+    costs = Costs(args.fee, args.slippage)
+    report: Any
+    if is_portfolio(strategy):
+        panel = load_panel_bars(args, last=args.bars or None, flag="--bars")
+        report = compare_portfolio(strategy, panel, costs, windowed=args.windowed)
+    else:
+        bars = load_bars(args, last=args.bars or None, flag="--bars")
+        report = compare(strategy, bars, costs, windowed=args.windowed)
     print(report)
     if report.table is not None and args.show:
         import pandas as pd
