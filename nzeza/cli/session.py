@@ -110,6 +110,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     data_options(r)
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
+    r.add_argument(
+        "--risk",
+        action="store_true",
+        help="a portfolio strategy: judge every order by the sessions' risk limits "
+        "(NZEZA_RISK__*; off by default in replay, as research parity runs without)",
+    )
     r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
     _vol_targeting(r)
     r.set_defaults(handler=_replay)
@@ -162,6 +168,10 @@ def _replay(args: argparse.Namespace) -> int:
     strategy, name, params = resolve_strategy(_strategy_arg(args), args.params)
     if is_portfolio(strategy):
         return _replay_portfolio(args, strategy, name, params)
+    if args.risk:
+        from nzeza.errors import ValidationError
+
+        raise ValidationError("--risk", True, "applies to portfolio strategies only")
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
@@ -197,6 +207,11 @@ def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, par
             "--vol-target", args.vol_target, "applies to single-symbol strategies only"
         )
     panel = load_panel_bars(args)
+    risk = None
+    if args.risk:
+        from nzeza.ops.settings import load_settings
+
+        risk = load_settings(require_live=False).risk
     ledger = open_ledger(args.ledger) if args.ledger else None
     try:
         result = replay_portfolio(
@@ -207,6 +222,7 @@ def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, par
             ledger=ledger,
             windowed=args.windowed,
             progress=True,
+            risk=risk,
         )
     finally:
         if ledger is not None:
@@ -221,6 +237,11 @@ def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, par
         orders = int((result.orders["symbol"] == sym).sum())
         exposure = float(result.exposure[sym].iloc[-1])
         print(f"  {sym:>8}: {orders:4d} orders, position {last[sym]:.8g}, exposure {exposure:+.3f}")
+    if risk is not None:
+        print(f"risk: {len(result.refused)} order(s) clipped or refused")
+        for row in result.refused[:10]:
+            print(f"  {row['time']} {row['symbol']} {row['side']} {row['asked']:.8g} → "
+                  f"{row['allowed']:.8g}: {row['reason']}")  # fmt: skip
     if ledger is not None:
         print(f"session {result.session_id} written to the ledger")
     return 0

@@ -30,11 +30,14 @@ from nzeza.domain import (
     Side,
 )
 from nzeza.domain.numbers import ZERO, to_decimal
+from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
 from nzeza.engine.rebalance import PortfolioTrader
 from nzeza.engine.replay import fill_at_open, research_instrument
 from nzeza.engine.roundtrips import trades_from_fills
 
 if TYPE_CHECKING:
+    from nzeza.ops.risksettings import RiskSettings
+    from nzeza.risk import RiskConfig
     from nzeza.store import Ledger
 
 ORDER_COLUMNS = ["time", "symbol", "side", "size", "price", "fees"]
@@ -90,15 +93,18 @@ def replay_portfolio(
     progress: bool = False,
     equity_every: int = 24,
     batch_bars: int = 5000,
-    risk: Any = None,
+    risk: RiskSettings | RiskConfig | None = None,
 ) -> PortfolioReplayResult:
     """Run a portfolio strategy over `panel` through the session core.
 
     `windowed=True` feeds the strategy its trailing `warmup` panel rows at every aligned close
     (what a session does); `windowed=False` computes the weights once on the whole panel (valid
-    for a strategy without lookahead; `nzeza parity` runs both). `risk` (a
-    `nzeza.risk.portfolio.PortfolioLimits`, optional) checks each order before it is journaled:
-    a refused order is journaled as rejected, a clipped one trades its allowed size.
+    for a strategy without lookahead; `nzeza parity` runs both). `risk` (the
+    settings' risk section, whose portfolio limits `portfolio_risk_config` takes, or a
+    `RiskConfig`) runs a `PortfolioRiskGate` on each order before it is journaled: a refused
+    order is journaled as rejected, a clipped one trades its allowed size; both are in
+    `refused` and the ledger's risk events, with every limit set looser than its default. Off
+    by default, as for single-symbol replay (research parity).
     """
     from nzeza.research.portfolio import check_panel
 
@@ -119,6 +125,18 @@ def replay_portfolio(
             initial_balances={quote: to_decimal(init_cash, "init_cash")},
             config={"symbols": symbols, "portfolio": True},
         )
+    gate = None
+    if risk is not None:
+        from nzeza.ops.risksettings import RiskSettings
+
+        config = portfolio_risk_config(risk) if isinstance(risk, RiskSettings) else risk
+        gate = PortfolioRiskGate(
+            instruments, portfolio, config=config, costs=costs, ledger=ledger, session_id=session_id
+        )
+        if ledger is not None and isinstance(risk, RiskSettings):
+            from nzeza.engine.lifecycle import record_loosened
+
+            record_loosened(ledger, session_id, risk, to_decimal(init_cash, "init_cash"))
     weights = None if windowed else strategy.weights(panel)
     trader = PortfolioTrader(
         strategy,
@@ -170,8 +188,8 @@ def replay_portfolio(
                     if sized is None:
                         continue
                     qty = sized.quantity
-                    if risk is not None:
-                        verdict = risk.check(trader, sym, sized.side, qty, plan.value, weight)
+                    if gate is not None:
+                        verdict = gate.decide(sym, sized.side, qty, trader.last_open, ts)
                         if verdict.reason is not None:
                             refused.append(
                                 {
@@ -183,10 +201,8 @@ def replay_portfolio(
                                     "reason": verdict.reason,
                                 }
                             )
-                            if ledger is not None:
-                                risk.record(ledger, session_id, ts, sym, verdict)
                         qty = verdict.quantity
-                        if qty <= ZERO:
+                        if qty <= ZERO:  # journaled as rejected: never sent, never resent
                             trader.journal(
                                 sym, sized.side, sized.quantity, sized.reference_price, weight,
                                 plan.decided_at, status="rejected",
