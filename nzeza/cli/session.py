@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 else ""
             ),
         )
-        _common(p)
+        _common(p, positional=True)
         p.add_argument(
             "--feed",
             default=None,
@@ -62,10 +62,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                 else "capture:NAME (bundled, the default: capture:binance_btcusdt), "
                 "replay:FILE[,FILE...] (a recorded capture), ws://HOST:PORT (a replay server) "
                 "or a venue name, e.g. binance (its public trade stream at "
-                "NZEZA_BINANCE__WS_URL, default the production endpoint)"
+                "NZEZA_BINANCE__WS_URL, default the production endpoint); a portfolio "
+                "strategy: ws://HOST:PORT (one replay server with every symbol), or "
+                "capture:NAME,NAME / replay:FILE,FILE with one per symbol (default "
+                "capture:binance_btcusdt,binance_ethusdt)"
             ),
         )
-        p.add_argument("--symbol", default="BTCUSDT")
+        p.add_argument(
+            "--symbol",
+            default=None,
+            help="the symbol (default BTCUSDT); a portfolio strategy: its symbols, "
+            "comma-separated (default BTCUSDT,ETHUSDT)",
+        )
         p.add_argument("--timeframe", default="5s", help="bar timeframe, e.g. 1s, 5s, 1m, 1h")
         p.add_argument("--session-id", default=None, help="same id on restart = resume")
         p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
@@ -142,21 +150,14 @@ def _run_session(args: argparse.Namespace) -> int:
     return asyncio.run(run_session(args))
 
 
-def _strategy_arg(args: argparse.Namespace) -> str:
-    """The strategy named positionally or with --strategy (one of them, not two different)."""
-    from nzeza.errors import ValidationError
-
-    pos, flag = getattr(args, "strategy_name", None), args.strategy
-    if pos and flag and pos != flag:
-        raise ValidationError("--strategy", flag, f"contradicts the positional strategy {pos!r}")
-    name = pos or flag
-    if not name:
-        raise ValidationError("strategy", None, "name one: nzeza replay NAME (or --strategy NAME)")
-    return str(name)
-
-
 def _replay(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import bars_label, load_bars, replay_flags, vol_targeting_from
+    from nzeza.cli.args import (
+        bars_label,
+        load_bars,
+        replay_flags,
+        strategy_arg,
+        vol_targeting_from,
+    )
     from nzeza.domain import Costs
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
@@ -165,7 +166,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
-    strategy, name, params = resolve_strategy(_strategy_arg(args), args.params)
+    strategy, name, params = resolve_strategy(strategy_arg(args), args.params)
     if is_portfolio(strategy):
         return _replay_portfolio(args, strategy, name, params)
     if args.risk:

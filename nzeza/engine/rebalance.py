@@ -191,9 +191,17 @@ class PortfolioTrader:
         weights = self.weights_at_close(ts, bars)
         if self.bars_seen < self._hold_until:
             return weights  # a resumed session whose window is not yet as full as before
-        if weights != self.last_weights:
-            self.pending = (list(weights), ts)
+        # against the weights the portfolio was last rebalanced to: a decision not yet executed
+        # (several closes before one open) is replaced, or dropped when back to them
+        self.pending = (list(weights), ts) if weights != self.last_weights else None
         return weights
+
+    def skip_open(self) -> None:
+        """A resuming session re-reading bars it had processed: the pending decision was
+        executed at this open before the restart (the ledger holds its orders)."""
+        if self.pending is not None:
+            self.last_weights = list(self.pending[0])
+            self.pending = None
 
     def restore(self, weights: Mapping[str, Decimal], recorded_bars: int) -> None:
         """After recovery: the weights the recorded positions correspond to; no decision before
@@ -202,9 +210,13 @@ class PortfolioTrader:
         self._hold_until = min(self.warmup, recorded_bars)
 
     # -- execution ------------------------------------------------------------------------
-    def rebalance_at(self, ts: int, opens: Mapping[str, Any]) -> Rebalance | None:
+    def rebalance_at(
+        self, ts: int, opens: Mapping[str, Any], before: Any = None
+    ) -> Rebalance | None:
         """The pending decision as the due symbols at this open (sorted, sells first) and the
-        portfolio value they are sized on; None without a pending decision."""
+        portfolio value they are sized on; None without a pending decision. `before` (a
+        portfolio snapshot) values the portfolio as it was before some of this rebalance's
+        orders filled (a session resuming in the middle of one); default: as it is now."""
         for sym, price in opens.items():
             if price is not None and not (isinstance(price, float) and math.isnan(price)):
                 self.last_open[sym] = to_decimal(price, f"open[{sym}]")
@@ -213,7 +225,7 @@ class PortfolioTrader:
         weights, decided = self.pending
         self.pending = None
         previous, self.last_weights = self.last_weights, list(weights)
-        snap = self.portfolio.snapshot()
+        snap = before if before is not None else self.portfolio.snapshot()
         value = snap.cash
         positions = {}
         for sym in self.symbols:
