@@ -62,7 +62,13 @@ async def run_session(args: argparse.Namespace) -> int:
     settings = load_settings(require_live=False, **overrides)
     plan = plan_from(args, settings)
     if is_portfolio(plan.strategy):
-        return await run_portfolio_session(plan, settings)
+        return await run_portfolio_session(plan, settings, getattr(args, "html", None))
+    if getattr(args, "html", None):
+        from nzeza.errors import ValidationError
+
+        raise ValidationError(
+            "--html", args.html, "the session report is written for portfolio sessions"
+        )
     if "," in plan.symbol:
         from nzeza.errors import ValidationError
 
@@ -110,7 +116,7 @@ async def run_session(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_portfolio_session(plan: SessionPlan, settings: Any) -> int:
+async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | None = None) -> int:
     """`nzeza paper PORTFOLIO_STRATEGY --symbol A,B`: one session over every symbol."""
     from nzeza.engine.portfolio_runner import open_portfolio_session
     from nzeza.engine.session import install_signal_handlers
@@ -136,6 +142,14 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any) -> int:
                 flush=True,
             )
             return 1
+        if html:
+            from nzeza.notebook.portfolio_report import session_frames
+            from nzeza.notebook.report import Report
+
+            rep = Report(f"{plan.strategy_name}: paper portfolio session {sid}")
+            rep.text(f"{plan.strategy_name} {plan.params} on {', '.join(opened.symbols)}")
+            rep.portfolio(session_frames(session.ledger, sid))
+            print(f"report written to {rep.write(html)}", flush=True)
         snap = session.portfolio.snapshot()
         held = ", ".join(
             f"{sym} {snap.position(inst.id).quantity.normalize():f}"

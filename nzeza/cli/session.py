@@ -99,6 +99,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
             )
         _vol_targeting(p)
+        p.add_argument(
+            "--html",
+            default=None,
+            metavar="PATH",
+            help="a portfolio strategy: write the session's HTML report (portfolio and "
+            "per-symbol equity and exposure) at the end",
+        )
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(
             "--metrics-port",
@@ -118,6 +125,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     data_options(r)
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
+    r.add_argument(
+        "--html",
+        default=None,
+        metavar="PATH",
+        help="a portfolio strategy: write an HTML report (portfolio and per-symbol equity and "
+        "exposure)",
+    )
     r.add_argument(
         "--risk",
         action="store_true",
@@ -169,10 +183,11 @@ def _replay(args: argparse.Namespace) -> int:
     strategy, name, params = resolve_strategy(strategy_arg(args), args.params)
     if is_portfolio(strategy):
         return _replay_portfolio(args, strategy, name, params)
-    if args.risk:
-        from nzeza.errors import ValidationError
+    for flag, given in (("--risk", args.risk), ("--html", args.html)):
+        if given:
+            from nzeza.errors import ValidationError
 
-        raise ValidationError("--risk", True, "applies to portfolio strategies only")
+            raise ValidationError(flag, given, "applies to portfolio strategies only")
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
@@ -245,6 +260,14 @@ def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, par
                   f"{row['allowed']:.8g}: {row['reason']}")  # fmt: skip
     if ledger is not None:
         print(f"session {result.session_id} written to the ledger")
+    if args.html:
+        from nzeza.notebook.portfolio_report import replay_frames
+        from nzeza.notebook.report import Report
+
+        rep = Report(f"{name}: portfolio replay on {bars_label(panel)}")
+        rep.text(f"{name} {params}; {len(panel):,} bars of {symbols}; shared cash {args.cash:,.2f}")
+        rep.portfolio(replay_frames(result, title=f"{name} replay"))
+        print(f"report written to {rep.write(args.html)}")
     return 0
 
 
