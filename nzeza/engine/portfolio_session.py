@@ -84,6 +84,13 @@ class PortfolioSessionConfig:
         cash = self.init_cash
         if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
             raise ValidationError("init_cash", cash, "must be a positive, finite amount")
+        if self.risk is not None and self.risk.stops_on:  # never silently without them
+            raise ValidationError(
+                "risk",
+                "stops",
+                "a portfolio session does not run stops (NZEZA_RISK__STOP_LOSS, TAKE_PROFIT, "
+                "TRAILING_STOP, TRAILING_ATR): unset them for it",
+            )
 
     @property
     def quote(self) -> str:

@@ -165,6 +165,9 @@ def test_a_session_needs_two_symbols_of_one_quote() -> None:
     mixed = {"BTCUSDT": session_instrument("BTCUSDT"), "ETHUSD": session_instrument("ETH-USD")}
     with pytest.raises(ValidationError):
         PortfolioSessionConfig(**{**cfg.__dict__, "instruments": mixed})
+    with pytest.raises(ValidationError) as err:  # stops it would not run: refused, not ignored
+        PortfolioSessionConfig(**{**cfg.__dict__, "risk": RiskSettings(stop_loss="0.02")})
+    assert "stops" in err.value.reason
 
 
 # -- killed for real, restarted with the same id ----------------------------------------------
