@@ -11,7 +11,8 @@ every limit allows (AMEND; a portfolio rebalance is one order per symbol, never 
 children); an order the limits allow nothing of (a new symbol beyond the position count, a
 halted session) is refused. Both are recorded as risk events in the ledger with the check, the
 limit, the value and what the order became, and the refused order is journaled as a rejected
-intent (never sent).
+intent (never sent). `on_bar` marks the daily-loss breaker at each aligned close; when it trips
+with flattening on, the session closes every position at the next open.
 """
 
 from __future__ import annotations
@@ -142,6 +143,21 @@ class PortfolioRiskGate:
         fill = self.costs.fill_price(side, price) if self.costs is not None else price
         marks[inst] = fill
         return RiskContext(self.portfolio.snapshot(), marks, now_ns, reference_prices={inst: price})
+
+    def on_bar(self, closes: Mapping[str, Decimal], now_ns: int) -> bool:
+        """Mark to market at an aligned close: the daily-loss breaker's update. True when it
+        trips now with flattening configured (recorded as a risk event): the session closes
+        every position at the next open."""
+        breaker = self.engine.breaker
+        was = bool(breaker and breaker.tripped)
+        marks = {self.instruments[s].id: p for s, p in closes.items() if s in self.instruments}
+        flatten = self.engine.on_event(RiskContext(self.portfolio.snapshot(), marks, now_ns))
+        if breaker is not None and breaker.tripped and not was:
+            what = f"flattening {len(flatten)} position(s)" if flatten else "no new risk"
+            self.record(
+                "daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns
+            )
+        return bool(flatten)
 
     def decide(
         self,

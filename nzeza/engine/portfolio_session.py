@@ -194,6 +194,7 @@ class PortfolioSession:
             # a rebalance interrupted by the crash: its orders' instruments (set at the first
             # open after a resume, then cleared)
             self._resuming = resumed
+            self._flatten = False  # close every position at the next open (daily-loss breaker)
         except BaseException:
             self.lock.release()
             raise
@@ -286,6 +287,8 @@ class PortfolioSession:
         self.report.bars += 1
         closes = {s: to_decimal(b["close"], "close") for s, b in bars.items()}
         marks = {s: closes.get(s, self.prices.get(s, ZERO)) for s in self.cfg.instruments}
+        if self.gate is not None and self.gate.on_bar(closes, start):
+            self._flatten = True  # the daily-loss breaker tripped: close everything next open
         eq, gross, net = self.trader.marks_value(marks)
         sid = self.cfg.session_id
         self.ledger.record_equity(sid, start, eq, self.portfolio.snapshot().cash, gross, net)
@@ -311,6 +314,8 @@ class PortfolioSession:
                 await flow.send(intent, ts, t0)
                 self.report.resubmitted += 1
             flow.resubmit = []
+        if self._flatten:
+            await self._flatten_all(ts, t0)
         pending = self.trader.pending
         if pending is None:
             self._resuming = False
@@ -345,6 +350,23 @@ class PortfolioSession:
                 sym, sized.side, qty, sized.reference_price, weight, plan.decided_at
             )
             await self.flows[sym].send(intent, ts, t0)
+
+    async def _flatten_all(self, ts: int, t0: int) -> None:
+        """Close every position (the tripped daily-loss breaker with flattening on); the
+        strategy's weights count as zero from here, and new risk stays refused by the breaker."""
+        self._flatten = False
+        snap = self.portfolio.snapshot()
+        for sym, inst in self.cfg.instruments.items():
+            qty = snap.position(inst.id).quantity
+            if not qty:
+                continue
+            side = "sell" if qty > 0 else "buy"
+            price = self.prices.get(sym, ZERO)
+            intent = self.trader.journal(sym, side, abs(qty), price, ZERO, ts)
+            await self.flows[sym].send(intent, ts, t0)
+            self.report.flattened += 1
+        self.trader.pending = None
+        self.trader.last_weights = [0.0] * len(self.trader.symbols)
 
     def _interrupted(self, decided_at: int) -> tuple[set[str], Any]:
         """The instruments a rebalance decided at `decided_at` journaled before the restart,

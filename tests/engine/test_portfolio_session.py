@@ -306,3 +306,27 @@ def test_cli_refusals_are_typed_and_name_the_flag(tmp_path, capsys, monkeypatch)
         code = main([*args, "--ledger", ledger])
         err = capsys.readouterr().err
         assert code == 2 and words in err and "Traceback" not in err, (args, err)
+
+
+def test_the_daily_loss_breaker_flattens_every_position_and_refuses_new_risk(tmp_path) -> None:
+    cfg = session_config("dl", risk=RiskSettings(max_daily_loss="0.3%"))
+    cfg.strategy = CrossSectionalMomentum(lookback=4, rebalance=1, absolute=False)
+    cfg.params = dict(cfg.strategy.params)
+    report, _ = asyncio.run(run_in_process(tmp_path, cfg))
+    assert report.flattened == 1
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        events = led.risk_events("dl")
+        trip = [e for e in events if "breaker tripped: flattening 1 position(s)" in e["detail"]]
+        assert len(trip) == 1
+        fills = led.fills("dl")
+        intents = led.intents("dl")
+        # the flatten is the session's last fill (it leaves every position at 0): what the
+        # strategy asked after it was refused by the breaker, journaled as rejected, never sent
+        flatten = next(i for i in intents if i["client_order_id"] == fills[-1].order_id)
+        later = [i for i in intents if i["seq"] > flatten["seq"]]
+        assert later and all(i["status"] == "rejected" for i in later)
+        refused = [
+            e for e in events if e["check_name"] == "daily_loss" and "refused" in e["detail"]
+        ]
+        assert len(refused) == len(later)
+        assert all(q["quantity"] == 0 for q in led.positions("dl").values())
