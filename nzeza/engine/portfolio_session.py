@@ -29,7 +29,6 @@ import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument, Portfolio
@@ -114,6 +113,14 @@ class PortfolioSessionConfig:
         return rec
 
 
+@dataclass(frozen=True)
+class _FlowConfig:
+    """What one symbol's `OrderFlow` reads of its session's config."""
+
+    instrument: Instrument
+    session_id: str
+
+
 class PortfolioSession:
     """One portfolio session: `await session.run(merged_trades)` (module docstring)."""
 
@@ -166,7 +173,7 @@ class PortfolioSession:
             self.last_bar_ts = self.recovered.last_bar_ts
             self.flows = {
                 sym: OrderFlow(
-                    SimpleNamespace(instrument=inst, session_id=sid),
+                    _FlowConfig(inst, sid),
                     ledger,
                     venue,
                     self.trader,
