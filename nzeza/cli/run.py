@@ -121,6 +121,8 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
     from nzeza.engine.portfolio_runner import open_portfolio_session
     from nzeza.engine.session import install_signal_handlers
 
+    if plan.metrics_port is not None:
+        print("note: /metrics and /healthz are not served for portfolio sessions yet", flush=True)
     async with open_portfolio_session(plan, settings) as opened:
         session = opened.session
         sid = session.cfg.session_id

@@ -174,7 +174,6 @@ class PortfolioTrader:
         self.last_open: dict[str, Decimal] = {}
         self.pending: tuple[list[float], int] | None = None  # (weights, decided at bar ts)
         self.bars_seen = 0
-        self._hold_until = 0
 
     # -- decisions ------------------------------------------------------------------------
     def weights_at_close(self, ts: int, bars: Mapping[str, Any]) -> list[float]:
@@ -189,8 +188,6 @@ class PortfolioTrader:
     def on_bar_close(self, ts: int, bars: Mapping[str, Any]) -> list[float]:
         """Decide at an aligned close: changed weights are pending for the next open."""
         weights = self.weights_at_close(ts, bars)
-        if self.bars_seen < self._hold_until:
-            return weights  # a resumed session whose window is not yet as full as before
         # against the weights the portfolio was last rebalanced to: a decision not yet executed
         # (several closes before one open) is replaced, or dropped when back to them
         self.pending = (list(weights), ts) if weights != self.last_weights else None
@@ -202,12 +199,6 @@ class PortfolioTrader:
         if self.pending is not None:
             self.last_weights = list(self.pending[0])
             self.pending = None
-
-    def restore(self, weights: Mapping[str, Decimal], recorded_bars: int) -> None:
-        """After recovery: the weights the recorded positions correspond to; no decision before
-        the window holds as many bars as the session had seen (at most `warmup`)."""
-        self.last_weights = [float(weights.get(s, ZERO)) for s in self.symbols]
-        self._hold_until = min(self.warmup, recorded_bars)
 
     # -- execution ------------------------------------------------------------------------
     def rebalance_at(
