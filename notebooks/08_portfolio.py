@@ -22,7 +22,9 @@
 # bundled `bitstamp_1d` panel (BTC, ETH, LTC daily), a sweep whose every combination is a trial of
 # the group (strategy family, panel fingerprint, timeframe), a walk-forward validation with its
 # verdict (deflated Sharpe over the group's trial count, PBO, CPCV) and the lookahead check on the
-# weights of every symbol. Portfolio strategies are not promoted yet: sessions do not run them.
+# weights of every symbol. The engine runs the same strategy over the panel (`replay == backtest`,
+# order for order) and in paper sessions over several symbols; promotion goes to paper (live is
+# refused: no live portfolio sessions yet).
 #
 # The trials and the verdict go to a scratch ledger of its own (a temporary folder, removed at the
 # end), so the notebook gives the same answer every time; set `ledger_url` to keep them in yours.
@@ -86,6 +88,21 @@ from nzeza.research.plots import portfolio_figure
 portfolio_figure(result, f"{cls.__name__} on {sample}")
 
 # %% [markdown]
+# ## The engine: replay == backtest
+# The session engine (`nzeza.engine.portfolio_replay`: the `PortfolioTrader` a paper session runs,
+# Decimal sizing, one ledger session with a position per symbol and shared cash) on the same
+# panel and costs. Every order is compared: time, symbol and side exactly, size, price and fees
+# relative; and the equity at every bar. From a terminal: `nzeza parity cross_sectional_momentum
+# --sample bitstamp_1d`.
+
+# %%
+from nzeza.engine.portfolio_parity import compare_portfolio
+
+parity = compare_portfolio(strat, panel, costs, 10_000)
+print(parity)
+parity.table.head(6).round(6)
+
+# %% [markdown]
 # ## Sweep
 # The strategy's own `search_space`; every combination is a trial of the group in the ledger.
 
@@ -127,18 +144,26 @@ print(look)
 
 # %% [markdown]
 # ## Promotion
-# Refused with its reason: a verdict on a portfolio strategy is research evidence, and sessions
-# do not run portfolio strategies yet.
+# To paper, the gates run on the panel: this exact code and parameters need a SCALE verdict,
+# the weights of every symbol must pass the lookahead check, and the engine's *windowed* replay
+# (the trailing `warmup` rows at every bar, what a session sees) must equal the backtest order
+# for order. This strategy rebalances on a calendar: where `bitstamp_1d` has a 13-day hole
+# (2019-03-19 → 2019-04-01) a window of `warmup` rows can hold no rebalance day, so the windowed
+# replay may differ there and the parity gate says so. To live, a portfolio strategy is refused
+# with its reason.
 
 # %%
 from nzeza.errors import ValidationError
 from nzeza.promotion import promote
 
+decision = promote("08_portfolio.ipynb", "paper", strategy=strategy, params=chosen.params,
+                   ledger=ledger, bars=panel, costs=costs)
+print(decision)
 try:
-    promote("08_portfolio.ipynb", "paper", strategy=strategy, params=chosen.params, ledger=ledger,
-            bars=panel, costs=costs)
+    promote("08_portfolio.ipynb", "live", strategy=strategy, params=chosen.params, ledger=ledger,
+            bars=panel, costs=costs, venue="binance")
 except ValidationError as exc:
-    print(f"refused: {exc}")
+    print(f"live: refused: {exc}")
 
 # %%
 import shutil

@@ -44,6 +44,19 @@ def cash(value: Any) -> float:
     return finite("--cash", value, 0.0, MAX_CASH, low_open=True)
 
 
+def strategy_arg(args: argparse.Namespace) -> str:
+    """The strategy named positionally or with --strategy (one of them, not two different)."""
+    pos, flag = getattr(args, "strategy_name", None), args.strategy
+    if pos and flag and pos != flag:
+        raise ValidationError("--strategy", flag, f"contradicts the positional strategy {pos!r}")
+    name = pos or flag
+    if not name:
+        raise ValidationError(
+            "strategy", None, "name one: nzeza replay|paper NAME (or --strategy NAME)"
+        )
+    return str(name)
+
+
 def session_flags(args: argparse.Namespace) -> None:
     """Validate the flags of `nzeza paper|live` in place (see the module docstring)."""
     from nzeza.engine.lifecycle import check_session_id
@@ -62,7 +75,8 @@ def session_flags(args: argparse.Namespace) -> None:
     else:
         args.cash = cash(10_000.0 if args.cash is None else args.cash)
     common_costs(args)
-    if not SYMBOL.match(str(args.symbol)):
+    symbols = [] if args.symbol is None else str(args.symbol).split(",")
+    if any(not SYMBOL.match(s) for s in symbols):  # a portfolio strategy: BTCUSDT,ETHUSDT
         raise ValidationError("--symbol", args.symbol, "must be a symbol such as BTCUSDT")
     try:
         timeframe_ns(args.timeframe)
@@ -380,6 +394,7 @@ __all__ = [
     "perp_spec",
     "replay_flags",
     "session_flags",
+    "strategy_arg",
     "vol_targeting_from",
     "whole",
 ]

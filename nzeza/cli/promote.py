@@ -93,7 +93,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import common_costs, costs_from, load_bars, vol_flags, vol_targeting_from
+    from nzeza.cli.args import (
+        common_costs,
+        costs_from,
+        load_bars,
+        load_panel_bars,
+        vol_flags,
+        vol_targeting_from,
+    )
     from nzeza.engine.runner import parse_params
     from nzeza.errors import ValidationError
     from nzeza.ops.settings import load_settings
@@ -116,7 +123,10 @@ def _promote(args: argparse.Namespace) -> int:
         raise ValidationError(
             "--venue", venue, "a live promotion names its venue (--venue or NZEZA_LIVE_VENUE)"
         )
-    bars = load_bars(args, last=args.bars, flag="--bars")  # the bars of lookahead and parity
+    if _portfolio(args):  # its gates run on every symbol of the panel
+        bars = load_panel_bars(args, last=args.bars, flag="--bars")
+    else:
+        bars = load_bars(args, last=args.bars, flag="--bars")  # the bars of lookahead, parity
     with open_ledger(args.ledger) as ledger:
         timeframe = args.timeframe
         if args.vol_target is not None and timeframe is None:
@@ -143,6 +153,16 @@ def _promote(args: argparse.Namespace) -> int:
         print(decision.divergence)
     print(f"recorded as promotion #{decision.record_id} (nzeza promotions)")
     return 0 if decision.passed else 1
+
+
+def _portfolio(args: argparse.Namespace) -> bool:
+    """Is the strategy promoted (--strategy, else the notebook's) a portfolio strategy?"""
+    from nzeza.engine.runner import resolve_class
+    from nzeza.promotion.gates import notebook_parameters
+    from nzeza.strategies import is_portfolio
+
+    name = args.strategy or notebook_parameters(args.notebook).get("strategy")
+    return isinstance(name, str) and is_portfolio(resolve_class(name)[0])
 
 
 def _divergence(args: argparse.Namespace) -> int:

@@ -18,10 +18,10 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     """The typed `SessionPlan` of checked `nzeza paper|live` flags."""
     from pathlib import Path
 
-    from nzeza.cli.args import costs_from, metrics_port, vol_targeting_from
+    from nzeza.cli.args import costs_from, metrics_port, strategy_arg, vol_targeting_from
     from nzeza.engine.runner import SessionPlan, resolve_strategy
 
-    strategy, name, params = resolve_strategy(args.strategy, args.params)
+    strategy, name, params = resolve_strategy(strategy_arg(args), args.params)
     return SessionPlan(
         mode=args.mode,
         strategy=strategy,
@@ -29,7 +29,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
         params=params,
         costs=costs_from(args),
         timeframe=args.timeframe,
-        symbol=args.symbol,
+        symbol=args.symbol or _default_symbol(strategy),
         feed=args.feed,
         cash=None if args.cash is None else Decimal(str(args.cash)),
         session_id=args.session_id,
@@ -42,16 +42,38 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     )
 
 
+def _default_symbol(strategy: Any) -> str:
+    from nzeza.engine.portfolio_runner import DEFAULT_SYMBOLS
+    from nzeza.strategies import is_portfolio
+
+    return DEFAULT_SYMBOLS if is_portfolio(strategy) else "BTCUSDT"
+
+
 async def run_session(args: argparse.Namespace) -> int:
     """`nzeza paper|live` — check the gates, build the parts, run, print the summary."""
     from nzeza.engine.runner import open_session
     from nzeza.engine.session import install_signal_handlers
     from nzeza.ops.settings import load_settings
     from nzeza.promotion.live_check import check_plan
+    from nzeza.strategies import is_portfolio
 
     overrides = {"live_confirm": args.confirm} if getattr(args, "confirm", None) else {}
     settings = load_settings(require_live=False, **overrides)
     plan = plan_from(args, settings)
+    if is_portfolio(plan.strategy):
+        return await run_portfolio_session(plan, settings, getattr(args, "html", None))
+    if getattr(args, "html", None):
+        from nzeza.errors import ValidationError
+
+        raise ValidationError(
+            "--html", args.html, "the session report is written for portfolio sessions"
+        )
+    if "," in plan.symbol:
+        from nzeza.errors import ValidationError
+
+        raise ValidationError(
+            "--symbol", plan.symbol, "a single-symbol strategy trades one symbol, e.g. BTCUSDT"
+        )
     async with open_session(plan, settings, live_check=check_plan) as opened:
         session = opened.session
         sid = session.cfg.session_id
@@ -93,7 +115,60 @@ async def run_session(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | None = None) -> int:
+    """`nzeza paper PORTFOLIO_STRATEGY --symbol A,B`: one session over every symbol."""
+    from nzeza.engine.portfolio_runner import open_portfolio_session
+    from nzeza.engine.session import install_signal_handlers
+
+    if plan.metrics_port is not None:
+        print("note: /metrics and /healthz are not served for portfolio sessions yet", flush=True)
+    async with open_portfolio_session(plan, settings) as opened:
+        session = opened.session
+        sid = session.cfg.session_id
+        install_signal_handlers(session)
+        state = "resuming" if session.report.resumed else "starting"
+        print(
+            f"{state} paper portfolio session {sid}: {plan.strategy_name} {plan.params} on "
+            f"{', '.join(opened.symbols)} from {opened.feed_name} ({plan.timeframe} bars, "
+            f"shared cash); log {opened.log_file}",
+            flush=True,
+        )
+        try:
+            report = await session.run(opened.trades)
+        except Exception as exc:
+            print(
+                f"nzeza: error: session {sid} failed: {clip(f'{type(exc).__name__}: {exc}', 300)}"
+                f" (recorded as failed; resume it with --session-id {sid})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        if html:
+            from nzeza.notebook.portfolio_report import session_frames
+            from nzeza.notebook.report import Report
+
+            rep = Report(f"{plan.strategy_name}: paper portfolio session {sid}")
+            rep.text(f"{plan.strategy_name} {plan.params} on {', '.join(opened.symbols)}")
+            rep.portfolio(session_frames(session.ledger, sid))
+            print(f"report written to {rep.write(html)}", flush=True)
+        snap = session.portfolio.snapshot()
+        held = ", ".join(
+            f"{sym} {snap.position(inst.id).quantity.normalize():f}"
+            for sym, inst in session.cfg.instruments.items()
+        )
+    equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
+    print(
+        f"session {sid} {report.stopped_by}: {report.bars} bars, {report.fills} fills "
+        f"({report.reconciled_fills} reconciled, {report.resubmitted} resubmitted, "
+        f"{report.rejected} refused and {report.amended} clipped by risk), positions {held}, "
+        f"equity {equity}",
+        flush=True,
+    )
+    return 0
+
+
 __all__ = [
     "plan_from",
+    "run_portfolio_session",
     "run_session",
 ]

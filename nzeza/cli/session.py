@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from nzeza.cli.args import data_options, maker_taker_options, order_options
+from nzeza.errors import ValidationError
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, positional: bool = False) -> None:
+    if positional:  # `nzeza replay NAME ...` as `nzeza backtest NAME ...`; --strategy still works
+        p.add_argument("strategy_name", nargs="?", default=None, metavar="STRATEGY")
     p.add_argument(
         "--strategy",
-        required=True,
+        required=not positional,
+        default=None,
         help="a registered strategy name (nzeza strategies) or module:Class",
     )
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
@@ -49,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 else ""
             ),
         )
-        _common(p)
+        _common(p, positional=True)
         p.add_argument(
             "--feed",
             default=None,
@@ -59,10 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                 else "capture:NAME (bundled, the default: capture:binance_btcusdt), "
                 "replay:FILE[,FILE...] (a recorded capture), ws://HOST:PORT (a replay server) "
                 "or a venue name, e.g. binance (its public trade stream at "
-                "NZEZA_BINANCE__WS_URL, default the production endpoint)"
+                "NZEZA_BINANCE__WS_URL, default the production endpoint); a portfolio "
+                "strategy: ws://HOST:PORT (one replay server with every symbol), or "
+                "capture:NAME,NAME / replay:FILE,FILE with one per symbol (default "
+                "capture:binance_btcusdt,binance_ethusdt)"
             ),
         )
-        p.add_argument("--symbol", default="BTCUSDT")
+        p.add_argument(
+            "--symbol",
+            default=None,
+            help="the symbol (default BTCUSDT); a portfolio strategy: its symbols, "
+            "comma-separated (default BTCUSDT,ETHUSDT)",
+        )
         p.add_argument("--timeframe", default="5s", help="bar timeframe, e.g. 1s, 5s, 1m, 1h")
         p.add_argument("--session-id", default=None, help="same id on restart = resume")
         p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
@@ -88,6 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
             )
         _vol_targeting(p)
+        p.add_argument(
+            "--html",
+            default=None,
+            metavar="PATH",
+            help="a portfolio strategy: write the session's HTML report (portfolio and "
+            "per-symbol equity and exposure) at the end",
+        )
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(
             "--metrics-port",
@@ -98,11 +118,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
         p.set_defaults(handler=_run_session, mode=mode)
 
-    r = sub.add_parser("replay", help="replay historical bars through the full engine")
-    _common(r)
+    r = sub.add_parser(
+        "replay",
+        help="replay historical bars through the full engine (a portfolio strategy: every "
+        "symbol of the panel, shared cash)",
+    )
+    _common(r, positional=True)
     data_options(r)
     r.add_argument("--ledger", default=None, help="write the session to this ledger URL")
     r.add_argument("--windowed", action="store_true", help="trailing window at every bar")
+    r.add_argument(
+        "--html",
+        default=None,
+        metavar="PATH",
+        help="a portfolio strategy: write an HTML report (portfolio and per-symbol equity and "
+        "exposure)",
+    )
+    r.add_argument(
+        "--risk",
+        action="store_true",
+        help="a portfolio strategy: judge every order by the sessions' risk limits "
+        "(NZEZA_RISK__*; off by default in replay, as research parity runs without)",
+    )
     r.add_argument("--timeframe", default="1h", help="the sample's bar timeframe")
     _vol_targeting(r)
     order_options(r)
@@ -143,17 +180,28 @@ def _replay(args: argparse.Namespace) -> int:
         order_policy_from,
         perp_spec,
         replay_flags,
+        strategy_arg,
         vol_targeting_from,
     )
     from nzeza.engine import replay
     from nzeza.engine.runner import resolve_strategy
     from nzeza.store import open_ledger
+    from nzeza.strategies import is_portfolio
 
     args.cash = 10_000.0 if args.cash is None else args.cash
     replay_flags(args)
     orders = order_policy_from(args)
     spec = perp_spec(args)  # None without --perp
-    strategy, name, params = resolve_strategy(args.strategy, args.params)
+    strategy, name, params = resolve_strategy(strategy_arg(args), args.params)
+    if is_portfolio(strategy):
+        if orders is not None:
+            raise ValidationError("--order-type", args.order_type, "portfolios trade market orders")
+        if spec is not None:
+            raise ValidationError("--perp", args.perp, "portfolio replays trade spot bars")
+        return _replay_portfolio(args, strategy, name, params)
+    for flag, given in (("--risk", args.risk), ("--html", args.html)):
+        if given:
+            raise ValidationError(flag, given, "applies to portfolio strategies only")
     bars = load_bars(args)
     ledger = open_ledger(args.ledger) if args.ledger else None
     result = replay(
@@ -188,15 +236,87 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, params: dict) -> int:
+    """A portfolio strategy on every symbol of the panel: one session, shared cash."""
+    from nzeza.cli.args import bars_label, costs_from, load_panel_bars
+    from nzeza.engine.portfolio_replay import replay_portfolio
+    from nzeza.errors import ValidationError
+    from nzeza.store import open_ledger
+
+    if args.vol_target is not None:
+        raise ValidationError(
+            "--vol-target", args.vol_target, "applies to single-symbol strategies only"
+        )
+    panel = load_panel_bars(args)
+    risk = None
+    if args.risk:
+        from nzeza.ops.settings import load_settings
+
+        risk = load_settings(require_live=False).risk
+    ledger = open_ledger(args.ledger) if args.ledger else None
+    try:
+        result = replay_portfolio(
+            strategy,
+            panel,
+            costs_from(args),
+            args.cash,
+            ledger=ledger,
+            windowed=args.windowed,
+            progress=True,
+            risk=risk,
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()
+    symbols = ", ".join(result.symbols)
+    print(
+        f"{name} {params} on {bars_label(panel)} ({symbols}; portfolio, shared cash): "
+        f"{len(panel):,} bars, {len(result.fills)} fills, final equity {result.final_equity:,.2f}"
+    )
+    last = result.positions.iloc[-1]
+    for sym in result.symbols:
+        orders = int((result.orders["symbol"] == sym).sum())
+        exposure = float(result.exposure[sym].iloc[-1])
+        print(f"  {sym:>8}: {orders:4d} orders, position {last[sym]:.8g}, exposure {exposure:+.3f}")
+    if risk is not None:
+        print(f"risk: {len(result.refused)} order(s) clipped or refused")
+        for row in result.refused[:10]:
+            print(f"  {row['time']} {row['symbol']} {row['side']} {row['asked']:.8g} → "
+                  f"{row['allowed']:.8g}: {row['reason']}")  # fmt: skip
+    if ledger is not None:
+        print(f"session {result.session_id} written to the ledger")
+    if args.html:
+        from nzeza.notebook.portfolio_report import replay_frames
+        from nzeza.notebook.report import Report
+
+        rep = Report(f"{name}: portfolio replay on {bars_label(panel)}")
+        rep.text(f"{name} {params}; {len(panel):,} bars of {symbols}; shared cash {args.cash:,.2f}")
+        rep.portfolio(replay_frames(result, title=f"{name} replay"))
+        print(f"report written to {rep.write(args.html)}")
+    return 0
+
+
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import costs_from, load_bars, order_policy_from
+    from nzeza.cli.args import costs_from, load_bars, load_panel_bars, order_policy_from
     from nzeza.engine.parity import compare
+    from nzeza.engine.portfolio_parity import compare_portfolio
     from nzeza.engine.runner import resolve_strategy
+    from nzeza.strategies import is_portfolio
 
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
-    bars = load_bars(args, last=args.bars or None, flag="--bars")
+    costs = costs_from(args)
     orders = order_policy_from(args)
-    report = compare(strategy, bars, costs_from(args), windowed=args.windowed, orders=orders)
+    report: Any
+    if is_portfolio(strategy):
+        if orders is not None:
+            raise ValidationError(
+                "--order-type", args.order_type, "portfolio parity runs market orders only"
+            )
+        panel = load_panel_bars(args, last=args.bars or None, flag="--bars")
+        report = compare_portfolio(strategy, panel, costs, windowed=args.windowed)
+    else:
+        bars = load_bars(args, last=args.bars or None, flag="--bars")
+        report = compare(strategy, bars, costs, windowed=args.windowed, orders=orders)
     print(report)
     if report.table is not None and args.show:
         import pandas as pd

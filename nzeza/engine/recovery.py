@@ -9,6 +9,7 @@ Reconciliation with the venue (which may know of fills the ledger missed) is `re
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,13 +31,17 @@ class Recovered:
     unfilled_intents: list[dict[str, Any]] = field(default_factory=list)
 
 
-def rebuild(ledger: Ledger, session_id: str, instrument: Instrument) -> Recovered:
-    """The portfolio and decision state of `session_id` as the ledger recorded them."""
+def rebuild(
+    ledger: Ledger, session_id: str, instrument: Instrument | Sequence[Instrument]
+) -> Recovered:
+    """The portfolio and decision state of `session_id` as the ledger recorded them (a
+    portfolio session passes all its instruments)."""
     row = ledger.session(session_id)
     if row is None:
         raise DataError(f"session {session_id!r} is not in the ledger")
     initial = {k: Decimal(v) for k, v in json.loads(row["initial_balances"]).items()}
-    portfolio = Portfolio(row["currency"], initial, [instrument])
+    instruments = [instrument] if isinstance(instrument, Instrument) else list(instrument)
+    portfolio = Portfolio(row["currency"], initial, instruments)
     fills = ledger.fills(session_id)
     for fill in fills:
         portfolio.apply_fill(fill)

@@ -73,7 +73,8 @@ class _Item:
 
 
 def load_tape(files: Iterable[str | Path]) -> list[_Item]:
-    """Read captures in order; classify each line once (stream name, kind, symbol)."""
+    """Read captures; classify each line once (stream name, kind, symbol); one tape in
+    receive-time order."""
     items: list[_Item] = []
     last_symbol = ""
     for path in files:
@@ -90,6 +91,10 @@ def load_tape(files: Iterable[str | Path]) -> list[_Item]:
             elif isinstance(msg, dict) and "lastUpdateId" in msg:
                 kind, symbol = "snapshot", last_symbol
             items.append(_Item(ns, raw, stream, kind, symbol))
+    # captures of several symbols over the same hours (BTCUSDT + ETHUSDT) are one tape in
+    # receive-time order, as the venue sent them; a stable sort keeps each file's own order
+    # (and leaves consecutive files of one symbol as they are)
+    items.sort(key=lambda it: it.ns)
     return items
 
 
@@ -134,7 +139,8 @@ class ReplayServer:
     """Serves captures over websocket + the Binance REST depth snapshot, on 127.0.0.1.
 
     Args:
-        files: capture paths, replayed in order as one stream.
+        files: capture paths, replayed as one stream in receive-time order (several symbols
+            captured over the same hours interleave as the venue sent them).
         host, port: listen address (port 0 picks a free port; see `.port`).
         speed: 1.0 = capture timing, 10.0 = ten times faster, None = as fast as possible.
         faults: fault injection settings.

@@ -73,6 +73,19 @@ class Report:
             cols += ["slippage_bps", "latency_ms"]
             self.table(table[cols].head(fills).astype({"ts": str}))
 
+    def portfolio(self, frames: Any) -> None:
+        """A portfolio run (`nzeza.notebook.portfolio_report.PortfolioFrames`): portfolio and
+        per-symbol equity, per-symbol, gross and net exposure, and a per-symbol table."""
+        self.heading(f"Portfolio: {frames.title}")
+        for fig in frames.figures():
+            self.figure(fig)
+        if frames.values is None:
+            self.text(
+                "Per-symbol values need each symbol's bars: this session's feed was a websocket, "
+                "whose messages the ledger does not keep (positions and portfolio exposure shown)."
+            )
+        self.table(frames.summary())
+
     def figure(self, fig: Any) -> None:
         self._parts.append(fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
         self._plotly_included = True

@@ -7,6 +7,10 @@
     NZEZA_RISK__MAX_SLIPPAGE_BPS=50          estimated on a book (sessions with a book only)
     NZEZA_RISK__PRICE_BAND_BPS=500           limit/stop prices vs the reference price
     NZEZA_RISK__MAX_OPEN_POSITIONS=1         NZEZA_RISK__MAX_OPEN_ORDERS=20
+    NZEZA_RISK__MAX_GROSS_EXPOSURE=150%      portfolio sessions: Σ |position| × price after
+    NZEZA_RISK__MAX_NET_EXPOSURE=120%        portfolio sessions: |Σ position × price| after
+    NZEZA_RISK__MAX_SYMBOL_EXPOSURE=110%     portfolio sessions: one symbol's |position| × price
+    NZEZA_RISK__MAX_PORTFOLIO_POSITIONS=3    portfolio sessions: symbols held at once
     NZEZA_RISK__MAX_ORDERS_PER_SECOND=10     a runaway loop, not a strategy, sends more
     NZEZA_RISK__ON_BREACH=twap               an order above a size limit: twap | amend | reject
     NZEZA_RISK__TWAP_HORIZON=0.5             TWAP children spread over this fraction of a bar
@@ -20,7 +24,14 @@ resolved when an order is checked (the daily loss against the equity at the day'
 the defaults fit any account: a 10,000 USDT paper account trades unhindered, while an order of
 16,149 BTC is far above 250 % of it. Why these defaults: the research sizing rule never asks for
 more than a full flip (short 100 % → long 100 % = 200 % of equity) or a position above 100 % of
-equity, so 250 % and 150 % bind only on an order the rule could not have made. `off` (or
+equity, so 250 % and 150 % bind only on an order the rule could not have made. A portfolio
+session (several symbols, shared cash) runs the portfolio limits instead of the single-symbol
+position limit and open-position count: the weights of an unlevered portfolio strategy sum to
+at most 100 % of equity in absolute value (gross and net) and one symbol's to at most 100 %;
+the fill price's slippage and the drift between sizing and checking move them by a fraction of
+a percent, so 150 % / 120 % / 110 % bind only on weights the strategy could not have asked for
+unlevered (a levered one is clipped until the user loosens a limit, and the ledger records
+that). `MAX_PORTFOLIO_POSITIONS` counts the symbols held at once. `off` (or
 `none`) turns a limit off; the session records every limit looser than its default in the
 ledger ("limit loosened: …"), with the risk record it ran with (`risk_config_record`).
 
@@ -36,9 +47,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 OFF = ("off", "none", "")
-MONEY_LIMITS = ("max_order_notional", "max_position_notional", "max_daily_loss")
+MONEY_LIMITS = (
+    "max_order_notional",
+    "max_position_notional",
+    "max_daily_loss",
+    "max_gross_exposure",
+    "max_net_exposure",
+    "max_symbol_exposure",
+)
 BPS_LIMITS = ("max_slippage_bps", "price_band_bps")
-COUNT_LIMITS = ("max_open_positions", "max_open_orders", "max_orders_per_second")
+COUNT_LIMITS = (
+    "max_open_positions",
+    "max_open_orders",
+    "max_orders_per_second",
+    "max_portfolio_positions",
+)
 FRACTIONS = ("stop_loss", "take_profit", "trailing_stop")
 BREACH_STRICTNESS = {"reject": 2, "amend": 1, "twap": 0}  # higher: fewer orders go out
 
@@ -92,6 +115,11 @@ class RiskSettings(BaseModel):
     max_open_positions: int | None = 1
     max_open_orders: int | None = 20
     max_orders_per_second: int | None = 10
+    # portfolio sessions (a portfolio strategy over several symbols; see the module docstring)
+    max_gross_exposure: str | None = "150%"
+    max_net_exposure: str | None = "120%"
+    max_symbol_exposure: str | None = "110%"
+    max_portfolio_positions: int | None = 3
     on_breach: Literal["twap", "amend", "reject"] = "twap"
     twap_horizon: Decimal = Decimal("0.5")
     stop_loss: Decimal | None = None

@@ -4,7 +4,8 @@
                source hash) and parameters is SCALE, its PBO is at most `max_pbo`, and it was
                made on the timeframe being promoted
     lookahead  targets on truncated histories equal the full-history targets
-    parity     the session engine's windowed replay equals the research backtest
+    parity     the session engine's windowed replay equals the research backtest (a portfolio
+               strategy: order for order on the panel, `engine.portfolio_parity`)
     paper      (live only) a paper session of this run measured against research on the same
                bars (`nzeza.promotion.paper_gate`)
 
@@ -130,8 +131,21 @@ def parity_gate(
 ) -> Gate:
     def gate() -> GateResult:
         from nzeza.engine.parity import compare
+        from nzeza.engine.portfolio_parity import compare_portfolio
+        from nzeza.strategies import is_portfolio
 
         # windowed: the engine sees only a trailing window at each bar, as a live session does
+        if is_portfolio(strategy):  # order for order on the panel, shared cash
+            pf = compare_portfolio(
+                strategy, bars, costs, windowed=True, tolerance=tolerance, progress=progress
+            )
+            detail = (
+                f"{pf.engine_orders} orders on {len(pf.symbols)} symbols equal, equity rel "
+                f"diff at most {pf.equity_rel_diff:.1e} over {pf.bars} bars"
+                if pf.ok
+                else "; ".join(pf.mismatches[:3])
+            )
+            return GateResult("parity", pf.ok, detail)
         report = compare(
             strategy, bars, costs, windowed=True, tolerance=tolerance, progress=progress
         )
@@ -203,13 +217,20 @@ def promote(
     if not isinstance(name, str):
         raise ValidationError("strategy", name, "not given and not in the notebook's parameters")
     cls, _ = resolve_class(name)
-    if is_portfolio(cls):  # its verdicts are research evidence; sessions do not run it yet
-        raise ValidationError(
-            "strategy",
-            name,
-            "is a portfolio strategy: it can be validated (nzeza validate NAME --sample "
-            "bitstamp_1d) but not promoted, sessions do not run portfolio strategies yet",
-        )
+    portfolio_symbols: list[str] | None = None
+    if is_portfolio(cls):
+        from nzeza.strategies.portfolio import panel_symbols
+
+        if target == "live":
+            raise ValidationError(
+                "strategy",
+                name,
+                "is a portfolio strategy: it is promoted to paper only (verdict, lookahead on "
+                "every symbol's weights, order-for-order parity); a live promotion needs the "
+                "paper gate, which measures a single-symbol session against research, and live "
+                "portfolio sessions, neither of which exists for portfolios yet",
+            )
+        portfolio_symbols = panel_symbols(bars, "bars")  # its gates run on the panel
     if target == "live" and not venue:
         raise ValidationError(
             "venue", venue, "a live promotion names the venue it trades on (NZEZA_LIVE_VENUE)"
@@ -233,6 +254,8 @@ def promote(
         vol_targeting=vol_targeting,
         risk=risk,
     )
+    if portfolio_symbols is not None:  # the run trades every symbol of the panel
+        binding["symbol"] = ",".join(portfolio_symbols)
     gates: dict[str, Gate] = {
         "verdict": verdict_gate(cls, full, ledger, policy, timeframe),
         "lookahead": lookahead_gate(instance, bars, progress),

@@ -34,6 +34,7 @@ DEFAULT_CHECKS: tuple[str, ...] = (
     "max_order_qty",
     "max_order_notional",
     "position_limit",
+    "instrument_exposure",
     "gross_exposure",
     "net_exposure",
     "max_open_positions",
@@ -53,12 +54,19 @@ NUMERIC_LIMITS = (
     "max_order_notional",
     "max_gross_exposure",
     "max_net_exposure",
+    "max_instrument_exposure",
     "daily_loss_limit",
     "max_slippage_bps",
     "price_band_bps",
 )
 # The money limits that may be a share of equity instead of an amount.
-SHARE_LIMITS = ("max_order_notional", "max_gross_exposure", "max_net_exposure", "daily_loss_limit")
+SHARE_LIMITS = (
+    "max_order_notional",
+    "max_gross_exposure",
+    "max_net_exposure",
+    "max_instrument_exposure",
+    "daily_loss_limit",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,8 @@ class RiskConfig:
     position_limits: Mapping[str, Decimal] = field(default_factory=dict)  # |qty| per instrument
     max_gross_exposure: Limit | None = None
     max_net_exposure: Limit | None = None  # on |net|
+    # |position| × mark of any one instrument after the order (a portfolio's per-symbol cap)
+    max_instrument_exposure: Limit | None = None
     max_open_positions: int | None = None
     max_open_orders: int | None = None
     daily_loss_limit: Limit | None = None  # a positive amount: the largest loss allowed
@@ -170,6 +180,15 @@ class RiskConfig:
                 raise ConfigError(f"risk.{name}", f"must be an integer >= 1, got {value!r}")
         if not self.rate_window_s > 0:
             raise ConfigError("risk.rate_window_s", f"must be positive, got {self.rate_window_s}")
+        if _comparable(self.max_instrument_exposure, self.max_gross_exposure) and _above(
+            self.max_instrument_exposure, self.max_gross_exposure
+        ):
+            raise ConfigError(
+                "risk.max_instrument_exposure",
+                f"{self.max_instrument_exposure} exceeds max_gross_exposure "
+                f"{self.max_gross_exposure}",
+                "one instrument's exposure is part of the gross, so the cap would never bind",
+            )
         if _comparable(self.max_net_exposure, self.max_gross_exposure) and _above(
             self.max_net_exposure, self.max_gross_exposure
         ):

@@ -51,7 +51,7 @@ Estimator = Callable[[Any, Side, Decimal], Any]
 # Checks whose breach an order can be resized out of, and which of them bound one order
 # (a TWAP child must stay within these) rather than the position it builds.
 ORDER_SIZE_CHECKS = ("max_order_qty", "max_order_notional")
-EXPOSURE_CHECKS = ("position_limit", "gross_exposure", "net_exposure")
+EXPOSURE_CHECKS = ("position_limit", "instrument_exposure", "gross_exposure", "net_exposure")
 
 
 class _Reject(Exception):
@@ -122,6 +122,7 @@ class RiskEngine:
             "max_order_qty": self._max_order_qty,
             "max_order_notional": self._max_order_notional,
             "position_limit": self._position_limit,
+            "instrument_exposure": self._instrument_exposure,
             "gross_exposure": self._gross_exposure,
             "net_exposure": self._net_exposure,
             "max_open_positions": self._max_open_positions,
@@ -409,6 +410,21 @@ class RiskEngine:
         if abs(projected) > limit:
             cap = limit - base if intent.signed_qty > 0 else limit + base
             raise _reject("position_limit", limit, abs(projected), intent.instrument_id, cap)
+
+    def _instrument_exposure(self, intent: OrderIntent, ctx: RiskContext, state: dict) -> None:
+        limit = self.config.max_instrument_exposure
+        if limit is None or state["reduces"]:
+            return
+        amount = self._amount("instrument_exposure", limit, intent, ctx)
+        mark = self._mark(intent, ctx, "instrument_exposure")
+        pos = ctx.portfolio.position(intent.instrument_id).quantity
+        after = abs((pos + intent.signed_qty) * mark)
+        if after > amount:
+            room = amount / mark  # |position after| may be at most this
+            cap = room - pos if intent.signed_qty > 0 else room + pos
+            raise _reject(
+                "instrument_exposure", _shown(limit, amount), after, intent.instrument_id, cap
+            )
 
     def _exposure_after(
         self, intent: OrderIntent, ctx: RiskContext

@@ -40,6 +40,22 @@ class RecordStore(LedgerCore):
             )
             return [(int(ts), Decimal(eq)) for ts, eq in rows]
 
+    def exposure_curve(
+        self, session_id: str
+    ) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal]]:
+        """(ts, equity, cash, gross exposure, net exposure) of every equity snapshot."""
+        t = s.equity_snapshots
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.c.ts, t.c.equity, t.c.cash, t.c.gross_exposure, t.c.net_exposure)
+                .where(t.c.session_id == session_id)
+                .order_by(t.c.id)
+            )
+            return [
+                (int(ts), Decimal(eq), Decimal(cash), Decimal(gross), Decimal(net))
+                for ts, eq, cash, gross, net in rows
+            ]
+
     def record_risk_event(
         self,
         session_id: str,

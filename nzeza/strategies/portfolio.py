@@ -20,7 +20,9 @@ data up to and including that bar. The framework calls the checked `weights(pane
 Parameters are declared as for `Strategy` (annotated class attributes, checked, `validate()`),
 and the identity (class path + source hash) is computed the same way. A portfolio strategy has
 no single-symbol `target`: research runs it with `nzeza.research.portfolio.backtest_portfolio`
-(`nzeza backtest NAME --sample bitstamp_1d`); sessions do not run portfolio strategies yet.
+(`nzeza backtest NAME --sample bitstamp_1d`), the engine with `nzeza.engine.portfolio_replay`
+(`nzeza replay NAME --sample bitstamp_1d`, equal to the backtest order for order) and in paper
+sessions over several symbols (`nzeza paper NAME --symbol BTCUSDT,ETHUSDT`).
 """
 
 from __future__ import annotations
@@ -90,9 +92,9 @@ class PortfolioStrategy(Strategy):
         raise ValidationError(
             "strategy",
             self.name,
-            "is a portfolio strategy: it trades a panel of symbols (nzeza backtest "
-            f"{self.name} --sample bitstamp_1d, or backtest_portfolio); single-symbol "
-            "backtests, sweeps and sessions do not run it",
+            "is a portfolio strategy: it trades a panel of symbols (nzeza backtest|replay "
+            f"{self.name} --sample bitstamp_1d, nzeza paper {self.name} --symbol "
+            "BTCUSDT,ETHUSDT); single-symbol backtests, sweeps and sessions do not run it",
         )
 
     # -- the checked call the framework uses ------------------------------------------------

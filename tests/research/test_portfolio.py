@@ -384,13 +384,8 @@ def test_cli_refusals_name_the_flag(capsys) -> None:
     assert code == 2 and "--symbol" in err and "portfolio" in err
     code, _, err = in_process(capsys, "backtest", "cross_sectional_momentum", "--params", "top=0")
     assert code == 2 and "top" in err
-    # the paths that run one symbol refuse a portfolio strategy with a typed error (sweep,
-    # validate and lookahead run it on the panel: tests/research/test_portfolio_integrity.py)
-    for command in (
-        ["replay", "--strategy", "cross_sectional_momentum", "--sample", "btc_usd_1h"],
-    ):
-        code, _, err = in_process(capsys, *command)
-        assert code == 2 and "portfolio strategy" in err and "Traceback" not in err
+    # sweep, validate and lookahead run it on the panel (tests/research/
+    # test_portfolio_integrity.py), replay and parity too (tests/engine/test_portfolio_replay.py)
 
 
 def test_strategies_lists_the_portfolio_example(capsys) -> None:

@@ -199,7 +199,7 @@ def test_walk_forward_chooses_in_sample_runs_out_of_sample_and_records_a_verdict
     assert len(recorded) == 2 and recorded[-1]["n_trials"] == 4
 
 
-def test_validate_command_prints_the_verdict_and_promotion_stays_refused(tmp_path, capsys):
+def test_validate_command_prints_the_verdict_and_live_promotion_stays_refused(tmp_path, capsys):
     from nzeza.cli import main
     from nzeza.promotion.gates import promote
 
@@ -214,9 +214,17 @@ def test_validate_command_prints_the_verdict_and_promotion_stays_refused(tmp_pat
     assert "walk-forward windows: train 200 bars, test 100 bars" in out  # fitted to 500 bars
     assert "VERDICT:" in out and "2 registered trial(s)" in out
     assert "lookahead check passed" in out
+    # live stays refused (no paper gate, no live session for a portfolio); paper runs its gates
+    # on a panel (tests/promotion/test_portfolio_promotion.py), never on one symbol's bars
+    with pytest.raises(ValidationError) as err:
+        promote(
+            "notebooks/03_validate.ipynb", "live", strategy="cross_sectional_momentum",
+            ledger=url, bars=load_sample("bitstamp_1d").iloc[-300:], venue="binance",
+        )  # fmt: skip
+    assert err.value.field == "strategy" and "paper only" in err.value.reason
     with pytest.raises(ValidationError) as err:
         promote(
             "notebooks/03_validate.ipynb", "paper", strategy="cross_sectional_momentum",
             ledger=url, bars=load_sample("btc_usd_1h").iloc[-300:],
         )  # fmt: skip
-    assert err.value.field == "strategy" and "portfolio" in err.value.reason
+    assert err.value.field == "bars"

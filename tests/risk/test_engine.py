@@ -86,6 +86,27 @@ def test_gross_exposure_at_under_over():
     assert verdicts(eng, [sell("20", ETH), sell("20.0001", ETH)], c) == ["accept", "reject"]
 
 
+def test_instrument_exposure_caps_each_symbol_and_clips_on_amend():
+    # a per-symbol cap: one instrument's |position| × mark after the order, whatever the rest
+    eng = engine(max_instrument_exposure=D(120000))
+    c = ctx(portfolio((BTC, "1", "60000"), (ETH, "30", "3000")))  # BTC 60000, ETH 90000
+    assert verdicts(eng, [buy("1", BTC), buy("0.99999", BTC), buy("1.00001", BTC)], c) == [
+        "accept",
+        "accept",
+        "reject",
+    ]
+    rej = eng.check(buy("10.0001", ETH), c).rejection  # ETH 120000.3 after
+    assert (rej.check, rej.value, rej.detail) == ("instrument_exposure", D("120000.3000"), ETH.id)
+    assert eng.check(sell("3", BTC), c).accepted  # reducing never breaches
+    rej = eng.check(sell("3.00001", BTC), c).rejection  # a flip to short 2.00001 × 60000
+    assert rej.check == "instrument_exposure"
+    amend = engine(max_instrument_exposure="50%", on_size_breach="amend")  # equity 1,000,000
+    d = amend.check(buy("10", BTC), ctx(portfolio((BTC, "1", "60000"))))
+    assert d.action is Action.AMEND and d.resized[0].check == "instrument_exposure"
+    # clipped to the largest lot with (1 + q) × 60000 <= 50 % of the equity at the marks
+    assert d.intent.quantity == D("7.33333")
+
+
 def test_net_exposure_at_under_over_and_hedges_pass():
     eng = engine(max_net_exposure=D(90000), max_gross_exposure=D(500000))
     c = ctx(portfolio((BTC, "1", "60000")))  # net 60000

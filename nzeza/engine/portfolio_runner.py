@@ -1,0 +1,166 @@
+"""Wiring a portfolio paper session: symbols, one feed per symbol merged on one clock, the
+durable paper venue with every instrument, the ledger, the lock, the kill switches.
+
+`open_portfolio_session(plan, settings)` is `runner.open_session` for a portfolio strategy
+(`SessionPlan.symbol` holds the symbols, comma-separated, e.g. "BTCUSDT,ETHUSDT"). The feed is
+one of:
+
+- `ws://HOST:PORT`: nzeza's replay server holding every symbol's captures (`nzeza feed replay
+  FILE FILE ...`); one connection per symbol, each resuming on its own after a drop;
+- `capture:NAME,NAME`: one bundled capture per symbol, in the symbols' order;
+- `replay:FILE,FILE`: one capture file per symbol, in the symbols' order.
+
+Paper only: a live portfolio session is refused (no promotion can name one yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nzeza.errors import ValidationError
+
+DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT"
+DEFAULT_FEED = "capture:binance_btcusdt,binance_ethusdt"
+
+
+def portfolio_symbols(text: str | None) -> list[str]:
+    """`BTCUSDT,ETHUSDT` → the symbols (two or more, distinct), as `--symbol` gives them."""
+    symbols = [s.strip() for s in (text or DEFAULT_SYMBOLS).split(",") if s.strip()]
+    if len(symbols) < 2 or len(set(symbols)) != len(symbols):
+        raise ValidationError(
+            "--symbol",
+            text,
+            "a portfolio strategy trades two or more distinct symbols: --symbol BTCUSDT,ETHUSDT",
+        )
+    return symbols
+
+
+def symbol_feeds(feed: str, symbols: list[str], settings: Any = None) -> list[Any]:
+    """One `FeedSpec` per symbol for `feed` (see the module docstring)."""
+    from nzeza.engine.runner import resolve_feed
+
+    if feed.startswith(("ws://", "wss://")):
+        return [resolve_feed(feed, s, settings) for s in symbols]
+    kind, _, rest = feed.partition(":")
+    parts = [p for p in rest.split(",") if p]
+    if kind not in ("capture", "replay") or len(parts) != len(symbols):
+        raise ValidationError(
+            "--feed",
+            feed,
+            f"a portfolio session of {len(symbols)} symbols reads ws://HOST:PORT (a replay "
+            f"server with every symbol), or capture:NAME,... / replay:FILE,... with one per "
+            "symbol, in the order of --symbol",
+        )
+    specs = []
+    for sym, part in zip(symbols, parts, strict=True):
+        spec = resolve_feed(f"{kind}:{part}", sym, settings)
+        from nzeza.engine.feedspec import compact_symbol
+
+        if compact_symbol(spec.symbol) != compact_symbol(sym):
+            raise ValidationError("--feed", part, f"holds {spec.symbol}, not {sym}")
+        specs.append(spec)
+    return specs
+
+
+@dataclass
+class OpenPortfolioSession:
+    session: Any
+    trades: Any
+    feed_name: str
+    symbols: list[str]
+    log_file: Path
+
+
+@contextlib.asynccontextmanager
+async def open_portfolio_session(plan: Any, settings: Any) -> AsyncIterator[OpenPortfolioSession]:
+    """Assemble the portfolio session `plan` (a `runner.SessionPlan`) describes; everything it
+    opened is closed on exit. The session id is locked first; a killed session refuses."""
+    from nzeza.engine.aligned import merge_trades
+    from nzeza.engine.lifecycle import kill_check, refuse_if_killed
+    from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
+    from nzeza.engine.runner import session_instrument, trade_source
+    from nzeza.feeds.bars import timeframe_ns
+    from nzeza.ops.logging import configure_logging
+    from nzeza.store import open_ledger
+    from nzeza.store.locks import SessionLock
+    from nzeza.venues.factory import paper_venue
+
+    if plan.mode != "paper":
+        raise ValidationError(
+            "mode",
+            plan.mode,
+            "portfolio strategies run in paper sessions only (no promotion names one for live)",
+        )
+    if plan.vol_targeting is not None:
+        raise ValidationError("--vol-target", plan.vol_targeting.target_vol, "single-symbol only")
+    if plan.cash is None:
+        raise ValidationError("cash", None, "a paper session needs its starting cash")
+    symbols = portfolio_symbols(plan.symbol)
+    feed_name = plan.feed or DEFAULT_FEED
+    specs = symbol_feeds(feed_name, symbols, settings)
+    instruments = {
+        s: session_instrument(spec.symbol) for s, spec in zip(symbols, specs, strict=True)
+    }
+    session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
+    ledger = open_ledger(plan.ledger_url)
+    venue: Any = None
+    try:
+        lock = SessionLock(ledger, session_id).acquire()
+    except BaseException:
+        ledger.close()
+        raise
+    try:
+        refuse_if_killed(settings.runs_dir, session_id)
+        venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
+        venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
+        log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
+        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        cfg = PortfolioSessionConfig(
+            session_id,
+            plan.strategy,
+            plan.strategy_name,
+            plan.params,
+            instruments,
+            plan.costs,
+            plan.cash,
+            timeframe_ns(plan.timeframe),
+            mode=plan.mode,
+            record={
+                "feed": feed_name,
+                "symbols": symbols,
+                "timeframe": plan.timeframe,
+                "fee": plan.costs.fee,
+                "slippage": plan.costs.slippage,
+                "init_cash": float(plan.cash),
+            },
+            risk=settings.risk,
+        )
+        session = PortfolioSession(
+            cfg, ledger, venue, kill_switch=kill_check(settings.runs_dir, session_id), lock=lock
+        )
+        start = session.resume_from_ns()
+        feeds = {
+            s: trade_source(spec, start, pace=plan.pace)
+            for s, spec in zip(symbols, specs, strict=True)
+        }
+        yield OpenPortfolioSession(session, merge_trades(feeds), feed_name, symbols, log_file)
+    finally:
+        lock.release()
+        if venue is not None:
+            await venue.close()
+        ledger.close()
+
+
+__all__ = [
+    "DEFAULT_FEED",
+    "DEFAULT_SYMBOLS",
+    "OpenPortfolioSession",
+    "open_portfolio_session",
+    "portfolio_symbols",
+    "symbol_feeds",
+]
