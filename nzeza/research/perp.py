@@ -453,11 +453,11 @@ class PerpResult:
         )
         extra = pd.Series(
             {
-                "Leverage": self.leverage,
-                "Funding Paid": self.funding_paid,
-                "Funding Received": self.funding_received,
-                "Liquidations": len(self.simulation.liquidations),
-                "Max Margin Usage [%]": float(self.margin.max() * 100) if len(self.margin) else 0,
+                "leverage": self.leverage,
+                "funding_paid": self.funding_paid,
+                "funding_received": self.funding_received,
+                "liquidations": len(self.simulation.liquidations),
+                "max_margin_usage": float(self.margin.max()) if len(self.margin) else 0.0,
             }
         )
         return pd.concat([base, extra])

@@ -46,6 +46,7 @@ def test_every_notebook_is_numbered_and_has_a_parameters_cell() -> None:
         "06_dashboard.ipynb",
         "07_my_strategy.ipynb",
         "08_portfolio.ipynb",
+        "09_perpetuals_and_orders.ipynb",
     ]
     for name in names:
         nb = nbformat.read(NB / name, as_version=4)

@@ -47,7 +47,7 @@ def test_long_2_btc_pays_10_and_the_short_receives_10(target, expected) -> None:
     assert result.funding_received == max(expected, 0.0)
     # equity moves by the funding and nothing else (flat prices, no costs)
     assert result.equity.iloc[-1] == FUNDING_CASH + expected
-    assert result.stats["Funding Paid"] == max(-expected, 0.0)
+    assert result.stats["funding_paid"] == max(-expected, 0.0)
 
 
 def test_funding_uses_the_mark_series_when_given_and_skips_flat_times() -> None:
@@ -84,7 +84,7 @@ def test_a_10x_long_is_liquidated_at_the_hand_computed_price() -> None:
     left = -9_000 + q * LIQ_PRICE * (1 - LIQ_FEE)
     assert result.equity.iloc[3:].tolist() == pytest.approx([left] * 2, rel=1e-12)
     assert left == pytest.approx(0.005 * q * LIQ_PRICE - q * LIQ_PRICE * LIQ_FEE, rel=1e-9)
-    assert result.stats["Liquidations"] == 1
+    assert result.stats["liquidations"] == 1
     # margin usage at 10×: notional / 10 / equity, > 90 % before the liquidation
     assert result.margin.iloc[2] == pytest.approx(q * 9_200 / 10 / result.equity.iloc[2])
     assert result.margin.iloc[3] == 0.0
