@@ -4,6 +4,7 @@ nzeza.data."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -144,15 +145,16 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
-    from nzeza.data import fetch_ohlcv_to_cache
+def _cached_download(args: argparse.Namespace, fetch: Any, *what: Any) -> int:
+    """One ccxt download into the cache (`fetch(exchange, symbol, *what, since, until, ...)`),
+    its summary and gap report printed; `--strict` fails on gaps after the cache is written."""
     from nzeza.data.download import api_base_options
 
     options = api_base_options(args.exchange, args.api_base) if args.api_base else None
-    result = fetch_ohlcv_to_cache(
+    result = fetch(
         args.exchange,
         args.symbol,
-        args.timeframe,
+        *what,
         args.since,
         args.until,
         cache_dir=args.cache,
@@ -165,51 +167,24 @@ def _download(args: argparse.Namespace) -> int:
     if args.strict:
         result.report.raise_if_bad()
     return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from nzeza.data import fetch_ohlcv_to_cache
+
+    return _cached_download(args, fetch_ohlcv_to_cache, args.timeframe)
 
 
 def _funding(args: argparse.Namespace) -> int:
-    from nzeza.data.download import api_base_options
     from nzeza.data.funding import download_funding
 
-    options = api_base_options(args.exchange, args.api_base) if args.api_base else None
-    result = download_funding(
-        args.exchange,
-        args.symbol,
-        args.since,
-        args.until,
-        cache_dir=args.cache,
-        progress=not args.no_progress,
-        exchange_options=options,
-        limit=args.limit,
-    )
-    print(result.summary())
-    print(result.report)
-    if args.strict:
-        result.report.raise_if_bad()
-    return 0
+    return _cached_download(args, download_funding)
 
 
 def _mark(args: argparse.Namespace) -> int:
-    from nzeza.data.download import api_base_options
     from nzeza.data.funding import download_mark
 
-    options = api_base_options(args.exchange, args.api_base) if args.api_base else None
-    result = download_mark(
-        args.exchange,
-        args.symbol,
-        args.timeframe,
-        args.since,
-        args.until,
-        cache_dir=args.cache,
-        progress=not args.no_progress,
-        exchange_options=options,
-        limit=args.limit,
-    )
-    print(result.summary())
-    print(result.report)
-    if args.strict:
-        result.report.raise_if_bad()
-    return 0
+    return _cached_download(args, download_mark, args.timeframe)
 
 
 __all__ = [
