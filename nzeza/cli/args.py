@@ -187,9 +187,10 @@ def perp_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--funding",
         default=None,
-        metavar="FILE",
-        help="funding history: a CSV or Parquet file with ts and funding_rate columns "
-        "(nzeza data funding ... downloads it); without it no funding is applied",
+        metavar="FILE|ccxt:VENUE:SYMBOL",
+        help="funding history: a CSV or Parquet file with ts and funding_rate columns, or "
+        "ccxt:VENUE:SYMBOL, the cache `nzeza data funding VENUE SYMBOL` fills (its marks "
+        "price the payments); without it no funding is applied",
     )
     g.add_argument("--leverage", default=1.0, help="target × leverage of equity (default 1)")
     g.add_argument(

@@ -107,10 +107,30 @@ def funding_series(frame: pd.DataFrame | pd.Series) -> pd.Series:
     return out
 
 
-def read_funding(path: str) -> pd.Series:
-    """A funding history file (CSV or Parquet with `ts` and `funding_rate` columns)."""
+CACHE_PREFIX = "ccxt:"
+
+
+def read_funding(path: str, cache_dir: Any = None) -> pd.Series:
+    """A funding history: a file (CSV or Parquet with `ts` and `funding_rate` columns, and
+    optionally `mark`), or `ccxt:VENUE:SYMBOL`, the local cache that `nzeza data funding VENUE
+    SYMBOL` fills (`nzeza.data.funding.load_funding`, its marks included; `cache_dir` default:
+    `$NZEZA_DATA_DIR/ohlcv`)."""
     from pathlib import Path
 
+    if path.startswith(CACHE_PREFIX):
+        venue, _, symbol = path[len(CACHE_PREFIX) :].partition(":")
+        if not venue or not symbol:
+            raise ValidationError(
+                "funding", path, "must be ccxt:VENUE:SYMBOL, e.g. ccxt:binanceusdm:BTC/USDT:USDT"
+            )
+        from nzeza.data.funding import load_funding
+        from nzeza.errors import DataError
+
+        try:
+            rates = load_funding(venue, symbol, cache_dir)
+        except DataError as exc:
+            raise ValidationError("funding", path, str(exc)) from None
+        return funding_series(rates)
     file = Path(path)
     if not file.is_file():
         raise ValidationError("funding", path, "is not a file")
@@ -519,6 +539,7 @@ def backtest_perp(
 
 
 __all__ = [
+    "CACHE_PREFIX",
     "FUNDING_COLUMN",
     "PERP_TRADE_COLUMNS",
     "PerpResult",
