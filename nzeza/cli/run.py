@@ -39,6 +39,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
         vol_targeting=vol_targeting_from(args),
         pace=args.pace,
         metrics_port=metrics_port(args, settings),
+        perp=getattr(args, "perp_terms", None),
     )
 
 
@@ -61,6 +62,10 @@ async def run_session(args: argparse.Namespace) -> int:
     settings = load_settings(require_live=False, **overrides)
     plan = plan_from(args, settings)
     if is_portfolio(plan.strategy):
+        if plan.perp is not None:
+            from nzeza.errors import ValidationError
+
+            raise ValidationError("--perp", args.perp, "portfolio sessions trade spot symbols")
         return await run_portfolio_session(plan, settings, getattr(args, "html", None))
     if getattr(args, "html", None):
         from nzeza.errors import ValidationError
@@ -112,6 +117,12 @@ async def run_session(args: argparse.Namespace) -> int:
         f"equity {equity}{orders}",
         flush=True,
     )
+    if plan.perp is not None:
+        print(
+            f"perpetual ({plan.perp.venue}, {plan.perp.leverage}×): {report.funding_payments} "
+            "funding payments booked by this run (nzeza status: paid and received)",
+            flush=True,
+        )
     return 0
 
 

@@ -101,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
             )
         _vol_targeting(p)
+        from nzeza.cli.args import session_perp_options
+
+        session_perp_options(p)
         p.add_argument(
             "--html",
             default=None,
