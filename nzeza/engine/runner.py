@@ -314,15 +314,6 @@ class PerpTerms:
             funding_interval_hours=FUNDING_INTERVAL_HOURS[self.venue],
         )
 
-    def binding(self) -> dict[str, str]:
-        """The terms as a promotion binds them (strings: exact Decimals)."""
-        return {
-            "venue": self.venue,
-            "leverage": str(self.leverage),
-            "maintenance_margin_rate": str(self.maintenance_margin_rate),
-            "max_leverage": str(self.max_leverage),
-        }
-
 
 def funding_url(terms: PerpTerms, spec: FeedSpec) -> str | None:
     """Where a perpetual session reads its venue's funding stream: `--funding-feed`, else for
