@@ -67,11 +67,14 @@ async def run_session(args: argparse.Namespace) -> int:
 
             raise ValidationError("--perp", args.perp, "portfolio sessions trade spot symbols")
         return await run_portfolio_session(plan, settings, getattr(args, "html", None))
-    if getattr(args, "html", None):
+    html = getattr(args, "html", None)
+    if html and plan.perp is None:
         from nzeza.errors import ValidationError
 
         raise ValidationError(
-            "--html", args.html, "the session report is written for portfolio sessions"
+            "--html",
+            args.html,
+            "the session report is written for portfolio and perpetual (--perp) sessions",
         )
     if "," in plan.symbol:
         from nzeza.errors import ValidationError
@@ -106,6 +109,8 @@ async def run_session(args: argparse.Namespace) -> int:
                 flush=True,
             )
             return 1
+        if html:
+            print(f"report written to {perp_session_report(session.ledger, sid, html)}")
     equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
     orders = ""
     if report.canceled_orders or report.kept_orders:
@@ -124,6 +129,21 @@ async def run_session(args: argparse.Namespace) -> int:
             flush=True,
         )
     return 0
+
+
+def perp_session_report(ledger: Any, session_id: str, path: str) -> Any:
+    """The HTML report of a perpetual session from the ledger: funding paid and received,
+    liquidations and margin usage (`nzeza.notebook.perp_report`)."""
+    from nzeza.notebook.perp_report import perp_session_frames
+    from nzeza.notebook.report import Report
+
+    frames = perp_session_frames(ledger, session_id)
+    rep = Report(f"perpetual session {session_id}")
+    if frames is None:
+        rep.text("not a perpetual session: no funding or margin to show")
+    else:
+        rep.perp_session(frames)
+    return rep.write(path)
 
 
 async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | None = None) -> int:
@@ -179,6 +199,7 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
 
 
 __all__ = [
+    "perp_session_report",
     "plan_from",
     "run_portfolio_session",
     "run_session",

@@ -109,7 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=None,
             metavar="PATH",
             help="a portfolio strategy: write the session's HTML report (portfolio and "
-            "per-symbol equity and exposure) at the end",
+            "per-symbol equity and exposure) at the end; with --perp: funding paid and "
+            "received, liquidations and margin usage",
         )
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(

@@ -13,8 +13,10 @@ import pytest
 from support.perp_cases import START, Scripted
 from websockets.asyncio.server import serve
 
+from nzeza.cli.run import perp_session_report
 from nzeza.domain import Costs
 from nzeza.engine.runner import PerpTerms, SessionPlan, open_session
+from nzeza.notebook.perp_report import perp_session_frames
 from nzeza.ops.settings import load_settings
 from nzeza.store import Ledger
 
@@ -131,6 +133,17 @@ def test_a_long_across_a_funding_time_books_the_venues_funding_once(tmp_path, mo
         assert row["amount"] == D(-10)
         assert ledger.balances("perp-live")["USDT"] == D(-10)
         assert ledger.verify_audit().ok
+        # the session report reads the same from the ledger: 10 paid, margin usage at each close
+        frames = perp_session_frames(ledger, "perp-live")
+        assert frames is not None and frames.paid == 10.0 and frames.received == 0.0
+        assert frames.venue_terms["leverage"] == "1"
+        # long 2 BTC at 50,000 and 1× from 100,000: 100,000 / 1 / equity (99,990 after funding)
+        assert frames.margin.max() == pytest.approx(100_000 / 99_990, rel=1e-12)
+        assert frames.margin.iloc[0] == 0.0  # flat at bar 0's close
+        path = perp_session_report(ledger, "perp-live", str(tmp_path / "report.html"))
+    page = path.read_text()
+    assert "Perpetual: funding and margin of session perp-live" in page
+    assert "funding paid" in page and "10.000000" in page and "max margin usage" in page
     assert report.final_equity == D(99_990)
 
 
@@ -156,3 +169,34 @@ def test_session_perp_flags_are_checked_before_anything_opens(tmp_path, argv, fl
     assert out.returncode == 2 and flag in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "l.sqlite").exists()
+
+
+def test_paper_perp_command_writes_the_funding_and_margin_report(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    html = tmp_path / "session.html"
+    out = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "paper", "sma_cross", "--params", "fast=2",
+         "slow=4", "--perp", "binance", "--leverage", "2", "--session-id", "pp",
+         "--ledger", f"sqlite:///{tmp_path / 'l.sqlite'}", "--venue-db",
+         str(tmp_path / "v.sqlite"), "--html", str(html)],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "NZEZA_RUNS_DIR": str(tmp_path / "runs")},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "perpetual (binance, 2.0×)" in out.stdout
+    page = html.read_text()
+    assert "Perpetual: funding and margin of session pp" in page and "margin usage" in page
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        frames = perp_session_frames(ledger, "pp")
+    assert frames is not None and frames.venue_terms["leverage"] == "2.0"
+    assert frames.margin.max() > 0  # it traded: margin in use at some close
+    # a spot session is not given the perpetual report
+    spot = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "paper", "sma_cross", "--html", str(html)],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, "NZEZA_RUNS_DIR": str(tmp_path / "runs")},
+    )  # fmt: skip
+    assert spot.returncode == 2 and "--html" in spot.stderr
