@@ -89,6 +89,12 @@ async def run_session(args: argparse.Namespace) -> int:
             url = opened.server_url
             print(f"metrics and health on {url}/metrics and {url}/healthz")
         install_signal_handlers(session)
+        if plan.perp is not None and "funding" not in opened.feed_name:
+            print(
+                f"note: {opened.feed_name} has no funding stream (--funding-feed URL names one): "
+                "this perpetual session books no funding",
+                flush=True,
+            )
         state = "resuming" if session.report.resumed else "starting"
         print(
             f"{state} {args.mode} session {sid}: {plan.strategy_name} {plan.params} on "

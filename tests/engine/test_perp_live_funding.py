@@ -187,6 +187,7 @@ def test_paper_perp_command_writes_the_funding_and_margin_report(tmp_path) -> No
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "perpetual (binance, 2.0×)" in out.stdout
+    assert "has no funding stream" in out.stdout  # a recording: said, not silently unfunded
     page = html.read_text()
     assert "Perpetual: funding and margin of session pp" in page and "margin usage" in page
     with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
