@@ -488,9 +488,11 @@ async def open_session(
             # each funding time from them, once (docs/perpetuals.md, "Sessions")
             from nzeza.engine.feed import WithFunding, funding_feed
 
+            # no metrics: its connection state would overwrite the trade stream's gauge (one
+            # label per venue)
             funding = funding_feed(
-                plan.perp.venue, url, spec.symbol, metrics=metrics,
-                ssl_context=ssl_context, live=plan.mode == "live",
+                plan.perp.venue, url, spec.symbol, ssl_context=ssl_context,
+                live=plan.mode == "live",
             )  # fmt: skip
             trades = WithFunding(trades, funding)
             feed_name = f"{feed_name} + {plan.perp.venue} funding"
