@@ -473,8 +473,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _perp_setup(args: argparse.Namespace, cls: Any) -> Any:
-    """The `PerpSetup` of the perp flags (None without --perp); refused for portfolios and for
-    strategies with a non-market order policy (a perpetual backtest fills market orders)."""
+    """The `PerpSetup` of the perp flags (None without --perp); refused for portfolios (a
+    strategy with its own non-market order policy is refused by `backtest_perp`)."""
     from nzeza.cli.args import perp_spec
     from nzeza.strategies import is_portfolio
 

@@ -157,3 +157,45 @@ def test_parity_command_with_perp_flags(tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr + out.stdout
     assert "PARITY OK" in out.stdout and "funding" in out.stdout
+
+
+def test_nzeza_live_at_another_leverage_is_refused_by_the_live_check(tmp_path, monkeypatch) -> None:
+    """The attack end to end: promoted at 3×, `open_session` of a live plan at 5× is refused
+    by the live check, naming the leverage, before anything is built."""
+    import asyncio
+    import os
+
+    from nzeza.engine.runner import SessionPlan, open_session
+    from nzeza.ops.settings import load_settings
+    from nzeza.promotion.live_check import check_plan, plan_binding
+
+    for key in list(os.environ):
+        if key.startswith("NZEZA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NZEZA_RUNS_DIR", str(tmp_path / "runs"))
+    settings = load_settings(require_live=False)
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+
+    def plan(leverage: int) -> SessionPlan:
+        strategy = SmaCross(fast=5, slow=20)
+        return SessionPlan(
+            mode="live", strategy=strategy, strategy_name="sma_cross",
+            params=dict(strategy.params), costs=COSTS, timeframe="1h", ledger_url=url,
+            perp=PerpTerms("binance", D(leverage)),
+        )  # fmt: skip
+
+    with Ledger(url) as ledger:
+        ok = evaluate("sma_cross", dict(SmaCross(fast=5, slow=20).params), "live", {"p": passing})
+        record(ledger, ok, "data", "nb", plan_binding(settings, plan(3)))
+
+    async def start(p: SessionPlan) -> None:
+        async with open_session(p, settings, live_check=check_plan):
+            raise AssertionError("a live session was assembled")
+
+    with pytest.raises(LiveTradingNotAllowed) as err:
+        asyncio.run(start(plan(5)))
+    assert any("perp.leverage: promoted 3.0, now 5.0" in r for r in err.value.reasons)
+    with pytest.raises(LiveTradingNotAllowed) as same:
+        asyncio.run(start(plan(3)))  # refused too (no confirmation, ...), but not for its terms
+    assert not any("promotion gate" in r for r in same.value.reasons), same.value.reasons
