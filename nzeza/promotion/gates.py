@@ -336,6 +336,7 @@ def promote(
             costs=costs,
             holder=holder,
             sizing=binding["sizing"],
+            perp=binding.get("perp"),
         )
     decision = evaluate(getattr(cls, "name", cls.__name__), full, target, gates)
     decision.divergence = holder.get("report")

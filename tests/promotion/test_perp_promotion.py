@@ -199,3 +199,39 @@ def test_nzeza_live_at_another_leverage_is_refused_by_the_live_check(tmp_path, m
     with pytest.raises(LiveTradingNotAllowed) as same:
         asyncio.run(start(plan(3)))  # refused too (no confirmation, ...), but not for its terms
     assert not any("promotion gate" in r for r in same.value.reasons), same.value.reasons
+
+
+def test_the_paper_gate_counts_only_a_paper_session_on_the_same_terms(tmp_path) -> None:
+    """A spot paper session is no evidence for a perpetual live run (nor the reverse)."""
+    import os
+
+    from nzeza.promotion.paper_gate import paper_gate
+    from nzeza.promotion.policy import GatePolicy
+
+    url = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    env = {**os.environ, "NZEZA_RUNS_DIR": str(tmp_path / "runs")}
+    out = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "paper", "sma_cross", "--params", "fast=5",
+         "slow=20", "--perp", "binance", "--leverage", "2", "--ledger", url, "--venue-db",
+         str(tmp_path / "v.sqlite")],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    strategy = SmaCross(fast=5, slow=20)
+    two = _perp_binding(PerpSetup(btc_perp(), 2))
+    three = _perp_binding(PerpSetup(btc_perp(), 3))
+    with Ledger(url) as ledger:
+
+        def judged(perp):
+            return paper_gate(
+                ledger, strategy, GatePolicy(), verdict=None, symbol=None, costs=COSTS,
+                perp=perp,
+            )()  # fmt: skip
+
+        spot = judged(None)
+        assert not spot.passed and "ran as a perpetual at 2×" in spot.detail
+        assert "the promotion binds spot" in spot.detail
+        other = judged(three)
+        assert not other.passed and "binds as a perpetual at 3×" in other.detail
+        same = judged(two)  # judged on its evidence (too short here), not refused for its terms
+        assert "the promotion binds" not in same.detail
