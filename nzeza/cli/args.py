@@ -83,6 +83,7 @@ def session_flags(args: argparse.Namespace) -> None:
     except ValidationError as exc:
         raise ValidationError("--timeframe", args.timeframe, exc.reason) from None
     args.pace = finite("--pace", args.pace, 0.0, MAX_PACE_S)
+    args.perp_terms = session_perp_terms(args)
     if args.metrics_port is not None:
         args.metrics_port = whole("--metrics-port", args.metrics_port, 0, 65535)
     vol_flags(args)
@@ -187,15 +188,70 @@ def perp_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--funding",
         default=None,
-        metavar="FILE",
-        help="funding history: a CSV or Parquet file with ts and funding_rate columns "
-        "(nzeza data funding ... downloads it); without it no funding is applied",
+        metavar="FILE|ccxt:VENUE:SYMBOL",
+        help="funding history: a CSV or Parquet file with ts and funding_rate columns, or "
+        "ccxt:VENUE:SYMBOL, the cache `nzeza data funding VENUE SYMBOL` fills (its marks "
+        "price the payments); without it no funding is applied",
     )
     g.add_argument("--leverage", default=1.0, help="target × leverage of equity (default 1)")
     g.add_argument(
         "--mmr", default="0.005", help="maintenance margin rate (default 0.005 = 0.5 %%)"
     )
     g.add_argument("--max-leverage", default="20", help="the venue's maximum leverage")
+
+
+def session_perp_options(p: argparse.ArgumentParser) -> None:
+    """`nzeza paper|live --perp VENUE [--leverage L] [--mmr R] [--max-leverage L]
+    [--funding-feed URL]`: the session's symbol as a perpetual, its funding booked from the
+    venue's funding stream (docs/perpetuals.md, "Sessions")."""
+    g = p.add_argument_group("perpetual (docs/perpetuals.md)")
+    g.add_argument(
+        "--perp",
+        default=None,
+        metavar="VENUE",
+        help="trade the symbol as a perpetual of VENUE (binance, dydx, hyperliquid), its "
+        "funding booked from the venue's funding stream",
+    )
+    g.add_argument("--leverage", default=1.0, help="target × leverage of equity (default 1)")
+    g.add_argument(
+        "--mmr", default="0.005", help="maintenance margin rate (default 0.005 = 0.5 %%)"
+    )
+    g.add_argument("--max-leverage", default="20", help="the venue's maximum leverage")
+    g.add_argument(
+        "--funding-feed",
+        default=None,
+        metavar="URL",
+        help="the venue's funding stream (default: the venue's own for --feed VENUE, e.g. "
+        "Binance USDⓈ-M's wss://fstream.binance.com; none for recordings)",
+    )
+
+
+def session_perp_terms(args: argparse.Namespace) -> Any:
+    """The `PerpTerms` of checked session perp flags (None without --perp)."""
+    from decimal import Decimal
+
+    from nzeza.engine.runner import PerpTerms
+
+    if getattr(args, "perp", None) is None:
+        if getattr(args, "funding_feed", None) is not None:
+            raise ValidationError("--funding-feed", args.funding_feed, "needs --perp VENUE")
+        if getattr(args, "leverage", 1.0) not in (1.0, "1", "1.0"):
+            raise ValidationError("--leverage", args.leverage, "needs --perp VENUE")
+        return None
+    args.funding = None  # a session books the venue's stream, not a history file
+    perp_spec(args)  # --perp, --leverage, --mmr, --max-leverage checked, one flag per error
+    url = args.funding_feed
+    if url is not None and not str(url).startswith(("ws://", "wss://")):
+        raise ValidationError("--funding-feed", url, "must be a ws:// or wss:// URL")
+    if args.mode == "live" and url is not None and not str(url).startswith("wss://"):
+        raise ValidationError("--funding-feed", url, "a live session reads wss:// only")
+    return PerpTerms(
+        args.perp,
+        Decimal(repr(args.leverage)),
+        Decimal(repr(float(args.mmr))),
+        Decimal(repr(float(args.max_leverage))),
+        url,
+    )
 
 
 def perp_spec(args: argparse.Namespace, symbol: str = "BTC/USD:USD") -> Any:
@@ -394,6 +450,8 @@ __all__ = [
     "perp_spec",
     "replay_flags",
     "session_flags",
+    "session_perp_options",
+    "session_perp_terms",
     "strategy_arg",
     "vol_targeting_from",
     "whole",

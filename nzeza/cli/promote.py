@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     # verdicts are evidence only as ledger rows; the old folder option is refused, loudly
     p.add_argument("--verdicts", default=None, help=argparse.SUPPRESS)
     p.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
+    from nzeza.cli.args import perp_options
+
+    perp_options(p)  # a perpetual run: its terms are bound, its parity includes funding
     for name in THRESHOLD_FLAGS:
         kind = int if name == "min_paper_bars" else float
         p.add_argument(
@@ -116,6 +119,14 @@ def _promote(args: argparse.Namespace) -> int:
         )
     common_costs(args)
     vol_flags(args)
+    from nzeza.cli.args import perp_spec
+
+    spec = perp_spec(args)  # None without --perp
+    perp = None
+    if spec is not None:
+        from nzeza.research.perp import PerpSetup
+
+        perp = PerpSetup(spec, args.leverage, args.funding_rates)
     settings = load_settings(require_live=False)
     policy = policy_from(settings.gates, {n: getattr(args, n) for n in THRESHOLD_FLAGS})
     venue = args.venue or (settings.live_venue if args.target == "live" else "paper")
@@ -147,6 +158,7 @@ def _promote(args: argparse.Namespace) -> int:
             cash=args.cash,
             vol_targeting=vol_targeting_from(args) if timeframe else None,
             risk=settings.risk,
+            perp=perp,
         )
     print(decision)
     if decision.divergence is not None:

@@ -26,6 +26,8 @@ def _costs(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from nzeza.cli.args import perp_options
+
     s = sub.add_parser(
         "strategies",
         help="list the shipped strategies and your own (given or found in a folder)",
@@ -48,8 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     order_options(b)
     b.add_argument("--html", default=None, help="write the plotly report here")
-    from nzeza.cli.args import perp_options
-
     perp_options(b)
     b.set_defaults(handler=_backtest)
 
@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the grid's chunks on Dask: 'processes' (local worker processes) or an "
         "existing scheduler, tcp://host:8786 (default: this process)",
     )
+    perp_options(w)
     w.set_defaults(handler=_sweep)
 
     v = sub.add_parser(
@@ -104,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--test", type=int, default=None, help=f"test window, bars (default {TEST}, else 20%%)"
     )
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    perp_options(v)
     v.set_defaults(handler=_validate)
 
     la = sub.add_parser(
@@ -357,7 +359,17 @@ def _sweep(args: argparse.Namespace) -> int:
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = costs_from(args)
-    if is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
+    perp = _perp_setup(args, cls)
+    if perp is not None:  # a loop of backtest_perp, in this process
+        if args.scheduler:
+            raise ValidationError(
+                "--scheduler", args.scheduler, "perpetual sweeps run in this process only"
+            )
+        from nzeza.research.perp_sweep import PERP_SWEEP_COLUMNS, sweep_perp
+
+        table = sweep_perp(cls, _bars(args), grid, perp, costs, args.cash, ledger=args.ledger)
+        extra = PERP_SWEEP_COLUMNS
+    elif is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
         if args.scheduler:
             raise ValidationError(
                 "--scheduler", args.scheduler, "portfolio sweeps run in this process only"
@@ -375,6 +387,9 @@ def _sweep(args: argparse.Namespace) -> int:
         "trades",
         "exposure",
     ]
+    if perp is not None:
+        cols += extra
+        print(_perp_line(perp))
     print(
         f"{table.attrs['n_trials']} combinations tried ({table.attrs['rejected']} invalid skipped)"
     )
@@ -394,6 +409,7 @@ def _validate(args: argparse.Namespace) -> int:
     from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
+    perp = _perp_setup(args, cls)
     bars = _panel(args) if is_portfolio(cls) else _bars(args)  # a portfolio: the whole panel
     grid = grid_for(cls, args.grid)
     train, test = windows_for(len(bars), args.train, args.test)
@@ -410,6 +426,7 @@ def _validate(args: argparse.Namespace) -> int:
             init_cash=args.cash,
             progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,
+            perp=perp,
         )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
@@ -435,6 +452,7 @@ def _validate(args: argparse.Namespace) -> int:
             "combinations": wf.combinations,
             "windows": len(wf.windows),
             "lookahead_ok": lookahead.ok,
+            "perp": None if perp is None else _perp_doc(perp, wf.windows),
             "registration": _registration_doc(wf.registration),
             "metrics": m,
         }
@@ -443,9 +461,47 @@ def _validate(args: argparse.Namespace) -> int:
     print(_registered(wf.registration))
     print(f"walk-forward: {len(wf.windows)} windows, {wf.combinations} combinations per window")
     print(_fmt(wf.windows.drop(columns=["train_start"])))
+    if perp is not None:
+        doc = _perp_doc(perp, wf.windows)
+        print(
+            f"{_perp_line(perp)}; out of sample: funding {doc['oos_funding']:+,.2f} (net, "
+            f"in the returns), liquidations {doc['oos_liquidations']}"
+        )
     print(lookahead)
     print(v)
     return 0
+
+
+def _perp_setup(args: argparse.Namespace, cls: Any) -> Any:
+    """The `PerpSetup` of the perp flags (None without --perp); refused for portfolios (a
+    strategy with its own non-market order policy is refused by `backtest_perp`)."""
+    from nzeza.cli.args import perp_spec
+    from nzeza.strategies import is_portfolio
+
+    spec = perp_spec(args)  # None without --perp (--funding alone is refused)
+    if spec is None:
+        return None
+    if is_portfolio(cls):
+        raise ValidationError("--perp", args.perp, "portfolio strategies trade spot bars")
+    from nzeza.research.perp import PerpSetup
+
+    return PerpSetup(spec, args.leverage, args.funding_rates)
+
+
+def _perp_line(perp: Any) -> str:
+    funding = "no --funding: none applied" if perp.funding is None else "funding applied"
+    return (
+        f"perpetual ({perp.spec.venue}, {perp.leverage:g}×, mmr "
+        f"{perp.spec.maintenance_margin_rate}, {funding})"
+    )
+
+
+def _perp_doc(perp: Any, windows: Any) -> dict[str, Any]:
+    return {
+        **perp.terms["perp"],
+        "oos_funding": float(windows["oos_funding"].sum()),
+        "oos_liquidations": int(windows["oos_liquidations"].sum()),
+    }
 
 
 def _lookahead(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
         vol_targeting=vol_targeting_from(args),
         pace=args.pace,
         metrics_port=metrics_port(args, settings),
+        perp=getattr(args, "perp_terms", None),
     )
 
 
@@ -61,12 +62,19 @@ async def run_session(args: argparse.Namespace) -> int:
     settings = load_settings(require_live=False, **overrides)
     plan = plan_from(args, settings)
     if is_portfolio(plan.strategy):
+        if plan.perp is not None:
+            from nzeza.errors import ValidationError
+
+            raise ValidationError("--perp", args.perp, "portfolio sessions trade spot symbols")
         return await run_portfolio_session(plan, settings, getattr(args, "html", None))
-    if getattr(args, "html", None):
+    html = getattr(args, "html", None)
+    if html and plan.perp is None:
         from nzeza.errors import ValidationError
 
         raise ValidationError(
-            "--html", args.html, "the session report is written for portfolio sessions"
+            "--html",
+            args.html,
+            "the session report is written for portfolio and perpetual (--perp) sessions",
         )
     if "," in plan.symbol:
         from nzeza.errors import ValidationError
@@ -81,6 +89,12 @@ async def run_session(args: argparse.Namespace) -> int:
             url = opened.server_url
             print(f"metrics and health on {url}/metrics and {url}/healthz")
         install_signal_handlers(session)
+        if plan.perp is not None and "funding" not in opened.feed_name:
+            print(
+                f"note: {opened.feed_name} has no funding stream (--funding-feed URL names one): "
+                "this perpetual session books no funding",
+                flush=True,
+            )
         state = "resuming" if session.report.resumed else "starting"
         print(
             f"{state} {args.mode} session {sid}: {plan.strategy_name} {plan.params} on "
@@ -101,6 +115,8 @@ async def run_session(args: argparse.Namespace) -> int:
                 flush=True,
             )
             return 1
+        if html:
+            print(f"report written to {perp_session_report(session.ledger, sid, html)}")
     equity = "n/a" if report.final_equity is None else f"{report.final_equity:.6f}"
     orders = ""
     if report.canceled_orders or report.kept_orders:
@@ -112,7 +128,28 @@ async def run_session(args: argparse.Namespace) -> int:
         f"equity {equity}{orders}",
         flush=True,
     )
+    if plan.perp is not None:
+        print(
+            f"perpetual ({plan.perp.venue}, {plan.perp.leverage}×): {report.funding_payments} "
+            "funding payments booked by this run (nzeza status: paid and received)",
+            flush=True,
+        )
     return 0
+
+
+def perp_session_report(ledger: Any, session_id: str, path: str) -> Any:
+    """The HTML report of a perpetual session from the ledger: funding paid and received,
+    liquidations and margin usage (`nzeza.notebook.perp_report`)."""
+    from nzeza.notebook.perp_report import perp_session_frames
+    from nzeza.notebook.report import Report
+
+    frames = perp_session_frames(ledger, session_id)
+    rep = Report(f"perpetual session {session_id}")
+    if frames is None:
+        rep.text("not a perpetual session: no funding or margin to show")
+    else:
+        rep.perp_session(frames)
+    return rep.write(path)
 
 
 async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | None = None) -> int:
@@ -168,6 +205,7 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
 
 
 __all__ = [
+    "perp_session_report",
     "plan_from",
     "run_portfolio_session",
     "run_session",

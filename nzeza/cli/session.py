@@ -101,12 +101,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
             )
         _vol_targeting(p)
+        from nzeza.cli.args import session_perp_options
+
+        session_perp_options(p)
         p.add_argument(
             "--html",
             default=None,
             metavar="PATH",
             help="a portfolio strategy: write the session's HTML report (portfolio and "
-            "per-symbol equity and exposure) at the end",
+            "per-symbol equity and exposure) at the end; with --perp: funding paid and "
+            "received, liquidations and margin usage",
         )
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(
@@ -159,6 +163,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--slippage", type=float, default=0.0005)
     q.add_argument("--show", type=int, default=5, help="trades to print side by side")
     order_options(q)
+    from nzeza.cli.args import perp_options as parity_perp
+
+    parity_perp(q)  # backtest_perp vs the engine's perpetual replay, funding amounts included
     q.set_defaults(handler=_parity)
 
 
@@ -306,6 +313,18 @@ def _parity(args: argparse.Namespace) -> int:
     strategy, _, _ = resolve_strategy(args.strategy, args.params)
     costs = costs_from(args)
     orders = order_policy_from(args)
+    from nzeza.cli.args import perp_spec
+
+    spec = perp_spec(args)  # None without --perp
+    perp = None
+    if spec is not None:
+        if is_portfolio(strategy):
+            raise ValidationError("--perp", args.perp, "portfolio parity runs spot bars")
+        if orders is not None and not orders.is_market:
+            raise ValidationError("--order-type", orders.kind, "perpetuals trade market orders")
+        from nzeza.research.perp import PerpSetup
+
+        perp = PerpSetup(spec, args.leverage, args.funding_rates)
     report: Any
     if is_portfolio(strategy):
         if orders is not None:
@@ -316,7 +335,7 @@ def _parity(args: argparse.Namespace) -> int:
         report = compare_portfolio(strategy, panel, costs, windowed=args.windowed)
     else:
         bars = load_bars(args, last=args.bars or None, flag="--bars")
-        report = compare(strategy, bars, costs, windowed=args.windowed, orders=orders)
+        report = compare(strategy, bars, costs, windowed=args.windowed, orders=orders, perp=perp)
     print(report)
     if report.table is not None and args.show:
         import pandas as pd

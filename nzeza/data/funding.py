@@ -230,7 +230,8 @@ def load_funding(
 ) -> pd.Series:
     """The cached funding rates of `symbol` on `venue`: a Series named `funding_rate`, indexed by
     tz-aware UTC funding times, checked (`check_funding`; gaps are logged, and raise with
-    `strict=True`). `attrs` carry `venue`, `symbol`, `interval` and `gaps`."""
+    `strict=True`). `attrs` carry `venue`, `symbol`, `interval`, `gaps` and `mark` (the cached
+    price each payment was booked at, a Series on the same times, NaN where unknown)."""
     path = funding_path(cache_dir or default_cache_dir(), venue, symbol)
     frame = read_funding(path)
     if frame is None:
@@ -249,6 +250,7 @@ def load_funding(
         "symbol": symbol,
         "interval": report.interval,
         "gaps": list(report.gaps),
+        "mark": frame["mark"].rename("mark"),
     }
     return rates
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from nzeza.errors import ParseError
 from nzeza.feeds.connection import Backoff, FeedConnection
-from nzeza.feeds.events import Event, Trade
+from nzeza.feeds.events import Event, FundingUpdate, Trade
 from nzeza.feeds.sequence import RecentIds
 from nzeza.feeds.streams import TradeStream, replay_stream, trade_stream
 
@@ -205,6 +205,68 @@ class TradeFeed:
         return conn.state == "open" and fresh, detail
 
 
+class FundingFeed(TradeFeed):
+    """A perpetual's funding updates (`FundingUpdate` of the stream's symbol, in arrival order)
+    from a venue's funding stream (`streams.funding_stream`), on the same connection manager
+    as trades (reconnect, backoff, breaker). Nothing is de-duplicated here: the session's
+    `FundingClock` books each funding time once, however often an update repeats."""
+
+    async def _sink(self, events: list[Event]) -> None:
+        for event in events:
+            if type(event) is FundingUpdate and event.symbol == self.symbol:
+                self.trades += 1
+                await self._queue.put(event)
+
+
+class WithFunding:
+    """A session's trades with a perpetual's funding updates merged in as they arrive.
+
+    The trade stream leads: the merged stream ends when it ends (the funding stream is then
+    closed), and an error of either stream ends it with that error (a funding stream that
+    gives up is not silently dropped). `health` is the trade feed's."""
+
+    def __init__(self, trades: Any, funding: Any, queue_size: int = 256) -> None:
+        self.trades = trades
+        self.funding = funding
+        self.health = getattr(trades, "health", None)
+        self._queue_size = queue_size
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
+
+        async def pump(source: Any, last: bool) -> None:
+            try:
+                async for item in source:
+                    await queue.put((None, item))
+            except Exception as exc:  # handed to the consumer, raised there
+                await queue.put((exc, None))
+                return
+            if last:
+                await queue.put((_END, None))
+
+        tasks = [
+            asyncio.ensure_future(pump(self.trades, True)),
+            asyncio.ensure_future(pump(self.funding, False)),
+        ]
+        try:
+            while True:
+                error, item = await queue.get()
+                if error is _END:
+                    return
+                if error is not None:
+                    raise error
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
 def _ts(trade: Trade) -> int:
     ts = trade.ts_ns if trade.ts_ns is not None else trade.recv_ns
     return ts or 0
@@ -269,4 +331,31 @@ def session_trades(
     return venue_feed(spec.venue, spec.url, spec.symbol, live=live, **kw)
 
 
-__all__ = ["TradeFeed", "replay_feed", "session_trades", "venue_feed"]
+def funding_feed(
+    venue: str,
+    ws_url: str,
+    symbol: str,
+    *,
+    metrics: Metrics | None = None,
+    ssl_context: Any = None,
+    live: bool = False,
+) -> FundingFeed:
+    """The funding updates of perpetual `symbol` (any spelling) from `venue`'s funding stream
+    at `ws_url` (`streams.funding_stream`: Binance's USDⓈ-M `markPrice@1s`, Hyperliquid's
+    `activeAssetCtx`, dYdX's `v4_markets`)."""
+    from nzeza.feeds.streams import funding_stream
+
+    return FundingFeed(
+        funding_stream(venue, ws_url, symbol), metrics=metrics, ssl_context=ssl_context, live=live
+    )
+
+
+__all__ = [
+    "FundingFeed",
+    "TradeFeed",
+    "WithFunding",
+    "funding_feed",
+    "replay_feed",
+    "session_trades",
+    "venue_feed",
+]

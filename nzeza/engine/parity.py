@@ -53,6 +53,8 @@ class ParityReport:
     mismatches: list[str] = field(default_factory=list)
     tolerance: float = 1e-9
     table: pd.DataFrame | None = None
+    # a perpetual: funding payments (count, totals) and liquidations on both sides
+    perp: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,17 @@ class ParityReport:
             f"  max rel diff: price {self.max_price_rel_diff:.2e}, "
             f"size {self.max_size_rel_diff:.2e} (tolerance {self.tolerance:.0e})",
         ]
+        if self.perp is not None:
+            p = self.perp
+            lines.append(
+                f"  funding     research {p['research_payments']:6d} payments "
+                f"{p['research_funding']:+,.6f}   engine {p['engine_payments']:6d} payments "
+                f"{p['engine_funding']:+,.6f}   max rel diff {p['funding_rel_diff']:.2e}"
+            )
+            lines.append(
+                f"  liquidations research {p['research_liquidations']}   "
+                f"engine {p['engine_liquidations']}"
+            )
         lines += [f"  ✗ {m}" for m in self.mismatches[:10]]
         return "\n".join(lines)
 
@@ -104,7 +117,9 @@ def _differences(rt: pd.DataFrame, et: pd.DataFrame, tolerance: float) -> list[s
         bad = np.flatnonzero(a.to_numpy() != b.to_numpy())
         if len(bad):
             out.append(f"{col} differs at trade {bad[0]}: {a.iloc[bad[0]]} vs {b.iloc[bad[0]]}")
-    for col in ("side", "status"):
+    for col in ("side", "status", "exit_reason"):
+        if col not in rt.columns or col not in et.columns:
+            continue
         differ = (
             rt[col].astype(str).str.lower().to_numpy() != et[col].astype(str).str.lower().to_numpy()
         )
@@ -129,18 +144,30 @@ def compare(
     tolerance: float = 1e-9,
     progress: bool = False,
     orders: Any = None,
+    perp: Any = None,
 ) -> ParityReport:
     """Run the research backtest and the engine replay on the same bars and costs; compare.
     `progress` shows the replay's progress bar (tqdm, on stderr); `orders` (an
-    `OrderPolicy`, default the strategy's or market) is given to both."""
+    `OrderPolicy`, default the strategy's or market) is given to both. `perp` (a
+    `research.perp.PerpSetup`): both trade the bars as that perpetual (`backtest_perp` and the
+    engine's perpetual replay), and the funding payments (time by time, amounts to the
+    tolerance) and the trades' exit reasons (liquidations) are compared too."""
     from nzeza.engine.replay import replay
     from nzeza.research import backtest
 
     costs = costs or Costs()
-    research = backtest(strategy, bars, costs=costs, init_cash=init_cash, orders=orders)
-    engine = replay(
-        strategy, bars, costs, init_cash, windowed=windowed, progress=progress, orders=orders
-    )
+    research: Any
+    if perp is not None:
+        research = perp.backtest(strategy, bars, costs, init_cash)
+        engine = replay(
+            strategy, bars, costs, init_cash, windowed=windowed, progress=progress,
+            perp=perp.spec, leverage=perp.leverage, funding=perp.funding, mark=perp.mark,
+        )  # fmt: skip
+    else:
+        research = backtest(strategy, bars, costs=costs, init_cash=init_cash, orders=orders)
+        engine = replay(
+            strategy, bars, costs, init_cash, windowed=windowed, progress=progress, orders=orders
+        )
     # every trade is compared, the open one (marked at the last close) included; the reported
     # maxima are over the closed trades
     rt = research.trades.reset_index(drop=True)
@@ -160,6 +187,9 @@ def compare(
     eq_diff = abs(r_eq - e_eq) / max(abs(r_eq), 1e-300)
     if eq_diff > tolerance:
         mismatches.append(f"final equity differs by {eq_diff:.2e} relative")
+    perp_doc = None
+    if perp is not None:
+        perp_doc = _funding_parity(research, engine, tolerance, mismatches)
     return ParityReport(
         strategy=type(strategy).__name__,
         params=dict(getattr(strategy, "params", {}) or {}),
@@ -175,7 +205,41 @@ def compare(
         mismatches=mismatches,
         tolerance=tolerance,
         table=table,
+        perp=perp_doc,
     )
+
+
+def _funding_parity(research: Any, engine: Any, tolerance: float, out: list[str]) -> dict:
+    """Funding time by time (times equal, amounts to `tolerance` relative) and liquidations;
+    what differs is appended to `out`."""
+    r = research.funding
+    e = engine.funding if engine.funding is not None else pd.DataFrame({"amount": []})
+    r_amt = r.to_numpy(dtype=float)
+    e_amt = e["amount"].astype(float).to_numpy()
+    diff = 0.0
+    if len(r) != len(e):
+        out.append(f"funding payments differ: research {len(r)} vs engine {len(e)}")
+    else:
+        times_r = pd.DatetimeIndex(r.index).as_unit("ns").asi8
+        times_e = pd.DatetimeIndex(e.index).as_unit("ns").asi8
+        bad = np.flatnonzero(times_r != times_e)
+        if len(bad):
+            out.append(f"funding time differs at payment {bad[0]}")
+        diff = _rel(r_amt, e_amt)
+        if diff > tolerance:
+            out.append(f"funding amounts differ by {diff:.2e} relative")
+    n_r, n_e = len(research.liquidations), len(engine.liquidations)
+    if n_r != n_e:
+        out.append(f"liquidations differ: research {n_r} vs engine {n_e}")
+    return {
+        "research_payments": len(r),
+        "engine_payments": len(e),
+        "research_funding": float(r_amt.sum()),
+        "engine_funding": float(e_amt.sum()),
+        "funding_rel_diff": diff,
+        "research_liquidations": n_r,
+        "engine_liquidations": n_e,
+    }
 
 
 __all__ = [

@@ -280,6 +280,57 @@ def _feed_check(session: Any, feed: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class PerpTerms:
+    """A session's instrument as a perpetual of `venue` (its funding interval): leverage,
+    maintenance margin rate and maximum leverage, and where the venue's funding stream is
+    (`funding_feed`; None: the venue's own for a venue feed, none for recordings)."""
+
+    venue: str
+    leverage: Decimal = Decimal(1)
+    maintenance_margin_rate: Decimal = Decimal("0.005")
+    max_leverage: Decimal = Decimal(20)
+    funding_feed: str | None = None
+
+    def instrument(self, inst: Instrument) -> Any:
+        """`inst` (same venue, symbol, tick and lot: the same id) as a `Perpetual`."""
+        from nzeza.domain import Perpetual
+        from nzeza.domain.perpetual import FUNDING_INTERVAL_HOURS
+
+        if self.venue not in FUNDING_INTERVAL_HOURS:
+            raise ValidationError(
+                "perp", self.venue, f"must be one of {sorted(FUNDING_INTERVAL_HOURS)}"
+            )
+        return Perpetual(
+            inst.venue,
+            inst.symbol,
+            inst.base,
+            inst.quote,
+            inst.tick_size,
+            inst.lot_size,
+            inst.min_qty,
+            inst.min_notional,
+            max_leverage=self.max_leverage,
+            maintenance_margin_rate=self.maintenance_margin_rate,
+            funding_interval_hours=FUNDING_INTERVAL_HOURS[self.venue],
+        )
+
+
+def funding_url(terms: PerpTerms, spec: FeedSpec) -> str | None:
+    """Where a perpetual session reads its venue's funding stream: `--funding-feed`, else for
+    a venue feed the venue's own (Binance: the USDⓈ-M host; Hyperliquid and dYdX: the trade
+    stream's host), else none (a recording or a replay server has no funding stream)."""
+    if terms.funding_feed:
+        return terms.funding_feed
+    if spec.kind != "venue":
+        return None
+    if terms.venue == "binance":
+        from nzeza.feeds.binance import FUTURES_WS_URL
+
+        return FUTURES_WS_URL.removesuffix("/stream")
+    return spec.url
+
+
+@dataclass(frozen=True)
 class SessionPlan:
     """What a paper or live session is built from, as typed values (no argument parsing).
 
@@ -304,6 +355,7 @@ class SessionPlan:
     vol_targeting: VolTargeting | None = None
     pace: float = 0.0
     metrics_port: int | None = None
+    perp: PerpTerms | None = None  # trade the symbol as a perpetual (funding, margin)
 
 
 @dataclass
@@ -369,6 +421,8 @@ async def open_session(
                 )  # fmt: skip
             live_check(settings, ledger, plan)
             venue, inst, spec, ssl_context = await live_parts(settings, plan.symbol)
+            if plan.perp is not None:
+                inst = plan.perp.instrument(inst)
             feed_name = spec.venue
             # live sizes from what the account holds; no balances, no session
             account = Account(venue, inst, plan.costs, settings.risk.account_fraction)
@@ -382,6 +436,8 @@ async def open_session(
             feed_name = plan.feed or "capture:binance_btcusdt"
             spec = resolve_feed(feed_name, plan.symbol, settings)
             inst = session_instrument(spec.symbol)
+            if plan.perp is not None:
+                inst = plan.perp.instrument(inst)
             venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
             venue = paper_venue(venue_db, [inst], plan.costs)
             ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
@@ -402,6 +458,7 @@ async def open_session(
             on_stop=on_stop,
             vol_targeting=plan.vol_targeting,
             risk=settings.risk,
+            leverage=plan.perp.leverage if plan.perp is not None else Decimal(1),
         )
         # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(
@@ -425,6 +482,20 @@ async def open_session(
             ssl_context=ssl_context,
             live=plan.mode == "live",
         )
+        url = funding_url(plan.perp, spec) if plan.perp is not None else None
+        if url is not None and plan.perp is not None:
+            # the venue's funding updates beside the trades: the session's FundingClock books
+            # each funding time from them, once (docs/perpetuals.md, "Sessions")
+            from nzeza.engine.feed import WithFunding, funding_feed
+
+            # no metrics: its connection state would overwrite the trade stream's gauge (one
+            # label per venue)
+            funding = funding_feed(
+                plan.perp.venue, url, spec.symbol, ssl_context=ssl_context,
+                live=plan.mode == "live",
+            )  # fmt: skip
+            trades = WithFunding(trades, funding)
+            feed_name = f"{feed_name} + {plan.perp.venue} funding"
         if plan.metrics_port is not None:
             health = session_health(session, ledger, breaker, trades)
             server = OpsServer(metrics, health, port=plan.metrics_port).start()
@@ -449,8 +520,10 @@ __all__ = [
     "VENUE_FEEDS",
     "FeedSpec",
     "OpenSession",
+    "PerpTerms",
     "SessionPlan",
     "compact_symbol",
+    "funding_url",
     "open_session",
     "parse_params",
     "resolve_class",

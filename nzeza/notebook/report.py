@@ -86,6 +86,21 @@ class Report:
             )
         self.table(frames.summary())
 
+    def perp_session(self, frames: Any) -> None:
+        """A perpetual session (`nzeza.notebook.perp_report.PerpSessionFrames`): funding paid
+        and received, liquidations, margin usage over time, and the funding payments."""
+        self.heading(f"Perpetual: funding and margin of session {frames.session_id}")
+        self.table(frames.summary(), float_format="{:,.6f}")
+        self.figure(frames.figure())
+        if len(frames.funding):
+            table = frames.funding.reset_index()
+            table["ts"] = table["ts"].astype(str)
+            self.table(table, float_format="{:,.8g}")
+        else:
+            self.text("No funding payment booked (flat at every funding time, or no stream).")
+        if len(frames.liquidations):
+            self.table(frames.liquidations.astype({"time": str}))
+
     def figure(self, fig: Any) -> None:
         self._parts.append(fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
         self._plotly_included = True

@@ -13,10 +13,15 @@ A binding is a plain dict, stored as canonical JSON in the promotion's row (on t
                       single-rate bindings, so promotions made before them verify unchanged)
       sizing     {cash (paper only), vol_target, vol_lookback}
       risk       the resolved risk settings (`risk_config_record`), account fraction included
+      perp       only for a perpetual run: {venue, leverage, maintenance_margin_rate,
+                 max_leverage} (`perp_record`); absent for spot runs (bindings made before it
+                 verify unchanged), so a spot promotion never binds a perpetual session and
+                 one at 3× never binds a session at 5×
     evidence fields (recorded: what the decision rests on)
       verdict_id, dataset (the verdict's data fingerprint), gate_data (the bars the
       lookahead and parity gates ran on), notebook_hash, thresholds (the gate policy, with
-      every threshold the settings loosened), paper_session (the session the paper gate judged)
+      every threshold the settings loosened), paper_session (the session the paper gate judged),
+      funding_data (a perpetual: the digest of the funding history its gates ran on)
 
 `differences(promoted, now)` names every run field that differs, as
 `symbol: promoted BTC/USDT, now ETH/USDT`.
@@ -39,6 +44,7 @@ RUN_FIELDS = (
     "tiers",
     "sizing",
     "risk",
+    "perp",
 )
 EVIDENCE_FIELDS = (
     "verdict_id",
@@ -47,6 +53,7 @@ EVIDENCE_FIELDS = (
     "notebook_hash",
     "thresholds",
     "paper_session",
+    "funding_data",
 )
 
 
@@ -73,6 +80,19 @@ def sizing_record(cash: Any = None, vol_targeting: Any = None) -> dict[str, Any]
     }
 
 
+def perp_record(
+    venue: str, leverage: Any, maintenance_margin_rate: Any, max_leverage: Any
+) -> dict[str, str]:
+    """A perpetual run's terms as a binding holds them (one spelling for the promotion and
+    the session: each number through float, e.g. "3.0", "0.005")."""
+    return {
+        "venue": str(venue),
+        "leverage": repr(float(leverage)),
+        "maintenance_margin_rate": repr(float(maintenance_margin_rate)),
+        "max_leverage": repr(float(max_leverage)),
+    }
+
+
 def run_binding(
     strategy: Any,
     *,
@@ -83,8 +103,10 @@ def run_binding(
     cash: Any = None,
     vol_targeting: Any = None,
     risk: Any = None,
+    perp: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The run fields of a session about to run (or being promoted)."""
+    """The run fields of a session about to run (or being promoted); `perp` (`perp_record`)
+    for a perpetual run only."""
     from nzeza.ops.risksettings import risk_config_record
 
     identity, params = strategy_of(strategy)
@@ -100,6 +122,7 @@ def run_binding(
         **cost_fields,
         "sizing": sizing_record(cash, vol_targeting),
         "risk": risk_config_record(risk),
+        **({} if perp is None else {"perp": perp}),
     }
 
 
@@ -140,6 +163,7 @@ __all__ = [
     "RUN_FIELDS",
     "differences",
     "market_symbol",
+    "perp_record",
     "run_binding",
     "sizing_record",
     "strategy_of",

@@ -126,8 +126,56 @@ def lookahead_gate(strategy: Any, bars: pd.DataFrame, progress: bool = False) ->
     return gate
 
 
+def perp_verdict_gate(inner: Gate, cls: type, params: Mapping[str, Any], ledger: Any, perp: Any):
+    """The verdict gate of a perpetual run: the verdict must also have been made on this
+    perpetual's terms (its cost key's `perp`: venue, leverage, maintenance terms, funding
+    digest), not on spot bars or another leverage or funding history."""
+    import json
+
+    def gate() -> GateResult:
+        result = inner()
+        row = newest_verdict(cls, params, ledger)
+        if row is None:
+            return result
+        costs = row.get("costs") or {}
+        try:
+            theirs = (json.loads(costs) if isinstance(costs, str) else costs).get("perp")
+        except (AttributeError, TypeError, ValueError):
+            theirs = None
+        ours = _plain_terms(perp.terms["perp"])
+        if _plain_terms(theirs) != ours:
+            why = (
+                "made on spot terms"
+                if theirs is None
+                else f"made on other perpetual terms ({_terms_text(theirs)})"
+            )
+            detail = f"{result.detail}; the verdict was {why}, this run is {_terms_text(ours)}"
+            return GateResult("verdict", False, detail)
+        return GateResult("verdict", result.passed, f"{result.detail}; on {_terms_text(ours)}")
+
+    return gate
+
+
+def _plain_terms(terms: Any) -> Any:
+    import json
+
+    return None if terms is None else json.loads(json.dumps(terms, sort_keys=True, default=str))
+
+
+def _terms_text(terms: Mapping[str, Any]) -> str:
+    return (
+        f"{terms.get('venue')} {terms.get('leverage')}×, mmr "
+        f"{terms.get('maintenance_margin_rate')}, funding {terms.get('funding')}"
+    )
+
+
 def parity_gate(
-    strategy: Any, bars: pd.DataFrame, costs: Costs, tolerance: float, progress: bool = False
+    strategy: Any,
+    bars: pd.DataFrame,
+    costs: Costs,
+    tolerance: float,
+    progress: bool = False,
+    perp: Any = None,
 ) -> Gate:
     def gate() -> GateResult:
         from nzeza.engine.parity import compare
@@ -147,14 +195,21 @@ def parity_gate(
             )
             return GateResult("parity", pf.ok, detail)
         report = compare(
-            strategy, bars, costs, windowed=True, tolerance=tolerance, progress=progress
-        )
+            strategy, bars, costs, windowed=True, tolerance=tolerance, progress=progress,
+            perp=perp,
+        )  # fmt: skip
         detail = (
             f"{report.engine_trades} trades equal, final equity rel diff "
             f"{report.equity_rel_diff:.1e} on {report.bars} bars"
             if report.ok
             else "; ".join(report.mismatches[:3])
         )
+        if report.ok and report.perp is not None:
+            detail += (
+                f"; {report.perp['engine_payments']} funding payments equal (rel diff "
+                f"{report.perp['funding_rel_diff']:.1e}), {report.perp['engine_liquidations']} "
+                "liquidations"
+            )
         return GateResult("parity", report.ok, detail)
 
     return gate
@@ -193,6 +248,7 @@ def promote(
     cash: Any = None,
     vol_targeting: Any = None,
     risk: Any = None,
+    perp: Any = None,
 ) -> PromotionDecision:
     """Check every gate of `target` for the notebook's strategy; record the decision and the
     run it binds.
@@ -202,7 +258,10 @@ def promote(
     on `venue` (a live promotion needs one; a paper one trades on `paper`), `timeframe`
     (default: the verdict's), `costs`, sizing (`cash` for paper, `vol_targeting`) and `risk`
     (the resolved risk settings; default the defaults). `progress` shows progress bars for the
-    long gates (lookahead, parity).
+    long gates (lookahead, parity). `perp` (a `research.perp.PerpSetup`): the run is that
+    perpetual; the verdict must be on its terms, parity runs `backtest_perp` against the
+    engine's perpetual replay (funding amounts included), and the binding holds its terms
+    (`perp`, compared when a live session starts) and its funding data's digest.
     """
     from nzeza.engine.runner import parse_mapping, resolve_class
     from nzeza.promotion.binding import run_binding
@@ -221,6 +280,8 @@ def promote(
     if is_portfolio(cls):
         from nzeza.strategies.portfolio import panel_symbols
 
+        if perp is not None:
+            raise ValidationError("perp", perp.spec.venue, "portfolio strategies trade spot")
         if target == "live":
             raise ValidationError(
                 "strategy",
@@ -253,14 +314,17 @@ def promote(
         cash=cash if target == "paper" else None,
         vol_targeting=vol_targeting,
         risk=risk,
+        perp=None if perp is None else _perp_binding(perp),
     )
     if portfolio_symbols is not None:  # the run trades every symbol of the panel
         binding["symbol"] = ",".join(portfolio_symbols)
     gates: dict[str, Gate] = {
         "verdict": verdict_gate(cls, full, ledger, policy, timeframe),
         "lookahead": lookahead_gate(instance, bars, progress),
-        "parity": parity_gate(instance, bars, costs, policy.parity_tolerance, progress),
+        "parity": parity_gate(instance, bars, costs, policy.parity_tolerance, progress, perp),
     }
+    if perp is not None:
+        gates["verdict"] = perp_verdict_gate(gates["verdict"], cls, full, ledger, perp)
     holder: dict[str, Any] = {}
     if target == "live":
         gates["paper"] = paper_gate(
@@ -272,6 +336,7 @@ def promote(
             costs=costs,
             holder=holder,
             sizing=binding["sizing"],
+            perp=binding.get("perp"),
         )
     decision = evaluate(getattr(cls, "name", cls.__name__), full, target, gates)
     decision.divergence = holder.get("report")
@@ -284,8 +349,16 @@ def promote(
         notebook_hash=nb_hash,
         thresholds=policy.record(),
         paper_session=holder.get("session"),
+        **({} if perp is None else {"funding_data": perp.terms["perp"]["funding"]}),
     )
     return record(ledger, decision, gate_data, nb_hash, binding)
+
+
+def _perp_binding(perp: Any) -> dict[str, str]:
+    from nzeza.promotion.binding import perp_record
+
+    spec = perp.spec
+    return perp_record(spec.venue, perp.leverage, spec.maintenance_margin_rate, spec.max_leverage)
 
 
 __all__ = [
@@ -293,6 +366,7 @@ __all__ = [
     "newest_verdict",
     "notebook_parameters",
     "parity_gate",
+    "perp_verdict_gate",
     "promote",
     "verdict_gate",
 ]

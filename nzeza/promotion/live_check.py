@@ -31,8 +31,17 @@ def live_binding(
     timeframe: str,
     costs: Any,
     vol_targeting: Any = None,
+    perp: Any = None,
 ) -> dict[str, Any]:
-    """The run fields of the live session about to start (see `nzeza.promotion.binding`)."""
+    """The run fields of the live session about to start (see `nzeza.promotion.binding`);
+    `perp` the session's `engine.runner.PerpTerms` (None: spot)."""
+    from nzeza.promotion.binding import perp_record
+
+    terms = None
+    if perp is not None:
+        terms = perp_record(
+            perp.venue, perp.leverage, perp.maintenance_margin_rate, perp.max_leverage
+        )
     return run_binding(
         strategy,
         symbol=symbol,
@@ -42,6 +51,7 @@ def live_binding(
         cash=None,  # live sizes from the account (risk.account_fraction)
         vol_targeting=vol_targeting,
         risk=getattr(settings, "risk", None),
+        perp=terms,
     )
 
 
@@ -54,6 +64,7 @@ def plan_binding(settings: Any, plan: Any) -> dict[str, Any]:
         timeframe=plan.timeframe,
         costs=plan.costs,
         vol_targeting=plan.vol_targeting,
+        perp=getattr(plan, "perp", None),
     )
 
 

@@ -73,8 +73,12 @@ def judge_session(
     costs: Any,
     cpcv_floor: float | None,
     sizing: Mapping[str, Any] | None = None,
+    perp: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], Any]:
-    """Every condition session `row` fails (empty: it passes) and its divergence report."""
+    """Every condition session `row` fails (empty: it passes) and its divergence report.
+    `perp`: the binding's perpetual terms (`binding.perp_record`; None: a spot run): the
+    session must have traded the same way (a spot session is no evidence for a perpetual run
+    at some leverage, nor a perpetual session for a spot run)."""
     from nzeza.feeds.bars import timeframe_ns
     from nzeza.promotion.binding import market_symbol
     from nzeza.promotion.divergence import divergence
@@ -94,6 +98,10 @@ def judge_session(
             return [
                 f"ran with vol target {_vol(*ran_vol)}, the promotion binds {_vol(*bound_vol)}"
             ], None
+    ran_perp = _perp_terms(cfg.get("perp"))
+    bound_perp = _perp_terms(perp)
+    if ran_perp != bound_perp:
+        return [f"ran {_perp_text(ran_perp)}, the promotion binds {_perp_text(bound_perp)}"], None
     trips = [e for e in ledger.risk_events(sid) if e["check_name"] in BREAKER_CHECKS]
     if trips:
         return [f"{trips[0]['check_name']} tripped ({len(trips)} events)"], None
@@ -129,6 +137,22 @@ def judge_session(
     return problems, report
 
 
+def _perp_terms(terms: Mapping[str, Any] | None) -> tuple[float, ...] | None:
+    """(leverage, maintenance margin rate, max leverage) of a session record's or a binding's
+    perp section, as numbers (the two spell them differently); None: spot."""
+    if not terms:
+        return None
+    keys = ("leverage", "maintenance_margin_rate", "max_leverage")
+    return tuple(float(terms.get(k) or "nan") for k in keys)
+
+
+def _perp_text(terms: tuple[float, ...] | None) -> str:
+    if terms is None:
+        return "spot"
+    lev, mmr, top = terms
+    return f"as a perpetual at {lev:g}× (mmr {mmr:g}, max {top:g}×)"
+
+
 def _vol(target: Any, lookback: Any) -> str:
     return "off" if target is None else f"{target:g} over {lookback} bars"
 
@@ -159,6 +183,7 @@ def paper_gate(
     costs: Any,
     holder: dict[str, Any] | None = None,
     sizing: Mapping[str, Any] | None = None,
+    perp: Mapping[str, Any] | None = None,
 ) -> Gate:
     """The paper gate of `strategy` (an instance: its identity and parameters). `sizing` (the
     binding's) is the vol targeting the session must have run with; `holder` receives the
@@ -189,6 +214,7 @@ def paper_gate(
                 costs=research_costs(verdict, costs),
                 cpcv_floor=cpcv_floor if isinstance(cpcv_floor, int | float) else None,
                 sizing=sizing,
+                perp=perp,
             )
             if holder is not None and report is not None and "report" not in holder:
                 holder.update(session=sid, report=report)

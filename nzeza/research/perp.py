@@ -107,10 +107,30 @@ def funding_series(frame: pd.DataFrame | pd.Series) -> pd.Series:
     return out
 
 
-def read_funding(path: str) -> pd.Series:
-    """A funding history file (CSV or Parquet with `ts` and `funding_rate` columns)."""
+CACHE_PREFIX = "ccxt:"
+
+
+def read_funding(path: str, cache_dir: Any = None) -> pd.Series:
+    """A funding history: a file (CSV or Parquet with `ts` and `funding_rate` columns, and
+    optionally `mark`), or `ccxt:VENUE:SYMBOL`, the local cache that `nzeza data funding VENUE
+    SYMBOL` fills (`nzeza.data.funding.load_funding`, its marks included; `cache_dir` default:
+    `$NZEZA_DATA_DIR/ohlcv`)."""
     from pathlib import Path
 
+    if path.startswith(CACHE_PREFIX):
+        venue, _, symbol = path[len(CACHE_PREFIX) :].partition(":")
+        if not venue or not symbol:
+            raise ValidationError(
+                "funding", path, "must be ccxt:VENUE:SYMBOL, e.g. ccxt:binanceusdm:BTC/USDT:USDT"
+            )
+        from nzeza.data.funding import load_funding
+        from nzeza.errors import DataError
+
+        try:
+            rates = load_funding(venue, symbol, cache_dir)
+        except DataError as exc:
+            raise ValidationError("funding", path, str(exc)) from None
+        return funding_series(rates)
     file = Path(path)
     if not file.is_file():
         raise ValidationError("funding", path, "is not a file")
@@ -123,6 +143,66 @@ def read_funding(path: str) -> pd.Series:
     if FUNDING_COLUMN in frame.columns and "ts" not in frame.columns:
         frame = frame.reset_index().rename(columns={frame.index.name or "index": "ts"})
     return funding_series(frame)
+
+
+def funding_digest(rates: pd.Series | None) -> str | None:
+    """16 hex of the sha256 of a funding series' times and rates (None: no funding)."""
+    import hashlib
+
+    if rates is None:
+        return None
+    blob = rates.index.as_unit("ns").asi8.tobytes() + rates.to_numpy(float).tobytes()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def perp_terms(spec: Perpetual, leverage: float, rates: pd.Series | None) -> dict[str, Any]:
+    """The perpetual's part of a trial's cost key (`costs_json(terms=...)`): venue, leverage,
+    maintenance terms and the funding data's digest. One function for single backtests, sweeps
+    and walk-forwards, so the same run is the same trial whichever made it."""
+    return {
+        "perp": {
+            "venue": spec.venue,
+            "leverage": float(leverage),
+            "maintenance_margin_rate": str(spec.maintenance_margin_rate),
+            "tiers": [[str(t.notional_cap), str(t.rate), str(t.amount)] for t in spec.tiers],
+            "funding": funding_digest(rates),
+        }
+    }
+
+
+@dataclass(frozen=True)
+class PerpSetup:
+    """How research runs a strategy as a perpetual: the instrument, the leverage and the
+    funding (and mark) history; `backtest` is `backtest_perp` with them, `terms` the cost-key
+    part its trials carry. Checked at construction (leverage against the spec, the funding
+    series as `funding_series` reads it)."""
+
+    spec: Perpetual
+    leverage: float = 1.0
+    funding: pd.Series | None = None
+    mark: pd.Series | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, Perpetual):
+            raise ValidationError("spec", type(self.spec).__name__, "must be a Perpetual")
+        object.__setattr__(self, "leverage", float(self.spec.check_leverage(self.leverage)))
+        if self.funding is not None:
+            rates = funding_series(self.funding)
+            object.__setattr__(self, "funding", rates)
+            if self.mark is None:
+                object.__setattr__(self, "mark", rates.attrs.get("mark"))
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        return perp_terms(self.spec, self.leverage, self.funding)
+
+    def backtest(
+        self, strategy: Any, bars: pd.DataFrame, costs: Costs, init_cash: float, **kw: Any
+    ) -> PerpResult:
+        return backtest_perp(
+            strategy, bars, self.spec, costs, init_cash, leverage=self.leverage,
+            funding=self.funding, mark=self.mark, **kw,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -374,24 +454,7 @@ class PerpResult:
     def trial_terms(self) -> dict[str, Any]:
         """What joins the trial's cost key: the perpetual's terms and its funding data (a
         different leverage or funding history is a different trial)."""
-        import hashlib
-
-        digest = None
-        if self.funding_rates is not None:
-            rates = self.funding_rates
-            blob = rates.index.as_unit("ns").asi8.tobytes() + rates.to_numpy(float).tobytes()
-            digest = hashlib.sha256(blob).hexdigest()[:16]
-        return {
-            "perp": {
-                "venue": self.spec.venue,
-                "leverage": self.leverage,
-                "maintenance_margin_rate": str(self.spec.maintenance_margin_rate),
-                "tiers": [
-                    [str(t.notional_cap), str(t.rate), str(t.amount)] for t in self.spec.tiers
-                ],
-                "funding": digest,
-            }
-        }
+        return perp_terms(self.spec, self.leverage, self.funding_rates)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -519,13 +582,17 @@ def backtest_perp(
 
 
 __all__ = [
+    "CACHE_PREFIX",
     "FUNDING_COLUMN",
     "PERP_TRADE_COLUMNS",
     "PerpResult",
+    "PerpSetup",
     "PerpSimulation",
     "backtest_perp",
     "funding_at_bars",
+    "funding_digest",
     "funding_series",
+    "perp_terms",
     "read_funding",
     "simulate_perp",
 ]

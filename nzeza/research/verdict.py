@@ -262,6 +262,7 @@ def verdict(
     periods_per_year: float,
     policy: VerdictPolicy | None = None,
     ledger: Any = None,
+    terms: dict[str, Any] | None = None,
 ) -> Verdict:
     """Decide on `strategy` (an instance: identity + parameters) validated on `bars`, from its
     out-of-sample results and the registry's evidence on its group; record it in the ledger.
@@ -274,7 +275,7 @@ def verdict(
     p = policy or VerdictPolicy()
     who = identify(strategy)
     group = TrialGroup(who.family, data_fingerprint(bars), timeframe_of(bars))
-    cost_key = costs_json(costs, init_cash)
+    cost_key = costs_json(costs, init_cash, terms=terms)  # a perpetual's terms: research.perp
     with using_ledger(ledger) as led:
         rows = group_rows(led, group)
         if not any(

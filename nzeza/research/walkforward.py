@@ -70,11 +70,26 @@ def _oos(
     test_end: int,
     costs: Costs,
     init_cash: float,
+    perp: Any = None,
+    perp_out: dict[str, float] | None = None,
 ) -> tuple[pd.Series, int]:
-    """Returns on bars[test_start:test_end] of a backtest that saw the warm-up before it."""
+    """Returns on bars[test_start:test_end] of a backtest that saw the warm-up before it (as
+    the perpetual `perp` when given: funding and liquidations are in the returns, and their
+    totals in the test window are added to `perp_out`)."""
     lead = max(int(getattr(strategy, "warmup", 1)), 1)
     res: Any
-    if is_portfolio(strategy):
+    if perp is not None:
+        seg = bars.iloc[max(0, test_start - lead) : test_end]
+        res = perp.backtest(strategy, seg, costs, init_cash)
+        if perp_out is not None:
+            first = bars.index[test_start]
+            fund = res.funding[res.funding.index >= first]
+            liq = res.liquidations
+            perp_out["funding"] = perp_out.get("funding", 0.0) + float(fund.sum())
+            perp_out["liquidations"] = perp_out.get("liquidations", 0) + int(
+                (liq["time"] >= first).sum()
+            )
+    elif is_portfolio(strategy):
         seg = panel_window(bars, max(0, test_start - lead), test_end)
         res = backtest_portfolio(strategy, seg, costs, init_cash)
     else:
@@ -102,8 +117,13 @@ def walk_forward(
     *,
     ledger: Any = None,
     register: bool = True,
+    perp: Any = None,
 ) -> WalkForwardResult:
     """`train`/`test`/`step` are bar counts. Objective: the sweep column maximised in-sample.
+
+    `perp` (a `research.perp.PerpSetup`): trade the strategy as that perpetual, every sweep
+    and out-of-sample run through `backtest_perp` (funding and liquidations in the returns; the
+    windows gain `oos_funding` and `oos_liquidations`), its trials keyed by its terms.
 
     The grid is registered in `ledger` (default: the configured ledger) and the verdict is
     recorded there. `register=False` runs the walk-forward without either (announced with an
@@ -111,6 +131,8 @@ def walk_forward(
     from nzeza.data.checks import check_bars
 
     if is_portfolio(strategy_cls):
+        if perp is not None:
+            raise ValidationError("perp", perp.spec.venue, "portfolio strategies trade spot")
         check_panel(bars)
     else:
         check_bars(bars)
@@ -131,7 +153,7 @@ def walk_forward(
     with using_ledger(ledger) if register else nullcontext(None) as led:
         return _walk_forward(
             strategy_cls, bars, grid, train, test, step, costs, init_cash, objective, policy, led,
-            progress,
+            progress, perp,
         )  # fmt: skip
 
 
@@ -148,11 +170,18 @@ def _walk_forward(
     policy: VerdictPolicy,
     ledger: Any,
     progress: bool = False,
+    perp: Any = None,
 ) -> WalkForwardResult:
     from tqdm.auto import tqdm
 
     portfolio = is_portfolio(strategy_cls)
     run_sweep: Any = sweep_portfolio if portfolio else sweep
+    if perp is not None:
+        from nzeza.research.perp_sweep import sweep_perp
+
+        def run_sweep(cls: type, b: pd.DataFrame, g: Any, c: Costs, cash: float, **kw: Any):
+            return sweep_perp(cls, b, g, perp, c, cash, **kw)
+
     registration = None
     if ledger is not None:  # every combination, once, on the whole data set
         with _as_source("validate"):
@@ -179,9 +208,10 @@ def _walk_forward(
         # as the strategy took them (a table row is all floats: `lookback 180.0` read as 180)
         params = {key: strat.params[key] for key in grid}
         t0, t1 = s0 + train, min(s0 + train + test, len(bars))
+        held: dict[str, float] = {}
         with _sub_evaluation():
-            rets, n = _oos(strat, bars, t0, t1, costs, init_cash)
-            srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash)
+            rets, n = _oos(strat, bars, t0, t1, costs, init_cash, perp, held)
+            srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash, perp)
         parts.append(rets)
         stress_parts.append(srets)
         trades += n
@@ -195,6 +225,14 @@ def _walk_forward(
                 "in_sample_" + objective: float(best[objective]),
                 "oos_return": float((1 + rets).prod() - 1),
                 "oos_trades": n,
+                **(
+                    {}
+                    if perp is None
+                    else {
+                        "oos_funding": held.get("funding", 0.0),
+                        "oos_liquidations": int(held.get("liquidations", 0)),
+                    }
+                ),
             }
         )
     returns = pd.concat(parts)
@@ -240,6 +278,7 @@ def _walk_forward(
         periods_per_year=ppy,
         policy=policy,
         ledger=ledger,
+        terms=None if perp is None else perp.terms,
     )
     result.n_trials = result.verdict.metrics["n_trials"]
     result.var_trials = result.verdict.metrics["var_trials"]

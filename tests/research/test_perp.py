@@ -18,6 +18,7 @@ from support.perp_cases import (
     LIQ_PRICE,
     START,
     Scripted,
+    bars_of,
     btc_perp,
 )
 
@@ -280,3 +281,67 @@ def test_a_funding_file_with_marks_books_at_them(tmp_path) -> None:
     assert events["amount"].tolist() == [-10.1, -10.0]
     with pytest.raises(ValidationError, match="mark"):
         funding_series(frame.assign(mark=[-1.0, 2.0]))
+
+
+def _cached_funding(tmp_path, venue: str, symbol: str, frame: pd.DataFrame) -> None:
+    """A funding cache as `nzeza data funding VENUE SYMBOL` leaves it under NZEZA_DATA_DIR."""
+    from nzeza.data.funding import funding_path
+
+    path = funding_path(tmp_path / "ohlcv", venue, symbol)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+
+
+def test_the_cache_is_a_funding_source_with_its_marks(tmp_path, monkeypatch) -> None:
+    # two funding times at 8 h apart (binanceusdm's interval: no gap), the first with a mark
+    times = [START + HOUR * 2, START + HOUR * 10]
+    frame = pd.DataFrame(
+        {"ts": times, "funding_rate": [0.0001, 0.0002], "mark": [50_500.0, float("nan")]}
+    )
+    _cached_funding(tmp_path, "binanceusdm", "BTC/USDT:USDT", frame)
+    monkeypatch.setenv("NZEZA_DATA_DIR", str(tmp_path))
+    rates = read_funding("ccxt:binanceusdm:BTC/USDT:USDT")
+    assert rates.tolist() == [0.0001, 0.0002] and list(rates.index) == times
+    assert rates.attrs["mark"].tolist()[0] == 50_500.0
+    bars = bars_of([(50_000.0, 50_000.0, 50_000.0, 50_000.0)] * 12)
+    result = backtest_perp(
+        Scripted([1.0] * 12), bars, btc_perp(), NO_COSTS, FUNDING_CASH, funding=rates
+    )
+    # 2 BTC held: −2 × 50,500 × 0.0001 at the cached mark, −2 × 50,000 × 0.0002 at the close
+    assert result.funding_events["amount"].tolist() == [-10.1, -20.0]
+    for bad, why in (
+        ("ccxt:binanceusdm", "ccxt:VENUE:SYMBOL"),
+        ("ccxt:binanceusdm:ETH/USDT:USDT", "no cached funding history"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            read_funding(bad)
+
+
+def test_backtest_and_replay_commands_read_funding_from_the_cache(tmp_path) -> None:
+    import os
+
+    frame = pd.DataFrame({"ts": [START + HOUR * 2], "funding_rate": [0.0001], "mark": [50_500.0]})
+    _cached_funding(tmp_path, "binanceusdm", "BTC/USDT:USDT", frame)
+    bars = tmp_path / "bars.csv"
+    FUNDING_BARS.rename_axis("timestamp").to_csv(bars)
+    (tmp_path / "always.py").write_text(ALWAYS)
+    env = {**os.environ, "NZEZA_DATA_DIR": str(tmp_path)}
+    common = ["always.py:Always", "--data", str(bars), "--perp", "binance", "--funding",
+              "ccxt:binanceusdm:BTC/USDT:USDT", "--fee", "0", "--slippage", "0",
+              "--cash", str(FUNDING_CASH)]  # fmt: skip
+    import subprocess
+    import sys
+
+    for argv in (["backtest", *common], ["replay", "--strategy", *common]):
+        out = subprocess.run(
+            [sys.executable, "-m", "nzeza.cli", *argv],
+            capture_output=True, text=True, cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "paid 10.10, received 0.00 USD" in out.stdout, out.stdout  # at the cached mark
+    missing = subprocess.run(
+        [sys.executable, "-m", "nzeza.cli", "backtest", *common[:6], "ccxt:dydx:BTC/USD:USD"],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "--funding" in missing.stderr
+    assert "nzeza data funding dydx" in missing.stderr and "Traceback" not in missing.stderr
