@@ -5,7 +5,7 @@ perpetual (its recorded config has a `perp` section): every funding payment (`fu
 time, position, mark, rate, amount; paid < 0, received > 0), the liquidations, and margin usage
 at each bar close from the equity snapshots: initial margin in use / equity = gross exposure
 (|position| × close) / leverage / equity, the measure `backtest_perp` reports as
-"Max Margin Usage [%]". `Report.perp_session` renders them (`nzeza paper|live --perp ...
+`max_margin_usage`. `Report.perp_session` renders them (`nzeza paper|live --perp ...
 --html PATH`); the backtest's own report is `research.plots.perp_figure`.
 """
 

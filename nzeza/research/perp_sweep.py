@@ -62,7 +62,7 @@ def sweep_perp(
     if len(bars) < 2:
         raise ValidationError("bars", len(bars), "a sweep needs at least 2 bars")
     columns = [*SWEEP_STATS, "trades", "exposure"]
-    extra = ["Funding Paid", "Funding Received", "Liquidations", "Max Margin Usage [%]"]
+    extra = PERP_SWEEP_COLUMNS  # backtest_perp names its statistics the same
     rows: list[list[float]] = []
     returns = np.zeros((len(bars), len(combos)), dtype=np.float32)
     sharpes, n_obs, strategies = [], [], []
