@@ -88,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help="the paper exchange's own state file (default: runs/paper-venue.sqlite)",
             )
         _vol_targeting(p)
+        order_options(p)
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(
             "--metrics-port",

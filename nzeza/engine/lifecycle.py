@@ -72,6 +72,9 @@ def full_record(config: Any) -> dict[str, Any]:
         }
     )
     rec["risk"] = None if config.risk is None else risk_config_record(config.risk)
+    policy = config.policy
+    if not policy.is_market:  # a market session's record stays as it always was
+        rec["orders"] = policy.record()
     return rec
 
 

@@ -302,6 +302,7 @@ class SessionPlan:
     venue_db: Path | None = None
     on_stop: str | None = None
     vol_targeting: VolTargeting | None = None
+    orders: Any = None  # an OrderPolicy (None: the strategy's own, else market)
     pace: float = 0.0
     metrics_port: int | None = None
 
@@ -402,6 +403,7 @@ async def open_session(
             on_stop=on_stop,
             vol_targeting=plan.vol_targeting,
             risk=settings.risk,
+            orders=plan.orders,
         )
         # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(

@@ -36,6 +36,7 @@ from nzeza.engine.bars import Bar
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.recovery import rebuild
+from nzeza.engine.resting import RestingOrders
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
@@ -43,7 +44,7 @@ from nzeza.engine.trader import Intent, Trader
 from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
-from nzeza.research.orders import policy_of
+from nzeza.research.orders import OrderPolicy, policy_of
 from nzeza.venues.base import Venue
 
 if TYPE_CHECKING:
@@ -80,6 +81,13 @@ class SessionConfig:
     # the session's risk limits and stops (on by default); None runs without a risk gate,
     # which only research comparisons and benchmarks of the bare loop should ask for
     risk: RiskSettings | None = DEFAULT_RISK
+    # the order policy (None: the strategy's own `orders`, else market): limit, post-only and
+    # stop orders rest at the venue (`nzeza.engine.resting`)
+    orders: OrderPolicy | None = None
+
+    @property
+    def policy(self) -> OrderPolicy:
+        return policy_of(self.strategy, self.orders)
 
     def __post_init__(self) -> None:
         from nzeza.engine.lifecycle import check_session_id
@@ -90,15 +98,7 @@ class SessionConfig:
         cash = self.init_cash
         if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
             raise ValidationError("init_cash", cash, "must be a positive, finite amount")
-        policy = policy_of(self.strategy)
-        if not policy.is_market:
-            # never trade other orders than research judged: a session would send market ones
-            raise ValidationError(
-                "orders",
-                policy.kind,
-                "paper and live sessions send market orders only; backtest, replay and parity "
-                "run limit, post-only and stop orders (docs/orders.md)",
-            )
+        self.policy  # noqa: B018 — checks the policy (ValidationError on `orders`)
 
 
 @dataclass
@@ -247,6 +247,9 @@ class Session:
         from nzeza.engine.dispatch import Dispatcher
 
         self.dispatch = Dispatcher(self)
+        self.resting: RestingOrders | None = None
+        if not config.policy.is_market:
+            self.resting = RestingOrders(self, config.policy)
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -276,6 +279,8 @@ class Session:
     async def reconcile(self) -> None:
         """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
         await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
+        if self.resting is not None:
+            await self.resting.recover()
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -390,7 +395,12 @@ class Session:
                 await self._on_closed(fbar)
             start = agg.open_bar_start
             on_trade = getattr(self.venue, "on_trade", None)
-            if on_trade is not None:  # a paper venue prices its fills from the feed
+            if on_trade is not None and self.resting is not None:  # resting orders meet it
+                await self.resting.on_fills(
+                    on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0, trade.size)
+                    or []
+                )
+            elif on_trade is not None:  # a paper venue prices its fills from the feed
                 on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0)
             if start is not None and start != self._bin:
                 self._bin = start
@@ -429,6 +439,8 @@ class Session:
             self.cfg.session_id, fbar.start_ns, eq, snap.cash, exp.gross, exp.net
         )
         await self.dispatch.on_bar(fbar.high, fbar.low, fbar.close, fbar.start_ns)
+        if self.resting is not None:
+            await self.resting.on_bar_closed(fbar.start_ns, fbar.end_ns)
         self._check_lock()
         self.ledger.mark_bar(self.cfg.session_id, fbar.start_ns)
         crash_point("after_bar")
@@ -485,10 +497,15 @@ class Session:
                     to_decimal(price, "price"),
                     Decimal(row["target"] or 0),
                     row["bar_ts"],
+                    row.get("order_type") or "market",
+                    Decimal(row["price"]) if row.get("price") else None,
                 )
                 await self.flow.send(intent, ts, t0)
                 self.report.resubmitted += 1
             self.flow.resubmit = []
+            return
+        if self.resting is not None:  # the order policy: one resting order at its own price
+            await self.resting.open(to_decimal(price, "price"), ts, t0)
             return
         pending = self.trader.size_pending(price)
         if pending is None:

@@ -1,0 +1,160 @@
+"""A paper session placing its order policy's limit and post-only orders, over the bundled
+real BTCUSDT capture streamed by the websocket replay server (real sockets on loopback), on
+the durable paper venue; and a crash with an order resting at the venue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from decimal import Decimal
+
+from support.toy_strategies import SmaLike
+
+from nzeza.domain import Costs
+from nzeza.engine.feed import replay_feed
+from nzeza.engine.runner import session_instrument
+from nzeza.engine.session import Session, SessionConfig
+from nzeza.engine.sources import capture_trades
+from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
+from nzeza.feeds.replay import ReplayServer
+from nzeza.research.orders import OrderPolicy
+from nzeza.store import Ledger
+from nzeza.venues.paper.durable import DurablePaperVenue
+
+COSTS = Costs(maker=0.0002, taker=0.001, slippage=0.0005)
+TF = 5_000_000_000
+PATHS = [bundled(n) for n in BINANCE_BTCUSDT]
+
+
+def make(tmp, sid: str, policy: OrderPolicy):
+    inst = session_instrument("BTCUSDT")
+    ledger = Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
+    venue = DurablePaperVenue(tmp / "venue.sqlite", [inst], COSTS)
+    cfg = SessionConfig(
+        sid, SmaLike(short=True), "smalike", {}, inst, COSTS, Decimal(10_000), TF, orders=policy
+    )
+    return Session(cfg, ledger, venue), ledger, venue
+
+
+def trades() -> list[tuple[int, Decimal]]:
+    async def collect():
+        return [(t.ts_ns, t.price) async for t in capture_trades(PATHS, "BTCUSDT")]
+
+    return asyncio.run(collect())
+
+
+def run_ws(tmp, sid: str, policy: OrderPolicy):
+    async def main():
+        async with ReplayServer(PATHS, speed=None) as server:
+            session, ledger, venue = make(tmp, sid, policy)
+            report = await session.run(replay_feed(server.url, "BTCUSDT"))
+            await venue.close()
+            return report, ledger
+
+    return asyncio.run(main())
+
+
+def test_a_limit_session_fills_only_at_or_better_than_its_limits_with_maker_fees(
+    tmp_path,
+) -> None:
+    report, ledger = run_ws(tmp_path, "lim", OrderPolicy("limit", 0.0002, 3))
+    intents = {i["client_order_id"]: i for i in ledger.intents("lim")}
+    fills = ledger.fills("lim")
+    orders = ledger.orders("lim")
+    ledger.close()
+    assert report.fills == len(fills) >= 3
+    assert {i["order_type"] for i in intents.values()} == {"limit"}
+    assert {r["order_type"] for r in orders} == {"limit"}  # the ledger records the type
+    tape = trades()
+    makers = 0
+    for f in fills:
+        limit = Decimal(intents[f.order_id]["price"])
+        buy = f.side.value == "buy"
+        assert f.price <= limit if buy else f.price >= limit  # never worse than the limit
+        if f.price == limit:  # a resting fill: a trade went through the limit, maker fee
+            assert any(ts == f.ts and (px < limit if buy else px > limit) for ts, px in tape), (
+                f"no trade through {limit} at {f.ts}"
+            )
+            assert f.fee == f.price * f.quantity * Decimal("0.0002")
+            makers += 1
+        else:  # it crossed on arrival: a taker at the open, slipped, capped at the limit
+            assert f.fee == f.price * f.quantity * Decimal("0.001")
+    assert makers >= 1
+    # orders the market never reached ended by their ttl or the next decision
+    ended = {r["status"] for r in orders}
+    assert "expired" in ended or "canceled" in ended
+    with sqlite3.connect(tmp_path / "venue.sqlite") as db:
+        kinds = {r[0] for r in db.execute("SELECT type FROM orders")}
+        open_left = db.execute(
+            "SELECT COUNT(*) FROM orders WHERE status IN ('accepted', 'partially_filled')"
+        ).fetchone()[0]
+    assert kinds == {"limit"} and open_left == 0  # cancelled at the end of the feed
+
+
+def test_a_crossing_post_only_order_is_journaled_as_rejected(tmp_path) -> None:
+    report, ledger = run_ws(tmp_path, "po", OrderPolicy("post_only", 0.0, 2))
+    intents = ledger.intents("po")
+    rejected = [i for i in intents if i["status"] == "rejected"]
+    filled = {f.order_id for f in ledger.fills("po")}
+    ledger.close()
+    assert report.venue_rejected == len(rejected) >= 1
+    assert not filled & {i["client_order_id"] for i in rejected}  # nothing traded
+    with sqlite3.connect(tmp_path / "venue.sqlite") as db:
+        status = dict(db.execute("SELECT client_order_id, status FROM orders"))
+    assert all(status[i["client_order_id"]] == "rejected" for i in rejected)
+
+
+def test_a_resting_order_survives_a_crash_and_is_never_sent_twice(tmp_path) -> None:
+    policy = OrderPolicy("limit", 0.0003, 6)
+
+    async def crash_while_resting(session):
+        async for trade in capture_trades(PATHS, "BTCUSDT"):
+            if session.working_orders and session.report.bars > 40:
+                raise RuntimeError("the process died")  # no stop: orders stay at the venue
+            yield trade
+
+    async def first():
+        session, ledger, venue = make(tmp_path, "crash", policy)
+        with contextlib.suppress(RuntimeError):
+            await session.run(crash_while_resting(session))
+        resting = set(session.working_orders)
+        await venue.close()
+        ledger.close()
+        return resting
+
+    resting = asyncio.run(first())
+    assert resting  # an order was resting at the venue when it died
+
+    async def second():
+        session, ledger, venue = make(tmp_path, "crash", policy)
+        start = session.resume_from_ns()
+        await session.reconcile()
+        recovered = set(session.working_orders)
+        session.report.reconciled_fills = 0
+        report = await session.run(capture_trades(PATHS, "BTCUSDT", from_ns=start))
+        dup = venue.duplicate_submits
+        await venue.close()
+        return recovered, report, ledger, dup
+
+    recovered, _report, ledger, dup = asyncio.run(second())
+    fills = ledger.fills("crash")
+    intents = ledger.intents("crash")
+    ledger.close()
+    assert resting <= recovered  # found at the venue by client id
+    assert dup == 0  # never sent again
+    assert len({f.trade_id for f in fills}) == len(fills)
+    with sqlite3.connect(tmp_path / "venue.sqlite") as db:
+        venue_ids = [r[0] for r in db.execute("SELECT client_order_id FROM orders")]
+        venue_trades = db.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
+    assert sorted(venue_ids) == sorted(
+        i["client_order_id"] for i in intents if i["status"] != "journaled"
+    )
+    assert venue_trades == len(fills)  # every venue trade booked once
+
+    # the same run uninterrupted books the same fills
+    (tmp_path / "ref").mkdir()
+    _ref_report, ref_ledger = run_ws(tmp_path / "ref", "crash", policy)
+    ref = [(f.side, f.quantity, f.price, f.fee) for f in ref_ledger.fills("crash")]
+    ref_ledger.close()
+    assert [(f.side, f.quantity, f.price, f.fee) for f in fills] == ref
