@@ -69,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the grid's chunks on Dask: 'processes' (local worker processes) or an "
         "existing scheduler, tcp://host:8786 (default: this process)",
     )
+    order_options(w)
     w.set_defaults(handler=_sweep)
 
     v = sub.add_parser(
@@ -101,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--test", type=int, default=None, help=f"test window, bars (default {TEST}, else 20%%)"
     )
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    order_options(v)
     v.set_defaults(handler=_validate)
 
     la = sub.add_parser(
@@ -302,7 +304,7 @@ def _registered(registration) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import costs_from
+    from nzeza.cli.args import costs_from, order_policy_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
     from nzeza.research.portfolio import sweep_portfolio
@@ -311,16 +313,34 @@ def _sweep(args: argparse.Namespace) -> int:
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = costs_from(args)
+    orders = order_policy_from(args)
     if is_portfolio(cls):  # a loop of portfolio backtests on the panel, in this process
         if args.scheduler:
             raise ValidationError(
                 "--scheduler", args.scheduler, "portfolio sweeps run in this process only"
             )
+        if orders is not None and not orders.is_market:
+            raise ValidationError(
+                "--order-type", orders.kind, "portfolio sweeps run market orders only"
+            )
         panel = _panel(args)
         table = sweep_portfolio(cls, panel, grid, costs, args.cash, ledger=args.ledger)
     else:
+        if args.scheduler and orders is not None and not orders.is_market:
+            raise ValidationError(
+                "--scheduler",
+                args.scheduler,
+                "a limit, post-only or stop sweep runs in this process (one backtest each)",
+            )
         table = sweep(
-            cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
+            cls,
+            _bars(args),
+            grid,
+            costs,
+            args.cash,
+            ledger=args.ledger,
+            scheduler=args.scheduler,
+            orders=orders,
         )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
@@ -340,7 +360,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import json
 
-    from nzeza.cli.args import costs_from
+    from nzeza.cli.args import costs_from, order_policy_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import check_lookahead, walk_forward
     from nzeza.research.verdict import finite
@@ -348,6 +368,7 @@ def _validate(args: argparse.Namespace) -> int:
     from nzeza.strategies import is_portfolio
 
     cls, _ = resolve_class(args.strategy)
+    orders = order_policy_from(args)
     bars = _panel(args) if is_portfolio(cls) else _bars(args)  # a portfolio: the whole panel
     grid = grid_for(cls, args.grid)
     train, test = windows_for(len(bars), args.train, args.test)
@@ -364,6 +385,7 @@ def _validate(args: argparse.Namespace) -> int:
             init_cash=args.cash,
             progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,
+            orders=orders,
         )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}
