@@ -127,8 +127,10 @@ def feed_paths(feed: str) -> tuple[list[Path], str | None]:
 def session_record(
     feed: str, symbol: str, timeframe: str, costs: Costs, cash: float
 ) -> dict[str, Any]:
-    """The session config kept in the ledger: enough to rebuild and replay its bars."""
-    return {
+    """The session config kept in the ledger: enough to rebuild and replay its bars. The
+    maker fee only where it differs from the taker `fee` (records made before stay as they
+    were)."""
+    record = {
         "feed": feed,
         "symbol": symbol,
         "timeframe": timeframe,
@@ -136,6 +138,9 @@ def session_record(
         "slippage": costs.slippage,
         "init_cash": float(cash),
     }
+    if costs.maker != costs.fee:
+        record["maker"] = costs.maker
+    return record
 
 
 def risk_hook(

@@ -274,6 +274,10 @@ def sweep(
     policy = policy_of(strategy_cls, orders)
     costs = costs or Costs()
     if not policy.is_market:
+        if scheduler is not None:
+            raise ValidationError(
+                "scheduler", scheduler, f"a {policy.kind} sweep runs in this process"
+            )
         return _sweep_orders(
             strategy_cls, bars, grid, costs, init_cash, constraint, progress, policy,
             keep_returns=keep_returns, ledger=ledger, register=register,
