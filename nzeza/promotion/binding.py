@@ -37,6 +37,7 @@ RUN_FIELDS = (
     "slippage",
     "maker",
     "tiers",
+    "orders",
     "sizing",
     "risk",
 )
@@ -83,9 +84,15 @@ def run_binding(
     cash: Any = None,
     vol_targeting: Any = None,
     risk: Any = None,
+    orders: Any = None,
 ) -> dict[str, Any]:
-    """The run fields of a session about to run (or being promoted)."""
+    """The run fields of a session about to run (or being promoted). Its order policy
+    (`orders`, else the strategy's own) only when it is not market: a market run's binding
+    is what it always was, and a promotion of market orders does not cover limit ones."""
     from nzeza.ops.risksettings import risk_config_record
+    from nzeza.research.orders import policy_of
+
+    policy = policy_of(strategy, orders)
 
     identity, params = strategy_of(strategy)
     cost_fields = costs.record() if hasattr(costs, "record") else {
@@ -98,6 +105,7 @@ def run_binding(
         "venue": str(venue),
         "timeframe": str(timeframe),
         **cost_fields,
+        **({} if policy.is_market else {"orders": policy.record()}),
         "sizing": sizing_record(cash, vol_targeting),
         "risk": risk_config_record(risk),
     }

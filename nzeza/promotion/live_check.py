@@ -31,6 +31,7 @@ def live_binding(
     timeframe: str,
     costs: Any,
     vol_targeting: Any = None,
+    orders: Any = None,
 ) -> dict[str, Any]:
     """The run fields of the live session about to start (see `nzeza.promotion.binding`)."""
     return run_binding(
@@ -42,6 +43,7 @@ def live_binding(
         cash=None,  # live sizes from the account (risk.account_fraction)
         vol_targeting=vol_targeting,
         risk=getattr(settings, "risk", None),
+        orders=orders,
     )
 
 
@@ -54,6 +56,7 @@ def plan_binding(settings: Any, plan: Any) -> dict[str, Any]:
         timeframe=plan.timeframe,
         costs=plan.costs,
         vol_targeting=plan.vol_targeting,
+        orders=getattr(plan, "orders", None),
     )
 
 
