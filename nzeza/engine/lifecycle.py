@@ -73,8 +73,9 @@ def full_record(config: Any) -> dict[str, Any]:
     )
     rec["risk"] = None if config.risk is None else risk_config_record(config.risk)
     policy = config.policy
-    if not policy.is_market:  # a market session's record stays as it always was
-        rec["orders"] = policy.record()
+    # None for market orders: a session started before sessions placed other orders has no
+    # key (not compared on resume); one started since refuses a resume with another policy
+    rec["orders"] = None if policy.is_market else policy.record()
     return rec
 
 

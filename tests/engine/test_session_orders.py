@@ -9,6 +9,7 @@ import contextlib
 import sqlite3
 from decimal import Decimal
 
+import pytest
 from support.toy_strategies import SmaLike
 
 from nzeza.domain import Costs
@@ -158,3 +159,15 @@ def test_a_resting_order_survives_a_crash_and_is_never_sent_twice(tmp_path) -> N
     ref = [(f.side, f.quantity, f.price, f.fee) for f in ref_ledger.fills("crash")]
     ref_ledger.close()
     assert [(f.side, f.quantity, f.price, f.fee) for f in fills] == ref
+
+
+def test_a_session_refuses_to_resume_with_another_order_policy(tmp_path) -> None:
+    from nzeza.errors import ValidationError
+
+    session, ledger, venue = make(tmp_path, "res", OrderPolicy("limit", 0.001, 2))
+    session.close()
+    asyncio.run(venue.close())
+    ledger.close()
+    with pytest.raises(ValidationError) as err:
+        make(tmp_path, "res", OrderPolicy("post_only", 0.001, 2))
+    assert err.value.field == "session_id" and "orders.kind limit → post_only" in str(err.value)
