@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -82,6 +83,12 @@ def test_a_limit_session_fills_only_at_or_better_than_its_limits_with_maker_fees
         else:  # it crossed on arrival: a taker at the open, slipped, capped at the limit
             assert f.fee == f.price * f.quantity * Decimal("0.001")
     assert makers >= 1
+    # partial fills: a resting order filled by several trades, each up to its size
+    per_order = Counter(f.order_id for f in fills)
+    assert max(per_order.values()) > 1
+    for cid in per_order:
+        got = sum((f.quantity for f in fills if f.order_id == cid), Decimal(0))
+        assert got <= Decimal(intents[cid]["quantity"])
     # orders the market never reached ended by their ttl or the next decision
     ended = {r["status"] for r in orders}
     assert "expired" in ended or "canceled" in ended
@@ -104,6 +111,20 @@ def test_a_crossing_post_only_order_is_journaled_as_rejected(tmp_path) -> None:
     with sqlite3.connect(tmp_path / "venue.sqlite") as db:
         status = dict(db.execute("SELECT client_order_id, status FROM orders"))
     assert all(status[i["client_order_id"]] == "rejected" for i in rejected)
+
+
+def test_a_stop_session_takes_at_or_beyond_its_triggers_with_taker_fees(tmp_path) -> None:
+    report, ledger = run_ws(tmp_path, "stp", OrderPolicy("stop", 0.0001, 2))
+    intents = {i["client_order_id"]: i for i in ledger.intents("stp")}
+    fills = ledger.fills("stp")
+    ledger.close()
+    assert report.fills == len(fills) >= 1
+    assert {i["order_type"] for i in intents.values()} == {"stop"}
+    for f in fills:
+        trigger = Decimal(intents[f.order_id]["price"])
+        buy = f.side.value == "buy"
+        assert f.price >= trigger if buy else f.price <= trigger  # a stop never fills better
+        assert f.fee == f.price * f.quantity * Decimal("0.001")  # always a taker
 
 
 def test_a_resting_order_survives_a_crash_and_is_never_sent_twice(tmp_path) -> None:
