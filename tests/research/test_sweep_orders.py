@@ -84,3 +84,18 @@ def test_validate_prints_a_verdict_for_a_limit_policy(tmp_path, capsys) -> None:
     assert main([*args, "--order-type", "limit", "--offset", "0.001", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["decision"] in ("KILL", "ITERATE", "SCALE") and doc["n_trials"] == 2
+
+
+def test_the_sweep_command_runs_a_policy_and_refuses_it_on_dask(tmp_path, capsys) -> None:
+    from nzeza.cli import main
+
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    args = ["sweep", "sma_cross", "--grid", "fast=5,10", "slow=40", "--last", "800",
+            "--ledger", ledger, "--order-type", "post_only", "--offset", "0.0005"]  # fmt: skip
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 combinations tried" in out and "trial registry: NEW GROUP" in out
+    assert main([*args, "--scheduler", "processes"]) == 2
+    err = capsys.readouterr().err
+    assert "--scheduler" in err and "in this process" in err
