@@ -106,8 +106,9 @@ class Dispatcher:
         if self.twap is not None:
             self._end_twap("superseded by the next decision")
         report = self.s.report
-        decision = self._decide(sized.side, sized.quantity, price, ts)
         kind, limit = order if order is not None else ("market", None)
+        extra = {} if order is None else {"order_type": kind, "limit": limit}
+        decision = self._decide(sized.side, sized.quantity, price, ts, **extra)
         if decision is not None and decision.action is Action.TWAP and order is None:
             self._start_twap(decision, sized.side, target, bar_ts, price, ts)
             await self.on_trade(price, ts)
