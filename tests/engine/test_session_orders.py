@@ -192,3 +192,58 @@ def test_a_session_refuses_to_resume_with_another_order_policy(tmp_path) -> None
     with pytest.raises(ValidationError) as err:
         make(tmp_path, "res", OrderPolicy("post_only", 0.001, 2))
     assert err.value.field == "session_id" and "orders.kind limit → post_only" in str(err.value)
+
+
+def _paper(tmp, sid: str, crash_at: str | None = None) -> int:
+    """`nzeza paper` with a limit policy over the bundled capture, in a subprocess (killed
+    like kill -9 at `crash_at`)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "tests"), str(root)])
+    if crash_at:
+        env["NZEZA_CRASH_AT"] = crash_at
+    cmd = [
+        sys.executable, "-m", "nzeza.cli", "paper", "--strategy",
+        "support.toy_strategies:SmaLike", "--params", "short=true", "--timeframe", "5s",
+        "--order-type", "limit", "--offset", "0.0002", "--ttl", "3", "--maker-fee", "0.0002",
+        "--taker-fee", "0.001", "--session-id", sid, "--ledger",
+        f"sqlite:///{tmp / 'ledger.sqlite'}", "--venue-db", str(tmp / "venue.sqlite"),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode in (0, 137), out.stderr[-2000:]
+    return out.returncode
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> list:
+    ref_dir = tmp_path_factory.mktemp("ref")
+    assert _paper(ref_dir, "ref") == 0
+    with Ledger(f"sqlite:///{ref_dir / 'ledger.sqlite'}") as led:
+        return [(f.side, f.quantity, f.price, f.fee) for f in led.fills("ref")]
+
+
+@pytest.mark.parametrize("crash_at", ["after_journal:3", "after_submit:3", "after_fill:4"])
+def test_killed_at_a_crash_point_with_limit_orders_it_resumes_without_a_duplicate(
+    tmp_path, crash_at, uninterrupted
+) -> None:
+    ref = uninterrupted
+    assert len(ref) >= 5
+    assert _paper(tmp_path, "k", crash_at) == 137  # died there
+    assert _paper(tmp_path, "k") == 0  # restarted with the same id, to the end of the feed
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        fills = led.fills("k")
+        intents = led.intents("k")
+    with sqlite3.connect(tmp_path / "venue.sqlite") as db:
+        venue_orders = [r[0] for r in db.execute("SELECT client_order_id FROM orders")]
+        venue_trades = db.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
+        dup = db.execute("SELECT value FROM counters WHERE name='duplicate_submits'").fetchone()
+    assert len(venue_orders) == len(set(venue_orders))  # no order sent twice
+    assert set(venue_orders) <= {i["client_order_id"] for i in intents}
+    assert venue_trades == len(fills) and len({f.trade_id for f in fills}) == len(fills)
+    assert [(f.side, f.quantity, f.price, f.fee) for f in fills] == ref
+    assert dup is None  # nothing was sent again
