@@ -4,6 +4,9 @@ Paper and live sessions run this loop; only the trade source and the venue diffe
 are taken at each bar's close on the trailing window and executed at the next bar's first trade
 (its open), sized there with the research rule — the same convention replay and the research
 backtest use, so a paper session over a capture equals a replay of the bars built from it.
+A strategy (or `SessionConfig.orders`) with a limit, post-only or stop policy places one
+resting order of that kind there instead, priced off the deciding close, expired after its ttl
+or replaced by the next decision (`nzeza.engine.resting`, docs/orders.md).
 
 Crash safety (DESIGN principle 6): every intent is journaled before its order is sent; each
 fill is written with the positions it produces in one transaction; `last_bar_ts` is written
