@@ -4,6 +4,7 @@ value, before anything starts or is written (a negative or zero --cash started a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +61,7 @@ PAPER = ["paper", "--strategy", "sma_cross", "--ledger", "sqlite:///l.sqlite"]
         ("--vol-lookback", "1"),
         ("--timeframe", "0s"),
         ("--symbol", "BTC USDT"),
+        ("--order-type", "iceberg"),
     ],
 )
 def test_a_bad_number_is_refused_naming_the_flag(tmp_path, flag, value) -> None:
@@ -93,3 +95,36 @@ def test_cash_is_refused_in_live_mode(tmp_path) -> None:
 def test_replay_validates_its_numbers_too(tmp_path) -> None:
     out = nzeza(tmp_path, "replay", "--strategy", "sma_cross", "--cash", "-5")
     assert out.returncode == 2 and "invalid --cash=" in out.stderr
+
+
+def test_a_bad_order_policy_is_refused_naming_the_flag(tmp_path) -> None:
+    for extra, flag in (
+        (["--order-type", "limit", "--offset", "0.9"], "--offset"),
+        (["--order-type", "limit", "--ttl", "0"], "--ttl"),
+        (["--offset", "0.001"], "--order-type"),
+    ):
+        out = nzeza(tmp_path, *PAPER, "--session-id", "flags", *extra)
+        assert out.returncode == 2 and f"invalid {flag}=" in out.stderr, out.stderr[-500:]
+        assert not (tmp_path / "l.sqlite").exists()
+
+
+def test_a_paper_session_places_limit_orders_from_the_command_line(tmp_path) -> None:
+    from nzeza.store import Ledger
+
+    out = nzeza(
+        tmp_path,
+        *("paper", "--strategy", "support.toy_strategies:SmaLike", "--params", "short=true"),
+        *("--timeframe", "5s", "--session-id", "lim", "--ledger", "sqlite:///l.sqlite"),
+        *("--venue-db", "v.sqlite", "--order-type", "limit", "--offset", "0.0002", "--ttl", "3"),
+        *("--maker-fee", "0.0002", "--taker-fee", "0.001"),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        intents = ledger.intents("lim")
+        fills = ledger.fills("lim")
+        record = ledger.session("lim")
+    assert intents and {i["order_type"] for i in intents} == {"limit"}
+    assert fills and all(i["price"] is not None for i in intents)
+    config = json.loads(record["config"])
+    assert config["orders"] == {"kind": "limit", "offset": 0.0002, "ttl": 3}
+    assert config["maker"] == 0.0002 and config["fee"] == 0.001

@@ -84,6 +84,7 @@ def session_flags(args: argparse.Namespace) -> None:
         raise ValidationError("--timeframe", args.timeframe, exc.reason) from None
     args.pace = finite("--pace", args.pace, 0.0, MAX_PACE_S)
     args.perp_terms = session_perp_terms(args)
+    order_policy_from(args)  # --order-type/--offset/--ttl checked before anything opens
     if args.metrics_port is not None:
         args.metrics_port = whole("--metrics-port", args.metrics_port, 0, 65535)
     vol_flags(args)

@@ -90,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--slippage", type=float, default=None, help="research slippage (default: recorded)"
     )
+    maker_taker_options(d)
     d.add_argument("--fills", type=int, default=0, help="show the first N fills")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(handler=_divergence)
@@ -180,18 +181,23 @@ def _portfolio(args: argparse.Namespace) -> bool:
 def _divergence(args: argparse.Namespace) -> int:
     import json
 
-    from nzeza.cli.args import finite
-    from nzeza.domain import Costs
-    from nzeza.promotion.divergence import divergence, session_config
+    from nzeza.cli.args import finite, maker_taker_flags
+    from nzeza.promotion.divergence import divergence, recorded_costs, session_config
     from nzeza.store import open_ledger
 
+    maker_taker_flags(args)  # --maker-fee/--taker-fee checked before the ledger is opened
+    fee = args.taker_fee if args.taker_fee is not None else args.fee
+    given = (fee, args.maker_fee, args.slippage)
     with open_ledger(args.ledger) as ledger:
         costs = None
-        if args.fee is not None or args.slippage is not None:
+        if any(v is not None for v in given):
             _, cfg = session_config(ledger, args.session)
-            fee = args.fee if args.fee is not None else cfg.get("fee", 0.001)
-            slip = args.slippage if args.slippage is not None else cfg.get("slippage", 0.0005)
-            costs = Costs(finite("--fee", fee, 0.0, 0.05), finite("--slippage", slip, 0.0, 0.05))
+            costs = recorded_costs(
+                cfg,
+                None if fee is None else finite("--fee", fee, 0.0, 0.05),
+                args.maker_fee,
+                None if args.slippage is None else finite("--slippage", args.slippage, 0.0, 0.05),
+            )
         report = divergence(ledger, args.session, costs=costs)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True))

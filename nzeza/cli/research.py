@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "existing scheduler, tcp://host:8786 (default: this process)",
     )
     perp_options(w)
+    order_options(w)
     w.set_defaults(handler=_sweep)
 
     v = sub.add_parser(
@@ -106,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     v.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     perp_options(v)
+    order_options(v)
     v.set_defaults(handler=_validate)
 
     la = sub.add_parser(
@@ -350,7 +352,7 @@ def _registered(registration) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import costs_from
+    from nzeza.cli.args import costs_from, order_policy_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import sweep
     from nzeza.research.portfolio import sweep_portfolio
@@ -359,11 +361,16 @@ def _sweep(args: argparse.Namespace) -> int:
     cls, _ = resolve_class(args.strategy)
     grid = grid_for(cls, args.grid)
     costs = costs_from(args)
+    orders = order_policy_from(args)
     perp = _perp_setup(args, cls)
     if perp is not None:  # a loop of backtest_perp, in this process
         if args.scheduler:
             raise ValidationError(
                 "--scheduler", args.scheduler, "perpetual sweeps run in this process only"
+            )
+        if orders is not None and not orders.is_market:
+            raise ValidationError(
+                "--order-type", orders.kind, "perpetual sweeps run market orders only"
             )
         from nzeza.research.perp_sweep import PERP_SWEEP_COLUMNS, sweep_perp
 
@@ -374,11 +381,28 @@ def _sweep(args: argparse.Namespace) -> int:
             raise ValidationError(
                 "--scheduler", args.scheduler, "portfolio sweeps run in this process only"
             )
+        if orders is not None and not orders.is_market:
+            raise ValidationError(
+                "--order-type", orders.kind, "portfolio sweeps run market orders only"
+            )
         panel = _panel(args)
         table = sweep_portfolio(cls, panel, grid, costs, args.cash, ledger=args.ledger)
     else:
+        if args.scheduler and orders is not None and not orders.is_market:
+            raise ValidationError(
+                "--scheduler",
+                args.scheduler,
+                "a limit, post-only or stop sweep runs in this process (one backtest each)",
+            )
         table = sweep(
-            cls, _bars(args), grid, costs, args.cash, ledger=args.ledger, scheduler=args.scheduler
+            cls,
+            _bars(args),
+            grid,
+            costs,
+            args.cash,
+            ledger=args.ledger,
+            scheduler=args.scheduler,
+            orders=orders,
         )
     cols = [c for c in table.columns if c in grid] + [
         "sharpe",
@@ -401,7 +425,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import json
 
-    from nzeza.cli.args import costs_from
+    from nzeza.cli.args import costs_from, order_policy_from
     from nzeza.engine.runner import resolve_class
     from nzeza.research import check_lookahead, walk_forward
     from nzeza.research.verdict import finite
@@ -410,6 +434,11 @@ def _validate(args: argparse.Namespace) -> int:
 
     cls, _ = resolve_class(args.strategy)
     perp = _perp_setup(args, cls)
+    orders = order_policy_from(args)
+    if perp is not None and orders is not None and not orders.is_market:
+        raise ValidationError(
+            "--order-type", orders.kind, "perpetual validation runs market orders"
+        )
     bars = _panel(args) if is_portfolio(cls) else _bars(args)  # a portfolio: the whole panel
     grid = grid_for(cls, args.grid)
     train, test = windows_for(len(bars), args.train, args.test)
@@ -427,6 +456,7 @@ def _validate(args: argparse.Namespace) -> int:
             progress=not args.json,  # tqdm on stderr: windows and their sweeps
             ledger=ledger,
             perp=perp,
+            orders=orders,
         )
     last = {k: wf.windows.iloc[-1][k] for k in grid}
     last = {k: (v.item() if hasattr(v, "item") else v) for k, v in last.items()}

@@ -18,7 +18,13 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     """The typed `SessionPlan` of checked `nzeza paper|live` flags."""
     from pathlib import Path
 
-    from nzeza.cli.args import costs_from, metrics_port, strategy_arg, vol_targeting_from
+    from nzeza.cli.args import (
+        costs_from,
+        metrics_port,
+        order_policy_from,
+        strategy_arg,
+        vol_targeting_from,
+    )
     from nzeza.engine.runner import SessionPlan, resolve_strategy
 
     strategy, name, params = resolve_strategy(strategy_arg(args), args.params)
@@ -37,6 +43,7 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
         venue_db=Path(args.venue_db) if getattr(args, "venue_db", None) else None,
         on_stop=getattr(args, "on_stop", None),
         vol_targeting=vol_targeting_from(args),
+        orders=order_policy_from(args),
         pace=args.pace,
         metrics_port=metrics_port(args, settings),
         perp=getattr(args, "perp_terms", None),

@@ -112,6 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "per-symbol equity and exposure) at the end; with --perp: funding paid and "
             "received, liquidations and margin usage",
         )
+        order_options(p)
         p.add_argument("--pace", type=float, default=0.0, help="seconds to sleep between trades")
         p.add_argument(
             "--metrics-port",

@@ -91,15 +91,25 @@ class Dispatcher:
 
     # -- the strategy's decision ------------------------------------------------------------
     async def decided(
-        self, pending: tuple[SizedOrder, Decimal, int], price: Decimal, ts: int, t0: int
+        self,
+        pending: tuple[SizedOrder, Decimal, int],
+        price: Decimal,
+        ts: int,
+        t0: int,
+        *,
+        order: tuple[str, Decimal] | None = None,
     ) -> None:
-        """The strategy's new target, sized at the bar's open `price` (exchange time `ts`)."""
+        """The strategy's new target, sized at the bar's open `price` (exchange time `ts`);
+        `order`: an order policy's (kind, limit or trigger price) instead of a market order —
+        one resting order, never split into a TWAP (it takes no liquidity as it rests)."""
         sized, target, bar_ts = pending
         if self.twap is not None:
             self._end_twap("superseded by the next decision")
         report = self.s.report
-        decision = self._decide(sized.side, sized.quantity, price, ts)
-        if decision is not None and decision.action is Action.TWAP:
+        kind, limit = order if order is not None else ("market", None)
+        extra = {} if order is None else {"order_type": kind, "limit": limit}
+        decision = self._decide(sized.side, sized.quantity, price, ts, **extra)
+        if decision is not None and decision.action is Action.TWAP and order is None:
             self._start_twap(decision, sized.side, target, bar_ts, price, ts)
             await self.on_trade(price, ts)
             return
@@ -111,13 +121,16 @@ class Dispatcher:
             qty = await self._covered(sized.side, wanted, price, ts)
         if qty is None or (decision is not None and decision.action is Action.REJECT):
             self.s.trader.journal(
-                sized.side, sized.quantity, price, target, bar_ts, status="rejected"
-            )
+                sized.side, sized.quantity, price, target, bar_ts, status="rejected",
+                order_type=kind, price=limit,
+            )  # fmt: skip
             report.rejected += 1
             check = decision.rejection.check if decision and decision.rejection else "account"
             log.warning("intent rejected by risk", extra={"check": check})
             return
-        intent = self.s.trader.journal(sized.side, qty, price, target, bar_ts)
+        intent = self.s.trader.journal(
+            sized.side, qty, price, target, bar_ts, order_type=kind, price=limit
+        )
         await self.s.flow.send(intent, ts, t0)
         report.decision_latencies_ns.append(_perf_ns() - t0)
         if decision is not None:

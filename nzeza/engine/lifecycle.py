@@ -80,6 +80,10 @@ def full_record(config: Any) -> dict[str, Any]:
             "maintenance_margin_rate": str(inst.maintenance_margin_rate),
             "funding_interval_hours": inst.funding_interval_hours,
         }
+    policy = config.policy
+    # None for market orders: a session started before sessions placed other orders has no
+    # key (not compared on resume); one started since refuses a resume with another policy
+    rec["orders"] = None if policy.is_market else policy.record()
     return rec
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.domain import Fill, Order, OrderRejected, OrderStatus, Side
+from nzeza.domain import Fill, Order, OrderRejected, OrderStatus, OrderType, Side, TimeInForce
 from nzeza.engine.faults import crash_point
 from nzeza.engine.orders import follow, new_order, order_from_view
 from nzeza.engine.trader import Intent
@@ -123,7 +123,11 @@ class OrderFlow:
                     self.resubmit.append(intent)
                 continue
             # reached the venue (its trades were applied above): record the order as it stands
-            order = new_order(cid, inst, intent["side"], Decimal(intent["quantity"]), view.ts)
+            kind = intent.get("order_type") or "market"
+            price = Decimal(intent["price"]) if intent.get("price") else None
+            order = new_order(
+                cid, inst, intent["side"], Decimal(intent["quantity"]), view.ts, kind, price
+            )
             follow(order, view, ledger_fills)
             self.ledger.record_order(sid, order, "reconciled")
             if order.is_open:
@@ -147,9 +151,7 @@ class OrderFlow:
         cid = intent.client_order_id
         # the price the intent was sized at: venues that price market orders themselves need it
         # (Hyperliquid's IOC limit at mid ± slippage, Coinbase's quote-sized market buys)
-        request = OrderRequest(
-            cid, inst.id, Side(intent.side), intent.quantity, reference_price=intent.reference_price
-        )
+        request = order_request(intent, inst.id)
         crash_point("after_journal")
         with bind(order_id=cid):
             self.report.send_latencies_ns.append(time.perf_counter_ns() - decided_ns)
@@ -159,7 +161,7 @@ class OrderFlow:
                 self.note_venue_error(exc)
                 if exc.retryable:  # outcome unknown after every retry: a restart reconciles
                     raise
-                self._rejected(intent, new_order(cid, inst, intent.side, intent.quantity, ts), exc)
+                self._rejected(intent, _order_of(intent, inst, ts), exc)
                 return
             acked_ns = time.perf_counter_ns() - decided_ns
             self.venue_ok()
@@ -168,14 +170,15 @@ class OrderFlow:
             if self.metrics is not None:
                 self.metrics.orders_submitted.labels(self.venue.name).inc()
                 self.metrics.decision_to_ack.labels(self.venue.name).observe(acked_ns / 1e9)
-            order = new_order(cid, inst, intent.side, intent.quantity, ts)
+            order = _order_of(intent, inst, ts)
             follow(order, view)
             if order.status is OrderStatus.REJECTED:
                 self._rejected(intent, order, None)
                 return
-            self.ledger.record_order(
-                self.cfg.session_id, order, "accepted", {"venue_order_id": view.venue_order_id}
-            )
+            detail = {"venue_order_id": view.venue_order_id}
+            if intent.order_type != "market":
+                detail |= {"order_type": intent.order_type, "price": str(intent.price)}
+            self.ledger.record_order(self.cfg.session_id, order, "accepted", detail)
             await self.book_fills(order, view)
             self.ledger.mark_intent(cid, "done")
 
@@ -281,4 +284,32 @@ class OrderFlow:
             report.canceled_orders.append(cid)
 
 
-__all__ = ["OrderFlow"]
+def _order_of(intent: Intent, inst: Any, ts: int) -> Order:
+    return new_order(
+        intent.client_order_id, inst, intent.side, intent.quantity, ts, intent.order_type,
+        intent.price,
+    )  # fmt: skip
+
+
+def order_request(intent: Intent, instrument_id: str) -> OrderRequest:
+    """The venue request of a journaled intent: a market order, or the order policy's limit,
+    post-only (a limit, time in force post_only) or stop (`price` = the trigger)."""
+    kind = intent.order_type
+    extra: dict[str, Any] = {}
+    if kind != "market":
+        extra = {
+            "type": OrderType.STOP if kind == "stop" else OrderType.LIMIT,
+            "price": intent.price,
+            "time_in_force": TimeInForce.POST_ONLY if kind == "post_only" else TimeInForce.GTC,
+        }
+    return OrderRequest(
+        intent.client_order_id,
+        instrument_id,
+        Side(intent.side),
+        intent.quantity,
+        reference_price=intent.reference_price,
+        **extra,
+    )
+
+
+__all__ = ["OrderFlow", "order_request"]

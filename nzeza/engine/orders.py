@@ -11,6 +11,8 @@ views (`VenueOrder`) and fills into events on the domain `Order`, so the ledger'
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
 
 from nzeza.domain import (
     Fill,
@@ -23,6 +25,8 @@ from nzeza.domain import (
     OrderRejected,
     OrderStatus,
     OrderSubmitted,
+    OrderType,
+    TimeInForce,
 )
 from nzeza.errors import ValidationError
 from nzeza.execution.client_ids import session_prefix
@@ -35,9 +39,25 @@ def order_prefix(session_id: str, venue: str = "paper") -> str | None:
     return session_prefix(session_id, venue)
 
 
-def new_order(cid: str, instrument: Instrument, side: str, quantity: object, ts: int) -> Order:
-    """A market order as the session sends it, already marked submitted."""
-    order = Order(cid, instrument, side, quantity)  # type: ignore[arg-type]
+def new_order(
+    cid: str,
+    instrument: Instrument,
+    side: str,
+    quantity: object,
+    ts: int,
+    kind: str = "market",
+    price: Decimal | None = None,
+) -> Order:
+    """An order as the session sends it, already marked submitted: market, or an order
+    policy's `kind` (limit | post_only | stop) at `price` (the limit, or the stop's trigger)."""
+    extra: dict[str, Any] = {}
+    if kind in ("limit", "post_only"):
+        extra = {"type": OrderType.LIMIT, "price": price}
+        if kind == "post_only":
+            extra["time_in_force"] = TimeInForce.POST_ONLY
+    elif kind == "stop":
+        extra = {"type": OrderType.STOP, "stop_price": price}
+    order = Order(cid, instrument, side, quantity, **extra)  # type: ignore[arg-type]
     order.apply(OrderSubmitted(ts))
     return order
 
@@ -45,14 +65,25 @@ def new_order(cid: str, instrument: Instrument, side: str, quantity: object, ts:
 def order_from_view(view: VenueOrder, instrument: Instrument) -> Order | None:
     """A domain order for an order found at the venue (None if its values are off our grid)."""
     try:
-        order = Order(
-            view.client_order_id,
-            instrument,
-            view.side,
-            view.quantity,
-            type=view.type,
-            price=view.price,
-        )
+        if view.type is OrderType.STOP:
+            order = Order(
+                view.client_order_id,
+                instrument,
+                view.side,
+                view.quantity,
+                type=view.type,
+                stop_price=view.price,
+            )
+        else:
+            order = Order(
+                view.client_order_id,
+                instrument,
+                view.side,
+                view.quantity,
+                type=view.type,
+                price=view.price,
+                time_in_force=view.time_in_force,
+            )
     except ValidationError:
         return None
     order.apply(OrderSubmitted(view.ts))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from nzeza.domain import Costs, Instrument, Order
+from nzeza.domain import Costs, Instrument, Order, OrderType, TimeInForce
 from nzeza.domain.intent import OrderIntent
 from nzeza.errors import RiskRejected
 from nzeza.ops.logging import get_logger
@@ -114,10 +114,23 @@ class RiskGate:
         reduce_only: bool = False,
         tag: str = "",
         quiet: bool = False,
+        order_type: str = "market",
+        limit: Decimal | None = None,
     ) -> Decision:
         """Judge an order of `quantity` priced at `price` (the touch it was sized at).
-        `quiet`: a resize is not recorded (a TWAP child trimmed within its parent's event)."""
-        intent = OrderIntent(self.instrument.id, side, quantity, reduce_only=reduce_only, tag=tag)
+        `quiet`: a resize is not recorded (a TWAP child trimmed within its parent's event).
+        `order_type`/`limit`: an order policy's limit, post-only or stop order at `limit` (the
+        slippage estimate is for market orders — takers — only)."""
+        kind: dict[str, Any] = {}
+        if order_type in ("limit", "post_only"):
+            post = order_type == "post_only"
+            kind = {"type": OrderType.LIMIT, "price": limit}
+            kind["time_in_force"] = TimeInForce.POST_ONLY if post else TimeInForce.GTC
+        elif order_type == "stop":
+            kind = {"type": OrderType.STOP, "stop_price": limit}
+        intent = OrderIntent(
+            self.instrument.id, side, quantity, reduce_only=reduce_only, tag=tag, **kind
+        )
         decision = self.engine.check(intent, self.context(side, price, now_ns))
         if decision.action in (Action.AMEND, Action.TWAP) and not quiet:
             became = (

@@ -127,8 +127,10 @@ def feed_paths(feed: str) -> tuple[list[Path], str | None]:
 def session_record(
     feed: str, symbol: str, timeframe: str, costs: Costs, cash: float
 ) -> dict[str, Any]:
-    """The session config kept in the ledger: enough to rebuild and replay its bars."""
-    return {
+    """The session config kept in the ledger: enough to rebuild and replay its bars. The
+    maker fee only where it differs from the taker `fee` (records made before stay as they
+    were)."""
+    record = {
         "feed": feed,
         "symbol": symbol,
         "timeframe": timeframe,
@@ -136,6 +138,9 @@ def session_record(
         "slippage": costs.slippage,
         "init_cash": float(cash),
     }
+    if costs.maker != costs.fee:
+        record["maker"] = costs.maker
+    return record
 
 
 def risk_hook(
@@ -353,6 +358,7 @@ class SessionPlan:
     venue_db: Path | None = None
     on_stop: str | None = None
     vol_targeting: VolTargeting | None = None
+    orders: Any = None  # an OrderPolicy (None: the strategy's own, else market)
     pace: float = 0.0
     metrics_port: int | None = None
     perp: PerpTerms | None = None  # trade the symbol as a perpetual (funding, margin)
@@ -459,6 +465,7 @@ async def open_session(
             vol_targeting=plan.vol_targeting,
             risk=settings.risk,
             leverage=plan.perp.leverage if plan.perp is not None else Decimal(1),
+            orders=plan.orders,
         )
         # the session's risk gate is built from cfg.risk (the settings' risk section)
         session = Session(

@@ -4,6 +4,9 @@ Paper and live sessions run this loop; only the trade source and the venue diffe
 are taken at each bar's close on the trailing window and executed at the next bar's first trade
 (its open), sized there with the research rule — the same convention replay and the research
 backtest use, so a paper session over a capture equals a replay of the bars built from it.
+A strategy (or `SessionConfig.orders`) with a limit, post-only or stop policy places one
+resting order of that kind there instead, priced off the deciding close, expired after its ttl
+or replaced by the next decision (`nzeza.engine.resting`, docs/orders.md).
 
 Crash safety (DESIGN principle 6): every intent is journaled before its order is sent; each
 fill is written with the positions it produces in one transaction; `last_bar_ts` is written
@@ -37,6 +40,7 @@ from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.perp import FundingClock, FundingEvent, PerpAccount
 from nzeza.engine.recovery import rebuild
+from nzeza.engine.resting import RestingOrders
 from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
@@ -44,7 +48,7 @@ from nzeza.engine.trader import Intent, Trader
 from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
-from nzeza.research.orders import policy_of
+from nzeza.research.orders import OrderPolicy, policy_of
 from nzeza.venues.base import Venue
 
 if TYPE_CHECKING:
@@ -83,6 +87,13 @@ class SessionConfig:
     risk: RiskSettings | None = DEFAULT_RISK
     # a perpetual instrument's leverage (targets × leverage of equity); 1 otherwise
     leverage: Decimal = Decimal(1)
+    # the order policy (None: the strategy's own `orders`, else market): limit, post-only and
+    # stop orders rest at the venue (`nzeza.engine.resting`)
+    orders: OrderPolicy | None = None
+
+    @property
+    def policy(self) -> OrderPolicy:
+        return policy_of(self.strategy, self.orders)
 
     def __post_init__(self) -> None:
         from nzeza.engine.lifecycle import check_session_id
@@ -93,15 +104,7 @@ class SessionConfig:
         cash = self.init_cash
         if not isinstance(cash, Decimal) or not cash.is_finite() or cash <= 0:
             raise ValidationError("init_cash", cash, "must be a positive, finite amount")
-        policy = policy_of(self.strategy)
-        if not policy.is_market:
-            # never trade other orders than research judged: a session would send market ones
-            raise ValidationError(
-                "orders",
-                policy.kind,
-                "paper and live sessions send market orders only; backtest, replay and parity "
-                "run limit, post-only and stop orders (docs/orders.md)",
-            )
+        self.policy  # noqa: B018 — checks the policy (ValidationError on `orders`)
         if isinstance(self.instrument, Perpetual):
             self.leverage = self.instrument.check_leverage(self.leverage)
         elif self.leverage != 1:
@@ -266,6 +269,9 @@ class Session:
         from nzeza.engine.dispatch import Dispatcher
 
         self.dispatch = Dispatcher(self)
+        self.resting: RestingOrders | None = None
+        if not config.policy.is_market:
+            self.resting = RestingOrders(self, config.policy)
 
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
         """Healthy while trades keep arriving (the /healthz "feed" component)."""
@@ -295,6 +301,8 @@ class Session:
     async def reconcile(self) -> None:
         """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
         await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
+        if self.resting is not None:
+            await self.resting.recover()
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -417,7 +425,12 @@ class Session:
                 await self._on_closed(fbar)
             start = agg.open_bar_start
             on_trade = getattr(self.venue, "on_trade", None)
-            if on_trade is not None:  # a paper venue prices its fills from the feed
+            if on_trade is not None and self.resting is not None:  # resting orders meet it
+                await self.resting.on_fills(
+                    on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0, trade.size)
+                    or []
+                )
+            elif on_trade is not None:  # a paper venue prices its fills from the feed
                 on_trade(self.cfg.instrument.id, trade.price, trade.ts_ns or 0)
             if start is not None and start != self._bin:
                 self._bin = start
@@ -513,6 +526,8 @@ class Session:
             self.cfg.session_id, fbar.start_ns, eq, snap.cash, exp.gross, exp.net
         )
         await self.dispatch.on_bar(fbar.high, fbar.low, fbar.close, fbar.start_ns)
+        if self.resting is not None:
+            await self.resting.on_bar_closed(fbar.start_ns, fbar.end_ns)
         self._check_lock()
         self.ledger.mark_bar(self.cfg.session_id, fbar.start_ns)
         crash_point("after_bar")
@@ -569,10 +584,15 @@ class Session:
                     to_decimal(price, "price"),
                     Decimal(row["target"] or 0),
                     row["bar_ts"],
+                    row.get("order_type") or "market",
+                    Decimal(row["price"]) if row.get("price") else None,
                 )
                 await self.flow.send(intent, ts, t0)
                 self.report.resubmitted += 1
             self.flow.resubmit = []
+            return
+        if self.resting is not None:  # the order policy: one resting order at its own price
+            await self.resting.open(to_decimal(price, "price"), ts, t0)
             return
         pending = self.trader.size_pending(price)
         if pending is None:

@@ -41,6 +41,10 @@ class Intent:
     reference_price: Decimal
     target: Decimal
     bar_ts: int
+    # market, or an order policy's kind (limit | post_only | stop) at `price` (the limit or
+    # the stop's trigger, on the instrument's tick)
+    order_type: str = "market"
+    price: Decimal | None = None
 
 
 class Trader:
@@ -193,6 +197,8 @@ class Trader:
             reference_price,
             target,
             bar_ts,
+            order_type,
+            price,
         )
         if self.ledger is not None:
             self.ledger.journal_intent(

@@ -42,6 +42,7 @@ RUN_FIELDS = (
     "slippage",
     "maker",
     "tiers",
+    "orders",
     "sizing",
     "risk",
     "perp",
@@ -104,10 +105,16 @@ def run_binding(
     vol_targeting: Any = None,
     risk: Any = None,
     perp: dict[str, str] | None = None,
+    orders: Any = None,
 ) -> dict[str, Any]:
     """The run fields of a session about to run (or being promoted); `perp` (`perp_record`)
-    for a perpetual run only."""
+    for a perpetual run only. Its order policy (`orders`, else the strategy's own) only when it
+    is not market: a market run's binding is what it always was, and a promotion of market
+    orders does not cover limit ones."""
     from nzeza.ops.risksettings import risk_config_record
+    from nzeza.research.orders import policy_of
+
+    policy = policy_of(strategy, orders)
 
     identity, params = strategy_of(strategy)
     cost_fields = costs.record() if hasattr(costs, "record") else {
@@ -120,6 +127,7 @@ def run_binding(
         "venue": str(venue),
         "timeframe": str(timeframe),
         **cost_fields,
+        **({} if policy.is_market else {"orders": policy.record()}),
         "sizing": sizing_record(cash, vol_targeting),
         "risk": risk_config_record(risk),
         **({} if perp is None else {"perp": perp}),

@@ -216,6 +216,27 @@ def _vol_targeting(cfg: dict[str, Any]) -> Any:
     )
 
 
+def recorded_costs(cfg: dict[str, Any], fee: Any = None, maker: Any = None, slippage: Any = None):
+    """The research `Costs` of a session's recorded config, each rate overridden when given:
+    taker = `fee`, else the recorded fee; maker = `maker`, else the recorded maker fee, else
+    the taker fee (a single rate, as the session recorded it)."""
+    from nzeza.domain import Costs
+
+    taker = float(cfg.get("fee", 0.001)) if fee is None else fee
+    slip = float(cfg.get("slippage", 0.0005)) if slippage is None else slippage
+    if maker is None and "maker" in cfg and fee is None:
+        maker = float(cfg["maker"])
+    return Costs(taker, slip, maker=maker)
+
+
+def recorded_policy(cfg: dict[str, Any]) -> Any:
+    """The order policy a session recorded (None: market orders)."""
+    from nzeza.research.orders import OrderPolicy
+
+    rec = cfg.get("orders")
+    return None if not rec else OrderPolicy(rec["kind"], rec["offset"], rec["ttl"])
+
+
 def divergence(
     ledger: Any,
     session_id: str,
@@ -227,13 +248,12 @@ def divergence(
 
     `strategy` defaults to the one the session recorded; `costs` (the research assumption)
     to the costs the session recorded."""
-    from nzeza.domain import Costs
     from nzeza.feeds.bars import timeframe_ns
-    from nzeza.research.backtest import simulate
+    from nzeza.research.backtest import simulate, simulate_policy
 
     row, cfg = session_config(ledger, session_id)
     strategy = strategy if strategy is not None else session_strategy(row, cfg)
-    costs = costs or Costs(float(cfg.get("fee", 0.001)), float(cfg.get("slippage", 0.0005)))
+    costs = costs or recorded_costs(cfg)
     timeframe = str(cfg.get("timeframe", "5s"))
     tf_ns = timeframe_ns(timeframe)
     init_cash = float(cfg.get("init_cash", 10_000.0))
@@ -247,13 +267,17 @@ def divergence(
     if vt is not None:
         raw = vt.scale_series(raw, bars["close"])
     targets = np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=0.0)
-    sim = simulate(
-        targets,
-        bars["open"].to_numpy(np.float64),
-        bars["close"].to_numpy(np.float64),
-        costs,
-        init_cash,
-    )
+    policy = recorded_policy(cfg)
+    if policy is None:
+        sim = simulate(
+            targets,
+            bars["open"].to_numpy(np.float64),
+            bars["close"].to_numpy(np.float64),
+            costs,
+            init_cash,
+        )
+    else:  # the session placed limit, post-only or stop orders: research runs the same policy
+        sim = simulate_policy(targets, bars, costs, init_cash, policy)
     research = pd.Series(sim.equity, index=bars.index)
 
     # the session's equity, one snapshot per closed bar
@@ -382,4 +406,12 @@ def _intent_of(client_order_id: str, intents: dict[str, dict[str, Any]]) -> dict
     return best[1] if best else None
 
 
-__all__ = ["COMPONENTS", "DivergenceReport", "divergence", "session_config", "session_market"]
+__all__ = [
+    "COMPONENTS",
+    "DivergenceReport",
+    "divergence",
+    "recorded_costs",
+    "recorded_policy",
+    "session_config",
+    "session_market",
+]

@@ -32,6 +32,7 @@ def live_binding(
     costs: Any,
     vol_targeting: Any = None,
     perp: Any = None,
+    orders: Any = None,
 ) -> dict[str, Any]:
     """The run fields of the live session about to start (see `nzeza.promotion.binding`);
     `perp` the session's `engine.runner.PerpTerms` (None: spot)."""
@@ -52,6 +53,7 @@ def live_binding(
         vol_targeting=vol_targeting,
         risk=getattr(settings, "risk", None),
         perp=terms,
+        orders=orders,
     )
 
 
@@ -65,6 +67,7 @@ def plan_binding(settings: Any, plan: Any) -> dict[str, Any]:
         costs=plan.costs,
         vol_targeting=plan.vol_targeting,
         perp=getattr(plan, "perp", None),
+        orders=getattr(plan, "orders", None),
     )
 
 

@@ -235,6 +235,7 @@ def sweep(
     keep_returns: bool = False,
     ledger: Any = None,
     register: bool = True,
+    orders: Any = None,
 ) -> pd.DataFrame:
     """Backtest every valid parameter combination, `chunk_size` combinations per kernel call.
 
@@ -248,6 +249,12 @@ def sweep(
     the result is the same. `keep_returns`: also `attrs["returns"]`, the per-bar returns of every
     row (float32, bars × rows, C-contiguous, column j = row j, first bar 0.0), and
     `attrs["index"]`, the bars' index.
+
+    `orders` (an `OrderPolicy`; default: the class's own `orders`, else market): a limit,
+    post-only or stop policy runs each combination through the order simulator
+    (`backtest(..., orders=...)`, one combination at a time in this process — the compiled
+    kernel runs market orders), so each row equals that backtest; its trials carry the policy
+    in their cost key, as a backtest's do.
     """
     from tqdm.auto import tqdm
 
@@ -262,16 +269,19 @@ def sweep(
             "is a portfolio strategy: sweep it on a panel with "
             "nzeza.research.portfolio.sweep_portfolio",
         )
-    own = getattr(strategy_cls, "orders", None)
-    if own is not None and not getattr(own, "is_market", True):
-        # the compiled kernel runs market orders: a sweep must not judge another rule silently
-        raise ValidationError(
-            "orders",
-            own.kind,
-            "sweeps run market orders only; backtest each combination with "
-            "backtest(..., orders=...) (docs/orders.md)",
-        )
+    from nzeza.research.orders import policy_of
+
+    policy = policy_of(strategy_cls, orders)
     costs = costs or Costs()
+    if not policy.is_market:
+        if scheduler is not None:
+            raise ValidationError(
+                "scheduler", scheduler, f"a {policy.kind} sweep runs in this process"
+            )
+        return _sweep_orders(
+            strategy_cls, bars, grid, costs, init_cash, constraint, progress, policy,
+            keep_returns=keep_returns, ledger=ledger, register=register,
+        )  # fmt: skip
     combos, rejected = valid_combos(strategy_cls, grid, constraint)
     n = len(bars)
     _validate(chunk_size, bars)
@@ -310,6 +320,67 @@ def sweep(
         _permute_columns(returns, order)
         returns.flags.writeable = False
         out.attrs["returns"] = returns.view(SharedReturns)
+        out.attrs["index"] = bars.index
+    return out
+
+
+def _sweep_orders(
+    strategy_cls: type,
+    bars: pd.DataFrame,
+    grid: Mapping[str, Sequence[Any]],
+    costs: Costs,
+    init_cash: float,
+    constraint: Callable[[dict[str, Any]], bool] | None,
+    progress: bool,
+    policy: Any,
+    *,
+    keep_returns: bool,
+    ledger: Any,
+    register: bool,
+) -> pd.DataFrame:
+    """`sweep` of a limit, post-only or stop policy: one order-simulator backtest per
+    combination (`run_unchecked`, the bars checked once), the table's statistics read from
+    each run's own `stats`; registered with the policy in the trials' cost key."""
+    from tqdm.auto import tqdm
+
+    from nzeza.research.backtest import run_unchecked
+    from nzeza.research.metrics import SWEEP_STATS
+    from nzeza.research.trials import per_bar_returns, recording
+
+    combos, rejected = valid_combos(strategy_cls, grid, constraint)
+    n = len(bars)
+    _validate(1, bars)
+    columns = [*SWEEP_STATS, "trades", "exposure"]
+    rows: list[list[Any]] = []
+    strategies: list[Any] = []
+    returns = np.zeros((n, len(combos)), dtype=np.float32)
+    rec_args = dict(ledger=ledger, register=register, what="sweep", orders=policy)
+    with recording(strategy_cls, bars, costs, init_cash, **rec_args) as recorder:
+        for j, params in enumerate(
+            tqdm(combos, desc=f"sweep {strategy_cls.__name__} ({policy.kind} orders)",
+                 disable=not progress)
+        ):  # fmt: skip
+            strategy = strategy_cls(**params)
+            result = run_unchecked(strategy, bars, costs, init_cash, orders=policy)
+            stats = result.stats
+            rows.append([stats[c] for c in columns])
+            equity = result.equity.to_numpy(dtype=np.float64)
+            returns[:, j] = per_bar_returns(equity)
+            strategies.append(strategy)
+        if recorder.active:  # every combination, one transaction
+            recorder.add(
+                strategies, returns, [r[columns.index("sharpe_per_period")] for r in rows],
+                [r[columns.index("n_obs")] for r in rows],
+            )  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)
+    table["n_obs"] = table["n_obs"].astype(np.int64)
+    table["trades"] = table["trades"].astype(np.int64)
+    out, order = ranked_table(combos, table, rejected, strategy_cls, recorder)
+    out.attrs["orders"] = policy.record()
+    if keep_returns:
+        kept = np.ascontiguousarray(returns[:, order])
+        kept.flags.writeable = False
+        out.attrs["returns"] = kept.view(SharedReturns)
         out.attrs["index"] = bars.index
     return out
 

@@ -263,19 +263,21 @@ def verdict(
     policy: VerdictPolicy | None = None,
     ledger: Any = None,
     terms: dict[str, Any] | None = None,
+    orders: Any = None,
 ) -> Verdict:
     """Decide on `strategy` (an instance: identity + parameters) validated on `bars`, from its
     out-of-sample results and the registry's evidence on its group; record it in the ledger.
 
     Refused (ValidationError) unless this configuration is a registered trial of the group:
-    only registered runs feed a verdict."""
+    only registered runs feed a verdict. `orders`: the order policy the trials ran (their
+    cost key holds it; None or market: market orders)."""
     from nzeza.store.trials import TrialGroup, group_rows, record_verdict
     from nzeza.strategies.identity import canonical_params, identify
 
     p = policy or VerdictPolicy()
     who = identify(strategy)
     group = TrialGroup(who.family, data_fingerprint(bars), timeframe_of(bars))
-    cost_key = costs_json(costs, init_cash, terms=terms)  # a perpetual's terms: research.perp
+    cost_key = costs_json(costs, init_cash, orders, terms=terms)  # perpetual terms: research.perp
     with using_ledger(ledger) as led:
         rows = group_rows(led, group)
         if not any(

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,7 @@ def _oos(
     init_cash: float,
     perp: Any = None,
     perp_out: dict[str, float] | None = None,
+    orders: Any = None,
 ) -> tuple[pd.Series, int]:
     """Returns on bars[test_start:test_end] of a backtest that saw the warm-up before it (as
     the perpetual `perp` when given: funding and liquidations are in the returns, and their
@@ -94,7 +96,7 @@ def _oos(
         res = backtest_portfolio(strategy, seg, costs, init_cash)
     else:
         seg = bars.iloc[max(0, test_start - lead) : test_end]
-        res = backtest(strategy, seg, costs, init_cash)
+        res = backtest(strategy, seg, costs, init_cash, orders=orders)
     rets = res.equity.pct_change().iloc[-(test_end - test_start) :]
     test_idx = bars.index[test_start:test_end]
     trades = res.trades
@@ -118,6 +120,7 @@ def walk_forward(
     ledger: Any = None,
     register: bool = True,
     perp: Any = None,
+    orders: Any = None,
 ) -> WalkForwardResult:
     """`train`/`test`/`step` are bar counts. Objective: the sweep column maximised in-sample.
 
@@ -127,7 +130,9 @@ def walk_forward(
 
     The grid is registered in `ledger` (default: the configured ledger) and the verdict is
     recorded there. `register=False` runs the walk-forward without either (announced with an
-    UnregisteredRunWarning): its result has no verdict."""
+    UnregisteredRunWarning): its result has no verdict. `orders` (an `OrderPolicy`; default:
+    the class's own, else market): every sweep, out-of-sample backtest and the verdict's
+    evidence run that policy (its trials are their own group's cost key)."""
     from nzeza.data.checks import check_bars
 
     if is_portfolio(strategy_cls):
@@ -138,6 +143,18 @@ def walk_forward(
         check_bars(bars)
     costs = costs or Costs()
     policy = policy or VerdictPolicy()
+    from nzeza.research.orders import policy_of
+
+    order_policy = policy_of(strategy_cls, orders)
+    if perp is not None and not order_policy.is_market:
+        raise ValidationError(
+            "orders", order_policy.kind, "perpetual walk-forwards run market orders only"
+        )
+    if is_portfolio(strategy_cls) and not order_policy.is_market:
+        raise ValidationError(
+            "orders", order_policy.kind, "portfolio walk-forwards run market orders only"
+        )
+    wf_orders = None if order_policy.is_market else order_policy
     step = step or test
     if train < 50 or test < 10 or train + test > len(bars):
         raise ValidationError(
@@ -153,7 +170,7 @@ def walk_forward(
     with using_ledger(ledger) if register else nullcontext(None) as led:
         return _walk_forward(
             strategy_cls, bars, grid, train, test, step, costs, init_cash, objective, policy, led,
-            progress, perp,
+            progress, perp, wf_orders,
         )  # fmt: skip
 
 
@@ -171,6 +188,7 @@ def _walk_forward(
     ledger: Any,
     progress: bool = False,
     perp: Any = None,
+    orders: Any = None,
 ) -> WalkForwardResult:
     from tqdm.auto import tqdm
 
@@ -182,6 +200,8 @@ def _walk_forward(
         def run_sweep(cls: type, b: pd.DataFrame, g: Any, c: Costs, cash: float, **kw: Any):
             return sweep_perp(cls, b, g, perp, c, cash, **kw)
 
+    elif orders is not None:  # a limit, post-only or stop policy (never a portfolio)
+        run_sweep = partial(sweep, orders=orders)
     registration = None
     if ledger is not None:  # every combination, once, on the whole data set
         with _as_source("validate"):
@@ -210,8 +230,8 @@ def _walk_forward(
         t0, t1 = s0 + train, min(s0 + train + test, len(bars))
         held: dict[str, float] = {}
         with _sub_evaluation():
-            rets, n = _oos(strat, bars, t0, t1, costs, init_cash, perp, held)
-            srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash, perp)
+            rets, n = _oos(strat, bars, t0, t1, costs, init_cash, perp, held, orders)
+            srets, _ = _oos(strat, bars, t0, t1, stressed, init_cash, perp, None, orders)
         parts.append(rets)
         stress_parts.append(srets)
         trades += n
@@ -279,6 +299,7 @@ def _walk_forward(
         policy=policy,
         ledger=ledger,
         terms=None if perp is None else perp.terms,
+        orders=orders,
     )
     result.n_trials = result.verdict.metrics["n_trials"]
     result.var_trials = result.verdict.metrics["var_trials"]

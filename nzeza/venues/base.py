@@ -95,6 +95,7 @@ class VenueOrder:
     filled_qty: Decimal = ZERO
     avg_price: Decimal | None = None
     ts: int = 0
+    time_in_force: TimeInForce = TimeInForce.GTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,9 +78,11 @@ def test_orders_are_recorded_with_their_type_and_price(tmp_path) -> None:
     assert [f.fee for f in fills] == [f.fee for f in result.fills]
 
 
-def test_a_session_refuses_a_strategy_whose_orders_it_cannot_place() -> None:
-    """Paper and live sessions send market orders: a strategy judged on limit orders must
-    not trade market ones there unannounced."""
+def test_a_session_takes_the_strategy_own_policy_and_records_it() -> None:
+    """A session places the orders research judged (tests/engine/test_session_orders.py):
+    the strategy's own policy unless the config gives one, recorded in the session's record
+    (a resume with another policy is refused), a bad one a ValidationError on `orders`."""
+    from nzeza.engine.lifecycle import full_record
     from nzeza.engine.runner import session_instrument
     from nzeza.engine.session import SessionConfig
     from nzeza.errors import ValidationError
@@ -89,12 +91,24 @@ def test_a_session_refuses_a_strategy_whose_orders_it_cannot_place() -> None:
         orders = OrderPolicy("limit", 0.001, 2)
 
     args = ("s-1", LimitSma(), "limit_sma", {}, session_instrument("BTCUSDT"), COSTS)
-    with pytest.raises(ValidationError) as err:
-        SessionConfig(*args, Decimal(10_000), 60_000_000_000)
-    assert err.value.field == "orders" and err.value.value == "limit"
-    SessionConfig(
+    cfg = SessionConfig(*args, Decimal(10_000), 60_000_000_000)
+    assert cfg.policy == OrderPolicy("limit", 0.001, 2)
+    assert full_record(cfg)["orders"] == {"kind": "limit", "offset": 0.001, "ttl": 2}
+    given = SessionConfig(
+        *args, Decimal(10_000), 60_000_000_000, orders=OrderPolicy("stop", 0.002, 1)
+    )
+    assert given.policy.kind == "stop"
+    plain = SessionConfig(
         "s-2", REGISTRY["sma_cross"](), "sma", {}, *args[4:], Decimal(10_000), 60_000_000_000
     )
+    assert plain.policy.is_market and full_record(plain)["orders"] is None
+
+    class Bad(REGISTRY["sma_cross"]):
+        orders = "limit"
+
+    with pytest.raises(ValidationError) as err:
+        SessionConfig("s-3", Bad(), "bad", {}, *args[4:], Decimal(10_000), 60_000_000_000)
+    assert err.value.field == "orders"
     # and its own policy is what backtest and replay run when none is given
     report = compare(LimitSma(), BARS, COSTS, 10_000)
     assert report.ok and report.research_trades > 0

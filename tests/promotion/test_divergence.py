@@ -76,6 +76,33 @@ def test_divergence_names_an_unknown_session_and_a_bad_flag(session) -> None:
     assert out.returncode == 2 and "--fee" in out.stderr
 
 
+def test_divergence_takes_maker_and_taker_fees_like_the_other_commands(session) -> None:
+    tmp, url = session
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--taker-fee", "0.002", "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    # research (final − session final) paid twice the session's taker fee: below the session
+    assert doc["gap"] < 0 and doc["main_cause"] == "fees"
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--maker-fee", "-1")
+    assert out.returncode == 2 and "--maker-fee" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_recorded_costs_keep_the_maker_fee_the_session_ran_with() -> None:
+    from nzeza.domain import Costs
+    from nzeza.engine.runner import session_record
+    from nzeza.promotion.divergence import recorded_costs, recorded_policy
+
+    two = session_record("capture:x", "BTCUSDT", "5s", Costs(maker=0.0002, taker=0.001), 1e4)
+    one = session_record("capture:x", "BTCUSDT", "5s", Costs(0.001, 0.0005), 1e4)
+    assert two["maker"] == 0.0002 and "maker" not in one  # older records stay as they were
+    assert recorded_costs(two).maker == 0.0002 and recorded_costs(two).fee == 0.001
+    assert recorded_costs(one).maker == 0.001
+    assert recorded_costs(two, maker=-0.0001).maker == -0.0001
+    assert recorded_policy(one) is None
+    policy = recorded_policy({"orders": {"kind": "limit", "offset": 0.001, "ttl": 2}})
+    assert policy is not None and policy.kind == "limit" and policy.ttl == 2
+
+
 def test_the_html_report_has_a_divergence_section(session, tmp_path) -> None:
     _, url = session
     with Ledger(url) as ledger:

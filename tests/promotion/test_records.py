@@ -90,3 +90,25 @@ def test_a_later_refusal_of_the_same_run_withdraws_its_pass(tmp_path) -> None:
         again = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"p": gate("p", True)})
         record(ledger, again, "data", "nb", now)
         assert require_live_promotion(ledger, now, "sma_cross")["id"] == again.record_id
+
+
+def test_a_promotion_of_market_orders_does_not_cover_a_limit_policy(tmp_path) -> None:
+    """A live session may now place limit, post-only and stop orders: the promotion binds the
+    policy, so one made for market orders refuses a limit run, naming the field."""
+    from nzeza.research.orders import OrderPolicy
+
+    market = binding(fast=10, slow=30)
+    assert "orders" not in market  # a market binding is what it always was
+    limit = run_binding(
+        SmaCross(fast=10, slow=30), symbol="BTCUSDT", venue="binance", timeframe="1h",
+        costs=Costs(), orders=OrderPolicy("limit", 0.001, 2),
+    )  # fmt: skip
+    assert limit["orders"] == {"kind": "limit", "offset": 0.001, "ttl": 2}
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        ok = evaluate("sma_cross", {"fast": 10, "slow": 30}, "live", {"paper": gate("paper", True)})
+        record(ledger, ok, "data", "nb", market)
+        assert require_live_promotion(ledger, market, "sma_cross")["passed"]
+        with pytest.raises(
+            LiveTradingNotAllowed, match=r"orders\.kind: promoted \(absent\), now limit"
+        ):
+            require_live_promotion(ledger, limit, "sma_cross")

@@ -261,13 +261,19 @@ def test_backtests_keep_the_rule_per_fill(kind, offset, ttl, seed):
     assert np.isfinite(r.equity).all()
 
 
-def test_a_sweep_refuses_a_strategy_with_its_own_order_policy() -> None:
+def test_a_sweep_refuses_an_order_policy_that_is_not_one() -> None:
+    """A sweep runs a strategy's own policy (tests/research/test_sweep_orders.py); anything
+    else given as `orders` is refused, named."""
     from nzeza.research import sweep
 
-    class LimitSma(REGISTRY["sma_cross"]):
-        orders = OrderPolicy("post_only", 0.001, 2)
+    class Bad(REGISTRY["sma_cross"]):
+        orders = "post_only"
 
     bars = load_sample("btc_usd_1h").iloc[-500:]
+    grid = {"fast": [5, 10], "slow": [30]}
     with pytest.raises(ValidationError) as err:
-        sweep(LimitSma, bars, {"fast": [5, 10], "slow": [30]}, register=False, progress=False)
+        sweep(Bad, bars, grid, register=False, progress=False)
     assert err.value.field == "orders" and err.value.value == "post_only"
+    with pytest.raises(ValidationError) as err:
+        sweep(REGISTRY["sma_cross"], bars, grid, register=False, progress=False, orders="limit")
+    assert err.value.field == "orders"

@@ -480,3 +480,25 @@ def test_hyperliquid_wallet_address_is_derived_from_the_key_when_not_given():
     with pytest.raises(ConfigError):
         CcxtVenue("hyperliquid", credentials={"privateKey": "0xnothex"})
     clear_secrets()
+
+
+def test_binance_gets_a_post_only_order_as_limit_maker_and_a_stop_is_refused():
+    """The order policy's kinds reach a live venue as what they are, or are refused before
+    anything is sent (a stop sent as a plain order would trade at once)."""
+
+    async def t(r: Rig) -> None:
+        view = await r.venue.submit(
+            OrderRequest(
+                r.cid(7), r.inst, "buy", r.qty, "limit", r.limit_price, time_in_force="post_only"
+            )
+        )
+        sent = r.sim.orders[int(view.venue_order_id)]
+        assert sent["type"] == "LIMIT_MAKER" and view.status.is_open
+        before = dict(r.sim.orders)
+        with pytest.raises(VenueError) as err:
+            await r.venue.submit(OrderRequest(r.cid(8), r.inst, "buy", r.qty, "stop", D(70000)))
+        assert err.value.code == "unsupported_order" and not err.value.retryable
+        assert "binance" in str(err.value) and "stop" in str(err.value)
+        assert r.sim.orders == before
+
+    with_rig("binance", t)

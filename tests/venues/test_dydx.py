@@ -191,6 +191,36 @@ def test_venue_against_local_node_and_indexer_stub():
     clear_secrets()
 
 
+def test_a_post_only_order_goes_out_post_only_and_a_stop_is_refused():
+    """The order policy's kinds reach dYdX as what they are, or are refused before anything is
+    signed or sent (a dYdX stop is a conditional order; sent as a limit it would trade)."""
+    from nzeza.errors import VenueError
+
+    async def main():
+        stub = DydxStub(chain_id="dydx-testnet-4")
+        url = await stub.start()
+        try:
+            v = DydxVenue(TEST_MNEMONIC, node_url=url, indexer_url=url, chain_id="dydx-testnet-4")
+            stub.add_account(v.address, account_number=7, sequence=4)
+            inst = (await v.load_markets())["dydx:BTC-USD"]
+            req = OrderRequest("31", inst.id, "buy", D("0.0003"), "limit", D(1000), "post_only")
+            await v.submit(req)
+            assert stub.orders[-1]["timeInForce"] == "POST_ONLY"
+            assert stub.orders[-1]["orderFlags"] == str(LONG_TERM)
+            sent = len(stub.broadcasts)
+            with pytest.raises(VenueError) as err:
+                await v.submit(OrderRequest("32", inst.id, "buy", D("0.0003"), "stop", D(70000)))
+            assert err.value.code == "unsupported_order" and not err.value.retryable
+            assert "dydx" in str(err.value) and "stop" in str(err.value)
+            assert len(stub.broadcasts) == sent  # nothing signed or sent
+            await v.close()
+        finally:
+            await stub.stop()
+
+    asyncio.run(main())
+    clear_secrets()
+
+
 def test_live_endpoints_must_be_https_and_the_chain_id_is_required():
     from nzeza.errors import ConfigError
 

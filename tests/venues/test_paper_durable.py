@@ -71,7 +71,8 @@ def _write_as_an_older_version(path, cid: str, price: str) -> None:
     """The rows an older nzeza wrote for a market order filled at `price` (no validation)."""
     with sqlite3.connect(path) as db:
         db.execute(
-            "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO orders (client_order_id, venue_order_id, instrument_id, side, quantity, "
+            "status, filled_qty, avg_price, ts) VALUES (?,?,?,?,?,?,?,?,?)",  # its columns
             (cid, "D99", INST.id, "sell", "0.1", "filled", "0.1", price, 7),
         )
         db.execute(

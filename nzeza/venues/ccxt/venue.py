@@ -171,6 +171,16 @@ class CcxtVenue(Venue):
         return None
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
+        if request.type not in (OrderType.MARKET, OrderType.LIMIT):
+            # ccxt's unified stop parameters differ per venue and per market type: a stop sent
+            # as a plain order would trade at once, so it is refused before anything is sent
+            raise VenueError(
+                self.name,
+                f"{self.name} does not take {request.type.value} orders through nzeza "
+                "(market, limit and post-only only)",
+                retryable=False,
+                code="unsupported_order",
+            )
         params: dict[str, Any] = {self.caps["client_id_param"]: request.client_order_id}
         if request.reduce_only:
             params["reduceOnly"] = True

@@ -265,6 +265,16 @@ class DydxVenue(Venue):
         return (raw / tick).to_integral_value(ROUND_UP if buy else ROUND_DOWN) * tick
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
+        if request.type not in (OrderType.MARKET, OrderType.LIMIT):
+            # a dYdX stop is a conditional order (trigger subticks, its own order flags): sent
+            # as a plain limit it would trade at once, so it is refused before anything is sent
+            raise VenueError(
+                self.name,
+                f"{self.name} does not take {request.type.value} orders through nzeza "
+                "(market, limit and post-only only)",
+                retryable=False,
+                code="unsupported_order",
+            )
         with self.endpoint("submit"):
             market = self._market(request.instrument_id)
             flags = self._flags_for(request)

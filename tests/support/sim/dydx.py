@@ -196,6 +196,10 @@ class DydxStub(LocalServer):
             "type": "LIMIT",
             "ticker": market["ticker"],
             "orderFlags": str(order.order_id.order_flags),
+            # the indexer's names of the proto's time in force (0 unspecified: good til time)
+            "timeInForce": {1: "IOC", 2: "POST_ONLY", 3: "FOK"}.get(
+                int(order.time_in_force), "GTT"
+            ),
             "reduceOnly": order.reduce_only,
             "goodTilBlock": str(order.good_til_block) if order.good_til_block else None,
             "goodTilBlockTime": str(order.good_til_block_time)
