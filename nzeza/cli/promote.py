@@ -91,6 +91,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--slippage", type=float, default=None, help="research slippage (default: recorded)"
     )
     maker_taker_options(d)
+    d.add_argument(
+        "--params",
+        nargs="*",
+        default=None,
+        metavar="KEY=VALUE",
+        help="the strategy's construction parameters (default: the recorded ones)",
+    )
     d.add_argument("--fills", type=int, default=0, help="show the first N fills")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(handler=_divergence)
@@ -182,6 +189,7 @@ def _divergence(args: argparse.Namespace) -> int:
     import json
 
     from nzeza.cli.args import finite, maker_taker_flags
+    from nzeza.errors import ValidationError
     from nzeza.promotion.divergence import divergence, recorded_costs, session_config
     from nzeza.store import open_ledger
 
@@ -198,7 +206,17 @@ def _divergence(args: argparse.Namespace) -> int:
                 args.maker_fee,
                 None if args.slippage is None else finite("--slippage", args.slippage, 0.0, 0.05),
             )
-        report = divergence(ledger, args.session, costs=costs)
+        strategy = None
+        if args.params is not None:  # rebuilt from the given parameters, not the recorded ones
+            from nzeza.engine.runner import resolve_strategy
+
+            row, cfg = session_config(ledger, args.session)
+            family = str(cfg.get("family") or row["strategy"])
+            try:
+                strategy = resolve_strategy(family, args.params)[0]
+            except TypeError as exc:
+                raise ValidationError("--params", " ".join(args.params), str(exc)) from None
+        report = divergence(ledger, args.session, costs=costs, strategy=strategy)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True))
         return 0

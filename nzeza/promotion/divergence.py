@@ -198,7 +198,17 @@ def session_strategy(row: dict[str, Any], cfg: dict[str, Any]) -> Any:
 
     spec = str(cfg.get("family") or row["strategy"])
     cls, _ = resolve_class(spec)
-    return cls(**json.loads(row["params"] or "{}"))
+    params = json.loads(row["params"] or "{}")
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:  # the recorded params are not its constructor's
+        raise ValidationError(
+            "params",
+            json.dumps(params, sort_keys=True, separators=(",", ":")),
+            f"strategy {spec} cannot be rebuilt from the parameters session {row['session_id']} "
+            f"recorded ({type(exc).__name__}: {exc}); give its construction parameters with "
+            "--params KEY=VALUE",
+        ) from None
 
 
 def _vol_targeting(cfg: dict[str, Any]) -> Any:

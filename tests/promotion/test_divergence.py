@@ -18,9 +18,10 @@ from nzeza.store import Ledger
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def nzeza(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
-    env.update(PYTHONPATH=str(ROOT), NZEZA_RUNS_DIR=str(tmp / "runs"))
+def nzeza(tmp: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")} | (env or {})
+    env.setdefault("PYTHONPATH", str(ROOT))
+    env.update(NZEZA_RUNS_DIR=str(tmp / "runs"))
     return subprocess.run(
         [sys.executable, "-m", "nzeza.cli", *args],
         cwd=tmp,
@@ -114,3 +115,26 @@ def test_the_html_report_has_a_divergence_section(session, tmp_path) -> None:
     for component in ("slippage", "fees", "latency", "trades", "gap (research"):
         assert f"<td>{component}" in html
     assert "latency_ms" in html
+
+
+def test_divergence_of_a_strategy_not_rebuilt_from_its_recorded_params_is_named(tmp_path) -> None:
+    """`SmaLike` records its class attribute `params` ({fast, slow}) but is built from `short`:
+    `cls(**params)` raised a raw TypeError. Now a typed error names the strategy and the
+    params; `--params` gives the construction parameters and the divergence runs."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    out = nzeza(
+        tmp_path,
+        *("paper", "--strategy", "support.toy_strategies:SmaLike", "--params", "short=true"),
+        *("--timeframe", "5s", "--session-id", "toy", "--ledger", url),
+        *("--venue-db", str(tmp_path / "venue.sqlite")),
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    out = nzeza(tmp_path, "divergence", "toy", "--ledger", url, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "support.toy_strategies:SmaLike" in out.stderr
+    assert '"fast":5' in out.stderr.replace(" ", "") and "--params" in out.stderr
+    out = nzeza(tmp_path, "divergence", "toy", "--ledger", url, "--params", "short=true", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "divergence of paper session toy" in out.stdout and "0 missed, 0 extra" in out.stdout
