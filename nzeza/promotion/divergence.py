@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
+from nzeza.promotion.perp_divergence import is_perpetual, perp_report, research_perp
 
 COMPONENTS = ("slippage", "fees", "latency", "trades")
 NS_PER_YEAR = 365 * 86_400 * 1_000_000_000
@@ -72,6 +73,7 @@ class DivergenceReport:
     attribution: dict[str, float] = field(default_factory=dict)
     session_sharpe: float | None = None  # annualised, per-bar returns
     fill_table: pd.DataFrame | None = field(default=None, repr=False)
+    perp: Any = None  # a perpetual session's funding and liquidations (`perp_divergence`)
 
     @property
     def gap(self) -> float:
@@ -103,8 +105,10 @@ class DivergenceReport:
         out = {
             k: getattr(self, k)
             for k in self.__dataclass_fields__
-            if k not in ("fill_table", "attribution")
+            if k not in ("fill_table", "attribution", "perp")
         }
+        if self.perp is not None:
+            out["perp"] = self.perp.to_dict()
         out.update(
             gap=self.gap,
             gap_return=self.gap_return,
@@ -143,6 +147,7 @@ class DivergenceReport:
             f"  sharpe      session {sharpe} (annualised)",
             f"  attribution of the gap (quote currency; main cause: {self.main_cause})",
             *self.attribution_lines(),
+            *(self.perp.lines() if self.perp is not None else []),
         ]
         return "\n".join(lines)
 
@@ -278,7 +283,9 @@ def divergence(
         raw = vt.scale_series(raw, bars["close"])
     targets = np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=0.0)
     policy = recorded_policy(cfg)
-    if policy is None:
+    if is_perpetual(cfg):  # research is backtest_perp's rule with the funding it booked
+        sim = research_perp(targets, bars, costs, init_cash, cfg, ledger, session_id)
+    elif policy is None:
         sim = simulate(
             targets,
             bars["open"].to_numpy(np.float64),
@@ -372,6 +379,7 @@ def divergence(
     if len(returns) > 2 and float(returns.std(ddof=1)) > 0:
         sharpe = float(returns.mean() / returns.std(ddof=1) * math.sqrt(NS_PER_YEAR / tf_ns))
     span = (int(paper.index[-1].value) - int(paper.index[0].value) + tf_ns) / 86_400e9
+    perp = perp_report(ledger, session_id, cfg, sim, bars, last_ns) if is_perpetual(cfg) else None
     return DivergenceReport(
         session_id=session_id,
         mode=str(row["mode"]),
@@ -398,6 +406,7 @@ def divergence(
         attribution=attribution,
         session_sharpe=sharpe,
         fill_table=table,
+        perp=perp,
     )
 
 

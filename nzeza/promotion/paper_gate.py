@@ -11,7 +11,11 @@ that meets every condition counts:
   `nzeza.promotion.divergence`): equity within `max_tracking_error`, realised slippage at most
   `max_excess_slippage_bps` above the assumed, missed + extra trades at most
   `max_trade_mismatch` of the research trades, and the session's annualised Sharpe not below
-  the verdict's CPCV 5th percentile (when the session has `min_paper_bars` bars).
+  the verdict's CPCV 5th percentile (when the session has `min_paper_bars` bars);
+- for a perpetual session research is `backtest_perp`'s rule at its leverage with the funding
+  it booked (`nzeza.promotion.perp_divergence`): each booked funding row must be
+  −position × mark × rate, the net funding research's within `max_tracking_error` of the
+  starting cash, and the liquidations research's.
 
 A refusal names the session, the failed conditions and the attribution of the gap.
 """
@@ -128,6 +132,8 @@ def judge_session(
             f"{report.missed} missed and {report.extra} extra trades of {report.research_orders} "
             f"(> {policy.max_trade_mismatch:.0%})"
         )
+    if report.perp is not None:  # a perpetual: its booked funding and its liquidations
+        problems += report.perp.problems(report.init_cash, policy.max_tracking_error)
     sharpe = report.session_sharpe
     enough = report.bars >= policy.min_paper_bars and sharpe is not None
     if enough and sharpe is not None and cpcv_floor is not None and sharpe < cpcv_floor:

@@ -31,6 +31,13 @@ class Scripted:
         return pd.Series(values, index=index, dtype=float)
 
 
+class LongShort(Scripted):
+    """Long 5 hourly bars, short 5, then flat (no parameters: rebuilt from a session record)."""
+
+    def __init__(self) -> None:
+        super().__init__([1.0] * 5 + [-1.0] * 5 + [0.0] * 4)
+
+
 def bars_of(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     """Hourly bars from (open, high, low, close) rows, starting at START."""
     index = pd.date_range(START, periods=len(rows), freq="1h", name="ts")
