@@ -337,6 +337,7 @@ def promote(
             holder=holder,
             sizing=binding["sizing"],
             perp=binding.get("perp"),
+            funding=None if perp is None else perp.funding,
         )
     decision = evaluate(getattr(cls, "name", cls.__name__), full, target, gates)
     decision.divergence = holder.get("report")

@@ -78,6 +78,7 @@ def judge_session(
     cpcv_floor: float | None,
     sizing: Mapping[str, Any] | None = None,
     perp: Mapping[str, Any] | None = None,
+    funding: Any = None,
 ) -> tuple[list[str], Any]:
     """Every condition session `row` fails (empty: it passes) and its divergence report.
     `perp`: the binding's perpetual terms (`binding.perp_record`; None: a spot run): the
@@ -133,7 +134,7 @@ def judge_session(
             f"(> {policy.max_trade_mismatch:.0%})"
         )
     if report.perp is not None:  # a perpetual: its booked funding and its liquidations
-        problems += report.perp.problems(report.init_cash, policy.max_tracking_error)
+        problems += perp_problems(ledger, sid, report, policy, funding)
     sharpe = report.session_sharpe
     enough = report.bars >= policy.min_paper_bars and sharpe is not None
     if enough and sharpe is not None and cpcv_floor is not None and sharpe < cpcv_floor:
@@ -141,6 +142,20 @@ def judge_session(
             f"Sharpe {sharpe:.2f} below the verdict's CPCV 5% quantile {cpcv_floor:.2f}"
         )
     return problems, report
+
+
+def perp_problems(
+    ledger: Any, session_id: str, report: Any, policy: GatePolicy, funding: Any
+) -> list[str]:
+    """A perpetual session's funding and liquidations against research
+    (`perp_divergence`), and its booked rates against `funding`, the funding history the
+    promotion was judged on (None: not checked)."""
+    from nzeza.promotion.perp_divergence import off_history
+
+    out = report.perp.problems(report.init_cash, policy.max_tracking_error)
+    _, off = off_history(ledger, session_id, funding)
+    out += off[:3] + ([f"and {len(off) - 3} more rates off the history"] if len(off) > 3 else [])
+    return out
 
 
 def _perp_terms(terms: Mapping[str, Any] | None) -> tuple[float, ...] | None:
@@ -190,10 +205,12 @@ def paper_gate(
     holder: dict[str, Any] | None = None,
     sizing: Mapping[str, Any] | None = None,
     perp: Mapping[str, Any] | None = None,
+    funding: Any = None,
 ) -> Gate:
     """The paper gate of `strategy` (an instance: its identity and parameters). `sizing` (the
     binding's) is the vol targeting the session must have run with; `holder` receives the
-    judged session's id and divergence report."""
+    judged session's id and divergence report; `funding` (a perpetual's funding history, the
+    promotion's) is what a perpetual session's booked rates must be where it covers them."""
 
     def gate() -> GateResult:
         from nzeza.promotion.binding import strategy_of
@@ -221,6 +238,7 @@ def paper_gate(
                 cpcv_floor=cpcv_floor if isinstance(cpcv_floor, int | float) else None,
                 sizing=sizing,
                 perp=perp,
+                funding=funding,
             )
             if holder is not None and report is not None and "report" not in holder:
                 holder.update(session=sid, report=report)

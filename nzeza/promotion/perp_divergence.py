@@ -103,6 +103,40 @@ class PerpDivergence:
         return out
 
 
+def off_history(
+    ledger: Any, session_id: str, history: pd.Series | None, within_s: float = 60.0
+) -> tuple[int, list[str]]:
+    """The session's booked funding rates against a funding history (the one the promotion
+    was judged on): how many booked times the history has (within `within_s` seconds: Binance
+    stamps a funding time a few ms late), and each of those whose rate differs, as text."""
+    if history is None or not len(history):
+        return 0, []
+    from nzeza.research.perp import funding_series
+
+    rates = funding_series(history).sort_index()
+    times = pd.DatetimeIndex(rates.index).as_unit("ns").asi8
+    values = rates.to_numpy(dtype=float)
+    checked, off = 0, []
+    for row in ledger.funding_entries(session_id):
+        ts = int(row["ts"])
+        k = int(np.searchsorted(times, ts))
+        near = [j for j in (k - 1, k) if 0 <= j < len(times)]
+        if not near:
+            continue
+        j = min(near, key=lambda j: abs(int(times[j]) - ts))
+        if abs(int(times[j]) - ts) > within_s * 1e9:
+            continue
+        checked += 1
+        booked = float(row["rate"])
+        if abs(booked - values[j]) > 1e-12 * max(1.0, abs(values[j])):
+            when = pd.Timestamp(ts, unit="ns", tz="UTC")
+            off.append(
+                f"booked funding rate {row['rate']:f} at {when:%Y-%m-%d %H:%M:%S}, the funding "
+                f"history has {values[j]:.10g}"
+            )
+    return checked, off
+
+
 def is_perpetual(cfg: dict[str, Any]) -> bool:
     """Did the session trade a perpetual (its record has a `perp` section)?"""
     return bool(cfg.get("perp"))
@@ -216,6 +250,7 @@ __all__ = [
     "PerpDivergence",
     "booked_funding",
     "is_perpetual",
+    "off_history",
     "perp_report",
     "research_perp",
     "session_perpetual",

@@ -14,6 +14,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from support.perp_cases import START, LongShort
 
@@ -100,13 +101,21 @@ def run_session(tmp: Path, sid: str, venue_costs: Costs = COSTS) -> str:
     return url
 
 
-def judge(url: str) -> object:
+def judge(url: str, funding: pd.Series | None = None) -> object:
     binding = perp_record("binance", LEVERAGE, D("0.005"), D(20))
     with Ledger(url) as ledger:
         return paper_gate(
             ledger, LongShort(), GatePolicy(min_paper_bars=10), verdict=None, symbol=None,
-            costs=COSTS, perp=binding,
+            costs=COSTS, perp=binding, funding=funding,
         )()  # fmt: skip
+
+
+def history() -> pd.Series:
+    """The funding history the promotion was judged on: the stream's rates, stamped 3 ms late
+    as Binance stamps them."""
+    events = funding_events()
+    index = pd.to_datetime([e.ts + 3_000_000 for e in events], unit="ns", utc=True)
+    return pd.Series([float(e.rate) for e in events], index=index, name="funding_rate")
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +209,18 @@ def test_nzeza_divergence_prints_funding_and_liquidations(session) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "funding     session paid" in out.stdout and "liquidations session 0" in out.stdout
+
+
+def test_booked_rates_are_checked_against_the_promotions_funding_history(session) -> None:
+    """A session that booked other rates than the history the promotion was judged on (its
+    amounts consistent with them, so research on its own rows would agree) is refused."""
+    _, url = session
+    assert judge(url, history()).passed
+    other = history()
+    other.iloc[4] = 0.0003  # the venue's published rate at 04:20; the session booked -0.00005
+    gate = judge(url, other)
+    assert not gate.passed
+    assert (
+        "booked funding rate -0.00005 at 2024-01-01 04:20:00, the funding history has 0.0003"
+        in (gate.detail)
+    ), gate.detail
