@@ -23,6 +23,10 @@ currency; positive: the session did worse) into
               market price, signed against the order
     trades    the rest: missed and extra trades, other sizes, compounding
 
+A perpetual session is measured against `backtest_perp`'s rule at its leverage with the
+funding it booked, and its funding and liquidations are compared too
+(`nzeza.promotion.perp_divergence`).
+
 `nzeza divergence SESSION [--json]` prints it; the paper gate judges on it; the session's
 HTML report shows it.
 """
