@@ -224,3 +224,37 @@ def test_booked_rates_are_checked_against_the_promotions_funding_history(session
         "booked funding rate -0.00005 at 2024-01-01 04:20:00, the funding history has 0.0003"
         in (gate.detail)
     ), gate.detail
+
+
+def test_a_liquidated_session_and_research_both_count_the_liquidation(tmp_path) -> None:
+    """At 10× a long bought at 10,000 is liquidated by a trade at 9,040 (the liquidation case of
+    `tests/engine/test_perp_session.py`): one liquidation in the session and one in research."""
+    rows = [[10_000, 10_000], [10_000, 9_950, 9_960], [9_960, 9_100, 9_200], [9_200, 9_040, 9_100],
+            [9_100, 9_250], [9_250, 9_300], [9_300, 9_310]]  # fmt: skip
+    capture = tmp_path / "liq.jsonl"
+    lines = []
+    for bar, row in enumerate(rows):
+        for k, price in enumerate(row):
+            ts = T0 + bar * TF + (k + 1) * S
+            data = {"e": "trade", "E": ts // 10**6, "s": "BTCUSDT", "t": len(lines) + 1,
+                    "p": f"{price}.00", "q": "1.000", "T": ts // 10**6, "m": False}  # fmt: skip
+            lines.append(f"{ts} {json.dumps({'stream': 'btcusdt@trade', 'data': data})}")
+    capture.write_text("\n".join(lines) + "\n")
+    costs = Costs(0.0004, 0.0)
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    ledger = Ledger(url)
+    venue = DurablePaperVenue(tmp_path / "venue.sqlite", [perp()], costs)
+    cfg = SessionConfig(
+        "liq", LongShort(), "long_short", {}, perp(), costs, D(1_000), TF, risk=None,
+        leverage=D(10), record=session_record(f"replay:{capture}", "BTCUSDT", "1h", costs, 1_000),
+    )  # fmt: skip
+
+    async def trades():
+        async for trade in capture_trades([capture], "BTCUSDT"):
+            yield trade
+
+    assert asyncio.run(Session(cfg, ledger, venue).run(trades())).liquidations == 1
+    report = divergence(ledger, "liq", strategy=LongShort(), costs=costs)
+    ledger.close()
+    assert report.perp.session_liquidations == report.perp.research_liquidations == 1
+    assert "liquidations session 1, research 1" in str(report)
