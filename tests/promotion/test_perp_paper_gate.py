@@ -258,3 +258,30 @@ def test_a_liquidated_session_and_research_both_count_the_liquidation(tmp_path) 
     ledger.close()
     assert report.perp.session_liquidations == report.perp.research_liquidations == 1
     assert "liquidations session 1, research 1" in str(report)
+
+
+def test_promote_to_live_judges_the_booked_rates_on_its_funding_history(session, tmp_path) -> None:
+    """`promote(..., perp=PerpSetup(spec, 3, history))`: the paper gate gets the history."""
+    from nzeza.engine.tracking import bars_of, capture_prices
+    from nzeza.promotion import promote
+    from nzeza.research.perp import PerpSetup
+
+    tmp, _ = session
+    shutil.copy(tmp / "ledger.sqlite", tmp_path / "ledger.sqlite")
+    bars = bars_of(capture_prices([tmp / "tape.jsonl"], "BTCUSDT"), "1h")
+    other = history()
+    other.iloc[4] = 0.0003
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as ledger:
+
+        def paper(rates: pd.Series) -> object:
+            decision = promote(
+                ROOT / "notebooks" / "04_session.ipynb", "live",
+                strategy="support.perp_cases:LongShort", params={}, ledger=ledger, bars=bars,
+                costs=COSTS, policy=GatePolicy(min_paper_bars=10), venue="binance",
+                perp=PerpSetup(perp(), LEVERAGE, rates),
+            )  # fmt: skip
+            return next(g for g in decision.gates if g.name == "paper")
+
+        assert paper(history()).passed
+        refused = paper(other)
+    assert not refused.passed and "the funding history has 0.0003" in refused.detail
