@@ -170,7 +170,8 @@ def _divergence(args: argparse.Namespace) -> int:
 
     from nzeza.cli.args import finite
     from nzeza.domain import Costs
-    from nzeza.promotion.divergence import divergence, session_config
+    from nzeza.promotion.divergence import session_config
+    from nzeza.promotion.portfolio_divergence import session_divergence
     from nzeza.store import open_ledger
 
     with open_ledger(args.ledger) as ledger:
@@ -180,7 +181,7 @@ def _divergence(args: argparse.Namespace) -> int:
             fee = args.fee if args.fee is not None else cfg.get("fee", 0.001)
             slip = args.slippage if args.slippage is not None else cfg.get("slippage", 0.0005)
             costs = Costs(finite("--fee", fee, 0.0, 0.05), finite("--slippage", slip, 0.0, 0.05))
-        report = divergence(ledger, args.session, costs=costs)
+        report = session_divergence(ledger, args.session, costs=costs)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True))
         return 0
