@@ -198,6 +198,8 @@ class PortfolioSession:
             self.bars = AlignedBars(list(config.instruments), config.timeframe_ns)
             self.prices: dict[str, Decimal] = {}  # each symbol's last trade price
             self._stop = asyncio.Event()
+            self._task: asyncio.Task[Any] | None = None
+            self._in_feed = False  # waiting for the next trade (a stop may interrupt it)
             # a rebalance interrupted by the crash: its orders' instruments (set at the first
             # open after a resume, then cleared)
             self._resuming = resumed
@@ -214,9 +216,43 @@ class PortfolioSession:
         return self.last_bar_ts - (self.trader.warmup + 5) * self.cfg.timeframe_ns
 
     def stop(self, reason: str = "stop requested") -> None:
+        """Stop gracefully (safe from a signal handler); the first reason given is kept. A
+        session waiting for its feed (a quiet market, a feed that stalled) stops at once."""
         if not self._stop.is_set():
             self.report.stopped_by = reason
             self._stop.set()
+            if self._in_feed and self._task is not None:
+                self._task.cancel()  # interrupts only the wait for the next trade
+
+    def _killed(self) -> bool:
+        why = self.kill_switch()
+        if why:
+            self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
+        return bool(why)
+
+    async def _watch_kill(self) -> None:
+        """Between trades too: an idle feed must not keep a killed session alive."""
+        from nzeza.engine.session import KILL_POLL_S
+
+        while not self._stop.is_set():
+            await asyncio.sleep(KILL_POLL_S)
+            if self._in_feed and self._killed():
+                return
+
+    async def _next(self, it: Any) -> tuple[str, Any] | None:
+        """The next (symbol, trade) of the feed; None at its end or at a stop."""
+        self._in_feed = True
+        try:
+            return await anext(it)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if not self._stop.is_set() or self._task is None:
+                raise  # a cancellation that is not our graceful stop
+            self._task.uncancel()
+            return None
+        finally:
+            self._in_feed = False
 
     # -- the loop ---------------------------------------------------------------------------
     async def run(self, trades: AsyncIterable[tuple[str, Any]]) -> SessionReport:
@@ -251,13 +287,32 @@ class PortfolioSession:
             "portfolio session running",
             extra={"symbols": list(self.cfg.instruments), "resumed": self.report.resumed},
         )
-        async for sym, trade in trades:
-            if self._stop.is_set():
-                break
-            why = self.kill_switch()
-            if why:
-                self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
-                break
+        self._task = asyncio.current_task()
+        watcher = asyncio.ensure_future(self._watch_kill())
+        try:
+            await self._consume(aiter(trades))
+        finally:
+            self._task = None
+            watcher.cancel()
+        status = "stopped" if self._stop.is_set() else "finished"
+        snap = self.portfolio.snapshot()
+        marks = {s: self.prices.get(s, ZERO) for s in self.cfg.instruments}
+        eq, _, _ = self.trader.marks_value(marks)
+        self.report.final_equity = eq
+        self.ledger.audit(
+            "session_stop",
+            {"reason": self.report.stopped_by, "equity": str(eq), "cash": str(snap.cash)},
+            sid,
+        )
+        self.ledger.set_session_status(sid, status, reason=self.report.stopped_by)
+        return self.report
+
+    async def _consume(self, it: Any) -> None:
+        while not self._stop.is_set():
+            item = await self._next(it)
+            if item is None or self._killed():
+                return
+            sym, trade = item
             ts = trade.ts_ns or 0
             for start, bars in self.bars.on_trade(sym, trade.price, trade.size, ts):
                 self._on_closed(start, bars)
@@ -272,18 +327,6 @@ class PortfolioSession:
                     await self._execute_open(ts)
                 else:
                     self.trader.skip_open()  # executed before the restart
-        status = "stopped" if self._stop.is_set() else "finished"
-        snap = self.portfolio.snapshot()
-        marks = {s: self.prices.get(s, ZERO) for s in self.cfg.instruments}
-        eq, _, _ = self.trader.marks_value(marks)
-        self.report.final_equity = eq
-        self.ledger.audit(
-            "session_stop",
-            {"reason": self.report.stopped_by, "equity": str(eq), "cash": str(snap.cash)},
-            sid,
-        )
-        self.ledger.set_session_status(sid, status, reason=self.report.stopped_by)
-        return self.report
 
     def _on_closed(self, start: int, bars: dict[str, dict[str, float]]) -> None:
         if self.last_bar_ts is not None and start <= self.last_bar_ts:

@@ -221,14 +221,12 @@ def promote(
     if is_portfolio(cls):
         from nzeza.strategies.portfolio import panel_symbols
 
-        if target == "live":
+        if target == "live" and len([p for p in symbol.split(",") if p.strip()]) < 2:
             raise ValidationError(
-                "strategy",
-                name,
-                "is a portfolio strategy: it is promoted to paper only (verdict, lookahead on "
-                "every symbol's weights, order-for-order parity); a live promotion needs the "
-                "paper gate, which measures a single-symbol session against research, and live "
-                "portfolio sessions, neither of which exists for portfolios yet",
+                "symbol",
+                symbol,
+                f"{name} is a portfolio strategy: a live promotion names every symbol the live "
+                "session trades, in order (e.g. BTC/USDT,ETH/USDT)",
             )
         portfolio_symbols = panel_symbols(bars, "bars")  # its gates run on the panel
     if target == "live" and not venue:
@@ -254,8 +252,8 @@ def promote(
         vol_targeting=vol_targeting,
         risk=risk,
     )
-    if portfolio_symbols is not None:  # the run trades every symbol of the panel
-        binding["symbol"] = ",".join(portfolio_symbols)
+    if portfolio_symbols is not None and target != "live":
+        binding["symbol"] = ",".join(portfolio_symbols)  # paper trades the panel's symbols
     gates: dict[str, Gate] = {
         "verdict": verdict_gate(cls, full, ledger, policy, timeframe),
         "lookahead": lookahead_gate(instance, bars, progress),

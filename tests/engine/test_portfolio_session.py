@@ -299,7 +299,7 @@ def test_cli_refusals_are_typed_and_name_the_flag(tmp_path, capsys, monkeypatch)
         (["paper", "sma_cross", "--symbol", "BTCUSDT,ETHUSDT"], "one symbol"),
         (["paper", "cross_sectional_momentum", "--feed", "capture:binance_btcusdt"], "--feed"),
         (["paper", "cross_sectional_momentum", "--symbol", "ETHUSDT,BTCUSDT"], "holds"),
-        (["live", "cross_sectional_momentum", "--confirm", "x"], "paper sessions only"),
+        (["live", "cross_sectional_momentum", "--confirm", "x"], "not promoted to live"),
     ]
     for args, words in cases:
         capsys.readouterr()
