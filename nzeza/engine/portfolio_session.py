@@ -38,7 +38,7 @@ from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
 from nzeza.engine.rebalance import PortfolioTrader
-from nzeza.engine.recovery import rebuild
+from nzeza.engine.recovery import mark_filled_intents, rebuild
 from nzeza.engine.session import SessionReport
 from nzeza.engine.trader import Intent
 from nzeza.errors import ValidationError, clip
@@ -279,10 +279,7 @@ class PortfolioSession:
             mine = [i for i in unfilled if i["instrument_id"] == self.cfg.instruments[sym].id]
             await flow.reconcile(mine, None)
         if self.report.resumed:  # killed between a fill and marking its intent done
-            filled = {f.order_id for f in self.ledger.fills(sid)}
-            for row in self.ledger.intents(sid):
-                if row["status"] == "journaled" and row["client_order_id"] in filled:
-                    self.ledger.mark_intent(row["client_order_id"], "done")
+            mark_filled_intents(self.ledger, sid)
         log.info(
             "portfolio session running",
             extra={"symbols": list(self.cfg.instruments), "resumed": self.report.resumed},

@@ -293,8 +293,13 @@ class Session:
 
     # -- recovery ---------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
+        """Reconcile with the venue before running (`OrderFlow.reconcile`); an intent a crash
+        left `journaled` after its fill was booked is marked done."""
         await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
+        if self.report.resumed:
+            from nzeza.engine.recovery import mark_filled_intents
+
+            mark_filled_intents(self.ledger, self.cfg.session_id)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
