@@ -122,11 +122,12 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
     from nzeza.engine.session import install_signal_handlers
     from nzeza.promotion.live_check import check_plan
 
-    if plan.metrics_port is not None:
-        print("note: /metrics and /healthz are not served for portfolio sessions yet", flush=True)
     async with open_portfolio_session(plan, settings, live_check=check_plan) as opened:
         session = opened.session
         sid = session.cfg.session_id
+        if opened.server_url is not None:
+            url = opened.server_url
+            print(f"metrics and health on {url}/metrics and {url}/healthz", flush=True)
         install_signal_handlers(session)
         state = "resuming" if session.report.resumed else "starting"
         print(

@@ -79,6 +79,7 @@ class OpenPortfolioSession:
     feed_name: str
     symbols: list[str]
     log_file: Path
+    server_url: str | None = None  # /metrics and /healthz, when `plan.metrics_port` is set
 
 
 async def live_portfolio_parts(
@@ -120,6 +121,29 @@ async def live_cash(venue: Any, instruments: dict[str, Any], costs: Any, setting
     return await Account(venue, first, costs, settings.risk.account_fraction).start()
 
 
+def portfolio_health(session: Any, ledger: Any, breakers: list[Any]) -> Any:
+    """The /healthz components of a running portfolio session: trades arriving, the venue
+    reachable, the ledger writable (a read-only probe on its own connections), every symbol's
+    feed breaker closed, the session not stopping."""
+    from nzeza.ops.health import CachedCheck, Health
+    from nzeza.store.probe import probe
+
+    health = Health()
+    health.register("feed", session.feed_health)
+    health.register("venue", session.venue_health)
+    health.register("ledger", CachedCheck(probe(ledger)))
+
+    def breaker_check() -> tuple[bool, str]:
+        if not breakers:
+            return True, "no network feed"
+        states = [b.state.value for b in breakers]
+        return all(s != "open" for s in states), ", ".join(states)
+
+    health.register("breaker", breaker_check)
+    health.register("session", session.session_health)
+    return health
+
+
 @contextlib.asynccontextmanager
 async def open_portfolio_session(
     plan: Any, settings: Any, live_check: Callable[[Any, Any, Any], None] | None = None
@@ -130,9 +154,11 @@ async def open_portfolio_session(
     from nzeza.engine.aligned import merge_trades
     from nzeza.engine.lifecycle import kill_check, refuse_if_killed
     from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
-    from nzeza.engine.runner import session_instrument, trade_source
+    from nzeza.engine.runner import feed_breaker, session_instrument, trade_source
     from nzeza.feeds.bars import timeframe_ns
+    from nzeza.ops.health import OpsServer
     from nzeza.ops.logging import configure_logging
+    from nzeza.ops.metrics import Metrics
     from nzeza.store import open_ledger
     from nzeza.store.locks import SessionLock
     from nzeza.venues.factory import paper_venue
@@ -147,6 +173,8 @@ async def open_portfolio_session(
     session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
     ledger = open_ledger(plan.ledger_url)
     venue: Any = None
+    server: Any = None
+    metrics = Metrics()
     try:
         lock = SessionLock(ledger, session_id).acquire()
     except BaseException:
@@ -197,17 +225,41 @@ async def open_portfolio_session(
             risk=settings.risk,
         )
         session = PortfolioSession(
-            cfg, ledger, venue, kill_switch=kill_check(settings.runs_dir, session_id), lock=lock
+            cfg,
+            ledger,
+            venue,
+            kill_switch=kill_check(settings.runs_dir, session_id),
+            lock=lock,
+            metrics=metrics,
         )
         start = session.resume_from_ns()
+        breakers = [feed_breaker(spec, metrics) for spec in specs]
         feeds = {
             s: trade_source(
-                spec, start, pace=plan.pace, ssl_context=ssl_context, live=plan.mode == "live"
+                spec,
+                start,
+                metrics=metrics,
+                breaker=breaker,
+                pace=plan.pace,
+                ssl_context=ssl_context,
+                live=plan.mode == "live",
             )
-            for s, spec in zip(symbols, specs, strict=True)
+            for s, spec, breaker in zip(symbols, specs, breakers, strict=True)
         }
-        yield OpenPortfolioSession(session, merge_trades(feeds), feed_name, symbols, log_file)
+        if plan.metrics_port is not None:
+            health = portfolio_health(session, ledger, [b for b in breakers if b is not None])
+            server = OpsServer(metrics, health, port=plan.metrics_port).start()
+        yield OpenPortfolioSession(
+            session,
+            merge_trades(feeds),
+            feed_name,
+            symbols,
+            log_file,
+            server.url if server is not None else None,
+        )
     finally:
+        if server is not None:
+            server.stop()
         lock.release()
         if venue is not None:
             await venue.close()
@@ -221,6 +273,7 @@ __all__ = [
     "live_cash",
     "live_portfolio_parts",
     "open_portfolio_session",
+    "portfolio_health",
     "portfolio_symbols",
     "symbol_feeds",
 ]

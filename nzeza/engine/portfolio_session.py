@@ -182,6 +182,11 @@ class PortfolioSession:
                 )
                 for sym, inst in config.instruments.items()
             }
+            self.metrics = metrics
+            self.state = "starting"  # running, then finished, stopped or failed
+            self._last_trade_wall: float | None = None
+            self._day: int | None = None
+            self._day_start_equity = config.init_cash
             self.gate = None
             if config.risk is not None:
                 self.gate = PortfolioRiskGate(
@@ -207,6 +212,68 @@ class PortfolioSession:
         except BaseException:
             self.lock.release()
             raise
+
+    # -- operations (/metrics, /healthz) ----------------------------------------------------
+    def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
+        """Healthy while trades keep arriving (the /healthz "feed" component)."""
+        if self._last_trade_wall is None:
+            return False, {"last_trade_age_s": None}
+        age = time.monotonic() - self._last_trade_wall
+        return age <= max_age_s, {"last_trade_age_s": round(age, 3)}
+
+    def venue_health(self) -> tuple[bool, str]:
+        """The /healthz "venue" component: did the last call of every symbol's orders get
+        through?"""
+        checks = [flow.venue_health() for flow in self.flows.values()]
+        bad = [detail for ok, detail in checks if not ok]
+        return (not bad, bad[0] if bad else checks[0][1])
+
+    def session_health(self) -> tuple[bool, str]:
+        """The /healthz "session" component: running (not stopping, not ended)."""
+        return self.state == "running" and not self._stop.is_set(), self.state
+
+    def _day_baseline(self, ts: int) -> Decimal:
+        """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
+        from nzeza.domain.numbers import NS_PER_DAY
+
+        day = ts // NS_PER_DAY
+        if day != self._day:
+            self._day = day
+            curve = self.ledger.equity_curve(self.cfg.session_id)
+            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
+            self._day_start_equity = before[-1] if before else self.cfg.init_cash
+        return self._day_start_equity
+
+    def _export(self, marks: dict[str, Decimal], eq: Decimal, end_ns: int) -> None:
+        """The gauges of a closed bar: equity, daily PnL, positions and exposure per symbol."""
+        m = self.metrics
+        if m is None:
+            return
+        snap = self.portfolio.snapshot()
+        m.bars.inc()
+        m.equity.set(float(eq))
+        m.open_positions.set(len(snap.open_positions()))
+        m.bar_lag.set(max(0.0, time.time() - end_ns / 1e9))
+        m.daily_pnl.set(float(eq - self._day_baseline(end_ns - self.cfg.timeframe_ns)))
+        for sym, inst in self.cfg.instruments.items():
+            qty = snap.position(inst.id).quantity
+            m.position.labels(sym).set(float(qty))
+            value = qty * marks.get(sym, ZERO)
+            m.exposure.labels(sym).set(float(value / eq) if eq else 0.0)
+
+    def _init_gauges(self) -> None:
+        """Every gauge of the session with a value from the start (exported before any bar)."""
+        m = self.metrics
+        if m is None:
+            return
+        snap = self.portfolio.snapshot()
+        m.open_positions.set(len(snap.open_positions()))
+        m.daily_pnl.set(0.0)
+        for sym, inst in self.cfg.instruments.items():
+            m.position.labels(sym).set(float(snap.position(inst.id).quantity))
+            m.exposure.labels(sym).set(0.0)
+            m.orders_submitted.labels(self.venue.name)
+            m.orders_filled.labels(self.venue.name)
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -264,6 +331,7 @@ class PortfolioSession:
             except BaseException as exc:
                 reason = clip(f"{type(exc).__name__}: {exc}", 300)
                 self.report.stopped_by = f"failed: {reason}"
+                self.state = "failed"
                 try:
                     self.ledger.set_session_status(self.cfg.session_id, "failed", reason)
                 except Exception:  # the ledger itself may be what failed
@@ -284,6 +352,8 @@ class PortfolioSession:
             "portfolio session running",
             extra={"symbols": list(self.cfg.instruments), "resumed": self.report.resumed},
         )
+        self._init_gauges()
+        self.state = "running"
         self._task = asyncio.current_task()
         watcher = asyncio.ensure_future(self._watch_kill())
         try:
@@ -292,6 +362,7 @@ class PortfolioSession:
             self._task = None
             watcher.cancel()
         status = "stopped" if self._stop.is_set() else "finished"
+        self.state = status
         snap = self.portfolio.snapshot()
         marks = {s: self.prices.get(s, ZERO) for s in self.cfg.instruments}
         eq, _, _ = self.trader.marks_value(marks)
@@ -310,6 +381,7 @@ class PortfolioSession:
             if item is None or self._killed():
                 return
             sym, trade = item
+            self._last_trade_wall = time.monotonic()
             ts = trade.ts_ns or 0
             for start, bars in self.bars.on_trade(sym, trade.price, trade.size, ts):
                 self._on_closed(start, bars)
@@ -340,6 +412,7 @@ class PortfolioSession:
         sid = self.cfg.session_id
         self.ledger.record_equity(sid, start, eq, self.portfolio.snapshot().cash, gross, net)
         self.ledger.mark_bar(sid, start)
+        self._export(marks, eq, start + self.cfg.timeframe_ns)
         crash_point("after_bar")
         self.last_bar_ts = start
 
