@@ -198,7 +198,9 @@ class PortfolioSession:
                     session_id=sid,
                     metrics=metrics,
                 )
-                if not resumed:
+                if resumed:  # the day's loss and the order-rate window go on
+                    self.gate.restore(config.init_cash, self.recovered.last_bar_ts)
+                else:
                     record_loosened(ledger, sid, config.risk, config.init_cash)
             self.bars = AlignedBars(list(config.instruments), config.timeframe_ns)
             self.prices: dict[str, Decimal] = {}  # each symbol's last trade price
