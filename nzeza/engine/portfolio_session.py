@@ -157,6 +157,13 @@ class PortfolioSession:
                 config=record,
             )
             self.report = SessionReport(sid, resumed=resumed)
+            if resumed:  # the cash it started with (a live one reads today's account otherwise)
+                import json
+
+                row = ledger.session(sid) or {}
+                start = json.loads(row.get("initial_balances") or "{}").get(config.quote)
+                if start is not None:
+                    config.init_cash = Decimal(start)
             instruments = list(config.instruments.values())
             self.recovered = rebuild(ledger, sid, instruments)
             self.portfolio: Portfolio = self.recovered.portfolio

@@ -156,6 +156,36 @@ def test_a_live_portfolio_session_trades_every_symbol_on_the_venue(
     assert [(o["side"], o["quantity"]) for o in sim.refused] == []
 
 
+def test_a_stopped_live_portfolio_session_resumes_from_its_ledger(
+    tmp_path, tls_portfolio_venue
+) -> None:
+    """Stopped and started again with the same id: it resumes (the account now holds what the
+    first run bought: its starting cash stays the recorded one), sends no order twice, and the
+    ledger still matches the venue."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    grant_live(url, "cross_sectional_momentum", PARAMS, symbol=SYMBOLS, timeframe="5s")
+    code, _, err = live(tmp_path, tls_portfolio_venue, "lr", SYMBOLS, wait_bars=15)
+    assert code == 0, err[-3000:]
+    with Ledger(url) as led:
+        start = led.session("lr")["initial_balances"]
+        before = len(led.intents("lr"))
+    assert before > 0
+    code, out, err = live(tmp_path, tls_portfolio_venue, "lr", SYMBOLS, wait_bars=WAIT_BARS)
+    assert code == 0, err[-3000:]
+    assert "resuming live portfolio session lr" in out
+    sim = tls_portfolio_venue["sim"]
+    with Ledger(url) as led:
+        intents = led.intents("lr")
+        fills = led.fills("lr")
+        assert led.session("lr")["initial_balances"] == start
+        assert led.verify_audit().ok
+    assert len(intents) > before
+    sent = [o["clientOrderId"] for o in sim.orders.values()]
+    assert len(sent) == len(set(sent))
+    assert sorted(sent) == sorted(i["client_order_id"] for i in intents if i["status"] == "done")
+    assert sorted(f.trade_id for f in fills) == sorted(str(t["id"]) for t in sim.trades)
+
+
 @pytest.mark.parametrize(
     ("symbols", "env", "named"),
     [
