@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument
 from nzeza.domain.intent import OrderIntent
+from nzeza.engine.riskgate import restore_risk_state
 from nzeza.errors import RiskRejected
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.risk import Action, Decision, RiskConfig, RiskContext, RiskEngine
@@ -160,46 +161,9 @@ class PortfolioRiskGate:
         return bool(flatten)
 
     def restore(self, init_cash: Decimal, last_bar_ts: int | None) -> None:
-        """A resumed session's risk state from the ledger, as an uninterrupted run had it at
-        `last_bar_ts` (the last bar it processed):
-
-        - the daily-loss breaker's period: its baseline is the PnL at the period's first
-          aligned close (the equity snapshot of that bar − the starting cash: the same marks
-          the breaker was fed), its limit resolved on that equity when given as a share, and
-          tripped when the ledger records it tripping in that period;
-        - the order-rate window: the exchange times of the orders sent within one window of
-          the newest (each order's first fill: a paper fill is stamped with the trade that
-          priced it, a venue's with its own time)."""
-        if self.ledger is None or self.session_id is None or last_bar_ts is None:
-            return
-        breaker = self.engine.breaker
-        if breaker is not None:
-            key = breaker._key(last_bar_ts)
-            curve = self.ledger.equity_curve(self.session_id)
-            first = next((eq for ts, eq in curve if breaker._key(ts) == key), None)
-            if first is not None:
-                from nzeza.risk.config import EquityShare
-
-                breaker.period_key, breaker.baseline = key, Decimal(first) - init_cash
-                share = self.config.daily_loss_limit
-                if isinstance(share, EquityShare):
-                    breaker.limit = share.resolve(Decimal(first))
-                trips = [
-                    e["ts"]
-                    for e in self.ledger.risk_events(self.session_id)
-                    if e["check_name"] == "daily_loss"
-                    and str(e["detail"]).startswith("breaker tripped:")
-                    and breaker._key(e["ts"]) == key
-                ]
-                if trips:
-                    breaker.tripped, breaker.tripped_at_ns = True, trips[0]
-        sent: dict[str, int] = {}
-        for fill in self.ledger.fills(self.session_id):
-            sent.setdefault(fill.order_id, int(fill.ts))
-        if sent:
-            newest = max(sent.values())
-            window = int(self.config.rate_window_s * 1e9)
-            self.engine._sent.extend(sorted(t for t in sent.values() if t > newest - window))
+        """A resumed session's risk state from the ledger (`riskgate.restore_risk_state`)."""
+        if self.ledger is not None and self.session_id is not None:
+            restore_risk_state(self.engine, self.ledger, self.session_id, init_cash, last_bar_ts)
 
     def decide(
         self,
