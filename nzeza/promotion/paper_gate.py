@@ -14,8 +14,9 @@ that meets every condition counts:
   `max_trade_mismatch` of the research trades, and the session's annualised Sharpe not below
   the verdict's CPCV 5th percentile (when the session has `min_paper_bars` bars). A portfolio
   session is measured against the shared-cash backtest of the panel rebuilt from its feed
-  (`nzeza.promotion.portfolio_divergence`): trades per (decision bar, symbol, side) over every
-  symbol, slippage over every symbol's fills.
+  (`nzeza.promotion.portfolio_divergence`): the portfolio's and each symbol's tracking error
+  (its position value) within `max_tracking_error`, trades per (decision bar, symbol, side) over
+  every symbol, slippage over every symbol's fills.
 
 A refusal names the session, the failed conditions and the attribution of the gap.
 """
@@ -113,6 +114,14 @@ def judge_session(
             f"tracking error {report.tracking_error:.2e} > {policy.max_tracking_error:.0e} "
             f"against research on the same bars"
         )
+    table = getattr(report, "symbols", None)  # a portfolio session: each symbol's own
+    if table is not None:
+        for sym, te in table["tracking_error"].items():
+            if te > policy.max_tracking_error:
+                problems.append(
+                    f"{sym} tracking error {te:.2e} > {policy.max_tracking_error:.0e} (its "
+                    "position value against research's)"
+                )
     if report.excess_slippage_bps > policy.max_excess_slippage_bps:
         problems.append(
             f"realised slippage {report.realised_slippage_bps:.1f} bps is "

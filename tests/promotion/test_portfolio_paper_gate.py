@@ -142,6 +142,10 @@ def test_the_gate_refuses_another_set_of_symbols_and_another_timeframe(good) -> 
         )
         short, _ = judge(ledger, policy=GatePolicy(min_paper_bars=10_000, min_paper_days=7))
         assert not short.passed and "bars < 10000" in short.detail
+        tight = GatePolicy(min_paper_bars=60, min_paper_days=7, max_tracking_error=1e-9)
+        each, _ = judge(ledger, policy=tight)  # every symbol's own tracking error is judged
+        assert not each.passed
+        assert "BTCUSDT tracking error" in each.detail and "ETHUSDT tracking error" in each.detail
         plant_verdict(ledger, timeframe="1h")  # the newest verdict rules
         hourly, _ = judge(ledger)
     assert not hourly.passed and "ran on 5s bars, the verdict is on 1h bars" in hourly.detail
