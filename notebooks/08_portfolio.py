@@ -23,8 +23,8 @@
 # the group (strategy family, panel fingerprint, timeframe), a walk-forward validation with its
 # verdict (deflated Sharpe over the group's trial count, PBO, CPCV) and the lookahead check on the
 # weights of every symbol. The engine runs the same strategy over the panel (`replay == backtest`,
-# order for order) and in paper sessions over several symbols; promotion goes to paper (live is
-# refused: no live portfolio sessions yet).
+# order for order) and in paper and live sessions over several symbols; promotion goes to paper,
+# then to live once a paper session of the run agrees with research (the paper gate).
 #
 # The trials and the verdict go to a scratch ledger of its own (a temporary folder, removed at the
 # end), so the notebook gives the same answer every time; set `ledger_url` to keep them in yours.
@@ -149,8 +149,11 @@ print(look)
 # (the trailing `warmup` rows at every bar, what a session sees) must equal the backtest order
 # for order. This strategy rebalances on a calendar: where `bitstamp_1d` has a 13-day hole
 # (2019-03-19 → 2019-04-01) a window of `warmup` rows can hold no rebalance day, so the windowed
-# replay may differ there and the parity gate says so. To live, a portfolio strategy is refused
-# with its reason.
+# replay may differ there and the parity gate says so. To live, the promotion names the symbols the
+# live session trades, in order, and needs the paper gate too: a paper portfolio session of this
+# run measured against research on the panel rebuilt from its feed (per symbol and for the
+# portfolio, `nzeza divergence SESSION`). There is none in this scratch ledger, so it is refused
+# and says why; naming one symbol is refused outright.
 
 # %%
 from nzeza.errors import ValidationError
@@ -159,11 +162,15 @@ from nzeza.promotion import promote
 decision = promote("08_portfolio.ipynb", "paper", strategy=strategy, params=chosen.params,
                    ledger=ledger, bars=panel, costs=costs)
 print(decision)
+live = promote("08_portfolio.ipynb", "live", strategy=strategy, params=chosen.params,
+               ledger=ledger, bars=panel, costs=costs, venue="binance", symbol="BTC/USDT,ETH/USDT")
+print(f"live binds {live.binding['symbol']} on {live.binding['venue']}: passed {live.passed}")
+print(next(g for g in live.gates if g.name == "paper"))
 try:
     promote("08_portfolio.ipynb", "live", strategy=strategy, params=chosen.params, ledger=ledger,
-            bars=panel, costs=costs, venue="binance")
+            bars=panel, costs=costs, venue="binance", symbol="BTC/USDT")
 except ValidationError as exc:
-    print(f"live: refused: {exc}")
+    print(f"live on one symbol: refused: {exc}")
 
 # %%
 import shutil

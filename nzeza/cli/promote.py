@@ -190,7 +190,8 @@ def _divergence(args: argparse.Namespace) -> int:
 
     from nzeza.cli.args import finite, maker_taker_flags
     from nzeza.errors import ValidationError
-    from nzeza.promotion.divergence import divergence, recorded_costs, session_config
+    from nzeza.promotion.divergence import recorded_costs, session_config
+    from nzeza.promotion.portfolio_divergence import session_divergence
     from nzeza.store import open_ledger
 
     maker_taker_flags(args)  # --maker-fee/--taker-fee checked before the ledger is opened
@@ -216,7 +217,7 @@ def _divergence(args: argparse.Namespace) -> int:
                 strategy = resolve_strategy(family, args.params)[0]
             except TypeError as exc:
                 raise ValidationError("--params", " ".join(args.params), str(exc)) from None
-        report = divergence(ledger, args.session, costs=costs, strategy=strategy)
+        report = session_divergence(ledger, args.session, costs=costs, strategy=strategy)
     if args.json:
         print(json.dumps(report.to_dict(), sort_keys=True))
         return 0

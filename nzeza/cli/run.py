@@ -160,19 +160,22 @@ def perp_session_report(ledger: Any, session_id: str, path: str) -> Any:
 
 
 async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | None = None) -> int:
-    """`nzeza paper PORTFOLIO_STRATEGY --symbol A,B`: one session over every symbol."""
+    """`nzeza paper|live PORTFOLIO_STRATEGY --symbol A,B`: one session over every symbol (live:
+    after every live gate, `nzeza.promotion.live_check.check_plan`)."""
     from nzeza.engine.portfolio_runner import open_portfolio_session
     from nzeza.engine.session import install_signal_handlers
+    from nzeza.promotion.live_check import check_plan
 
-    if plan.metrics_port is not None:
-        print("note: /metrics and /healthz are not served for portfolio sessions yet", flush=True)
-    async with open_portfolio_session(plan, settings) as opened:
+    async with open_portfolio_session(plan, settings, live_check=check_plan) as opened:
         session = opened.session
         sid = session.cfg.session_id
+        if opened.server_url is not None:
+            url = opened.server_url
+            print(f"metrics and health on {url}/metrics and {url}/healthz", flush=True)
         install_signal_handlers(session)
         state = "resuming" if session.report.resumed else "starting"
         print(
-            f"{state} paper portfolio session {sid}: {plan.strategy_name} {plan.params} on "
+            f"{state} {plan.mode} portfolio session {sid}: {plan.strategy_name} {plan.params} on "
             f"{', '.join(opened.symbols)} from {opened.feed_name} ({plan.timeframe} bars, "
             f"shared cash); log {opened.log_file}",
             flush=True,
@@ -191,7 +194,7 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
             from nzeza.notebook.portfolio_report import session_frames
             from nzeza.notebook.report import Report
 
-            rep = Report(f"{plan.strategy_name}: paper portfolio session {sid}")
+            rep = Report(f"{plan.strategy_name}: {plan.mode} portfolio session {sid}")
             rep.text(f"{plan.strategy_name} {plan.params} on {', '.join(opened.symbols)}")
             rep.portfolio(session_frames(session.ledger, sid))
             print(f"report written to {rep.write(html)}", flush=True)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument
 from nzeza.domain.intent import OrderIntent
+from nzeza.engine.riskgate import restore_risk_state
 from nzeza.errors import RiskRejected
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.risk import Action, Decision, RiskConfig, RiskContext, RiskEngine
@@ -158,6 +159,11 @@ class PortfolioRiskGate:
                 "daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns
             )
         return bool(flatten)
+
+    def restore(self, init_cash: Decimal, last_bar_ts: int | None) -> None:
+        """A resumed session's risk state from the ledger (`riskgate.restore_risk_state`)."""
+        if self.ledger is not None and self.session_id is not None:
+            restore_risk_state(self.engine, self.ledger, self.session_id, init_cash, last_bar_ts)
 
     def decide(
         self,

@@ -10,19 +10,24 @@ one of:
 - `capture:NAME,NAME`: one bundled capture per symbol, in the symbols' order;
 - `replay:FILE,FILE`: one capture file per symbol, in the symbols' order.
 
-Paper only: a live portfolio session is refused (no promotion can name one yet).
+Live (`plan.mode == "live"`): every live gate first (`live_check(settings, ledger, plan)`:
+`nzeza.promotion.live_check.check_plan`, whose binding names every symbol in order, the
+portfolio risk limits among the risk settings), then one venue adapter holding every symbol's
+instrument (from the venue's own markets), one trade stream per symbol from the venue's own
+feed, and the starting cash read from the account (`risk.account_fraction` of its free quote;
+`--cash` is refused as in single-symbol live sessions).
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nzeza.errors import ValidationError
+from nzeza.errors import LiveTradingNotAllowed, ValidationError
 
 DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT"
 DEFAULT_FEED = "capture:binance_btcusdt,binance_ethusdt"
@@ -74,41 +79,102 @@ class OpenPortfolioSession:
     feed_name: str
     symbols: list[str]
     log_file: Path
+    server_url: str | None = None  # /metrics and /healthz, when `plan.metrics_port` is set
+
+
+async def live_portfolio_parts(
+    settings: Any, symbols: list[str]
+) -> tuple[Any, dict[str, Any], list[Any], Any]:
+    """The live venue adapter, every symbol's instrument from the venue's own markets, one
+    feed spec per symbol on the venue's trade stream, and the feed's TLS context. Call only
+    after every live gate passed."""
+    from nzeza.engine.feedspec import FeedSpec
+    from nzeza.engine.live import tls_context
+    from nzeza.errors import ConfigError
+    from nzeza.feeds.streams import wire_symbol
+    from nzeza.venues.factory import build_venue, find_instrument
+
+    name = settings.live_venue
+    venue = build_venue(settings, name, live=True)
+    try:
+        markets = await venue.load_markets()
+        instruments = {s: find_instrument(markets, s, name) for s in symbols}
+        url = settings.venue(name).endpoint(name, "ws_url")
+        if url is None:
+            raise ConfigError(f"NZEZA_{name.upper()}__WS_URL", "no trade stream endpoint")
+    except BaseException:
+        await venue.close()
+        raise
+    specs = [
+        FeedSpec("venue", wire_symbol(name, f"{i.base}/{i.quote}"), url=url, venue=name)
+        for i in instruments.values()
+    ]
+    return venue, instruments, specs, tls_context(settings)
+
+
+async def live_cash(venue: Any, instruments: dict[str, Any], costs: Any, settings: Any) -> Any:
+    """A live portfolio's starting cash: `risk.account_fraction` of the account's free quote
+    (the symbols share one quote currency); no free quote, no session."""
+    from nzeza.engine.account import Account
+
+    first = next(iter(instruments.values()))
+    return await Account(venue, first, costs, settings.risk.account_fraction).start()
+
+
+def portfolio_health(session: Any, ledger: Any, breakers: list[Any]) -> Any:
+    """The /healthz components of a running portfolio session: trades arriving, the venue
+    reachable, the ledger writable (a read-only probe on its own connections), every symbol's
+    feed breaker closed, the session not stopping."""
+    from nzeza.ops.health import CachedCheck, Health
+    from nzeza.store.probe import probe
+
+    health = Health()
+    health.register("feed", session.feed_health)
+    health.register("venue", session.venue_health)
+    health.register("ledger", CachedCheck(probe(ledger)))
+
+    def breaker_check() -> tuple[bool, str]:
+        if not breakers:
+            return True, "no network feed"
+        states = [b.state.value for b in breakers]
+        return all(s != "open" for s in states), ", ".join(states)
+
+    health.register("breaker", breaker_check)
+    health.register("session", session.session_health)
+    return health
 
 
 @contextlib.asynccontextmanager
-async def open_portfolio_session(plan: Any, settings: Any) -> AsyncIterator[OpenPortfolioSession]:
+async def open_portfolio_session(
+    plan: Any, settings: Any, live_check: Callable[[Any, Any, Any], None] | None = None
+) -> AsyncIterator[OpenPortfolioSession]:
     """Assemble the portfolio session `plan` (a `runner.SessionPlan`) describes; everything it
-    opened is closed on exit. The session id is locked first; a killed session refuses."""
+    opened is closed on exit. The session id is locked first; a killed session refuses; live
+    runs `live_check(settings, ledger, plan)` first (none given: live refuses)."""
     from nzeza.engine.aligned import merge_trades
     from nzeza.engine.lifecycle import kill_check, refuse_if_killed
     from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
-    from nzeza.engine.runner import session_instrument, trade_source
+    from nzeza.engine.runner import feed_breaker, session_instrument, trade_source
     from nzeza.feeds.bars import timeframe_ns
+    from nzeza.ops.health import OpsServer
     from nzeza.ops.logging import configure_logging
+    from nzeza.ops.metrics import Metrics
     from nzeza.store import open_ledger
     from nzeza.store.locks import SessionLock
     from nzeza.venues.factory import paper_venue
 
-    if plan.mode != "paper":
-        raise ValidationError(
-            "mode",
-            plan.mode,
-            "portfolio strategies run in paper sessions only (no promotion names one for live)",
-        )
+    if plan.mode not in ("paper", "live"):
+        raise ValidationError("mode", plan.mode, "must be paper or live")
     if plan.vol_targeting is not None:
         raise ValidationError("--vol-target", plan.vol_targeting.target_vol, "single-symbol only")
-    if plan.cash is None:
+    if plan.mode == "paper" and plan.cash is None:
         raise ValidationError("cash", None, "a paper session needs its starting cash")
     symbols = portfolio_symbols(plan.symbol)
-    feed_name = plan.feed or DEFAULT_FEED
-    specs = symbol_feeds(feed_name, symbols, settings)
-    instruments = {
-        s: session_instrument(spec.symbol) for s, spec in zip(symbols, specs, strict=True)
-    }
     session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
     ledger = open_ledger(plan.ledger_url)
     venue: Any = None
+    server: Any = None
+    metrics = Metrics()
     try:
         lock = SessionLock(ledger, session_id).acquire()
     except BaseException:
@@ -116,8 +182,26 @@ async def open_portfolio_session(plan: Any, settings: Any) -> AsyncIterator[Open
         raise
     try:
         refuse_if_killed(settings.runs_dir, session_id)
-        venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-        venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
+        ssl_context = None
+        if plan.mode == "live":
+            if live_check is None:
+                raise LiveTradingNotAllowed(
+                    ["no live check was given: live sessions start through `nzeza live`, which "
+                     "checks every gate (nzeza.promotion.live_check.check_plan)"]
+                )  # fmt: skip
+            live_check(settings, ledger, plan)  # every gate, before anything is built
+            venue, instruments, specs, ssl_context = await live_portfolio_parts(settings, symbols)
+            feed_name = str(settings.live_venue)
+            cash = await live_cash(venue, instruments, plan.costs, settings)
+        else:
+            feed_name = plan.feed or DEFAULT_FEED
+            specs = symbol_feeds(feed_name, symbols, settings)
+            instruments = {
+                s: session_instrument(spec.symbol) for s, spec in zip(symbols, specs, strict=True)
+            }
+            venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
+            venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
+            cash = plan.cash
         log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
         configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
         cfg = PortfolioSessionConfig(
@@ -127,7 +211,7 @@ async def open_portfolio_session(plan: Any, settings: Any) -> AsyncIterator[Open
             plan.params,
             instruments,
             plan.costs,
-            plan.cash,
+            cash,
             timeframe_ns(plan.timeframe),
             mode=plan.mode,
             record={
@@ -136,20 +220,46 @@ async def open_portfolio_session(plan: Any, settings: Any) -> AsyncIterator[Open
                 "timeframe": plan.timeframe,
                 "fee": plan.costs.fee,
                 "slippage": plan.costs.slippage,
-                "init_cash": float(plan.cash),
+                "init_cash": float(cash),
             },
             risk=settings.risk,
         )
         session = PortfolioSession(
-            cfg, ledger, venue, kill_switch=kill_check(settings.runs_dir, session_id), lock=lock
+            cfg,
+            ledger,
+            venue,
+            kill_switch=kill_check(settings.runs_dir, session_id),
+            lock=lock,
+            metrics=metrics,
         )
         start = session.resume_from_ns()
+        breakers = [feed_breaker(spec, metrics) for spec in specs]
         feeds = {
-            s: trade_source(spec, start, pace=plan.pace)
-            for s, spec in zip(symbols, specs, strict=True)
+            s: trade_source(
+                spec,
+                start,
+                metrics=metrics,
+                breaker=breaker,
+                pace=plan.pace,
+                ssl_context=ssl_context,
+                live=plan.mode == "live",
+            )
+            for s, spec, breaker in zip(symbols, specs, breakers, strict=True)
         }
-        yield OpenPortfolioSession(session, merge_trades(feeds), feed_name, symbols, log_file)
+        if plan.metrics_port is not None:
+            health = portfolio_health(session, ledger, [b for b in breakers if b is not None])
+            server = OpsServer(metrics, health, port=plan.metrics_port).start()
+        yield OpenPortfolioSession(
+            session,
+            merge_trades(feeds),
+            feed_name,
+            symbols,
+            log_file,
+            server.url if server is not None else None,
+        )
     finally:
+        if server is not None:
+            server.stop()
         lock.release()
         if venue is not None:
             await venue.close()
@@ -160,7 +270,10 @@ __all__ = [
     "DEFAULT_FEED",
     "DEFAULT_SYMBOLS",
     "OpenPortfolioSession",
+    "live_cash",
+    "live_portfolio_parts",
     "open_portfolio_session",
+    "portfolio_health",
     "portfolio_symbols",
     "symbol_feeds",
 ]

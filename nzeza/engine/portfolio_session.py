@@ -38,7 +38,7 @@ from nzeza.engine.faults import crash_point
 from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
 from nzeza.engine.rebalance import PortfolioTrader
-from nzeza.engine.recovery import rebuild
+from nzeza.engine.recovery import mark_filled_intents, rebuild
 from nzeza.engine.session import SessionReport
 from nzeza.engine.trader import Intent
 from nzeza.errors import ValidationError, clip
@@ -157,6 +157,13 @@ class PortfolioSession:
                 config=record,
             )
             self.report = SessionReport(sid, resumed=resumed)
+            if resumed:  # the cash it started with (a live one reads today's account otherwise)
+                import json
+
+                row = ledger.session(sid) or {}
+                start = json.loads(row.get("initial_balances") or "{}").get(config.quote)
+                if start is not None:
+                    config.init_cash = Decimal(start)
             instruments = list(config.instruments.values())
             self.recovered = rebuild(ledger, sid, instruments)
             self.portfolio: Portfolio = self.recovered.portfolio
@@ -182,6 +189,11 @@ class PortfolioSession:
                 )
                 for sym, inst in config.instruments.items()
             }
+            self.metrics = metrics
+            self.state = "starting"  # running, then finished, stopped or failed
+            self._last_trade_wall: float | None = None
+            self._day: int | None = None
+            self._day_start_equity = config.init_cash
             self.gate = None
             if config.risk is not None:
                 self.gate = PortfolioRiskGate(
@@ -193,11 +205,15 @@ class PortfolioSession:
                     session_id=sid,
                     metrics=metrics,
                 )
-                if not resumed:
+                if resumed:  # the day's loss and the order-rate window go on
+                    self.gate.restore(config.init_cash, self.recovered.last_bar_ts)
+                else:
                     record_loosened(ledger, sid, config.risk, config.init_cash)
             self.bars = AlignedBars(list(config.instruments), config.timeframe_ns)
             self.prices: dict[str, Decimal] = {}  # each symbol's last trade price
             self._stop = asyncio.Event()
+            self._task: asyncio.Task[Any] | None = None
+            self._in_feed = False  # waiting for the next trade (a stop may interrupt it)
             # a rebalance interrupted by the crash: its orders' instruments (set at the first
             # open after a resume, then cleared)
             self._resuming = resumed
@@ -205,6 +221,68 @@ class PortfolioSession:
         except BaseException:
             self.lock.release()
             raise
+
+    # -- operations (/metrics, /healthz) ----------------------------------------------------
+    def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
+        """Healthy while trades keep arriving (the /healthz "feed" component)."""
+        if self._last_trade_wall is None:
+            return False, {"last_trade_age_s": None}
+        age = time.monotonic() - self._last_trade_wall
+        return age <= max_age_s, {"last_trade_age_s": round(age, 3)}
+
+    def venue_health(self) -> tuple[bool, str]:
+        """The /healthz "venue" component: did the last call of every symbol's orders get
+        through?"""
+        checks = [flow.venue_health() for flow in self.flows.values()]
+        bad = [detail for ok, detail in checks if not ok]
+        return (not bad, bad[0] if bad else checks[0][1])
+
+    def session_health(self) -> tuple[bool, str]:
+        """The /healthz "session" component: running (not stopping, not ended)."""
+        return self.state == "running" and not self._stop.is_set(), self.state
+
+    def _day_baseline(self, ts: int) -> Decimal:
+        """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
+        from nzeza.domain.numbers import NS_PER_DAY
+
+        day = ts // NS_PER_DAY
+        if day != self._day:
+            self._day = day
+            curve = self.ledger.equity_curve(self.cfg.session_id)
+            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
+            self._day_start_equity = before[-1] if before else self.cfg.init_cash
+        return self._day_start_equity
+
+    def _export(self, marks: dict[str, Decimal], eq: Decimal, end_ns: int) -> None:
+        """The gauges of a closed bar: equity, daily PnL, positions and exposure per symbol."""
+        m = self.metrics
+        if m is None:
+            return
+        snap = self.portfolio.snapshot()
+        m.bars.inc()
+        m.equity.set(float(eq))
+        m.open_positions.set(len(snap.open_positions()))
+        m.bar_lag.set(max(0.0, time.time() - end_ns / 1e9))
+        m.daily_pnl.set(float(eq - self._day_baseline(end_ns - self.cfg.timeframe_ns)))
+        for sym, inst in self.cfg.instruments.items():
+            qty = snap.position(inst.id).quantity
+            m.position.labels(sym).set(float(qty))
+            value = qty * marks.get(sym, ZERO)
+            m.exposure.labels(sym).set(float(value / eq) if eq else 0.0)
+
+    def _init_gauges(self) -> None:
+        """Every gauge of the session with a value from the start (exported before any bar)."""
+        m = self.metrics
+        if m is None:
+            return
+        snap = self.portfolio.snapshot()
+        m.open_positions.set(len(snap.open_positions()))
+        m.daily_pnl.set(0.0)
+        for sym, inst in self.cfg.instruments.items():
+            m.position.labels(sym).set(float(snap.position(inst.id).quantity))
+            m.exposure.labels(sym).set(0.0)
+            m.orders_submitted.labels(self.venue.name)
+            m.orders_filled.labels(self.venue.name)
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -214,9 +292,43 @@ class PortfolioSession:
         return self.last_bar_ts - (self.trader.warmup + 5) * self.cfg.timeframe_ns
 
     def stop(self, reason: str = "stop requested") -> None:
+        """Stop gracefully (safe from a signal handler); the first reason given is kept. A
+        session waiting for its feed (a quiet market, a feed that stalled) stops at once."""
         if not self._stop.is_set():
             self.report.stopped_by = reason
             self._stop.set()
+            if self._in_feed and self._task is not None:
+                self._task.cancel()  # interrupts only the wait for the next trade
+
+    def _killed(self) -> bool:
+        why = self.kill_switch()
+        if why:
+            self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
+        return bool(why)
+
+    async def _watch_kill(self) -> None:
+        """Between trades too: an idle feed must not keep a killed session alive."""
+        from nzeza.engine.session import KILL_POLL_S
+
+        while not self._stop.is_set():
+            await asyncio.sleep(KILL_POLL_S)
+            if self._in_feed and self._killed():
+                return
+
+    async def _next(self, it: Any) -> tuple[str, Any] | None:
+        """The next (symbol, trade) of the feed; None at its end or at a stop."""
+        self._in_feed = True
+        try:
+            return await anext(it)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if not self._stop.is_set() or self._task is None:
+                raise  # a cancellation that is not our graceful stop
+            self._task.uncancel()
+            return None
+        finally:
+            self._in_feed = False
 
     # -- the loop ---------------------------------------------------------------------------
     async def run(self, trades: AsyncIterable[tuple[str, Any]]) -> SessionReport:
@@ -228,6 +340,7 @@ class PortfolioSession:
             except BaseException as exc:
                 reason = clip(f"{type(exc).__name__}: {exc}", 300)
                 self.report.stopped_by = f"failed: {reason}"
+                self.state = "failed"
                 try:
                     self.ledger.set_session_status(self.cfg.session_id, "failed", reason)
                 except Exception:  # the ledger itself may be what failed
@@ -243,21 +356,41 @@ class PortfolioSession:
             mine = [i for i in unfilled if i["instrument_id"] == self.cfg.instruments[sym].id]
             await flow.reconcile(mine, None)
         if self.report.resumed:  # killed between a fill and marking its intent done
-            filled = {f.order_id for f in self.ledger.fills(sid)}
-            for row in self.ledger.intents(sid):
-                if row["status"] == "journaled" and row["client_order_id"] in filled:
-                    self.ledger.mark_intent(row["client_order_id"], "done")
+            mark_filled_intents(self.ledger, sid)
         log.info(
             "portfolio session running",
             extra={"symbols": list(self.cfg.instruments), "resumed": self.report.resumed},
         )
-        async for sym, trade in trades:
-            if self._stop.is_set():
-                break
-            why = self.kill_switch()
-            if why:
-                self.stop(f"kill switch: {why}" if isinstance(why, str) else "kill switch")
-                break
+        self._init_gauges()
+        self.state = "running"
+        self._task = asyncio.current_task()
+        watcher = asyncio.ensure_future(self._watch_kill())
+        try:
+            await self._consume(aiter(trades))
+        finally:
+            self._task = None
+            watcher.cancel()
+        status = "stopped" if self._stop.is_set() else "finished"
+        self.state = status
+        snap = self.portfolio.snapshot()
+        marks = {s: self.prices.get(s, ZERO) for s in self.cfg.instruments}
+        eq, _, _ = self.trader.marks_value(marks)
+        self.report.final_equity = eq
+        self.ledger.audit(
+            "session_stop",
+            {"reason": self.report.stopped_by, "equity": str(eq), "cash": str(snap.cash)},
+            sid,
+        )
+        self.ledger.set_session_status(sid, status, reason=self.report.stopped_by)
+        return self.report
+
+    async def _consume(self, it: Any) -> None:
+        while not self._stop.is_set():
+            item = await self._next(it)
+            if item is None or self._killed():
+                return
+            sym, trade = item
+            self._last_trade_wall = time.monotonic()
             ts = trade.ts_ns or 0
             for start, bars in self.bars.on_trade(sym, trade.price, trade.size, ts):
                 self._on_closed(start, bars)
@@ -272,18 +405,6 @@ class PortfolioSession:
                     await self._execute_open(ts)
                 else:
                     self.trader.skip_open()  # executed before the restart
-        status = "stopped" if self._stop.is_set() else "finished"
-        snap = self.portfolio.snapshot()
-        marks = {s: self.prices.get(s, ZERO) for s in self.cfg.instruments}
-        eq, _, _ = self.trader.marks_value(marks)
-        self.report.final_equity = eq
-        self.ledger.audit(
-            "session_stop",
-            {"reason": self.report.stopped_by, "equity": str(eq), "cash": str(snap.cash)},
-            sid,
-        )
-        self.ledger.set_session_status(sid, status, reason=self.report.stopped_by)
-        return self.report
 
     def _on_closed(self, start: int, bars: dict[str, dict[str, float]]) -> None:
         if self.last_bar_ts is not None and start <= self.last_bar_ts:
@@ -300,6 +421,7 @@ class PortfolioSession:
         sid = self.cfg.session_id
         self.ledger.record_equity(sid, start, eq, self.portfolio.snapshot().cash, gross, net)
         self.ledger.mark_bar(sid, start)
+        self._export(marks, eq, start + self.cfg.timeframe_ns)
         crash_point("after_bar")
         self.last_bar_ts = start
 

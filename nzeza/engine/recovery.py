@@ -84,7 +84,24 @@ def rebuild(
     )
 
 
+def mark_filled_intents(ledger: Any, session_id: str) -> int:
+    """Mark done every intent still `journaled` whose order has fills in the ledger: a crash
+    between booking a fill and marking its intent left it so (the fill and the position are
+    in the ledger; the order is not sent again). A limit, post-only or stop intent is left to
+    `engine.resting` (its order may still be working with a partial fill). Returns how many it
+    marked."""
+    filled = {f.order_id for f in ledger.fills(session_id)}
+    marked = 0
+    for row in ledger.intents(session_id):
+        resting = (row.get("order_type") or "market") != "market"
+        if row["status"] == "journaled" and row["client_order_id"] in filled and not resting:
+            ledger.mark_intent(row["client_order_id"], "done")
+            marked += 1
+    return marked
+
+
 __all__ = [
     "Recovered",
+    "mark_filled_intents",
     "rebuild",
 ]

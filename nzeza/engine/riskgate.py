@@ -57,6 +57,51 @@ def risk_config(risk: RiskSettings | None = None, kill_file: Any = None) -> Risk
     ).validate()
 
 
+def restore_risk_state(
+    engine: RiskEngine, ledger: Any, session_id: str, init_cash: Decimal, last_bar_ts: int | None
+) -> None:
+    """A resumed session's risk state from its ledger, as an uninterrupted run had it after
+    `last_bar_ts` (the last bar it processed):
+
+    - the daily-loss breaker's period: its baseline is the PnL at the period's first bar close
+      (that bar's equity snapshot − the starting cash: the marks the breaker was fed), its
+      limit resolved on that equity when given as a share, and tripped when the ledger records
+      it tripping in that period;
+    - the order-rate window: the exchange times of the orders sent within one window of the
+      newest (each order's first fill: a paper fill is stamped with the trade that priced it,
+      a venue's with its own time; an order that never filled is not counted)."""
+    if last_bar_ts is None:
+        return
+    breaker = engine.breaker
+    if breaker is not None:
+        key = breaker._key(last_bar_ts)
+        curve = ledger.equity_curve(session_id)
+        first = next((eq for ts, eq in curve if breaker._key(ts) == key), None)
+        if first is not None:
+            from nzeza.risk.config import EquityShare
+
+            breaker.period_key, breaker.baseline = key, Decimal(first) - init_cash
+            share = engine.config.daily_loss_limit
+            if isinstance(share, EquityShare):
+                breaker.limit = share.resolve(Decimal(first))
+            trips = [
+                e["ts"]
+                for e in ledger.risk_events(session_id)
+                if e["check_name"] == "daily_loss"
+                and str(e["detail"]).startswith("breaker tripped:")
+                and breaker._key(e["ts"]) == key
+            ]
+            if trips:
+                breaker.tripped, breaker.tripped_at_ns = True, trips[0]
+    sent: dict[str, int] = {}
+    for fill in ledger.fills(session_id):
+        sent.setdefault(fill.order_id, int(fill.ts))
+    if sent:
+        newest = max(sent.values())
+        window = int(engine.config.rate_window_s * 1e9)
+        engine._sent.extend(sorted(t for t in sent.values() if t > newest - window))
+
+
 class RiskGate:
     """Pre-trade risk for one session's instrument (see the module docstring)."""
 
@@ -81,6 +126,10 @@ class RiskGate:
         self.open_orders = open_orders
         self.config = config if config is not None else risk_config()
         self.engine = RiskEngine(self.config, {instrument.id: instrument}, journal=self._journal)
+
+    def restore(self, init_cash: Decimal, last_bar_ts: int | None) -> None:
+        """A resumed session's risk state from the ledger (`restore_risk_state`)."""
+        restore_risk_state(self.engine, self.ledger, self.session_id, init_cash, last_bar_ts)
 
     # -- recording --------------------------------------------------------------------------
     def _journal(self, rejection: RiskRejected, intent: Any, now_ns: int) -> None:
@@ -197,4 +246,4 @@ def risk_hook(
     )
 
 
-__all__ = ["RiskGate", "risk_config", "risk_hook"]
+__all__ = ["RiskGate", "restore_risk_state", "risk_config", "risk_hook"]

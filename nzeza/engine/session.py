@@ -26,6 +26,7 @@ the session stopped. Positions and balances in the ledger are current after ever
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -142,6 +143,14 @@ class SessionReport:
     send_latencies_ns: list[int] = field(default_factory=list)
     # decision → the venue acknowledged the order (what nzeza_decision_to_ack_seconds observes)
     ack_latencies_ns: list[int] = field(default_factory=list)
+
+
+def _started_with(ledger: Any, session_id: str, config: Any) -> Decimal:
+    """The cash a session started with, as its ledger row records it (a resumed live session's
+    config holds today's account reading instead)."""
+    row = ledger.session(session_id) or {}
+    start = json.loads(row.get("initial_balances") or "{}").get(config.instrument.quote)
+    return Decimal(start) if start is not None else config.init_cash
 
 
 class Session:
@@ -266,6 +275,9 @@ class Session:
             )
         if not resumed and config.risk is not None:
             record_loosened(ledger, config.session_id, config.risk, config.init_cash)
+        restore = getattr(self.pre_trade, "restore", None)
+        if resumed and restore is not None:  # the day's loss and the order-rate window go on
+            restore(_started_with(ledger, config.session_id, config), rec.last_bar_ts)
         from nzeza.engine.dispatch import Dispatcher
 
         self.dispatch = Dispatcher(self)
@@ -299,10 +311,15 @@ class Session:
 
     # -- recovery ---------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """Reconcile with the venue before running (`OrderFlow.reconcile`)."""
+        """Reconcile with the venue before running (`OrderFlow.reconcile`); an intent a crash
+        left `journaled` after its fill was booked is marked done."""
         await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
         if self.resting is not None:
             await self.resting.recover()
+        if self.report.resumed:
+            from nzeza.engine.recovery import mark_filled_intents
+
+            mark_filled_intents(self.ledger, self.cfg.session_id)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:

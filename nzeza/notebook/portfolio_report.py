@@ -17,7 +17,6 @@ per-symbol equity; per-symbol, gross and net exposure) and a per-symbol table.
 
 from __future__ import annotations
 
-import heapq
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -174,43 +173,23 @@ def _tf(config: dict[str, Any]) -> int:
 
 
 def session_closes(config: dict[str, Any]) -> pd.DataFrame | None:
-    """Each symbol's close per aligned bar, rebuilt from a recorded capture feed (None for a
-    websocket feed, whose messages the ledger does not keep)."""
-    from nzeza.engine.aligned import AlignedBars
-    from nzeza.engine.portfolio_runner import symbol_feeds
+    """Each symbol's close per aligned bar, rebuilt from a recorded capture feed
+    (`promotion.portfolio_divergence.session_panel`, as the session built its bars); None for a
+    websocket feed, whose messages the ledger does not keep."""
     from nzeza.errors import ValidationError
-    from nzeza.feeds.capture import read_capture
-    from nzeza.feeds.events import Trade
+    from nzeza.promotion.portfolio_divergence import session_panel
+    from nzeza.strategies.portfolio import panel_field
 
-    feed, symbols = config.get("feed"), list(config.get("symbols") or [])
-    if not isinstance(feed, str) or feed.startswith(("ws://", "wss://")) or len(symbols) < 2:
+    if len(config.get("symbols") or []) < 2:
         return None
     try:
-        specs = symbol_feeds(feed, symbols)
+        panel, _ = session_panel(config)
     except ValidationError:
         return None
-
-    def trades(sym: str, spec: Any) -> Any:
-        from importlib import import_module
-
-        parse = import_module(f"nzeza.feeds.{spec.venue or 'binance'}").parse
-        for path in spec.paths:
-            for recv_ns, raw in read_capture(path):
-                for ev in parse(raw, recv_ns):
-                    if type(ev) is Trade and ev.symbol == spec.symbol:
-                        yield (ev.ts_ns or 0, symbols.index(sym), sym, ev)
-
-    agg = AlignedBars(symbols, _tf(config))
-    rows: dict[int, dict[str, float]] = {}
-    streams = [trades(s, spec) for s, spec in zip(symbols, specs, strict=True)]
-    for _, _, sym, trade in heapq.merge(*streams, key=lambda t: (t[0], t[1])):
-        for start, bars in agg.on_trade(sym, trade.price, trade.size, trade.ts_ns or 0):
-            rows[start] = {s: b["close"] for s, b in bars.items()}
-    if not rows:
-        return None
-    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=symbols)
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index, unit="ns", utc=True), name="time")
-    return frame.sort_index()
+    closes = panel_field(panel, "close")
+    closes.columns = pd.Index(list(closes.columns))
+    closes.index.name = "time"
+    return closes
 
 
 __all__ = ["PortfolioFrames", "replay_frames", "session_closes", "session_frames"]

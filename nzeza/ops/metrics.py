@@ -98,6 +98,13 @@ class Metrics:
             "nzeza_bar_lag_seconds", "Delay between a bar's close and its processing", registry=r
         )
         self.bars = Counter("nzeza_bars_total", "Closed bars processed", registry=r)
+        # a portfolio session's symbols (single-symbol sessions leave them empty)
+        self.position = Gauge(
+            "nzeza_position", "Units held per symbol (signed)", ["symbol"], registry=r
+        )
+        self.exposure = Gauge(
+            "nzeza_exposure", "Position value / equity per symbol (signed)", ["symbol"], registry=r
+        )
 
     def set_ws_state(self, venue: str, state: str) -> None:
         self.ws_state.labels(venue).set(WS_STATES[state])

@@ -5,7 +5,8 @@ A binding is a plain dict, stored as canonical JSON in the promotion's row (on t
     run fields (compared field by field when a live session starts)
       strategy   the identity: class path + source hash (`nzeza.strategies.identity`)
       params     every parameter, defaults filled in
-      symbol     the instrument as the session names it (BTC/USDT)
+      symbol     the instrument as the session names it (BTC/USDT); a portfolio's symbols in
+                 order, comma-separated (BTC/USDT,ETH/USDT): every symbol it trades
       venue      where it trades (the live venue; `paper` for a paper promotion)
       timeframe  the bar timeframe (the verdict's)
       fee, slippage   the costs assumed (fee = the taker rate)
@@ -67,9 +68,13 @@ def strategy_of(strategy: Any) -> tuple[str, dict[str, Any]]:
 
 
 def market_symbol(symbol: str) -> str:
-    """A symbol in any venue's spelling as the session names it (BTCUSDT → BTC/USDT)."""
+    """A symbol in any venue's spelling as the session names it (BTCUSDT → BTC/USDT); a
+    portfolio's comma-separated symbols each so (BTCUSDT,ETHUSDT → BTC/USDT,ETH/USDT)."""
     from nzeza.engine.runner import session_instrument
 
+    parts = [p.strip() for p in str(symbol).split(",") if p.strip()]
+    if len(parts) > 1:
+        return ",".join(session_instrument(p).symbol for p in parts)
     return session_instrument(symbol).symbol
 
 

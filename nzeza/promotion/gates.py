@@ -282,14 +282,12 @@ def promote(
 
         if perp is not None:
             raise ValidationError("perp", perp.spec.venue, "portfolio strategies trade spot")
-        if target == "live":
+        if target == "live" and len([p for p in symbol.split(",") if p.strip()]) < 2:
             raise ValidationError(
-                "strategy",
-                name,
-                "is a portfolio strategy: it is promoted to paper only (verdict, lookahead on "
-                "every symbol's weights, order-for-order parity); a live promotion needs the "
-                "paper gate, which measures a single-symbol session against research, and live "
-                "portfolio sessions, neither of which exists for portfolios yet",
+                "symbol",
+                symbol,
+                f"{name} is a portfolio strategy: a live promotion names every symbol the live "
+                "session trades, in order (e.g. BTC/USDT,ETH/USDT)",
             )
         portfolio_symbols = panel_symbols(bars, "bars")  # its gates run on the panel
     if target == "live" and not venue:
@@ -316,8 +314,8 @@ def promote(
         risk=risk,
         perp=None if perp is None else _perp_binding(perp),
     )
-    if portfolio_symbols is not None:  # the run trades every symbol of the panel
-        binding["symbol"] = ",".join(portfolio_symbols)
+    if portfolio_symbols is not None and target != "live":
+        binding["symbol"] = ",".join(portfolio_symbols)  # paper trades the panel's symbols
     gates: dict[str, Gate] = {
         "verdict": verdict_gate(cls, full, ledger, policy, timeframe),
         "lookahead": lookahead_gate(instance, bars, progress),

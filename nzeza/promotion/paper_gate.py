@@ -4,14 +4,19 @@ The newest paper session of this strategy identity (class path + source hash) an
 that meets every condition counts:
 
 - it ran on the verdict's timeframe (a 1s-bar session says nothing about a 1h strategy), on
-  the promoted symbol and with the promoted vol targeting;
+  the promoted symbol (a portfolio: every promoted symbol, in order) and with the promoted vol
+  targeting;
 - for at least `min_paper_bars` bars of that timeframe, or `min_paper_days` days;
 - no daily-loss breaker or kill switch tripped;
 - against the research backtest of the same bars under the research costs (the verdict's;
   `nzeza.promotion.divergence`): equity within `max_tracking_error`, realised slippage at most
   `max_excess_slippage_bps` above the assumed, missed + extra trades at most
   `max_trade_mismatch` of the research trades, and the session's annualised Sharpe not below
-  the verdict's CPCV 5th percentile (when the session has `min_paper_bars` bars);
+  the verdict's CPCV 5th percentile (when the session has `min_paper_bars` bars). A portfolio
+  session is measured against the shared-cash backtest of the panel rebuilt from its feed
+  (`nzeza.promotion.portfolio_divergence`): the portfolio's and each symbol's tracking error
+  (its position value) within `max_tracking_error`, trades per (decision bar, symbol, side) over
+  every symbol, slippage over every symbol's fills;
 - for a perpetual session research is `backtest_perp`'s rule at its leverage with the funding
   it booked (`nzeza.promotion.perp_divergence`): each booked funding row must be
   −position × mark × rate, the net funding research's within `max_tracking_error` of the
@@ -85,16 +90,16 @@ def judge_session(
     session must have traded the same way (a spot session is no evidence for a perpetual run
     at some leverage, nor a perpetual session for a spot run)."""
     from nzeza.feeds.bars import timeframe_ns
-    from nzeza.promotion.binding import market_symbol
-    from nzeza.promotion.divergence import divergence
+    from nzeza.promotion.portfolio_divergence import session_divergence
 
     sid = row["session_id"]
     cfg = json.loads(row.get("config") or "{}")
     ran = str(cfg.get("timeframe", "?"))
     if timeframe is not None and _ns(ran) != timeframe_ns(timeframe):
         return [f"ran on {ran} bars, the verdict is on {timeframe} bars"], None
-    if symbol is not None and market_symbol(str(cfg.get("symbol", ""))) != symbol:
-        return [f"traded {cfg.get('symbol')}, the promotion is for {symbol}"], None
+    traded = _traded(cfg)
+    if symbol is not None and traded != symbol:
+        return [f"traded {traded or '?'}, the promotion is for {symbol}"], None
     if sizing is not None:
         vt = cfg.get("vol_targeting") or {}
         ran_vol = (vt.get("target_vol"), vt.get("lookback"))
@@ -110,7 +115,7 @@ def judge_session(
     trips = [e for e in ledger.risk_events(sid) if e["check_name"] in BREAKER_CHECKS]
     if trips:
         return [f"{trips[0]['check_name']} tripped ({len(trips)} events)"], None
-    report = divergence(ledger, sid, strategy=strategy, costs=costs)
+    report = session_divergence(ledger, sid, strategy=strategy, costs=costs)
     problems = []
     if report.bars < policy.min_paper_bars and report.span_days < policy.min_paper_days:
         problems.append(
@@ -122,6 +127,14 @@ def judge_session(
             f"tracking error {report.tracking_error:.2e} > {policy.max_tracking_error:.0e} "
             f"against research on the same bars"
         )
+    table = getattr(report, "symbols", None)  # a portfolio session: each symbol's own
+    if table is not None:
+        for sym, te in table["tracking_error"].items():
+            if te > policy.max_tracking_error:
+                problems.append(
+                    f"{sym} tracking error {te:.2e} > {policy.max_tracking_error:.0e} (its "
+                    "position value against research's)"
+                )
     if report.excess_slippage_bps > policy.max_excess_slippage_bps:
         problems.append(
             f"realised slippage {report.realised_slippage_bps:.1f} bps is "
@@ -172,6 +185,19 @@ def _perp_text(terms: tuple[float, ...] | None) -> str:
         return "spot"
     lev, mmr, top = terms
     return f"as a perpetual at {lev:g}× (mmr {mmr:g}, max {top:g}×)"
+
+
+def _traded(cfg: Mapping[str, Any]) -> str:
+    """What a session traded as a binding names it: BTC/USDT, or a portfolio session's symbols
+    in its order, comma-separated (BTC/USDT,ETH/USDT)."""
+    from nzeza.errors import ValidationError
+    from nzeza.promotion.binding import market_symbol
+
+    names = list(cfg.get("symbols") or []) if cfg.get("portfolio") else [cfg.get("symbol")]
+    try:
+        return ",".join(market_symbol(str(n)) for n in names if n)
+    except ValidationError:
+        return ""
 
 
 def _vol(target: Any, lookback: Any) -> str:

@@ -174,3 +174,25 @@ def test_second_run_of_a_finished_session_changes_nothing(tmp_path, servers) -> 
     with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
         assert led.fills("twice") == before
     assert time.monotonic() - t0 < 120
+
+
+def test_an_intent_whose_fill_was_booked_before_a_crash_is_done_after_resume(
+    tmp_path, servers
+) -> None:
+    """Killed between booking a fill and marking its intent done: the resumed session marks
+    it done (before: it stayed `journaled` for good, though its order had filled)."""
+    assert run(tmp_path, "af", servers["fast"], crash_at="after_fill:1") == 137
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+
+    def journaled_but_filled() -> list[str]:
+        with Ledger(url) as led:
+            filled = {f.order_id for f in led.fills("af")}
+            return [
+                i["client_order_id"]
+                for i in led.intents("af")
+                if i["status"] == "journaled" and i["client_order_id"] in filled
+            ]
+
+    assert len(journaled_but_filled()) == 1  # what the crash left
+    assert run(tmp_path, "af", servers["fast"]) == 0
+    assert journaled_but_filled() == []

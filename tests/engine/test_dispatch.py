@@ -95,7 +95,7 @@ def test_without_a_limit_set_the_defaults_do_not_bind_a_10000_account(tmp_path):
 COSTS_ = None
 
 
-def run_session(tmp: Path, sid: str, **risk) -> tuple:
+def run_session(tmp: Path, sid: str, limit: int | None = None, **risk) -> tuple:
     from nzeza.domain import Costs
     from nzeza.engine.runner import session_instrument
     from nzeza.engine.session import Session, SessionConfig
@@ -121,7 +121,16 @@ def run_session(tmp: Path, sid: str, **risk) -> tuple:
     )
     session = Session(cfg, ledger, venue)
     paths = [bundled(n) for n in BINANCE_BTCUSDT]
-    report = asyncio.run(session.run(capture_trades(paths, "BTCUSDT")))
+
+    async def trades():  # the first `limit` trades (all: None), from where a resume starts
+        n = 0
+        async for trade in capture_trades(paths, "BTCUSDT", from_ns=session.resume_from_ns()):
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield trade
+
+    report = asyncio.run(session.run(trades()))
     asyncio.run(venue.close())
     return report, ledger, inst
 
@@ -279,3 +288,36 @@ def test_stops_are_armed_again_on_the_recovered_position_after_a_restart(tmp_pat
     assert report.resumed and report.stops_triggered > 0
     assert kinds.index("stop_triggered") < kinds.index("fill")  # guarded before it traded
     ledger.close()
+
+
+def test_a_resumed_session_keeps_the_days_loss_and_trips_where_an_uninterrupted_one_does(
+    tmp_path,
+) -> None:
+    """The attack: stop a losing session inside the bar whose close trips its daily-loss
+    breaker and resume it. The breaker goes on from the day's baseline in the ledger (before: it
+    took the loss-making position at the restart as its new baseline and tripped late)."""
+    from nzeza.engine.sources import capture_trades
+    from nzeza.feeds.capture import BINANCE_BTCUSDT, bundled
+
+    (tmp_path / "ref").mkdir()
+    _, ref, _ = run_session(tmp_path / "ref", "dl", max_daily_loss="0.05%")
+    ref_trips = [e["ts"] for e in ref.risk_events("dl") if "breaker tripped:" in e["detail"]]
+    ref_fills = [(f.side, f.quantity, f.price) for f in ref.fills("dl")]
+    ref.close()
+    assert len(ref_trips) == 2
+    paths = [bundled(n) for n in BINANCE_BTCUSDT]
+
+    async def count() -> int:
+        return sum([1 async for t in capture_trades(paths, "BTCUSDT") if t.ts_ns < stop_at])
+
+    stop_at = ref_trips[0] + 2_000_000_000  # inside the bar whose close trips it
+    limit = asyncio.run(count())
+    (tmp_path / "split").mkdir()
+    first, led, _ = run_session(tmp_path / "split", "dl", limit=limit, max_daily_loss="0.05%")
+    assert first.flattened == 0 and first.fills > 0
+    led.close()
+    report, led, _ = run_session(tmp_path / "split", "dl", max_daily_loss="0.05%")
+    trips = [e["ts"] for e in led.risk_events("dl") if "breaker tripped:" in e["detail"]]
+    fills = [(f.side, f.quantity, f.price) for f in led.fills("dl")]
+    led.close()
+    assert report.resumed and trips == ref_trips and fills == ref_fills

@@ -299,7 +299,7 @@ def test_cli_refusals_are_typed_and_name_the_flag(tmp_path, capsys, monkeypatch)
         (["paper", "sma_cross", "--symbol", "BTCUSDT,ETHUSDT"], "one symbol"),
         (["paper", "cross_sectional_momentum", "--feed", "capture:binance_btcusdt"], "--feed"),
         (["paper", "cross_sectional_momentum", "--symbol", "ETHUSDT,BTCUSDT"], "holds"),
-        (["live", "cross_sectional_momentum", "--confirm", "x"], "paper sessions only"),
+        (["live", "cross_sectional_momentum", "--confirm", "x"], "not promoted to live"),
     ]
     for args, words in cases:
         capsys.readouterr()
@@ -330,3 +330,83 @@ def test_the_daily_loss_breaker_flattens_every_position_and_refuses_new_risk(tmp
         ]
         assert len(refused) == len(later)
         assert all(q["quantity"] == 0 for q in led.positions("dl").values())
+
+
+def _trades_before(ts_ns: int) -> int:
+    """How many trades of the merged feed come before exchange time `ts_ns`."""
+
+    async def count() -> int:
+        feeds = {s: capture_trades([bundled(f)], s) for s, f in FILES.items()}
+        return sum([1 async for _, t in merge_trades(feeds) if (t.ts_ns or 0) < ts_ns])
+
+    return asyncio.run(count())
+
+
+def test_a_resumed_session_keeps_the_days_loss_and_trips_where_an_uninterrupted_one_does(
+    tmp_path,
+) -> None:
+    """The attack: stop a losing session just before its daily-loss breaker trips and resume
+    it. The breaker must go on from the day's baseline in the ledger, not from the loss-making
+    position as it stood at the restart (which would let the day lose the limit again)."""
+
+    def cfg(sid: str):
+        c = session_config(sid, risk=RiskSettings(max_daily_loss="0.3%"))
+        c.strategy = CrossSectionalMomentum(lookback=4, rebalance=1, absolute=False)
+        c.params = dict(c.strategy.params)
+        return c
+
+    (tmp_path / "ref").mkdir()
+    asyncio.run(run_in_process(tmp_path / "ref", cfg("ref")))
+    with Ledger(f"sqlite:///{tmp_path / 'ref' / 'ledger.sqlite'}") as led:
+        ref_trip = [e["ts"] for e in led.risk_events("ref") if "breaker tripped:" in e["detail"]]
+        ref_fills = [(f.instrument_id, f.side, f.quantity, f.price) for f in led.fills("ref")]
+    assert len(ref_trip) == 1
+    # stopped inside the bar whose close trips it (its losing orders made), then resumed to
+    # the end of the feed: that close comes after the restart
+    (tmp_path / "split").mkdir()
+    first, _ = asyncio.run(
+        run_in_process(tmp_path / "split", cfg("ref"), limit=_trades_before(ref_trip[0] + 2 * S))
+    )
+    assert first.flattened == 0 and first.fills > 0
+    report, _ = asyncio.run(run_in_process(tmp_path / "split", cfg("ref")))
+    assert report.resumed and report.flattened == 1
+    with Ledger(f"sqlite:///{tmp_path / 'split' / 'ledger.sqlite'}") as led:
+        trip = [e["ts"] for e in led.risk_events("ref") if "breaker tripped:" in e["detail"]]
+        fills = [(f.instrument_id, f.side, f.quantity, f.price) for f in led.fills("ref")]
+    assert trip == ref_trip and fills == ref_fills
+
+
+def test_a_resumed_session_keeps_its_order_rate_window(tmp_path) -> None:
+    """The order-rate window is rebuilt from the ledger: an order right after the restart
+    counts the ones sent just before it (the resumed gate refuses what the running one would)."""
+    from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
+    from nzeza.engine.recovery import rebuild
+
+    asyncio.run(run_in_process(tmp_path, session_config("rate"), limit=3000))
+    one = RiskSettings(max_orders_per_second=1, max_daily_loss="off")
+    cfg = session_config("rate")
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        fills = led.fills("rate")
+        assert fills
+        last = max(f.ts for f in fills)
+        portfolio = rebuild(led, "rate", list(cfg.instruments.values())).portfolio
+        prices = {s: fills[-1].price for s in cfg.instruments}
+
+        def gate(restored: bool) -> PortfolioRiskGate:
+            g = PortfolioRiskGate(
+                cfg.instruments, portfolio, config=portfolio_risk_config(one), costs=COSTS,
+                ledger=led, session_id="rate",
+            )  # fmt: skip
+            if restored:
+                g.restore(cfg.init_cash, led.session("rate")["last_bar_ts"])
+            return g
+
+        def verdict(g: PortfolioRiskGate, at: int):
+            return g.decide("BTCUSDT", "sell", Decimal("0.00001"), prices, at)
+
+        fresh = verdict(gate(False), last + S // 2)
+        refused = verdict(gate(True), last + S // 2)
+        later = verdict(gate(True), last + 2 * S)
+    assert fresh.quantity > 0  # the window forgotten: accepted
+    assert refused.quantity == 0 and "order_rate" in (refused.reason or "")
+    assert later.quantity > 0  # one window later: accepted again

@@ -1,6 +1,7 @@
 """Promotion of a portfolio strategy (issue 17): to paper through the verdict, lookahead and
 parity gates on the panel, the parity gate comparing the engine's windowed portfolio replay
-with the backtest order for order; to live, refused with a typed error naming why."""
+with the backtest order for order; to live, only naming every symbol the live session trades
+(tests/engine/test_portfolio_live.py)."""
 
 from __future__ import annotations
 
@@ -65,14 +66,14 @@ def test_the_parity_gate_fails_an_engine_that_trades_differently(ledger, panel, 
     assert not passed and "sizes differ" in detail
 
 
-def test_live_promotion_of_a_portfolio_is_refused_with_the_reason(ledger, panel) -> None:
+def test_live_promotion_of_a_portfolio_names_every_symbol_it_trades(ledger, panel) -> None:
     with pytest.raises(ValidationError) as err:
         promote(
             NOTEBOOK, "live", strategy="cross_sectional_momentum", params=PARAMS, ledger=ledger,
             bars=panel, venue="binance",
         )  # fmt: skip
-    assert err.value.field == "strategy"
-    assert "paper only" in err.value.reason and "paper gate" in err.value.reason
+    assert err.value.field == "symbol"
+    assert "every symbol" in err.value.reason
     assert ledger.promotions() == []  # nothing recorded
 
 
