@@ -214,14 +214,15 @@ def test_validate_command_prints_the_verdict_and_live_promotion_stays_refused(tm
     assert "walk-forward windows: train 200 bars, test 100 bars" in out  # fitted to 500 bars
     assert "VERDICT:" in out and "2 registered trial(s)" in out
     assert "lookahead check passed" in out
-    # live stays refused (no paper gate, no live session for a portfolio); paper runs its gates
-    # on a panel (tests/promotion/test_portfolio_promotion.py), never on one symbol's bars
+    # a live promotion must name every symbol the session trades (one symbol is refused); paper
+    # runs its gates on a panel (tests/promotion/test_portfolio_promotion.py), never on one
+    # symbol's bars
     with pytest.raises(ValidationError) as err:
         promote(
             "notebooks/03_validate.ipynb", "live", strategy="cross_sectional_momentum",
             ledger=url, bars=load_sample("bitstamp_1d").iloc[-300:], venue="binance",
         )  # fmt: skip
-    assert err.value.field == "strategy" and "paper only" in err.value.reason
+    assert err.value.field == "symbol" and "names every symbol" in err.value.reason
     with pytest.raises(ValidationError) as err:
         promote(
             "notebooks/03_validate.ipynb", "paper", strategy="cross_sectional_momentum",
