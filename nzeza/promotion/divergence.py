@@ -256,6 +256,48 @@ def recorded_policy(cfg: dict[str, Any]) -> Any:
     return None if not rec else OrderPolicy(rec["kind"], rec["offset"], rec["ttl"])
 
 
+def fill_statistics(
+    table: pd.DataFrame, both: pd.DataFrame, paper: pd.DataFrame, tf_ns: int
+) -> dict[str, Any]:
+    """What a session's fills and equity say, the same for one symbol and a portfolio: the gap
+    between research and session attributed to slippage, fees and latency (the rest to trades),
+    realised slippage (bps, notional-weighted) and fee rate, median latency, the session's
+    annualised Sharpe and its span in days."""
+    gap = float(both["research"].iloc[-1] - both["session"].iloc[-1])
+    attribution = {c: 0.0 for c in COMPONENTS}
+    notional = 0.0
+    if len(table):
+        attribution["slippage"] = float(table["slippage_cost"].sum())
+        attribution["fees"] = float(table["fee_cost"].sum())
+        attribution["latency"] = float(table["latency_cost"].sum())
+        notional = float((table["market"] * table["quantity"]).sum())
+    attribution["trades"] = (
+        gap - attribution["slippage"] - attribution["fees"] - attribution["latency"]
+    )
+    realised_slip = (
+        float((table["slippage_bps"] * table["market"] * table["quantity"]).sum() / notional)
+        if notional
+        else 0.0
+    )
+    fee_rate = (
+        float(table["fee"].sum() / (table["price"] * table["quantity"]).sum()) if notional else 0.0
+    )
+    returns = both["session"].pct_change().dropna()
+    sharpe = None
+    if len(returns) > 2 and float(returns.std(ddof=1)) > 0:
+        sharpe = float(returns.mean() / returns.std(ddof=1) * math.sqrt(NS_PER_YEAR / tf_ns))
+    span = (int(paper.index[-1].value) - int(paper.index[0].value) + tf_ns) / 86_400e9
+    return {
+        "attribution": attribution,
+        "fills": len(table),
+        "realised_slippage_bps": realised_slip,
+        "realised_fee_rate": fee_rate,
+        "median_latency_ms": float(table["latency_ms"].median()) if len(table) else 0.0,
+        "session_sharpe": sharpe,
+        "span_days": float(span),
+    }
+
+
 def divergence(
     ledger: Any,
     session_id: str,
@@ -360,29 +402,7 @@ def divergence(
             }
         )
     table = pd.DataFrame(rows)
-    gap = float(both["research"].iloc[-1] - both["session"].iloc[-1])
-    attribution = {c: 0.0 for c in COMPONENTS}
-    notional = 0.0
-    if len(table):
-        attribution["slippage"] = float(table["slippage_cost"].sum())
-        attribution["fees"] = float(table["fee_cost"].sum())
-        attribution["latency"] = float(table["latency_cost"].sum())
-        notional = float((table["market"] * table["quantity"]).sum())
-    attribution["trades"] = gap - attribution["slippage"] - attribution["fees"]
-    attribution["trades"] -= attribution["latency"]
-    realised_slip = (
-        float((table["slippage_bps"] * table["market"] * table["quantity"]).sum() / notional)
-        if notional
-        else 0.0
-    )
-    fee_rate = (
-        float(table["fee"].sum() / (table["price"] * table["quantity"]).sum()) if notional else 0.0
-    )
-    returns = both["session"].pct_change().dropna()
-    sharpe = None
-    if len(returns) > 2 and float(returns.std(ddof=1)) > 0:
-        sharpe = float(returns.mean() / returns.std(ddof=1) * math.sqrt(NS_PER_YEAR / tf_ns))
-    span = (int(paper.index[-1].value) - int(paper.index[0].value) + tf_ns) / 86_400e9
+    stats = fill_statistics(table, both, paper, tf_ns)
     perp = perp_report(ledger, session_id, cfg, sim, bars, last_ns) if is_perpetual(cfg) else None
     return DivergenceReport(
         session_id=session_id,
@@ -391,24 +411,18 @@ def divergence(
         timeframe=timeframe,
         bars=len(paper),
         compared=len(both),
-        span_days=float(span),
         init_cash=init_cash,
         fee=float(costs.fee),
         slippage=float(costs.slippage),
         session_final=float(both["session"].iloc[-1]),
         research_final=float(both["research"].iloc[-1]),
         tracking_error=err,
-        fills=len(table),
-        realised_slippage_bps=realised_slip,
-        realised_fee_rate=fee_rate,
-        median_latency_ms=float(table["latency_ms"].median()) if len(table) else 0.0,
+        **stats,
         research_orders=len(r_orders),
         session_orders=len(s_orders),
         matched=matched,
         missed=len(r_orders - s_orders),
         extra=len(s_orders - r_orders),
-        attribution=attribution,
-        session_sharpe=sharpe,
         fill_table=table,
         perp=perp,
     )
@@ -433,6 +447,7 @@ __all__ = [
     "COMPONENTS",
     "DivergenceReport",
     "divergence",
+    "fill_statistics",
     "recorded_costs",
     "recorded_policy",
     "session_config",

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
-from nzeza.promotion.divergence import COMPONENTS, NS_PER_YEAR, DivergenceReport
+from nzeza.promotion.divergence import DivergenceReport, fill_statistics
 
 SYMBOL_COLUMNS = [
     "tracking_error",
@@ -256,30 +256,7 @@ def portfolio_divergence(
         )
     sym_table = pd.DataFrame(per_symbol).set_index("symbol")[SYMBOL_COLUMNS]
 
-    gap = float(both["research"].iloc[-1] - both["session"].iloc[-1])
-    attribution = {c: 0.0 for c in COMPONENTS}
-    notional = 0.0
-    if len(table):
-        attribution["slippage"] = float(table["slippage_cost"].sum())
-        attribution["fees"] = float(table["fee_cost"].sum())
-        attribution["latency"] = float(table["latency_cost"].sum())
-        notional = float((table["market"] * table["quantity"]).sum())
-    attribution["trades"] = (
-        gap - attribution["slippage"] - attribution["fees"] - attribution["latency"]
-    )
-    realised_slip = (
-        float((table["slippage_bps"] * table["market"] * table["quantity"]).sum() / notional)
-        if notional
-        else 0.0
-    )
-    fee_rate = (
-        float(table["fee"].sum() / (table["price"] * table["quantity"]).sum()) if notional else 0.0
-    )
-    returns = both["session"].pct_change().dropna()
-    sharpe = None
-    if len(returns) > 2 and float(returns.std(ddof=1)) > 0:
-        sharpe = float(returns.mean() / returns.std(ddof=1) * math.sqrt(NS_PER_YEAR / tf_ns))
-    span = (int(paper.index[-1].value) - int(paper.index[0].value) + tf_ns) / 86_400e9
+    stats = fill_statistics(table, both, paper, tf_ns)
     return PortfolioDivergenceReport(
         session_id=session_id,
         mode=str(row["mode"]),
@@ -287,24 +264,18 @@ def portfolio_divergence(
         timeframe=timeframe,
         bars=len(paper),
         compared=len(both),
-        span_days=float(span),
         init_cash=init_cash,
         fee=float(costs.fee),
         slippage=float(costs.slippage),
         session_final=float(both["session"].iloc[-1]),
         research_final=float(both["research"].iloc[-1]),
         tracking_error=err,
-        fills=len(table),
-        realised_slippage_bps=realised_slip,
-        realised_fee_rate=fee_rate,
-        median_latency_ms=float(table["latency_ms"].median()) if len(table) else 0.0,
+        **stats,
         research_orders=len(r_orders),
         session_orders=len(s_orders),
         matched=len(r_orders & s_orders),
         missed=len(r_orders - s_orders),
         extra=len(s_orders - r_orders),
-        attribution=attribution,
-        session_sharpe=sharpe,
         fill_table=table,
         symbols=sym_table,
     )
