@@ -164,7 +164,8 @@ SCHEDULES: dict[str, Schedule] = {
             window_days=14,
             note="14-day weighted volume (perps + 2 × spot), tiers from > 5M (strictly above: "
             "nzeza's tiers start at their volume); the tier table was read from two pages "
-            "that agree, the official page confirmed the 14-day window; staking, referral "
+            "that agree (a third, docs.hyperodd.com, prints the maker rates of tiers 0-3 "
+            "negative), the official page confirmed the 14-day window; staking, referral "
             "and maker-share rebates not modelled",
         ),
         Schedule(
