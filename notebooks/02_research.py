@@ -27,6 +27,7 @@ params = {}               # overrides of the strategy's defaults (a dict or a JS
 sample = "btc_usd_1h"
 last_bars = 24 * 365      # the most recent year
 fee = 0.001
+fees = None               # a venue's published schedule (`nzeza config fees`), e.g. "dydx": replaces fee
 slippage = 0.0005
 metrics_path = None
 
@@ -38,14 +39,14 @@ use_parameters(globals())  # JSON strings accepted; `params` completed with the 
 
 # %%
 from nzeza.data import load_sample
-from nzeza.domain import Costs
-from nzeza.notebook import record_metrics
+from nzeza.notebook import notebook_costs, record_metrics
 from nzeza.research import backtest
 from nzeza.strategies import get_strategy
 
 bars = load_sample(sample).iloc[-last_bars:]
 strat = get_strategy(strategy)(**params)
-result = backtest(strat, bars, Costs(fee, slippage), 10_000)
+costs = notebook_costs(fee, slippage, fees)
+result = backtest(strat, bars, costs, 10_000)
 strat
 
 # %% [markdown]
@@ -70,7 +71,7 @@ result.trades.tail(8).round(4)
 # %%
 from nzeza.notebook.widgets import strategy_explorer
 
-explorer = strategy_explorer(bars.iloc[-24 * 90:], Costs(fee, slippage), default=strategy)
+explorer = strategy_explorer(bars.iloc[-24 * 90:], costs, default=strategy)
 explorer
 
 # %%

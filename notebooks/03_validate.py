@@ -33,6 +33,7 @@ last_bars = 24 * 365 * 2
 train = 24 * 120
 test = 24 * 60
 fee = 0.001
+fees = None               # a venue's published schedule (`nzeza config fees`), e.g. "dydx": replaces fee
 slippage = 0.0005
 ledger_url = None         # None: the configured ledger (NZEZA_LEDGER_URL, else runs/ledger.sqlite)
 metrics_path = None
@@ -45,8 +46,7 @@ use_parameters(globals())  # JSON strings accepted; `params` completed with the 
 
 # %%
 from nzeza.data import load_sample
-from nzeza.domain import Costs
-from nzeza.notebook import record_metrics
+from nzeza.notebook import notebook_costs, record_metrics
 from nzeza.research import check_lookahead, heatmap, sweep, walk_forward
 from nzeza.research.trials import describe
 from nzeza.store import open_ledger
@@ -55,7 +55,7 @@ from nzeza.strategies import get_strategy
 cls = get_strategy(strategy)
 grid = grid or cls.search_space
 bars = load_sample(sample).iloc[-last_bars:]
-costs = Costs(fee, slippage)
+costs = notebook_costs(fee, slippage, fees)
 ledger = open_ledger(ledger_url)  # the trial registry and the verdicts live here
 print(f"{cls.__name__}: sweeping {grid}")
 table = sweep(cls, bars, grid, costs, progress=False, ledger=ledger)

@@ -233,3 +233,41 @@ def test_status_says_which_ledger_it_read_and_where_the_demos_is(clean_env, caps
     assert f"nzeza status --ledger sqlite:///{demo}" in out
     assert main(["status", "--ledger", f"sqlite:///{demo}"]) == 0
     assert re.search(r"qty \d+\.\d{1,8} @ [\d,]+\.\d\d", capsys.readouterr().out)
+
+
+FEES_COMMANDS = [
+    ["backtest", "sma_cross"],
+    ["sweep", "sma_cross"],
+    ["validate", "sma_cross"],
+    ["replay", "--strategy", "sma_cross"],
+    ["parity", "sma_cross"],
+    ["paper", "--strategy", "sma_cross"],
+    ["live", "--strategy", "sma_cross"],
+    ["promote", "notebooks/02_research.ipynb", "--to", "paper"],
+    ["divergence", "s1"],
+]
+
+
+@pytest.mark.parametrize("command", FEES_COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--fees", "binance", "--fee", "0.001"], ["--fees", "--fee"]),  # even the default
+        (["--fee", "0.002", "--fees", "dydx"], ["--fees", "--fee"]),
+        (["--fees", "dydx", "--maker-fee", "0.0001"], ["--fees", "--maker-fee"]),
+        (["--fees", "kraken", "--taker-fee", "0.004"], ["--fees", "--taker-fee"]),
+        (["--fees", "okx"], ["--fees='okx'", "binance", "binanceusdm", "coinbase", "dydx"]),
+        (["--fees", "binance", "--fees-volume", "3e7"], ["--fees-volume", "confirmed below"]),
+        (["--fees", "dydx", "--fees-volume", "-5"], ["--fees-volume", "non-negative"]),
+        (["--fees-volume", "1000"], ["--fees-volume", "needs --fees"]),
+    ],
+)
+def test_fees_flag_errors_on_every_command(clean_env, capsys, command, extra, named):
+    """`--fees VENUE` beside typed rates is ambiguous, an unknown venue lists the known ones,
+    a volume the schedule cannot confirm is refused: on every command, before anything runs
+    or is written."""
+    ledger = [] if command[0] == "parity" else ["--ledger", f"sqlite:///{clean_env / 'l.sqlite'}"]
+    assert main([*command, *extra, *ledger]) == 2
+    err = _one_clear_error(capsys, *named)
+    assert err.startswith(f"nzeza: error: invalid {named[0].split('=')[0]}=")
+    assert not (clean_env / "l.sqlite").exists()  # nothing written

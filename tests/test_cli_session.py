@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,27 @@ def test_a_paper_session_places_limit_orders_from_the_command_line(tmp_path) -> 
     config = json.loads(record["config"])
     assert config["orders"] == {"kind": "limit", "offset": 0.0002, "ttl": 3}
     assert config["maker"] == 0.0002 and config["fee"] == 0.001
+
+
+def test_a_paper_session_with_fees_venue_records_its_rates(tmp_path) -> None:
+    """`--fees dydx` on a session: the record holds dYdX's base-tier rates as if typed; a
+    session without it keeps today's single default rate (fees never follow the venue)."""
+    from nzeza.store import Ledger
+
+    run = ("paper", "--strategy", "support.toy_strategies:SmaLike", "--timeframe", "5s")
+    configs = {}
+    for name, extra in (("dydx", ("--fees", "dydx")), ("plain", ())):
+        db = ("--ledger", f"sqlite:///{name}.sqlite", "--venue-db", f"{name}-venue.sqlite")
+        out = nzeza(tmp_path, *run, *db, "--session-id", name, *extra)
+        assert out.returncode == 0, out.stderr[-2000:]
+        with Ledger(f"sqlite:///{tmp_path / f'{name}.sqlite'}") as ledger:
+            configs[name] = json.loads(ledger.session(name)["config"])
+            fills = ledger.fills(name)
+        assert fills  # market orders: takers, each paying the taker rate
+        rate = 0.0005 if name == "dydx" else 0.001
+        assert all(
+            abs(f.fee / (f.quantity * f.price) - Decimal(str(rate))) < Decimal("1e-9")
+            for f in fills
+        )
+    assert (configs["dydx"]["maker"], configs["dydx"]["fee"]) == (0.0001, 0.0005)
+    assert configs["plain"]["fee"] == 0.001 and "maker" not in configs["plain"]

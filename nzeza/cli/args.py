@@ -96,8 +96,41 @@ def common_costs(args: argparse.Namespace) -> None:
     maker_taker_flags(args)
 
 
+class Given(argparse.Action):
+    """Store the value and remember the flag was typed (`--fee` has a default, and `--fees`
+    with a typed `--fee` is ambiguous even when the number equals the default)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        given = set(getattr(namespace, "given_flags", None) or ())
+        given.add(option_string or self.dest)
+        namespace.given_flags = given
+
+
 def maker_taker_options(p: argparse.ArgumentParser) -> None:
-    """`--maker-fee`/`--taker-fee` beside a command's `--fee` (see `costs_from`)."""
+    """`--maker-fee`/`--taker-fee` beside a command's `--fee` (see `costs_from`), and
+    `--fees VENUE [--fees-volume V]`: a venue's published schedule instead (nzeza.domain.fees)."""
+    p.add_argument(
+        "--fees",
+        default=None,
+        metavar="VENUE",
+        help="maker and taker fees of VENUE's published schedule (binance, binanceusdm, "
+        "coinbase, kraken, hyperliquid, dydx; `nzeza config fees` prints them); not with "
+        "--fee/--maker-fee/--taker-fee",
+    )
+    p.add_argument(
+        "--fees-volume",
+        default=None,
+        metavar="QUOTE",
+        help="with --fees: your 30-day traded volume in quote (Hyperliquid: 14-day), to pick "
+        "the tier (default 0: the base tier)",
+    )
     p.add_argument(
         "--maker-fee",
         type=float,
@@ -145,18 +178,57 @@ def order_policy_from(args: argparse.Namespace) -> Any:
 def maker_taker_flags(args: argparse.Namespace) -> None:
     from nzeza.domain.costs import MIN_MAKER
 
+    venue_fees(args)
     if getattr(args, "taker_fee", None) is not None:
         args.taker_fee = finite("--taker-fee", args.taker_fee, 0.0, MAX_COST)
     if getattr(args, "maker_fee", None) is not None:
         args.maker_fee = finite("--maker-fee", args.maker_fee, MIN_MAKER, MAX_COST)
 
 
+def venue_fees(args: argparse.Namespace) -> Any:
+    """The `Costs` (slippage aside) of `--fees VENUE [--fees-volume V]`, None without them.
+    `--fees` with a typed `--fee`, `--maker-fee` or `--taker-fee` is a `ValidationError`
+    (which one wins would be a guess), as is an unknown venue (the error lists the known)."""
+    from nzeza.domain import Costs
+
+    venue = getattr(args, "fees", None)
+    volume = getattr(args, "fees_volume", None)
+    if venue is None:
+        if volume is not None:
+            raise ValidationError("--fees-volume", volume, "needs --fees VENUE")
+        return None
+    typed = [
+        flag
+        for flag, given in (
+            ("--fee", "--fee" in (getattr(args, "given_flags", None) or ())),
+            ("--maker-fee", getattr(args, "maker_fee", None) is not None),
+            ("--taker-fee", getattr(args, "taker_fee", None) is not None),
+        )
+        if given
+    ]
+    if typed:
+        raise ValidationError(
+            "--fees",
+            venue,
+            f"cannot be combined with {', '.join(typed)}: give a venue's schedule or the "
+            "rates, not both",
+        )
+    try:
+        return Costs.for_venue(venue, 0 if volume is None else volume, slippage=0.0)
+    except ValidationError as exc:
+        flag = {"fees": "--fees", "volume_30d": "--fees-volume"}.get(exc.field, exc.field)
+        raise ValidationError(flag, exc.value, exc.reason) from None
+
+
 def costs_from(args: argparse.Namespace) -> Any:
-    """The `Costs` of checked flags: taker = `--taker-fee`, else `--fee`; maker =
-    `--maker-fee`, else the taker fee (a single rate, as before the two existed)."""
+    """The `Costs` of checked flags: `--fees VENUE`'s schedule; else taker = `--taker-fee`,
+    else `--fee`; maker = `--maker-fee`, else the taker fee (a single rate, as before)."""
     from nzeza.domain import Costs
 
     maker_taker_flags(args)
+    chosen = venue_fees(args)
+    if chosen is not None:
+        return Costs(maker=chosen.maker, taker=chosen.fee, slippage=args.slippage)
     taker = getattr(args, "taker_fee", None)
     fee = args.fee if taker is None else taker
     return Costs(fee, args.slippage, maker=getattr(args, "maker_fee", None))
@@ -435,6 +507,7 @@ def vol_targeting_from(args: argparse.Namespace) -> Any:
 
 
 __all__ = [
+    "Given",
     "bars_label",
     "cash",
     "costs_from",
@@ -454,6 +527,7 @@ __all__ = [
     "session_perp_options",
     "session_perp_terms",
     "strategy_arg",
+    "venue_fees",
     "vol_targeting_from",
     "whole",
 ]

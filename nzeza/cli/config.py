@@ -1,4 +1,4 @@
-"""`nzeza config show|check`."""
+"""`nzeza config show|check|fees`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     check = cs.add_parser("check", help="validate the settings; non-zero exit with the reasons")
     check.add_argument("--live", action="store_true", help="also check every live-trading gate")
     check.set_defaults(handler=_check)
+    fees = cs.add_parser(
+        "fees", help="print the venues' published maker/taker fee schedules (--fees VENUE)"
+    )
+    fees.add_argument("--json", action="store_true", help="machine-readable output")
+    fees.set_defaults(handler=_fees)
+
+
+def _fees(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from nzeza.domain.fees import SCHEDULES, fee_table
+
+    if args.json:
+        rows = {}
+        for name, s in SCHEDULES.items():
+            row = asdict(s)
+            row["confirmed_below"] = (
+                None if s.confirmed_below == float("inf") else s.confirmed_below
+            )
+            rows[name] = row
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    print(fee_table())
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

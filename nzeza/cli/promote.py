@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from nzeza.cli.args import data_options, maker_taker_options
+from nzeza.cli.args import Given, data_options, maker_taker_options
 
 # gate thresholds a flag may tighten (never loosen): flag dest → policy field
 THRESHOLD_FLAGS = (
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     # --sample NAME | --data PATH|ccxt:...: the bars of lookahead and parity
     data_options(p, symbol=False)
     p.add_argument("--bars", type=int, default=24 * 365, help="the last N bars of the data")
-    p.add_argument("--fee", type=float, default=0.001)
+    p.add_argument("--fee", action=Given, type=float, default=0.001)
     maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005)
     p.add_argument("--symbol", default="BTCUSDT", help="the symbol the run trades")
@@ -86,7 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("session", help="the session id")
     d.add_argument("--ledger", default=None, help="ledger URL (default: settings)")
-    d.add_argument("--fee", type=float, default=None, help="research fee (default: recorded)")
+    d.add_argument(
+        "--fee", action=Given, type=float, default=None, help="research fee (default: recorded)"
+    )
     d.add_argument(
         "--slippage", type=float, default=None, help="research slippage (default: recorded)"
     )
@@ -188,15 +190,19 @@ def _portfolio(args: argparse.Namespace) -> bool:
 def _divergence(args: argparse.Namespace) -> int:
     import json
 
-    from nzeza.cli.args import finite, maker_taker_flags
+    from nzeza.cli.args import finite, maker_taker_flags, venue_fees
     from nzeza.errors import ValidationError
     from nzeza.promotion.divergence import recorded_costs, session_config
     from nzeza.promotion.portfolio_divergence import session_divergence
     from nzeza.store import open_ledger
 
-    maker_taker_flags(args)  # --maker-fee/--taker-fee checked before the ledger is opened
+    maker_taker_flags(args)  # --fees/--maker-fee/--taker-fee checked before the ledger opens
+    chosen = venue_fees(args)  # --fees VENUE: its schedule's rates, the recorded slippage
     fee = args.taker_fee if args.taker_fee is not None else args.fee
-    given = (fee, args.maker_fee, args.slippage)
+    maker = args.maker_fee
+    if chosen is not None:
+        fee, maker = chosen.fee, chosen.maker
+    given = (fee, maker, args.slippage)
     with open_ledger(args.ledger) as ledger:
         costs = None
         if any(v is not None for v in given):
@@ -204,7 +210,7 @@ def _divergence(args: argparse.Namespace) -> int:
             costs = recorded_costs(
                 cfg,
                 None if fee is None else finite("--fee", fee, 0.0, 0.05),
-                args.maker_fee,
+                maker,
                 None if args.slippage is None else finite("--slippage", args.slippage, 0.0, 0.05),
             )
         strategy = None

@@ -12,11 +12,13 @@ from nzeza.errors import ValidationError
 
 
 def _costs(p: argparse.ArgumentParser) -> None:
-    from nzeza.cli.args import data_options, maker_taker_options
+    from nzeza.cli.args import Given, data_options, maker_taker_options
 
     data_options(p)
     p.add_argument("--last", type=int, default=None, help="only the last N bars")
-    p.add_argument("--fee", type=float, default=0.001, help="fee fraction (0.001 = 10 bps)")
+    p.add_argument(
+        "--fee", action=Given, type=float, default=0.001, help="fee fraction (0.001 = 10 bps)"
+    )
     maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage fraction")
     p.add_argument("--cash", type=float, default=10_000.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nzeza.cli.args import data_options, maker_taker_options, order_options
+from nzeza.cli.args import Given, data_options, maker_taker_options, order_options
 from nzeza.errors import ValidationError
 
 
@@ -19,7 +19,9 @@ def _common(p: argparse.ArgumentParser, positional: bool = False) -> None:
         help="a registered strategy name (nzeza strategies) or module:Class",
     )
     p.add_argument("--params", nargs="*", default=[], metavar="K=V", help="strategy parameters")
-    p.add_argument("--fee", type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)")
+    p.add_argument(
+        "--fee", action=Given, type=float, default=0.001, help="fee as a fraction (0.001 = 10 bps)"
+    )
     maker_taker_options(p)
     p.add_argument("--slippage", type=float, default=0.0005, help="slippage as a fraction")
     p.add_argument(
@@ -159,7 +161,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     data_options(q)
     q.add_argument("--bars", type=int, default=None, help="only the last N bars")
     q.add_argument("--windowed", action="store_true")
-    q.add_argument("--fee", type=float, default=0.001)
+    q.add_argument("--fee", action=Given, type=float, default=0.001)
     maker_taker_options(q)
     q.add_argument("--slippage", type=float, default=0.0005)
     q.add_argument("--show", type=int, default=5, help="trades to print side by side")

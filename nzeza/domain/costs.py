@@ -111,6 +111,18 @@ class Costs:
         chosen = [t for t in self.tiers if t[0] <= v][-1]
         return Costs(maker=chosen[1], taker=chosen[2], slippage=self.slippage, tiers=self.tiers)
 
+    @classmethod
+    def for_venue(cls, venue: Any, volume_30d: Any = 0, slippage: Any = 0.0005) -> Costs:
+        """The costs of `venue`'s published schedule (`nzeza.domain.fees`) at the tier a
+        window volume reaches (Hyperliquid: its 14-day volume). Only the tier's maker and
+        taker rates are kept, not the table: a record states the rates that applied, and a
+        schedule updated later does not change the key of earlier trials or bindings. An
+        unknown venue, or a volume the schedule cannot confirm, is a `ValidationError`."""
+        from nzeza.domain.fees import schedule
+
+        _, maker, taker = schedule(venue).tier_for(volume_30d)
+        return cls(maker=maker, taker=taker, slippage=slippage)
+
     def scaled(self, factor: float) -> Costs:
         """The same costs multiplied (cost-sensitivity checks use `scaled(2)`); a rebate
         scales towards zero, never deeper (stress means more costs, not more rebate). Tiers

@@ -12,6 +12,9 @@ came from the parameters cell, `papermill -p/-y/-r`, a pipeline spec or a Jupyte
   lists; a scalar value is a grid of one.
 - `strategy` must name a known strategy; counts (`last_bars`, `train`, ...) must be positive
   integers and costs (`fee`, `slippage`) fractions in [0, 1), also when given as strings.
+- `fees` is None (or "") or a venue of `nzeza.domain.fees` (`nzeza config fees`): the
+  notebook then costs its runs with that venue's base-tier maker and taker fees instead of
+  `fee`; an unknown venue names the known ones.
 
 Anything wrong is a `ValidationError` naming the parameter and the value, raised in that first
 cell, before any work.
@@ -85,6 +88,25 @@ def _fraction(field: str, value: Any) -> float:
     return number
 
 
+def _venue_fees(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    from nzeza.domain.fees import schedule
+
+    return schedule(value).venue
+
+
+def notebook_costs(fee: Any, slippage: Any, fees: Any = None) -> Any:
+    """The `Costs` of a notebook's parameters: `fees`' schedule (base tier) when a venue is
+    named, else the single rate `fee`."""
+    from nzeza.domain import Costs
+
+    venue = _venue_fees(fees)
+    if venue is not None:
+        return Costs.for_venue(venue, slippage=slippage)
+    return Costs(fee, slippage)
+
+
 def use_parameters(namespace: MutableMapping[str, Any]) -> dict[str, Any]:
     """Check and normalise, in place, the parameters found in a notebook's `namespace`
     (`globals()`); returns the normalised ones so the cell shows what the run uses."""
@@ -110,8 +132,16 @@ def use_parameters(namespace: MutableMapping[str, Any]) -> dict[str, Any]:
     for name in FRACTIONS:
         if name in namespace:
             out[name] = _fraction(name, namespace[name])
+    if "fees" in namespace:
+        out["fees"] = _venue_fees(namespace["fees"])
     namespace.update(out)
     return out
 
 
-__all__ = ["parse_grid", "parse_mapping", "strategy_params", "use_parameters"]
+__all__ = [
+    "notebook_costs",
+    "parse_grid",
+    "parse_mapping",
+    "strategy_params",
+    "use_parameters",
+]

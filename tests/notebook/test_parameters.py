@@ -75,6 +75,8 @@ def test_strings_from_papermill_r_are_read_as_numbers() -> None:
         ({"bars_count": True}, "bars_count"),
         ({"fee": 1.5}, "fee"),
         ({"slippage": "nan"}, "slippage"),
+        ({"fees": "okx"}, "fees"),
+        ({"fees": 3}, "fees"),
     ],
 )
 def test_bad_parameters_are_named(namespace: dict, field: str) -> None:
@@ -83,6 +85,22 @@ def test_bad_parameters_are_named(namespace: dict, field: str) -> None:
         use_parameters(namespace)
     assert err.value.field == field
     assert namespace == before  # nothing half-normalised
+
+
+def test_fees_names_a_venue_whose_schedule_costs_the_runs() -> None:
+    from nzeza.domain import Costs
+    from nzeza.notebook import notebook_costs
+
+    for empty in (None, "", "  "):
+        ns = {"fee": 0.002, "slippage": 0.0005, "fees": empty}
+        use_parameters(ns)
+        assert ns["fees"] is None
+        assert notebook_costs(ns["fee"], ns["slippage"], ns["fees"]) == Costs(0.002, 0.0005)
+    ns = {"fee": 0.002, "slippage": 0.0003, "fees": " DYDX "}
+    use_parameters(ns)
+    assert ns["fees"] == "dydx"
+    costs = notebook_costs(ns["fee"], ns["slippage"], ns["fees"])
+    assert (costs.maker, costs.taker, costs.slippage) == (0.0001, 0.0005, 0.0003)
 
 
 def test_grid_as_json_string() -> None:

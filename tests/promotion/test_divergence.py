@@ -88,6 +88,21 @@ def test_divergence_takes_maker_and_taker_fees_like_the_other_commands(session) 
     assert out.returncode == 2 and "--maker-fee" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_divergence_takes_a_venue_schedule(session) -> None:
+    """`--fees coinbase` (taker 1.2 %, twelve times the session's 0.1 %): research pays more,
+    the gap is the fees; `--fees dydx` (0.05 %) pays less, research ends above the session."""
+    tmp, url = session
+    docs = {}
+    for venue in ("coinbase", "dydx"):
+        out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--fees", venue, "--json")
+        assert out.returncode == 0, out.stderr
+        docs[venue] = json.loads(out.stdout)
+    assert docs["coinbase"]["gap"] < 0 < docs["dydx"]["gap"]
+    assert docs["coinbase"]["main_cause"] == docs["dydx"]["main_cause"] == "fees"
+    out = nzeza(tmp, "divergence", "p1", "--ledger", url, "--fees", "dydx", "--fee", "0.001")
+    assert out.returncode == 2 and "invalid --fees=" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_recorded_costs_keep_the_maker_fee_the_session_ran_with() -> None:
     from nzeza.domain import Costs
     from nzeza.engine.runner import session_record

@@ -239,3 +239,58 @@ def test_backtest_with_limit_orders_and_maker_taker_fees(tmp_path, capsys) -> No
     assert keys[0] == {"fee": 0.001, "slippage": 0.0005, "init_cash": 10_000.0}  # as before
     assert keys[1]["maker"] == -0.0001 and keys[1]["fee"] == 0.0005
     assert keys[1]["orders"] == {"kind": "post_only", "offset": 0.0005, "ttl": 2}
+
+
+def test_fees_venue_reaches_the_backtest(tmp_path, capsys) -> None:
+    """`--fees dydx` runs the backtest with dYdX's base-tier maker and taker rates: the same
+    run, print and trial key as typing those rates; each fill pays its liquidity's rate."""
+    import sqlite3
+
+    from nzeza.cli import main
+
+    ledger = f"sqlite:///{tmp_path / 'l.sqlite'}"
+    base = ["backtest", "sma_cross", "--last", "800", "--ledger", ledger]
+    base += ["--order-type", "limit", "--offset", "0.0005", "--ttl", "2"]
+    assert main([*base, "--fees", "dydx"]) == 0
+    by_venue = capsys.readouterr().out
+    assert main([*base, "--maker-fee", "0.0001", "--taker-fee", "0.0005"]) == 0
+    typed = capsys.readouterr().out
+
+    def body(out: str) -> list[str]:
+        return [line for line in out.splitlines() if "registry:" not in line]
+
+    assert body(by_venue) == body(typed) and "maker" in by_venue and "taker" in by_venue
+    assert "0 new row(s)" in typed  # the typed rates are the same trial configuration
+    assert main([*base[:6]]) == 0  # today's default: a single rate of 10 bps
+    capsys.readouterr()
+    with sqlite3.connect(tmp_path / "l.sqlite") as conn:
+        keys = [json.loads(r[0]) for r in conn.execute("SELECT costs FROM trials ORDER BY id")]
+    assert len(keys) == 2 and keys[0]["maker"] == 0.0001 and keys[0]["fee"] == 0.0005
+    assert keys[1] == {"fee": 0.001, "slippage": 0.0005, "init_cash": 10_000.0}
+    # a higher tier by --fees-volume: 5M of 30-day volume is dYdX's 0.5 / 4.0 bps tier
+    assert main([*base, "--fees", "dydx", "--fees-volume", "5e6"]) == 0
+    with sqlite3.connect(tmp_path / "l.sqlite") as conn:
+        last = json.loads(conn.execute("SELECT costs FROM trials ORDER BY id DESC").fetchone()[0])
+    assert (last["maker"], last["fee"]) == (0.00005, 0.0004)
+
+
+def test_venue_costs_are_paid_per_fill_by_liquidity() -> None:
+    import warnings
+
+    from nzeza.data import load_sample
+    from nzeza.domain import Costs
+    from nzeza.research import backtest
+    from nzeza.research.orders import OrderPolicy
+
+    bars = load_sample("btc_usd_1h").iloc[-1500:]
+    costs = Costs.for_venue("hyperliquid", 30_000_000)  # tier 2: 0.8 / 3.5 bps
+    assert (costs.maker, costs.taker) == (0.00008, 0.00035)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unregistered: this run only checks the fees
+        r = backtest(SmaCross(), bars, costs, orders=OrderPolicy("limit", 0.001, 2), register=False)
+    filled = r.orders[r.orders["status"] == "filled"]
+    maker = filled["liquidity"] == "maker"
+    assert maker.any() and (~maker).any()
+    rates = filled["fee"] / (filled["size"] * filled["fill_price"])
+    assert rates[maker].to_numpy() == pytest.approx(0.00008, rel=1e-9)
+    assert rates[~maker].to_numpy() == pytest.approx(0.00035, rel=1e-9)
