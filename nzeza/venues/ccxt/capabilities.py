@@ -107,6 +107,7 @@ ENDPOINT_OF = {
     "fetch_balance": "balances",
     "fetch_positions": "positions",
     "fetch_my_trades": "my_trades",
+    "fetch_funding_history": "my_trades",  # account history, weighted like the trade history
 }
 DAY_MS = 86_400_000
 MAX_TRADE_PAGES = 1000
