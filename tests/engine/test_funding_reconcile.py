@@ -9,6 +9,7 @@ re-reading the same history books and reports nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 from support.perp_cases import Scripted
@@ -130,6 +131,44 @@ def test_a_missed_payment_is_booked_from_the_venue_a_mismatch_reported_and_resta
             await sim.stop()
 
     asyncio.run(main())
+
+
+def test_status_shows_the_reconciled_state(tmp_path, capsys) -> None:
+    from nzeza.cli import main as cli
+
+    sim = HyperliquidSim(hl_wallet())
+
+    async def main() -> None:
+        url = await sim.start()
+        try:
+            session, ledger, venue = make_session(tmp_path, url)
+            hold_long(session, "2")
+            session._on_funding(FundingEvent(T0 + HOUR, D("0.0001"), D(50_000)))
+            sim.pay_funding((T0 + 2 * HOUR) // MS + 31, "BTC", "-12.5", "2.0", "0.000125")
+            await venue.load_markets()
+            # the venue credited nothing for hour 1 (grace over): a mismatch
+            await session.reconcile_funding(T0 + 2 * HOUR + GRACE_NS)
+            await venue.close()
+            session.lock.release()
+            ledger.close()
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())
+    capsys.readouterr()
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    assert cli(["status", "--ledger", url]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "funding reconciled with the venue: 2 funding times, 0 matched, 1 booked from the " in out
+    )
+    assert "1 mismatched" in out
+    assert "mismatch hyperliquid:BTC/USDC:USDC at 2026-01-01T01:00:00Z: booked -10" in out
+    assert "venue nothing" in out
+    assert cli(["status", "--ledger", url, "--session", SID, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rec = doc["funding_reconciled"]
+    assert (rec["booked_from_venue"], rec["mismatched"], rec["last_ts"]) == (1, 1, T0 + 2 * HOUR)
 
 
 def test_plan_waits_for_the_grace_period_before_calling_a_booking_uncredited() -> None:
