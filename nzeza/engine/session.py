@@ -328,14 +328,13 @@ class Session:
 
     async def reconcile_funding(self, now_ns: int) -> None:
         """A live perpetual session: its booked funding against the venue's payments since the
-        session started (`engine.fundrec`); then once per funding time, after its grace period.
-        A paper venue is credited what the session books: nothing to reconcile."""
-        from nzeza.engine.fundrec import GRACE_NS, reconcile_funding
+        session started (`engine.fundrec`); at start, at the first trade, then once per funding
+        time after its grace period. A paper venue is credited what the session books: nothing
+        to reconcile."""
+        from nzeza.engine.fundrec import reconcile_funding
 
         if self.perp is None or self.cfg.mode != "live":
             return
-        interval = self.cfg.instrument.funding_interval_ns  # type: ignore[attr-defined]
-        self._funding_checked = (now_ns - GRACE_NS) // interval * interval
         started = (self.ledger.session(self.cfg.session_id) or {}).get("started_ns") or 0
         price = self.last_trade[0] if self.last_trade is not None else None
         try:
@@ -357,6 +356,8 @@ class Session:
         interval = self.cfg.instrument.funding_interval_ns  # type: ignore[attr-defined]
         due = (ts - GRACE_NS) // interval * interval
         if self._funding_checked is None or due > self._funding_checked:
+            # the exchange's clock decides (the start's check ran on the wall clock)
+            self._funding_checked = due
             await self.reconcile_funding(ts)
 
     # -- the loop ---------------------------------------------------------------------------

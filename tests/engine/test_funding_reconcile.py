@@ -19,6 +19,7 @@ from nzeza.domain import Costs, Fill, Perpetual, Side
 from nzeza.engine.fundrec import GRACE_NS, funding_time, plan
 from nzeza.engine.perp import FundingEvent
 from nzeza.engine.session import Session, SessionConfig
+from nzeza.feeds.events import Trade
 from nzeza.store import Ledger
 from nzeza.venues.base import VenueFunding
 from nzeza.venues.ccxt import CcxtVenue
@@ -131,6 +132,50 @@ def test_a_missed_payment_is_booked_from_the_venue_a_mismatch_reported_and_resta
             await sim.stop()
 
     asyncio.run(main())
+
+
+def test_a_running_live_session_reconciles_at_start_and_after_each_funding_time(tmp_path) -> None:
+    """Through `Session.run`: the check at start sees the payment the venue already made; a
+    payment made while the session runs is booked once the feed's time passes its funding
+    time plus the grace period, not before."""
+    sim = HyperliquidSim(hl_wallet())
+    seen: dict[str, int] = {}
+
+    async def main() -> None:
+        url = await sim.start()
+        try:
+            session, ledger, venue = make_session(tmp_path, url)
+            hold_long(session, "2")
+            sim.pay_funding((T0 + HOUR) // MS + 57, "BTC", "-10.0", "2.0", "0.0001")
+
+            def trade(n: int, ts: int) -> Trade:
+                return Trade("hyperliquid", "BTC", D(50_000), D(1), "buy", str(n), ts)
+
+            async def feed():
+                yield trade(1, T0 + HOUR + GRACE_NS + 10**9)
+                seen["after_start"] = len(ledger.funding_entries(SID))
+                # the venue debits hour 2; the session never hears of it
+                sim.pay_funding((T0 + 2 * HOUR) // MS + 40, "BTC", "-12.5", "2.0", "0.000125")
+                yield trade(2, T0 + 2 * HOUR + GRACE_NS - 10**9)  # grace not over yet
+                seen["before_grace"] = len(ledger.funding_entries(SID))
+                yield trade(3, T0 + 2 * HOUR + GRACE_NS + 10**9)
+                seen["after_grace"] = len(ledger.funding_entries(SID))
+                yield trade(4, T0 + 2 * HOUR + GRACE_NS + 2 * 10**9)
+
+            await venue.load_markets()
+            report = await session.run(feed())
+            assert report.funding_from_venue == 2 and report.funding_mismatches == 0
+            entries = [(e["ts"], e["amount"]) for e in ledger.funding_entries(SID)]
+            assert entries == [(T0 + HOUR, D("-10.0")), (T0 + 2 * HOUR, D("-12.5"))]
+            assert all(c["source"] == "venue" for c in ledger.funding_checks(SID))
+            assert ledger.verify_audit().ok
+            await venue.close()
+            ledger.close()
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())
+    assert seen == {"after_start": 1, "before_grace": 1, "after_grace": 2}
 
 
 def test_status_shows_the_reconciled_state(tmp_path, capsys) -> None:
