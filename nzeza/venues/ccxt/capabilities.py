@@ -52,6 +52,20 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "trades_paging": "from_id",
         "trades_page": 1000,
     },
+    "binanceusdm": {
+        # USDⓈ-M perpetuals: only the linear markets; no spot currencies or margin endpoints
+        "options": {
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "defaultType": "swap",
+        },
+        "client_id_param": "newClientOrderId",
+        "fetch_by_client_id_param": "origClientOrderId",
+        "cancel_client_id_param": "origClientOrderId",
+        "trades_paging": "from_id",
+        "trades_page": 1000,
+    },
     "coinbase": {
         # Advanced Trade: orders are fetched and cancelled by Coinbase's order id only.
         "options": {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
