@@ -79,6 +79,18 @@ def _status(args: argparse.Namespace) -> int:
                 f"{Decimal(funding.get('received', 0)):.2f}; "
                 f"liquidations {len(doc.get('liquidations') or [])}"
             )
+        rec = doc.get("funding_reconciled") or {}
+        if rec.get("checked"):
+            print(
+                f"    funding reconciled with the venue: {rec['checked']} funding times, "
+                f"{rec['matched']} matched, {rec['booked_from_venue']} booked from the venue, "
+                f"{rec['mismatched']} mismatched"
+            )
+            for m in rec.get("mismatches") or []:
+                print(
+                    f"      mismatch {m['instrument_id']} at {_ts(m['ts'])}: booked "
+                    f"{m['booked'] or 'nothing'}, venue {m['venue'] or 'nothing'}"
+                )
         for inst, pos in doc["positions"].items():
             if Decimal(pos["quantity"]) != 0:
                 print(
@@ -95,6 +107,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 OPEN_STATUSES = ("submitted", "accepted", "partially_filled")
+
+
+def _ts(ns: int) -> str:
+    """A UTC ns time as ISO text (seconds)."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _qty(value: str) -> str:

@@ -141,6 +141,12 @@ async def run_session(args: argparse.Namespace) -> int:
             "funding payments booked by this run (nzeza status: paid and received)",
             flush=True,
         )
+        if report.funding_from_venue or report.funding_mismatches:
+            print(
+                f"funding reconciled with the venue: {report.funding_from_venue} booked from "
+                f"the venue, {report.funding_mismatches} mismatched (nzeza status lists them)",
+                flush=True,
+            )
     return 0
 
 

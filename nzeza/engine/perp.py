@@ -153,6 +153,44 @@ class PerpAccount:
         )  # fmt: skip
         return amount
 
+    def book_from_venue(
+        self, ts: int, payment: Any, price: Decimal | None = None
+    ) -> Decimal | None:
+        """Book a venue payment (`venues.VenueFunding`) the session has no row for, at funding
+        time `ts`: the venue's exact amount, on the venue's position and rate where it gives
+        them (else the position held now and the rate that amount implies at `price`), with
+        its `funding_checks` row `source="venue"` in the same transaction. None: already
+        booked."""
+        portfolio = self.trader.portfolio
+        if portfolio.has_funding(self.spec.id, ts):
+            return None
+        amount = to_decimal(payment.amount, "amount")
+        qty = payment.position if payment.position is not None else self._state()[0]
+        rate, mark = payment.rate, None
+        if rate is not None and qty != 0 and rate != 0:
+            mark = -amount / (qty * rate)  # the mark the venue's amount was computed at
+        elif qty != 0 and price is not None and price != 0:
+            mark = price
+            rate = -amount / (qty * price)
+        mark = ZERO if mark is None else mark
+        rate = ZERO if rate is None else rate
+        persist = None
+        if self.ledger is not None:
+            check = dict(
+                source="venue", status="booked", booked_amount=None, venue_amount=amount,
+                venue_ts=payment.ts,
+            )  # fmt: skip
+            persist = self.ledger.funding_writer(
+                self.session_id, self.spec.id, ts, qty, mark, rate, amount, check=check
+            )
+        if not portfolio.apply_funding(self.spec.id, ts, amount, persist=persist):
+            return None
+        self.funding.append(
+            {"ts": ts, "position": qty, "mark": mark, "rate": rate, "amount": amount,
+             "source": "venue"}
+        )  # fmt: skip
+        return amount
+
     @property
     def total_funding(self) -> Decimal:
         return sum((row["amount"] for row in self.funding), ZERO)

@@ -46,7 +46,7 @@ from nzeza.engine.sizing import VolTargeting
 from nzeza.engine.state import SessionMachine
 from nzeza.engine.stopping import shutdown
 from nzeza.engine.trader import Intent, Trader
-from nzeza.errors import ValidationError, clip
+from nzeza.errors import ValidationError, VenueError, clip
 from nzeza.ops.logging import bind, get_logger
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.research.orders import OrderPolicy, policy_of
@@ -129,6 +129,8 @@ class SessionReport:
     twap_children: int = 0
     funding_payments: int = 0  # perpetuals: funding times booked by this run
     liquidations: int = 0  # perpetuals (paper): positions liquidated by this run
+    funding_from_venue: int = 0  # live perpetuals: venue payments the session had missed
+    funding_mismatches: int = 0  # live perpetuals: booked amounts the venue's differ from
     stops_triggered: int = 0
     flattened: int = 0  # positions closed by the daily-loss breaker
     final_equity: Decimal | None = None
@@ -237,6 +239,7 @@ class Session:
             )
             self.funding_clock = FundingClock(inst.funding_interval_ns)
         self._liquidating: str | None = None  # the liquidation order in flight (paper)
+        self._funding_checked: int | None = None  # the last funding time reconciled (live)
         self.trader.restore_target(rec.last_target)
         self.trader.seq = rec.last_seq
         self.last_bar_ts = rec.last_bar_ts
@@ -314,12 +317,48 @@ class Session:
         """Reconcile with the venue before running (`OrderFlow.reconcile`); an intent a crash
         left `journaled` after its fill was booked is marked done."""
         await self.flow.reconcile(self.recovered.unfilled_intents, self.account)
+        if self.perp is not None:  # booked funding against the venue's own payments
+            await self.reconcile_funding(time.time_ns())
         if self.resting is not None:
             await self.resting.recover()
         if self.report.resumed:
             from nzeza.engine.recovery import mark_filled_intents
 
             mark_filled_intents(self.ledger, self.cfg.session_id)
+
+    async def reconcile_funding(self, now_ns: int) -> None:
+        """A live perpetual session: its booked funding against the venue's payments since the
+        session started (`engine.fundrec`); at start, at the first trade, then once per funding
+        time after its grace period. A paper venue is credited what the session books: nothing
+        to reconcile."""
+        from nzeza.engine.fundrec import reconcile_funding
+
+        if self.perp is None or self.cfg.mode != "live":
+            return
+        started = (self.ledger.session(self.cfg.session_id) or {}).get("started_ns") or 0
+        price = self.last_trade[0] if self.last_trade is not None else None
+        try:
+            res = await reconcile_funding(
+                self.perp, self.venue, now_ns=now_ns, since_ns=int(started), price=price
+            )
+        except VenueError as exc:  # the venue's history is unavailable: try at the next time
+            log.warning("funding reconciliation failed", extra={"error": str(exc)})
+            return
+        self.report.funding_from_venue += res.booked
+        self.report.funding_mismatches += res.mismatched
+
+    async def _funding_due(self, ts: int) -> None:
+        """Reconcile once a funding time's grace period has passed (exchange time)."""
+        from nzeza.engine.fundrec import GRACE_NS
+
+        if self.perp is None or self.cfg.mode != "live" or ts <= 0:
+            return
+        interval = self.cfg.instrument.funding_interval_ns  # type: ignore[attr-defined]
+        due = (ts - GRACE_NS) // interval * interval
+        if self._funding_checked is None or due > self._funding_checked:
+            # the exchange's clock decides (the start's check ran on the wall clock)
+            self._funding_checked = due
+            await self.reconcile_funding(ts)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, reason: str = "stop requested") -> None:
@@ -455,6 +494,7 @@ class Session:
                     await self._execute_open(trade.price, trade.ts_ns or 0)
             if self.perp is not None:
                 await self._liquidate_if_reached(trade.price, trade.ts_ns or 0)
+                await self._funding_due(trade.ts_ns or 0)
             await self.dispatch.on_trade(trade.price, trade.ts_ns or 0)
 
     async def _liquidate_if_reached(self, price: Decimal, ts: int) -> None:
@@ -509,6 +549,14 @@ class Session:
         amount = self.perp.fund(event)
         if amount is not None:
             self.report.funding_payments += 1
+            credit = getattr(self.venue, "credit_funding", None)
+            if credit is not None:  # a paper account is credited what the session booked
+                from nzeza.venues.base import VenueFunding
+
+                row = self.perp.funding[-1]
+                credit(
+                    VenueFunding(self.perp.spec.id, event.ts, amount, event.rate, row["position"])
+                )
             log.info("funding booked", extra={"ts": event.ts, "amount": str(amount)})
         crash_point("after_funding")
 

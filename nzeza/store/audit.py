@@ -51,6 +51,7 @@ COVERED_TABLES: dict[str, tuple[str, ...]] = {
     "verdicts": ("id",),
     "client_order_ids": ("venue", "client_order_id"),
     "funding": ("id",),
+    "funding_checks": ("id",),
     "liquidations": ("id",),
 }
 EXEMPT_TABLES: dict[str, str] = {

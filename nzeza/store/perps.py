@@ -35,12 +35,19 @@ class PerpStore(LedgerCore):
         mark: Decimal,
         rate: Decimal,
         amount: Decimal,
+        check: dict[str, Any] | None = None,
     ) -> Callable[[PortfolioSnapshot], None]:
         """A `persist` callback for `Portfolio.apply_funding`: the funding row and the balances
-        it produces, in one transaction."""
+        it produces, in one transaction (with its `funding_checks` row: `check`, the columns
+        of a booking reconciled from the venue)."""
 
         def persist(nxt: PortfolioSnapshot) -> None:
-            self.record_funding(session_id, instrument_id, ts, position, mark, rate, amount, nxt)
+            with self._held():
+                self.record_funding(
+                    session_id, instrument_id, ts, position, mark, rate, amount, nxt
+                )
+                if check is not None:
+                    self.record_funding_check(session_id, instrument_id, ts, **check)
 
         return persist
 
@@ -101,6 +108,57 @@ class PerpStore(LedgerCore):
                 }
                 for r in rows
             ]
+
+    def record_funding_check(
+        self,
+        session_id: str,
+        instrument_id: str,
+        ts: int,
+        *,
+        source: str,
+        status: str,
+        booked_amount: Decimal | None,
+        venue_amount: Decimal | None,
+        venue_ts: int | None,
+    ) -> None:
+        """What reconciling funding time `ts` with the venue found (`schema.funding_checks`):
+        once per (session, instrument, time); a second check of the same time is refused."""
+        row = dict(
+            session_id=session_id,
+            instrument_id=instrument_id,
+            ts=int(ts),
+            source=source,
+            status=status,
+            booked_amount=None if booked_amount is None else str(booked_amount),
+            venue_amount=None if venue_amount is None else str(venue_amount),
+            venue_ts=None if venue_ts is None else int(venue_ts),
+            checked_ns=self.clock(),
+        )
+        try:
+            with self._held() as buf:
+                buf.insert(s.funding_checks, row)
+        except DuplicateRow as exc:
+            if exc.table != "funding_checks":
+                raise
+            raise DataError(
+                f"funding of {instrument_id} at {ts} is already reconciled for {session_id}"
+            ) from exc
+
+    def funding_checks(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's funding reconciliation rows in the order they were made."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(s.funding_checks)
+                .where(s.funding_checks.c.session_id == session_id)
+                .order_by(s.funding_checks.c.id)
+            )
+            out = []
+            for r in rows:
+                row = dict(r._mapping)
+                for k in ("booked_amount", "venue_amount"):
+                    row[k] = None if row[k] is None else Decimal(row[k])
+                out.append(row)
+            return out
 
     def record_liquidation(
         self,

@@ -321,6 +321,28 @@ liquidations = Table(
     UniqueConstraint("venue", "client_order_id", name="uq_liquidation_order"),
 )
 
+# v11: funding reconciliation. What a live perpetual session found when it compared its booked
+# funding with the venue's own payments, one row per (session, instrument, funding time):
+# `source` = "venue" where the funding row was booked from the venue's numbers (a payment the
+# session had not booked), "session" where the session's own row was compared; `status`
+# "match", "booked" (from the venue) or "mismatch" (kept as booked, and a risk event). On the
+# audit chain; the funding table itself is unchanged, so rows written before stay verifiable.
+funding_checks = Table(
+    "funding_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(64), nullable=False, index=True),
+    Column("instrument_id", String(100), nullable=False),
+    Column("ts", BigInteger, nullable=False),  # the funding time, UTC ns
+    Column("source", String(16), nullable=False),  # venue | session
+    Column("status", String(16), nullable=False),  # match | booked | mismatch
+    Column("booked_amount", Text),  # the session's amount (None: it had none)
+    Column("venue_amount", Text),  # the venue's amount (None: the venue credited none)
+    Column("venue_ts", BigInteger),  # the venue's own stamp, UTC ns
+    Column("checked_ns", BigInteger, nullable=False),
+    UniqueConstraint("session_id", "instrument_id", "ts", name="uq_funding_check"),
+)
+
 
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
@@ -358,6 +380,10 @@ def _v9(conn: Connection) -> None:
     metadata.create_all(conn, tables=[funding, liquidations])
 
 
+def _v11(conn: Connection) -> None:
+    funding_checks.create(conn, checkfirst=True)
+
+
 # (version, name, upgrade). Append only: a released migration is never edited. Versions may
 # have gaps (each is reserved by the change that brings it).
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -369,6 +395,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
     (6, "promotions.binding: the whole run a promotion binds (identity, market, costs, ...)", _v6),
     (9, "perpetuals: funding payments and liquidations, on the audit chain", _v9),
+    (11, "funding_checks: booked funding reconciled with the venue's payments", _v11),
 ]
 KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
@@ -423,6 +450,7 @@ __all__ = [
     "equity_snapshots",
     "fills",
     "funding",
+    "funding_checks",
     "intents",
     "liquidations",
     "metadata",

@@ -46,6 +46,32 @@ def _funding_totals(entries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _funding_reconciled(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What reconciling the booked funding with the venue's payments found (live sessions:
+    `engine.fundrec`): funding times checked, matched, booked from the venue, mismatched (each
+    with both amounts), and the last funding time checked."""
+    by = {"match": 0, "booked": 0, "mismatch": 0}
+    for c in checks:
+        by[c["status"]] = by.get(c["status"], 0) + 1
+    return {
+        "checked": len(checks),
+        "matched": by["match"],
+        "booked_from_venue": by["booked"],
+        "mismatched": by["mismatch"],
+        "last_ts": max((int(c["ts"]) for c in checks), default=None),
+        "mismatches": [
+            {
+                "instrument_id": c["instrument_id"],
+                "ts": int(c["ts"]),
+                "booked": None if c["booked_amount"] is None else str(c["booked_amount"]),
+                "venue": None if c["venue_amount"] is None else str(c["venue_amount"]),
+            }
+            for c in checks
+            if c["status"] == "mismatch"
+        ],
+    }
+
+
 def session_status(ledger: Any, session_id: str) -> dict[str, Any] | None:
     """The status document of `session_id` (None when the ledger has no such session)."""
     row = ledger.session(session_id)
@@ -81,6 +107,7 @@ def session_status(ledger: Any, session_id: str) -> dict[str, Any] | None:
         "fills": len(ledger.fills(session_id)),
         # perpetuals: funding booked (+ received, − paid) and liquidation orders
         "funding": _funding_totals(ledger.funding_entries(session_id)),
+        "funding_reconciled": _funding_reconciled(ledger.funding_checks(session_id)),
         "liquidations": [
             {k: r[k] for k in ("client_order_id", "instrument_id", "ts", "position", "price")}
             for r in ledger.liquidations(session_id)

@@ -4,7 +4,15 @@ Light at import: the ccxt and dydx adapters are imported from their modules
 (`nzeza.venues.ccxt`, `nzeza.venues.dydx`), never here.
 """
 
-from nzeza.venues.base import Balance, OrderRequest, Update, Venue, VenueOrder, VenuePosition
+from nzeza.venues.base import (
+    Balance,
+    OrderRequest,
+    Update,
+    Venue,
+    VenueFunding,
+    VenueOrder,
+    VenuePosition,
+)
 from nzeza.venues.paper import PaperVenue
 
 __all__ = [
@@ -13,6 +21,7 @@ __all__ = [
     "PaperVenue",
     "Update",
     "Venue",
+    "VenueFunding",
     "VenueOrder",
     "VenuePosition",
 ]

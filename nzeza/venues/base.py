@@ -118,6 +118,20 @@ class VenuePosition:
     entry_price: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class VenueFunding:
+    """One funding payment as the venue credited it: `ts` (UTC ns, the venue's stamp, usually
+    the funding time plus a few ms), `amount` in the settle currency (+ received, − paid), and
+    the rate and signed position it was computed on where the venue says (None otherwise:
+    Binance's income history gives neither)."""
+
+    instrument_id: str
+    ts: int
+    amount: Decimal
+    rate: Decimal | None = None
+    position: Decimal | None = None
+
+
 Update = VenueOrder | Fill
 
 # The endpoint the current request is made for (set by the Venue method that makes it; a
@@ -206,6 +220,14 @@ class Venue(ABC):
         """Derivatives positions; spot venues report none."""
         return []
 
+    async def funding_payments(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[VenueFunding] | None:
+        """The funding the venue credited or debited on `instrument_id` since `since_ns`,
+        oldest first; None where the venue keeps no such record (spot venues), so there is
+        nothing to reconcile against."""
+        return None
+
     @abstractmethod
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]: ...
 
@@ -253,6 +275,7 @@ __all__ = [
     "OrderRequest",
     "Update",
     "Venue",
+    "VenueFunding",
     "VenueOrder",
     "VenuePosition",
 ]

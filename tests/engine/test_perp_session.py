@@ -69,6 +69,14 @@ def test_funding_through_a_paper_session_is_booked_like_replay(tmp_path) -> None
     assert entry["position"] == D(2) and entry["ts"] == FUNDING.ts
     assert ledger.balances("pf")["USDT"] == D(-10)
     assert report.final_equity == D(99_990)
+    # the paper account is credited exactly what the session booked (no reconciliation gap)
+    [paid] = asyncio.run(session.venue.funding_payments(PERP.id))
+    assert (paid.ts, paid.amount, paid.rate, paid.position) == (
+        FUNDING.ts,
+        D(-10),
+        D("0.0001"),
+        D(2),
+    )
     # the replay of the same bars with the same funding books the same amount
     bars = bars_of([(50_000.0,) * 4] * 4)
     rates = pd.Series([0.0001], index=[START + 2 * HOUR], name="funding_rate")

@@ -88,8 +88,14 @@ def populate(ledger: Ledger) -> None:
             with ledger.batch() if (n + i) % 2 else _nothing():
                 pos = pf.snapshot().position(BTC.id).quantity
                 amount = -pos * Decimal(100) * Decimal("0.0001")
+                # the second one booked from the venue, with its funding_checks row
+                check = (
+                    dict(source="venue", status="booked", booked_amount=None,
+                         venue_amount=amount, venue_ts=10 + i)
+                    if i == 2 else None
+                )  # fmt: skip
                 persist = ledger.funding_writer(
-                    sid, BTC.id, 10 + i, pos, Decimal(100), Decimal("0.0001"), amount
+                    sid, BTC.id, 10 + i, pos, Decimal(100), Decimal("0.0001"), amount, check=check
                 )
                 assert pf.apply_funding(BTC.id, 10 + i, amount, persist=persist)
         ledger.record_liquidation(

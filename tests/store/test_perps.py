@@ -121,3 +121,57 @@ def test_an_edited_funding_row_fails_nzeza_audit(tmp_path) -> None:
     bad = audit()
     assert bad.returncode == 1, bad.stdout
     assert "funding id=2" in bad.stdout and "edited" in bad.stdout
+
+
+def test_a_funding_booked_from_the_venue_carries_its_check_in_one_transaction(
+    ledger: Ledger,
+) -> None:
+    pf = _session_with_a_long(ledger)
+    check = dict(source="venue", status="booked", booked_amount=None,
+                 venue_amount=D("-12.5"), venue_ts=3000 + 40)  # fmt: skip
+    persist = ledger.funding_writer(
+        "p1", PERP.id, 3000, D(2), D(50_000), D("0.000125"), D("-12.5"), check=check
+    )
+    assert pf.apply_funding(PERP.id, 3000, D("-12.5"), persist=persist)
+    [entry] = ledger.funding_entries("p1")
+    [row] = ledger.funding_checks("p1")
+    assert entry["amount"] == row["venue_amount"] == D("-12.5")
+    assert (row["source"], row["status"], row["booked_amount"]) == ("venue", "booked", None)
+    # a funding time is reconciled once: a second check of it is refused, and a funding row
+    # whose check collides is not written either (one transaction)
+    with pytest.raises(DataError, match="already reconciled"):
+        ledger.record_funding_check(
+            "p1", PERP.id, 3000, source="session", status="match", booked_amount=D("-12.5"),
+            venue_amount=D("-12.5"), venue_ts=3040,
+        )  # fmt: skip
+    persist = ledger.funding_writer(
+        "p1", PERP.id, 3000 + 10, D(2), D(1), D(1), D(-2), check=dict(check)
+    )
+    with ledger.batch():
+        ledger.record_funding_check(
+            "p1", PERP.id, 3010, source="session", status="match", booked_amount=D(-2),
+            venue_amount=D(-2), venue_ts=3010,
+        )  # fmt: skip
+    with pytest.raises(DataError):
+        pf.apply_funding(PERP.id, 3010, D(-2), persist=persist)
+    assert len(ledger.funding_entries("p1")) == 1
+    assert ledger.balances("p1")["USDT"] == D("-12.5")
+    assert ledger.verify_audit().ok
+
+
+def test_an_edited_or_deleted_funding_check_fails_the_audit(ledger: Ledger) -> None:
+    pf = _session_with_a_long(ledger)
+    _fund(ledger, pf, 1000)
+    ledger.record_funding_check(
+        "p1", PERP.id, 1000, source="session", status="mismatch", booked_amount=D(-10),
+        venue_amount=D("-10.4"), venue_ts=1012,
+    )  # fmt: skip
+    assert ledger.verify_audit().ok
+    with ledger.engine.begin() as conn:  # the attacker hides the mismatch
+        conn.execute(update(s.funding_checks).values(status="match", venue_amount="-10"))
+    report = ledger.verify_audit()
+    assert not report.ok and "funding_checks" in str(report)
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(s.funding_checks))
+    report = ledger.verify_audit()
+    assert not report.ok and "funding_checks" in str(report)

@@ -52,6 +52,20 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "trades_paging": "from_id",
         "trades_page": 1000,
     },
+    "binanceusdm": {
+        # USDⓈ-M perpetuals: only the linear markets; no spot currencies or margin endpoints
+        "options": {
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "defaultType": "swap",
+        },
+        "client_id_param": "newClientOrderId",
+        "fetch_by_client_id_param": "origClientOrderId",
+        "cancel_client_id_param": "origClientOrderId",
+        "trades_paging": "from_id",
+        "trades_page": 1000,
+    },
     "coinbase": {
         # Advanced Trade: orders are fetched and cancelled by Coinbase's order id only.
         "options": {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
@@ -107,6 +121,7 @@ ENDPOINT_OF = {
     "fetch_balance": "balances",
     "fetch_positions": "positions",
     "fetch_my_trades": "my_trades",
+    "fetch_funding_history": "my_trades",  # account history, weighted like the trade history
 }
 DAY_MS = 86_400_000
 MAX_TRADE_PAGES = 1000

@@ -12,7 +12,7 @@ from typing import Any
 
 from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side
 from nzeza.errors import ValidationError, VenueError, show_value
-from nzeza.venues.base import Balance, OrderRequest, VenueOrder, VenuePosition
+from nzeza.venues.base import Balance, OrderRequest, VenueFunding, VenueOrder, VenuePosition
 
 STATUS = {
     "open": OrderStatus.ACCEPTED,
@@ -152,12 +152,39 @@ def to_position(venue: str, p: dict[str, Any]) -> VenuePosition:
     return VenuePosition(f"{venue}:{p['symbol']}", qty, Decimal(str(entry)) if entry else None)
 
 
+def to_funding(instrument_id: str, row: dict[str, Any]) -> VenueFunding:
+    """A ccxt funding-history row as a VenueFunding, amounts exact from the venue's own text
+    where it has it (Binance `income`, Hyperliquid `delta.usdc`; ccxt's are floats), with the
+    rate and position where the venue gives them (Hyperliquid `fundingRate`, `szi`)."""
+    venue = instrument_id.split(":", 1)[0]
+    info = row.get("info") or {}
+    delta = info.get("delta") or {}
+    amount = delta.get("usdc", info.get("income"))
+    if amount is None:
+        amount = need(venue, row, "amount", "funding payment")
+    ts = need(venue, row, "timestamp", "funding payment")
+    rate, szi = delta.get("fundingRate"), delta.get("szi")
+    try:
+        return VenueFunding(
+            instrument_id,
+            int(ts) * 1_000_000,
+            Decimal(str(amount)),
+            Decimal(str(rate)) if rate not in (None, "") else None,
+            Decimal(str(szi)) if szi not in (None, "") else None,
+        )
+    except (ArithmeticError, ValueError):
+        raise bad_response(
+            venue, f"the venue's funding payment is not a number: {show_value(info)}"
+        ) from None
+
+
 __all__ = [
     "STATUS",
     "bad_response",
     "need",
     "to_balances",
     "to_fill",
+    "to_funding",
     "to_instrument",
     "to_order",
     "to_position",

@@ -19,12 +19,20 @@ from urllib.parse import urlparse
 
 from nzeza.domain import Fill, Instrument, OrderType, Side, TimeInForce
 from nzeza.errors import ConfigError, VenueError
-from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
+from nzeza.venues.base import (
+    Balance,
+    OrderRequest,
+    Venue,
+    VenueFunding,
+    VenueOrder,
+    VenuePosition,
+)
 from nzeza.venues.ccxt.capabilities import DAY_MS, ENDPOINT_OF, MAX_TRADE_PAGES, capabilities
 from nzeza.venues.ccxt.convert import (
     need,
     to_balances,
     to_fill,
+    to_funding,
     to_instrument,
     to_order,
     to_position,
@@ -306,6 +314,18 @@ class CcxtVenue(Venue):
         if not self.caps["positions"]:
             return []
         return [to_position(self.name, p) for p in await self._call("fetch_positions")]
+
+    async def funding_payments(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[VenueFunding] | None:
+        """The account's funding payments of `instrument_id` (ccxt `fetch_funding_history`:
+        Binance USDⓈ-M `GET /fapi/v1/income?incomeType=FUNDING_FEE`, Hyperliquid `userFunding`),
+        oldest first; None on a venue without them (spot)."""
+        if not self.exchange.has.get("fetchFundingHistory"):
+            return None
+        since_ms = since_ns // 1_000_000 if since_ns is not None else None
+        rows = await self._call("fetch_funding_history", self._symbol(instrument_id), since_ms)
+        return sorted((to_funding(instrument_id, r) for r in rows or []), key=lambda f: f.ts)
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
         since_ms = since_ns // 1_000_000 if since_ns is not None else None

@@ -27,7 +27,7 @@ from typing import Any
 from nzeza.domain import Fill, OrderStatus, OrderType, Side
 from nzeza.errors import ParseError, ValidationError, VenueError, show_value
 from nzeza.feeds._wire import iso_to_ns
-from nzeza.venues.base import VenueOrder
+from nzeza.venues.base import VenueFunding, VenueOrder
 
 VENUE = "dydx"
 STATUS = {
@@ -120,6 +120,23 @@ def fill_of(row: dict[str, Any], client_id: str, instrument_id: str) -> Fill:
         ) from None
 
 
+def funding_of(row: dict[str, Any], instrument_id: str) -> VenueFunding:
+    """An indexer funding payment (`/v4/fundingPayments`: createdAt, payment, rate, size,
+    side, oraclePrice) as a VenueFunding; the position signed by `side` (SHORT < 0)."""
+    what = "funding payment"
+    size = abs(decimal_of(row, "size", what))
+    side = str(need(row, "side", what)).upper()
+    if side not in ("LONG", "SHORT"):
+        raise bad(what, "side", row)
+    return VenueFunding(
+        instrument_id,
+        _ns(need(row, "createdAt", what), what, row),
+        decimal_of(row, "payment", what),
+        decimal_of(row, "rate", what),
+        size if side == "LONG" else -size,
+    )
+
+
 def _ns(text: Any, what: str, row: Any) -> int:
     try:
         return iso_to_ns(text, VENUE, "createdAt")
@@ -127,4 +144,4 @@ def _ns(text: Any, what: str, row: Any) -> int:
         raise bad(what, "timestamp", row) from None
 
 
-__all__ = ["FINAL", "OPEN_STATUSES", "STATUS", "fill_of", "order_view"]
+__all__ = ["FINAL", "OPEN_STATUSES", "STATUS", "fill_of", "funding_of", "order_view"]

@@ -34,8 +34,15 @@ from pydantic import SecretStr
 
 from nzeza.domain import Fill, Instrument, OrderStatus, OrderType, Side, TimeInForce
 from nzeza.errors import ConfigError, ValidationError, VenueError
-from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
-from nzeza.venues.dydx.indexer import FINAL, OPEN_STATUSES, fill_of, order_view
+from nzeza.venues.base import (
+    Balance,
+    OrderRequest,
+    Venue,
+    VenueFunding,
+    VenueOrder,
+    VenuePosition,
+)
+from nzeza.venues.dydx.indexer import FINAL, OPEN_STATUSES, fill_of, funding_of, order_view
 from nzeza.venues.dydx.keys import DydxKey
 from nzeza.venues.dydx.quantums import MarketParams, to_quantums, to_subticks
 from nzeza.venues.dydx.tx import (
@@ -51,6 +58,7 @@ from nzeza.venues.dydx.tx import (
 LONG_TERM_SECONDS = 28 * 86_400 - 60  # under the 95-day cap; GTC orders live four weeks
 FILLS_PAGE = 100  # the indexer's page of fills (newest first)
 MAX_FILL_PAGES = 1000
+FUNDING_PAGE = 1000  # funding payments a request (the indexer's limit)
 
 
 class DydxVenue(Venue):
@@ -468,6 +476,35 @@ class DydxVenue(Venue):
         out.sort(key=lambda f: f.ts)
         return out
 
+    async def funding_payments(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[VenueFunding] | None:
+        """The subaccount's funding payments on `instrument_id` since `since_ns`, oldest first
+        (the indexer's `GET /v4/fundingPayments`, `afterOrAt`, paged by `page`)."""
+        ticker = instrument_id.split(":", 1)[-1]
+        params: dict[str, Any] = {
+            "address": self.address,
+            "subaccountNumber": self.subaccount,
+            "ticker": ticker,
+            "limit": FUNDING_PAGE,
+        }
+        if since_ns is not None:
+            secs, ns = divmod(int(since_ns), 1_000_000_000)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+            params["afterOrAt"] = f"{stamp}.{ns // 1_000_000:03d}Z"
+        rows: list[dict[str, Any]] = []
+        with self.endpoint("my_trades"):
+            for page in range(1, MAX_FILL_PAGES + 1):
+                data = await self._get(self.indexer_url, "/v4/fundingPayments", page=page, **params)
+                got = (data or {}).get("fundingPayments") or []
+                rows.extend(got)
+                if len(got) < FUNDING_PAGE:
+                    break
+        out = {(f.ts, f.amount): f for f in (funding_of(r, instrument_id) for r in rows)}
+        return sorted(
+            (f for f in out.values() if since_ns is None or f.ts >= since_ns), key=lambda f: f.ts
+        )
+
     async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
         """The fills of one order (the session books an order's fills with this)."""
         return [f for f in await self.my_trades(instrument_id) if f.order_id == client_order_id]
@@ -509,6 +546,7 @@ class DydxVenue(Venue):
 
 __all__ = [
     "FILLS_PAGE",
+    "FUNDING_PAGE",
     "LONG_TERM_SECONDS",
     "MAX_FILL_PAGES",
     "DydxVenue",

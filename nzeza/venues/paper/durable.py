@@ -44,7 +44,7 @@ from nzeza.domain.costs import MAKER, TAKER
 from nzeza.errors import ValidationError, VenueError
 from nzeza.ops.logging import get_logger
 from nzeza.ops.walcheckpoint import WalCheckpointer, defer_checkpoints
-from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder
+from nzeza.venues.base import Balance, OrderRequest, Venue, VenueFunding, VenueOrder
 from nzeza.venues.paper.matching import trades_through
 
 log = get_logger(__name__)
@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS quarantined_trades (
     side TEXT NOT NULL, quantity TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL,
     fee_currency TEXT NOT NULL, ts INTEGER NOT NULL, reason TEXT NOT NULL,
     quarantined_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS funding (
+    instrument_id TEXT NOT NULL, ts INTEGER NOT NULL, amount TEXT NOT NULL, rate TEXT,
+    position TEXT, PRIMARY KEY (instrument_id, ts));
 """
 
 
@@ -604,6 +607,36 @@ class DurablePaperVenue(Venue):
             (instrument_id, since_ns or 0),
         ).fetchall()
         return [_fill_of(row) for row in rows]
+
+    def credit_funding(self, payment: VenueFunding) -> None:
+        """The paper account is credited exactly what the session booked (it has no funding of
+        its own), kept in the file: `funding_payments` gives it back, across restarts too."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO funding VALUES (?, ?, ?, ?, ?)",
+            (
+                payment.instrument_id, int(payment.ts), str(payment.amount),
+                None if payment.rate is None else str(payment.rate),
+                None if payment.position is None else str(payment.position),
+            ),
+        )  # fmt: skip
+
+    async def funding_payments(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[VenueFunding] | None:
+        await self.throttle("my_trades")
+        rows = self._db.execute(
+            "SELECT ts, amount, rate, position FROM funding WHERE instrument_id = ? AND ts >= ?"
+            " ORDER BY ts",
+            (instrument_id, since_ns or 0),
+        ).fetchall()
+        return [
+            VenueFunding(
+                instrument_id, int(ts), Decimal(amount),
+                None if rate is None else Decimal(rate),
+                None if pos is None else Decimal(pos),
+            )
+            for ts, amount, rate, pos in rows
+        ]  # fmt: skip
 
     async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
         """The trades of one order (indexed: cheap whatever the history)."""

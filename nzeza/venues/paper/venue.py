@@ -47,7 +47,14 @@ from nzeza.domain.costs import MAKER, TAKER
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.errors import ValidationError, VenueError
 from nzeza.research.orders import FILL, REJECT, bar_outcome
-from nzeza.venues.base import Balance, OrderRequest, Venue, VenueOrder, VenuePosition
+from nzeza.venues.base import (
+    Balance,
+    OrderRequest,
+    Venue,
+    VenueFunding,
+    VenueOrder,
+    VenuePosition,
+)
 from nzeza.venues.paper.matching import filled, size_at, take_liquidity, trades_through
 
 
@@ -128,6 +135,7 @@ class PaperVenue(Venue):
         self._trades = itertools.count(1)
         self.submissions = 0  # orders accepted, ever (tests count duplicates with it)
         self._faults: list[str] = []
+        self.funding: list[VenueFunding] = []  # credited by the session (`credit_funding`)
 
     def inject_fault(self, fault: str) -> None:
         """Make the next submit fail like a network would (chaos testing):
@@ -377,6 +385,21 @@ class PaperVenue(Venue):
         return [
             VenuePosition(iid, p.quantity, p.avg_entry_price)
             for iid, p in self.portfolio.snapshot().open_positions().items()
+        ]
+
+    def credit_funding(self, payment: VenueFunding) -> None:
+        """A paper account is credited exactly what the session booked (it has no funding of
+        its own): what `funding_payments` gives back, so the two never differ."""
+        self.funding.append(payment)
+
+    async def funding_payments(
+        self, instrument_id: str, since_ns: int | None = None
+    ) -> list[VenueFunding] | None:
+        await self.throttle("my_trades")
+        return [
+            f
+            for f in self.funding
+            if f.instrument_id == instrument_id and (since_ns is None or f.ts >= since_ns)
         ]
 
     async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:

@@ -135,6 +135,15 @@ class BinanceFuturesServer(BinanceRestServer):
         }
         self.symbols = sorted(set(self.funding) | {s for s, _ in self.bars})
         self.mutate_funding: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+        self.api_secret: str | None = None  # set: /fapi/v1/income checks the HMAC signature
+        self.income: list[dict[str, Any]] = []  # the account's income history (`pay_funding`)
+
+    def pay_funding(self, symbol: str, time_ms: int, income: str, tran_id: int) -> None:
+        """A FUNDING_FEE income row (credited > 0, debited < 0), as Binance sends it."""
+        self.income.append(
+            {"symbol": symbol, "incomeType": "FUNDING_FEE", "income": income, "asset": "USDT",
+             "info": "FUNDING_FEE", "time": time_ms, "tranId": tran_id, "tradeId": ""}
+        )  # fmt: skip
 
     def routes(self) -> dict[str, Callable[[dict[str, str]], tuple[int, Any]]]:
         return {
@@ -143,7 +152,40 @@ class BinanceFuturesServer(BinanceRestServer):
             "/fapi/v1/exchangeInfo": self._futures_info,
             "/fapi/v1/fundingRate": self._funding_rate,
             "/fapi/v1/markPriceKlines": self._mark_klines,
+            "/fapi/v1/income": self._income,
         }
+
+    def _income(self, params: dict[str, str]) -> tuple[int, Any]:
+        """GET /fapi/v1/income (USER_DATA, signed): symbol, incomeType, startTime, endTime,
+        limit (100, at most 1000); oldest first from startTime, else the newest `limit`."""
+        import hashlib
+        import hmac
+        from urllib.parse import urlencode
+
+        if "signature" not in params or "timestamp" not in params:
+            return 400, {"code": -1102, "msg": "Mandatory parameter 'signature' was not sent."}
+        if self.api_secret is not None:
+            unsigned = urlencode({k: v for k, v in params.items() if k != "signature"})
+            want = hmac.new(self.api_secret.encode(), unsigned.encode(), hashlib.sha256)
+            if not hmac.compare_digest(want.hexdigest(), params["signature"]):
+                return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
+        try:
+            limit = int(params.get("limit", 100))
+            start = int(params["startTime"]) if "startTime" in params else None
+            end = int(params["endTime"]) if "endTime" in params else None
+        except ValueError:
+            return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
+        if not 1 <= limit <= 1000:
+            return 400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}
+        rows = sorted(self.income, key=lambda r: r["time"])
+        rows = [
+            r for r in rows
+            if ("symbol" not in params or r["symbol"] == params["symbol"])
+            and ("incomeType" not in params or r["incomeType"] == params["incomeType"])
+            and (start is None or r["time"] >= start)
+            and (end is None or r["time"] <= end)
+        ]  # fmt: skip
+        return 200, rows[:limit] if start is not None else rows[-limit:]
 
     def funding_requests(self) -> list[Any]:
         return [r for r in self.requests if r.path == "/fapi/v1/fundingRate"]

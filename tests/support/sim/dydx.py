@@ -90,6 +90,8 @@ class DydxStub(LocalServer):
         self.orders: list[dict[str, Any]] = []
         self.fills: list[dict[str, Any]] = []
         self.broadcasts: list[dict[str, Any]] = []
+        self.funding: list[dict[str, Any]] = []  # (address, payment row) of /v4/fundingPayments
+        self.funding_queries: list[dict[str, str]] = []
 
     def add_account(self, address: str, account_number: int = 7, sequence: int = 0) -> None:
         self.accounts[address] = {
@@ -106,6 +108,7 @@ class DydxStub(LocalServer):
         app.router.add_get("/v4/perpetualMarkets", self._markets)
         app.router.add_get("/v4/orders", self._orders)
         app.router.add_get("/v4/fills", self._fills)
+        app.router.add_get("/v4/fundingPayments", self._funding_payments)
         app.router.add_get("/v4/addresses/{address}/subaccountNumber/{n}", self._subaccount)
 
     # -- node --------------------------------------------------------------------------------
@@ -286,6 +289,49 @@ class DydxStub(LocalServer):
             ]
         rows.sort(key=lambda f: (int(f["createdAtHeight"]), f["id"]), reverse=True)
         return web.json_response({"fills": rows[: int(q.get("limit", 100))]})
+
+    def pay_funding(
+        self,
+        address: str,
+        created_at: str,
+        ticker: str,
+        payment: str,
+        size: str,
+        side: str,
+        rate: str,
+        oracle: str,
+        subaccount: int = 0,
+    ) -> None:
+        """A funding payment of a subaccount, as the indexer's `/v4/fundingPayments` shows it."""
+        self.height += 1
+        self.funding.append(
+            {"_address": address, "subaccountNumber": str(subaccount), "createdAt": created_at,
+             "createdAtHeight": str(self.height), "perpetualId": "0", "ticker": ticker,
+             "oraclePrice": oracle, "size": size, "side": side, "rate": rate,
+             "payment": payment, "fundingIndex": "0"}
+        )  # fmt: skip
+
+    async def _funding_payments(self, req: web.Request) -> web.Response:
+        """GET /v4/fundingPayments?address&subaccountNumber&limit&ticker&afterOrAt&page: the
+        indexer's shape ({fundingPayments, pageSize, totalResults, offset}); with `page`
+        newest first, `limit` a page."""
+        q = req.query
+        self.funding_queries.append(dict(q))
+        rows = [
+            r for r in self.funding
+            if r["_address"] == q.get("address")
+            and r["subaccountNumber"] == q.get("subaccountNumber", "0")
+            and ("ticker" not in q or r["ticker"] == q["ticker"])
+            and ("afterOrAt" not in q or r["createdAt"] >= q["afterOrAt"])
+        ]  # fmt: skip
+        rows.sort(key=lambda r: r["createdAt"], reverse="page" in q)
+        limit = int(q.get("limit", 1000))
+        offset = (int(q.get("page", 1)) - 1) * limit
+        page = [{k: v for k, v in r.items() if k[0] != "_"} for r in rows[offset : offset + limit]]
+        return web.json_response(
+            {"fundingPayments": page, "pageSize": limit, "totalResults": len(rows),
+             "offset": offset}
+        )  # fmt: skip
 
     async def _subaccount(self, req: web.Request) -> web.Response:
         return web.json_response(

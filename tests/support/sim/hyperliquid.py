@@ -8,6 +8,8 @@
     orderStatus {oid | cloid}      {"status": "order", "order": {...}} or {"status": "unknownOid"}
     frontendOpenOrders             open orders
     userFills / userFillsByTime    my trades
+    userFunding {startTime, endTime}  funding payments: [{time, hash, delta: {type: "funding",
+                                   coin, usdc, szi, fundingRate, nSamples}}] (`funding`)
   POST /exchange {"action", "nonce", "signature"}
     order                          statuses [{"resting": {"oid"}} | {"filled": {...}} | {"error"}]
     cancel / cancelByCloid         statuses ["success" | {"error"}]
@@ -37,7 +39,14 @@ MARKETS = [
 SZ_DECIMALS = {"BTC": 5, "ETH": 4}
 # Info requests about the user (where `fail_next` faults apply); market metadata is public.
 PRIVATE_INFO = frozenset(
-    {"clearinghouseState", "orderStatus", "frontendOpenOrders", "userFills", "userFillsByTime"}
+    {
+        "clearinghouseState",
+        "orderStatus",
+        "frontendOpenOrders",
+        "userFills",
+        "userFillsByTime",
+        "userFunding",
+    }
 )
 
 
@@ -78,6 +87,15 @@ class HyperliquidSim(SimBase):
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # coin -> (szi, entry px)
         self.actions: list[str] = []
         self.asset = {m.symbol: i for i, m in enumerate(MARKETS)}
+        self.funding: list[dict[str, Any]] = []  # userFunding rows, as Hyperliquid sends them
+
+    def pay_funding(self, time_ms: int, coin: str, usdc: str, szi: str, rate: str) -> None:
+        """Credit (usdc > 0) or debit a funding payment, in Hyperliquid's `userFunding` shape."""
+        self.funding.append(
+            {"time": time_ms, "hash": "0x" + "0" * 64,
+             "delta": {"type": "funding", "coin": coin, "usdc": usdc, "szi": szi,
+                       "fundingRate": rate, "nSamples": None}}
+        )  # fmt: skip
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/info", self._info)
@@ -100,12 +118,21 @@ class HyperliquidSim(SimBase):
             "frontendOpenOrders": self._open_orders,
             "userFills": self._fills,
             "userFillsByTime": self._fills,
+            "userFunding": self._user_funding,
         }.get(kind)
         if handler is None:
             return web.json_response(
                 {"status": "err", "response": f"unknown info type {kind}"}, status=422
             )
         return web.json_response(handler(body))
+
+    def _user_funding(self, body: dict[str, Any]) -> Any:
+        """userFunding: the user's funding payments from startTime (ms) to endTime, oldest
+        first (at most 500, as Hyperliquid pages time-range queries)."""
+        start = int(body.get("startTime") or 0)
+        end = int(body.get("endTime") or 2**62)
+        rows = [r for r in self.funding if start <= r["time"] <= end]
+        return sorted(rows, key=lambda r: r["time"])[:500]
 
     def _spot_meta(self, body: dict[str, Any]) -> Any:
         usdc = {
