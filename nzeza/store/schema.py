@@ -284,7 +284,7 @@ client_order_ids = Table(
 )
 
 
-# v9: perpetuals. A funding payment is its own entry: one per (session, instrument, funding
+# v7: perpetuals. A funding payment is its own entry: one per (session, instrument, funding
 # time), so a restarted session cannot book a funding time twice; `amount` is what the account
 # received (−position × mark × rate; < 0 paid). A liquidation is an order whose fills (in
 # `fills`, by client order id) close the position: marked by a row here, written before the
@@ -321,7 +321,7 @@ liquidations = Table(
     UniqueConstraint("venue", "client_order_id", name="uq_liquidation_order"),
 )
 
-# v11: funding reconciliation. What a live perpetual session found when it compared its booked
+# v8: funding reconciliation. What a live perpetual session found when it compared its booked
 # funding with the venue's own payments, one row per (session, instrument, funding time):
 # `source` = "venue" where the funding row was booked from the venue's numbers (a payment the
 # session had not booked), "session" where the session's own row was compared; `status`
@@ -376,11 +376,11 @@ def _v6(conn: Connection) -> None:
     _add_column(conn, "promotions", "binding", "TEXT")
 
 
-def _v9(conn: Connection) -> None:
+def _v7(conn: Connection) -> None:
     metadata.create_all(conn, tables=[funding, liquidations])
 
 
-def _v11(conn: Connection) -> None:
+def _v8(conn: Connection) -> None:
     funding_checks.create(conn, checkfirst=True)
 
 
@@ -394,8 +394,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "keyed audit chain over every covered row: index of its opening entry", _v4),
     (5, "client_order_ids: client order id -> session where the id has no session prefix", _v5),
     (6, "promotions.binding: the whole run a promotion binds (identity, market, costs, ...)", _v6),
-    (9, "perpetuals: funding payments and liquidations, on the audit chain", _v9),
-    (11, "funding_checks: booked funding reconciled with the venue's payments", _v11),
+    (7, "perpetuals: funding payments and liquidations, on the audit chain", _v7),
+    (8, "funding_checks: booked funding reconciled with the venue's payments", _v8),
 ]
 KEYED_CHAIN = 4  # the first schema whose audit chain is keyed and covers every row
 
