@@ -482,10 +482,7 @@ def test_hyperliquid_wallet_address_is_derived_from_the_key_when_not_given():
     clear_secrets()
 
 
-def test_binance_gets_a_post_only_order_as_limit_maker_and_a_stop_is_refused():
-    """The order policy's kinds reach a live venue as what they are, or are refused before
-    anything is sent (a stop sent as a plain order would trade at once)."""
-
+def test_binance_gets_a_post_only_order_as_limit_maker():
     async def t(r: Rig) -> None:
         view = await r.venue.submit(
             OrderRequest(
@@ -494,11 +491,114 @@ def test_binance_gets_a_post_only_order_as_limit_maker_and_a_stop_is_refused():
         )
         sent = r.sim.orders[int(view.venue_order_id)]
         assert sent["type"] == "LIMIT_MAKER" and view.status.is_open
+
+    with_rig("binance", t)
+
+
+def test_binance_gets_a_stop_as_stop_loss_that_triggers_on_a_trade_through_it():
+    """A buy stop above the market and a sell stop below reach Binance spot as STOP_LOSS
+    market orders with their stopPrice (no price), rest untriggered until the market trades
+    at the stop, then fill as takers; each fill maps back to our client id."""
+
+    async def t(r: Rig) -> None:
+        v, sim = r.venue, r.sim
+        buy = await v.submit(OrderRequest(r.cid(1), r.inst, "buy", r.qty, "stop", D(60100)))
+        sell = await v.submit(OrderRequest(r.cid(2), r.inst, "sell", r.qty, "stop", D(59900)))
+        for view, side, stop in ((buy, "BUY", "60100"), (sell, "SELL", "59900")):
+            sent = sim.orders[int(view.venue_order_id)]
+            assert (sent["type"], sent["side"], D(sent["stopPrice"])) == (
+                "STOP_LOSS",
+                side,
+                D(stop),
+            )
+            assert D(sent["price"]) == 0 and sent["status"] == "NEW"
+            assert view.type is OrderType.STOP and view.price == D(stop) and view.status.is_open
+        v._client_ids.clear()  # as a restarted process: the venue's own view of the stop
+        found = await v.fetch_order(r.inst, client_order_id=r.cid(1))
+        assert found is not None and found.type is OrderType.STOP and found.price == D(60100)
+        assert {o.client_order_id for o in await v.fetch_open_orders(r.inst)} == {
+            r.cid(1),
+            r.cid(2),
+        }
+        # trades short of either stop trigger nothing
+        assert sim.trade("BTCUSDT", "60099.99") == [] and sim.trade("BTCUSDT", "59900.01") == []
+        assert sim.trades == []
+        # the market trades up to the buy stop: it fills at the ask, the sell stop still rests
+        assert [o["clientOrderId"] for o in sim.trade("BTCUSDT", "60100")] == [r.cid(1)]
+        [fill] = await v.my_trades(r.inst)
+        assert (fill.order_id, fill.side.value, fill.price) == (r.cid(1), "buy", D("60100.01"))
+        done = await v.fetch_order(r.inst, client_order_id=r.cid(1))
+        assert done is not None and done.status is OrderStatus.FILLED
+        assert done.filled_qty == r.qty and done.type is OrderType.STOP
+        # down through the sell stop: filled at the bid
+        assert [o["clientOrderId"] for o in sim.trade("BTCUSDT", "59850")] == [r.cid(2)]
+        fills = {f.order_id: f for f in await v.my_trades(r.inst)}
+        assert (fills[r.cid(2)].side.value, fills[r.cid(2)].price) == ("sell", D(59850))
+        assert await v.fetch_open_orders(r.inst) == []
+
+    with_rig("binance", t)
+
+
+def test_binance_refuses_a_stop_that_would_trigger_at_once():
+    """A buy stop below the last price (a sell stop above it) is refused by the venue, not
+    sent as an order that trades at once."""
+
+    async def t(r: Rig) -> None:
+        for seq, side, stop in ((1, "buy", D(59000)), (2, "sell", D(61000))):
+            with pytest.raises(VenueError) as err:
+                await r.venue.submit(OrderRequest(r.cid(seq), r.inst, side, r.qty, "stop", stop))
+            assert not err.value.retryable and "trigger immediately" in str(err.value)
+        assert r.sim.orders == {} and r.sim.trades == []
+
+    with_rig("binance", t)
+
+
+@pytest.mark.parametrize(
+    "params, code",
+    [
+        ({"type": "STOP_LOSS"}, -1102),  # no stopPrice
+        ({"type": "STOP_LOSS", "stopPrice": "61000", "price": "61000"}, -1106),
+        ({"type": "STOP_LOSS_LIMIT", "stopPrice": "61000", "price": "61000"}, -1116),
+        ({"type": "STOP_MARKET", "stopPrice": "61000"}, -1116),  # a futures type on spot
+        ({"type": "TAKE_PROFIT", "side": "BUY", "stopPrice": "61000"}, -2010),  # at once
+        ({"type": "MARKET", "stopPrice": "61000"}, -1106),
+    ],
+)
+def test_the_binance_simulator_checks_stop_parameters_as_binance(params, code):
+    """Raw requests past ccxt: the simulator refuses what Binance refuses, nothing recorded."""
+    import aiohttp
+
+    async def main() -> None:
+        sim = BinanceSim()
+        url = await sim.start()
+        try:
+            form = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.001"} | params
+            form["signature"] = "x"
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{url}/api/v3/order", data=form) as resp,
+            ):
+                body = await resp.json()
+            assert resp.status == 400 and body["code"] == code
+            assert sim.orders == {}
+        finally:
+            await sim.stop()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("venue_id", ["coinbase", "kraken", "hyperliquid"])
+def test_a_stop_is_refused_where_the_venue_has_none_wired(venue_id):
+    """Where capabilities wire no trigger order, a stop is refused before anything is sent,
+    naming the venue and why (a stop sent as a plain order would trade at once)."""
+
+    async def t(r: Rig) -> None:
         before = dict(r.sim.orders)
         with pytest.raises(VenueError) as err:
             await r.venue.submit(OrderRequest(r.cid(8), r.inst, "buy", r.qty, "stop", D(70000)))
         assert err.value.code == "unsupported_order" and not err.value.retryable
-        assert "binance" in str(err.value) and "stop" in str(err.value)
+        assert venue_id in str(err.value) and "stop" in str(err.value)
+        assert r.venue.caps["stop_refused"] in str(err.value)
         assert r.sim.orders == before
 
-    with_rig("binance", t)
+    with_rig(venue_id, t)

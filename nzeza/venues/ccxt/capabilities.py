@@ -38,6 +38,13 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         # (Kraken: newest first, `ofs`), "cursor" (Coinbase: the response's cursor)
         "trades_paging": "since",
         "trades_page": 1000,
+        # A stop (a market order sent when the market trades at or through a trigger: a buy
+        # stop above the market, a sell stop below) as ccxt's unified trigger order: type
+        # `stop_type` with the trigger in the param `stop_param`. None: nzeza refuses stops on
+        # the venue before anything is sent, for the reason `stop_refused`.
+        "stop_type": None,
+        "stop_param": "triggerPrice",
+        "stop_refused": "stops are not wired for this venue",
     },
     "binance": {
         "options": {
@@ -51,6 +58,10 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "cancel_client_id_param": "origClientOrderId",
         "trades_paging": "from_id",
         "trades_page": 1000,
+        # spot: ccxt sends a market order with triggerPrice as STOP_LOSS + stopPrice, which
+        # Binance triggers for a buy when the last price rises to the stop, for a sell when it
+        # falls to it (and refuses one that would trigger at once)
+        "stop_type": "market",
     },
     "binanceusdm": {
         # USDⓈ-M perpetuals: only the linear markets; no spot currencies or margin endpoints
@@ -65,6 +76,8 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "cancel_client_id_param": "origClientOrderId",
         "trades_paging": "from_id",
         "trades_page": 1000,
+        "stop_refused": "USDⓈ-M conditional orders (STOP_MARKET) are not simulated here yet "
+        "(Binance now takes them on its algo-order endpoint)",
     },
     "coinbase": {
         # Advanced Trade: orders are fetched and cancelled by Coinbase's order id only.
@@ -80,6 +93,7 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "market_buy_as_ioc_limit": Decimal("0.02"),
         "trades_paging": "cursor",
         "trades_page": 100,
+        "stop_refused": "Advanced Trade has stop-limit orders only, no stop-market",
     },
     "kraken": {
         "client_id_param": "cl_ord_id",
@@ -88,6 +102,7 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "create_returns_state": False,  # AddOrder answers {txid, descr} only
         "trades_paging": "offset",
         "trades_page": 50,  # TradesHistory: 50 a page, newest first
+        "stop_refused": "Kraken's stop-loss order type is not simulated here yet",
     },
     "hyperliquid": {
         # Perpetuals; orders are signed with the wallet key (EIP-712 over the L1 action).
@@ -106,6 +121,7 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
         "methods_off": ("handle_builder_fee_approval",),
         "trades_paging": "since",  # userFillsByTime: up to 2000 fills from startTime
         "trades_page": 2000,
+        "stop_refused": "trigger orders (tpsl) are not simulated here yet",
     },
 }
 

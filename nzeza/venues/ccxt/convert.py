@@ -95,13 +95,16 @@ def to_order(
         ts = need(venue, o, "timestamp", what)
     if side not in ("buy", "sell"):
         raise bad_response(venue, f"order side {side!r}")
+    trigger = o.get("triggerPrice") or o.get("stopPrice")
+    if request is None and otype == "market" and trigger:
+        otype, price = "stop", trigger  # a market order armed at a trigger: our stop
     return VenueOrder(
         client_order_id,
         str(o.get("id") or ""),
         instrument_id,
         Side(side),
         # venues' other types (stop-limit, IOC limit on the wire) rest like limits
-        OrderType(otype if otype in ("limit", "market") else "limit"),
+        OrderType(otype if otype in ("limit", "market", "stop") else "limit"),
         Decimal(str(amount)),
         Decimal(str(price)) if price else None,
         status,

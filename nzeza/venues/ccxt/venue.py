@@ -179,13 +179,17 @@ class CcxtVenue(Venue):
         return None
 
     async def submit(self, request: OrderRequest) -> VenueOrder:
-        if request.type not in (OrderType.MARKET, OrderType.LIMIT):
-            # ccxt's unified stop parameters differ per venue and per market type: a stop sent
-            # as a plain order would trade at once, so it is refused before anything is sent
+        stop = request.type is OrderType.STOP
+        if request.type not in (OrderType.MARKET, OrderType.LIMIT) and not (
+            stop and self.caps["stop_type"] is not None
+        ):
+            # a stop sent as a plain order would trade at once: where the venue's trigger
+            # order is not wired (capabilities' `stop_refused` says why), it is refused before
+            # anything is sent
+            why = self.caps["stop_refused"] if stop else "market, limit, post-only and stop only"
             raise VenueError(
                 self.name,
-                f"{self.name} does not take {request.type.value} orders through nzeza "
-                "(market, limit and post-only only)",
+                f"{self.name} does not take {request.type.value} orders through nzeza ({why})",
                 retryable=False,
                 code="unsupported_order",
             )
@@ -197,6 +201,18 @@ class CcxtVenue(Venue):
                 params["postOnly"] = True
             else:
                 params["timeInForce"] = request.time_in_force.value.upper()
+        if stop:
+            if request.price is None:
+                raise VenueError(
+                    self.name,
+                    "a stop order needs its trigger price",
+                    retryable=False,
+                    code="unsupported_order",
+                )
+            # ccxt's unified trigger order: a market order armed at the trigger (Binance spot:
+            # STOP_LOSS with stopPrice; it triggers a buy at or above, a sell at or below)
+            params[self.caps["stop_param"]] = float(request.price)
+            return await self._send(request, self.caps["stop_type"], None, params)
         price = self._market_price(request)
         otype = request.type.value
         slip = self.caps["market_buy_as_ioc_limit"]
@@ -205,6 +221,12 @@ class CcxtVenue(Venue):
             worst = Decimal(str(price)) * (1 + slip)
             otype, price = "limit", float((worst / tick).to_integral_value(decimal.ROUND_UP) * tick)
             params["timeInForce"] = "IOC"
+        return await self._send(request, otype, price, params)
+
+    async def _send(
+        self, request: OrderRequest, otype: str, price: float | None, params: dict[str, Any]
+    ) -> VenueOrder:
+        """create_order, then the order's state as the venue has it (published)."""
         o = await self._call(
             "create_order",
             self._symbol(request.instrument_id),

@@ -10,10 +10,21 @@ both describe markets with its `symbol_info`.
   GET    /api/v3/openOrders     open orders                            (signed)
   GET    /api/v3/myTrades       my trades                              (signed)
 
-Orders match at once against a fixed top of book (market orders fill; marketable limits fill;
-others rest). Faults for tests: `fail_next(status, code, msg)` answers the next request with
-an error; `delay_next_create(s)` records the order, then answers only after `s` seconds (a
-response lost to a client timeout). Duplicate client ids are refused (-2010), as Binance does.
+Orders match at once against the top of book (market orders fill; marketable limits fill;
+others rest). The book starts at SYMBOLS' bid/ask; `trade(symbol, price)` is a public trade:
+the last price and the book move there (bid = price, ask = price + tick) and the resting stops
+it reaches trigger and fill as market orders.
+
+Stops as Binance spot takes them: `STOP_LOSS` / `TAKE_PROFIT` (market on trigger) with a
+mandatory `stopPrice` (-1102 without it), no `price` (-1106), the type among the symbol's
+`orderTypes` (-1116 otherwise). A STOP_LOSS buy triggers when the last price rises to its stop,
+a sell when it falls to it (TAKE_PROFIT the other way round); one that would trigger at once
+is refused (-2010 "Order would trigger immediately."). A triggered stop the balance cannot pay
+for expires (EXPIRED), nothing traded.
+
+Faults for tests: `fail_next(status, code, msg)` answers the next request with an error;
+`delay_next_create(s)` records the order, then answers only after `s` seconds (a response lost
+to a client timeout). Duplicate client ids are refused (-2010), as Binance does.
 
 The account holds `balances` (default 100,000 USDT and 1 BTC; `BinanceSim(balances={...})`
 for another). A filled order moves them (commission in the quote currency), and an order the
@@ -39,6 +50,22 @@ SYMBOLS = {
 }
 
 
+STOP_TYPES = ("STOP_LOSS", "TAKE_PROFIT")
+SIM_TYPES = ("MARKET", "LIMIT", "LIMIT_MAKER", *STOP_TYPES)  # what this simulator matches
+
+
+def _info_args(sym: str) -> tuple[str, str, str, str, str]:
+    base, quote, tick, step, notional = SYMBOLS[sym][:5]
+    return base, quote, tick, step, notional
+
+
+def _triggers(otype: str, side: str, stop: Decimal, last: Decimal) -> bool:
+    """Whether a last price `last` triggers a stop: STOP_LOSS buys at or above its stop and
+    sells at or below; TAKE_PROFIT the other way round."""
+    rising = (side == "BUY") == (otype == "STOP_LOSS")
+    return last >= stop if rising else last <= stop
+
+
 class BinanceSim(LocalServer):
     def __init__(self, balances: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -50,6 +77,40 @@ class BinanceSim(LocalServer):
         self._ids = itertools.count(1000)
         self._faults: list[tuple[int, int, str, str | None]] = []
         self._delay = 0.0
+        self.book = {sym: (Decimal(v[5]), Decimal(v[6])) for sym, v in SYMBOLS.items()}
+        self.last = {sym: Decimal(v[5]) for sym, v in SYMBOLS.items()}
+
+    def trade(self, symbol: str, price: Any) -> list[dict[str, Any]]:
+        """A public trade at `price`: the book and last price move there; the resting stops
+        it reaches trigger and fill (or expire). Returns the orders it triggered."""
+        px = Decimal(str(price))
+        tick = Decimal(SYMBOLS[symbol][2])
+        self.book[symbol] = (px, px + tick)
+        self.last[symbol] = px
+        hit = [
+            o
+            for o in self.orders.values()
+            if o["symbol"] == symbol
+            and o["status"] == "NEW"
+            and o["type"] in STOP_TYPES
+            and _triggers(o["type"], o["side"], Decimal(o["stopPrice"]), px)
+        ]
+        for o in hit:
+            side, qty = o["side"], Decimal(o["origQty"])
+            bid, ask = self.book[symbol]
+            fill_px = ask if side == "BUY" else bid
+            now = int(time.time() * 1000)
+            o["updateTime"] = now
+            if not self._settle(symbol, side, qty, fill_px):
+                o["status"] = "EXPIRED"
+                continue
+            o.update(
+                status="FILLED",
+                executedQty=f"{qty:f}",
+                cummulativeQuoteQty=f"{qty * fill_px:f}",
+            )
+            self._record_trade(symbol, o["orderId"], side, qty, fill_px, now)
+        return hit
 
     def fail_next(self, status: int, code: int, msg: str, path: str | None = None) -> None:
         """Answer the next request (the next one to `path`, if given) with this error."""
@@ -133,11 +194,15 @@ class BinanceSim(LocalServer):
         sym = p["symbol"]
         if sym not in SYMBOLS:
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
-        bid, ask = Decimal(SYMBOLS[sym][5]), Decimal(SYMBOLS[sym][6])
+        bid, ask = self.book[sym]
         qty = Decimal(p["quantity"])
         price = Decimal(p.get("price", "0"))
         side, otype = p["side"], p["type"]
-        crosses = (
+        refused = self._check_type(sym, otype, p)
+        if refused is not None:
+            return web.json_response({"code": refused[0], "msg": refused[1]}, status=400)
+        stop = otype in STOP_TYPES
+        crosses = not stop and (
             otype == "MARKET"
             or (side == "BUY" and price >= ask)
             or (side == "SELL" and price <= bid)
@@ -169,32 +234,57 @@ class BinanceSim(LocalServer):
             "selfTradePreventionMode": "NONE",
             "time": now,
             "updateTime": now,
-            "isWorking": True,
+            "isWorking": not stop,
             "origQuoteOrderQty": "0.00000000",
         }
+        if stop:
+            o["stopPrice"] = f"{Decimal(p['stopPrice']):f}"
         self.orders[oid] = o
         if crosses:
-            self.trades.append(
-                {
-                    "symbol": sym,
-                    "id": len(self.trades) + 1,
-                    "orderId": oid,
-                    "orderListId": -1,
-                    "price": f"{fill_px:f}",
-                    "qty": f"{qty:f}",
-                    "quoteQty": f"{qty * fill_px:f}",
-                    "commission": f"{qty * fill_px / 1000:f}",
-                    "commissionAsset": "USDT",
-                    "time": now,
-                    "isBuyer": side == "BUY",
-                    "isMaker": False,
-                    "isBestMatch": True,
-                }
-            )
+            self._record_trade(sym, oid, side, qty, fill_px, now)
         if self._delay:
             delay, self._delay = self._delay, 0.0
             await asyncio.sleep(delay)
         return web.json_response(self._view(o))
+
+    def _check_type(self, sym: str, otype: str, p: dict[str, str]) -> tuple[int, str] | None:
+        """Binance's refusal of an order type or its parameters (None: accepted)."""
+        if otype not in SIM_TYPES or otype not in symbol_info(sym, *_info_args(sym))["orderTypes"]:
+            return -1116, "Invalid orderType."
+        if otype not in STOP_TYPES:
+            if "stopPrice" in p:
+                return -1106, "Parameter 'stopPrice' sent when not required."
+            return None
+        if not p.get("stopPrice"):
+            return -1102, (
+                "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed."
+            )
+        if "price" in p:
+            return -1106, "Parameter 'price' sent when not required."
+        if _triggers(otype, p["side"], Decimal(p["stopPrice"]), self.last[sym]):
+            return -2010, "Order would trigger immediately."
+        return None
+
+    def _record_trade(
+        self, sym: str, oid: int, side: str, qty: Decimal, px: Decimal, now: int
+    ) -> None:
+        self.trades.append(
+            {
+                "symbol": sym,
+                "id": len(self.trades) + 1,
+                "orderId": oid,
+                "orderListId": -1,
+                "price": f"{px:f}",
+                "qty": f"{qty:f}",
+                "quoteQty": f"{qty * px:f}",
+                "commission": f"{qty * px / 1000:f}",
+                "commissionAsset": "USDT",
+                "time": now,
+                "isBuyer": side == "BUY",
+                "isMaker": False,
+                "isBestMatch": True,
+            }
+        )
 
     def _settle(self, sym: str, side: str, qty: Decimal, price: Decimal) -> bool:
         """Move the balances for a fill; False (nothing moved) when they cannot cover it."""
