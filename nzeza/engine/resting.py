@@ -29,7 +29,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
-from nzeza.domain import Fill, OrderExpired
+from nzeza.domain import Fill, OrderExpired, OrderStatus
 from nzeza.engine.orders import follow, new_order
 from nzeza.errors import VenueError
 from nzeza.ops.logging import get_logger
@@ -126,10 +126,19 @@ class RestingOrders:
         try:
             done = await flow.venue.cancel(self.s.cfg.instrument.id, client_order_id=cid)
         except VenueError as exc:
-            flow.note_venue_error(exc)
-            log.warning("cancel failed", extra={"client_order_id": cid, "error": str(exc)})
-            return
+            # A live venue fills a resting order without telling the session (no public-trade
+            # hook): a stop that triggered and filled cannot be cancelled any more. Read the
+            # order; if the venue ended it, book what it did.
+            done = await self._ended_at_venue(cid)
+            if done is None:
+                flow.note_venue_error(exc)
+                log.warning("cancel failed", extra={"client_order_id": cid, "error": str(exc)})
+                return
         await flow.book_fills(order, done)  # fills that came before the cancel
+        if order.status is OrderStatus.FILLED:
+            self.s.ledger.record_order(sid, order, "filled")
+            flow.working_orders.pop(cid, None)
+            return
         if order.is_open:
             if status == "expired" and order.can("expire"):
                 order.apply(OrderExpired(ts))
@@ -138,6 +147,15 @@ class RestingOrders:
         self.s.ledger.record_order(sid, order, status, {"at": why})
         self.s.ledger.mark_intent(cid, "canceled")
         flow.working_orders.pop(cid, None)
+
+    async def _ended_at_venue(self, cid: str) -> Any:
+        """The venue's view of order `cid` if the venue has ended it (filled, cancelled,
+        expired), else None (still working, unknown, or the venue did not answer)."""
+        try:
+            view = await self.flow.venue.fetch_order(self.s.cfg.instrument.id, client_order_id=cid)
+        except VenueError:
+            return None
+        return None if view is None or view.status.is_open else view
 
     # -- recovery ---------------------------------------------------------------------------
     async def recover(self) -> None:

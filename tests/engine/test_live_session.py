@@ -240,15 +240,25 @@ def test_live_session_over_tls_with_every_gate_in_place(tmp_path, tls_venue) -> 
 
 
 # -- live sizes from the account -----------------------------------------------------------------
-def promote_live(ledger_url: str) -> None:
-    grant_live(ledger_url, "support.toy_strategies:SmaLike", {"short": True}, timeframe="5s")
+def promote_live(ledger_url: str, **binding: object) -> None:
+    grant_live(
+        ledger_url, "support.toy_strategies:SmaLike", {"short": True}, timeframe="5s", **binding
+    )
 
 
-def live_cli(tmp_path, tls_venue, sid: str, *args: str, wait_bars: int | None = BARS_IN_CAPTURE):
+def live_cli(
+    tmp_path,
+    tls_venue,
+    sid: str,
+    *args: str,
+    wait_bars: int | None = BARS_IN_CAPTURE,
+    orders: dict | None = None,
+):
     """`nzeza live` against the TLS venue; with `wait_bars`, SIGTERM once that many bars are in
-    the ledger. Returns (returncode, stdout, stderr, ledger url)."""
+    the ledger; `orders`: the order policy the promotion binds. Returns (returncode, stdout,
+    stderr, ledger url)."""
     ledger_url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    promote_live(ledger_url)
+    promote_live(ledger_url, **({} if orders is None else {"orders": orders}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NZEZA_")}
     env.update(
         PYTHONPATH=os.pathsep.join(
@@ -327,3 +337,51 @@ def test_live_refuses_cash_from_the_command_line(tmp_path, tls_venue) -> None:
     code, _, err, _ = live_cli(tmp_path, tls_venue, "typed", "--cash", "1e9", wait_bars=None)
     assert code == 2 and "invalid --cash=" in err and "sizes from the account" in err
     assert tls_venue["sim"].orders == {}
+
+
+def test_live_stop_policy_sends_binance_stops_and_books_their_fills(tmp_path, tls_venue) -> None:
+    """`nzeza live --order-type stop` over the loopback Binance: each decision is one STOP_LOSS
+    at the venue with its trigger as stopPrice (no price: a market order on trigger, not a
+    plain order that trades at once). The market trades through each stop just before the
+    session cancels it (its ttl ends, or the next decision replaces it): the venue has filled
+    it and refuses the cancel, and the session books that fill once, the order filled (before:
+    a stop was refused before anything was sent; then the refused cancel left its fill
+    unbooked)."""
+    sim = tls_venue["sim"]
+    sim.trade("BTCUSDT", "61837.63")  # the simulated market where the captured stream starts
+    offset = Decimal("0.002")
+
+    def through(o: dict) -> None:  # the market trades through a stop, then goes back
+        if o["status"] != "NEW" or "stopPrice" not in o:
+            return
+        stop = Decimal(o["stopPrice"])
+        sim.trade(o["symbol"], stop)
+        close = stop / (1 + offset) if o["side"] == "BUY" else stop / (1 - offset)
+        sim.trade(o["symbol"], close.quantize(Decimal("0.01")))
+
+    sim.before_cancel = through
+    policy = {"kind": "stop", "offset": float(offset), "ttl": 2}
+    args = ("--order-type", "stop", "--offset", str(offset), "--ttl", "2")
+    code, _, err, url = live_cli(tmp_path, tls_venue, "stops", *args, orders=policy)
+    assert code == 0, err
+    sent = list(sim.orders.values())
+    assert sent and {o["type"] for o in sent} == {"STOP_LOSS"}
+    with Ledger(url) as led:
+        intents = {i["client_order_id"]: i for i in led.intents("stops")}
+        fills = led.fills("stops")
+        orders = led.orders("stops")
+        assert led.verify_audit().ok
+    # every decision reached the venue (none refused as triggering at once: buy stops above
+    # the market, sell stops below), each with the trigger and side the session decided
+    assert sorted(intents) == sorted(o["clientOrderId"] for o in sent)
+    for o in sent:
+        intent = intents[o["clientOrderId"]]
+        assert intent["order_type"] == "stop" and o["side"] == intent["side"].upper()
+        assert Decimal(o["stopPrice"]) == Decimal(intent["price"]) and Decimal(o["price"]) == 0
+    filled = {o["clientOrderId"] for o in sent if o["status"] == "FILLED"}
+    assert filled, "the market traded through a stop"
+    # every venue trade is booked once, to the stop that made it; each filled stop recorded
+    assert sorted(f.trade_id for f in fills) == sorted(str(t["id"]) for t in sim.trades)
+    assert {f.order_id for f in fills} == filled
+    recorded = {(o["client_order_id"], o["status"]) for o in orders}
+    assert {(cid, "filled") for cid in filled} <= recorded

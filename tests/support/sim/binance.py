@@ -79,6 +79,9 @@ class BinanceSim(LocalServer):
         self._delay = 0.0
         self.book = {sym: (Decimal(v[5]), Decimal(v[6])) for sym, v in SYMBOLS.items()}
         self.last = {sym: Decimal(v[5]) for sym, v in SYMBOLS.items()}
+        # a test's market: called with each order a cancel request names, before the cancel
+        # (e.g. the market trades through a stop just before the session cancels it)
+        self.before_cancel: Any = None
 
     def trade(self, symbol: str, price: Any) -> list[dict[str, Any]]:
         """A public trade at `price`: the book and last price move there; the resting stops
@@ -317,6 +320,8 @@ class BinanceSim(LocalServer):
 
     async def _cancel(self, request: web.Request) -> web.Response:
         o = self._lookup(dict(request.query))
+        if o is not None and self.before_cancel is not None:
+            self.before_cancel(o)
         if o is None or o["status"] not in ("NEW", "PARTIALLY_FILLED"):
             return web.json_response({"code": -2011, "msg": "Unknown order sent."}, status=400)
         o["status"] = "CANCELED"
