@@ -602,3 +602,20 @@ def test_a_stop_is_refused_where_the_venue_has_none_wired(venue_id):
         assert r.sim.orders == before
 
     with_rig(venue_id, t)
+
+
+def test_binance_usdm_refuses_a_stop_before_any_request():
+    """USDⓈ-M stops (STOP_MARKET on Binance's algo-order endpoint) are not wired: refused by
+    the data, before ccxt is asked for anything (no server behind this venue at all)."""
+
+    async def main() -> None:
+        venue = CcxtVenue("binanceusdm", api_url="http://127.0.0.1:9")
+        try:
+            req = OrderRequest("c1", "binanceusdm:BTC/USDT:USDT", "buy", D("0.001"), "stop", D(1))
+            with pytest.raises(VenueError) as err:
+                await venue.submit(req)
+            assert err.value.code == "unsupported_order" and "algo-order" in str(err.value)
+        finally:
+            await venue.close()
+
+    asyncio.run(main())

@@ -20,7 +20,9 @@ mandatory `stopPrice` (-1102 without it), no `price` (-1106), the type among the
 `orderTypes` (-1116 otherwise). A STOP_LOSS buy triggers when the last price rises to its stop,
 a sell when it falls to it (TAKE_PROFIT the other way round); one that would trigger at once
 is refused (-2010 "Order would trigger immediately."). A triggered stop the balance cannot pay
-for expires (EXPIRED), nothing traded.
+for expires (EXPIRED), nothing traded. `before_cancel(order)`, if set, is called with the
+order a cancel request names before the cancel is handled (a test's market trading through a
+stop just before the session cancels it).
 
 Faults for tests: `fail_next(status, code, msg)` answers the next request with an error;
 `delay_next_create(s)` records the order, then answers only after `s` seconds (a response lost
