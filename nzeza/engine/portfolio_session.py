@@ -28,7 +28,9 @@ its own venue's adapter, and each venue is its own cash account, starting with a
 equity (the sum over the venues); a buy is limited by its own venue's cash (no cash moves
 between venues: a weight one venue cannot pay is bought smaller). The ledger session records
 each symbol's venue (`config.venues`, and each fill's venue); a restart rebuilds every venue's
-account from its own fills.
+account from its own fills. A trade id is unique within its venue only (two paper venues both
+number their trades from 1), so the session sees each venue's fills with the trade id
+`VENUE:ID` (`VenueTrades`), which the shared portfolio and the ledger keep.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from nzeza.domain import Costs, Instrument, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.aligned import AlignedBars
 from nzeza.engine.faults import crash_point
@@ -217,7 +219,7 @@ class PortfolioSession:
                 sym: OrderFlow(
                     _FlowConfig(inst, sid),
                     ledger,
-                    self.venues[inst.venue] if config.multi_venue else self.venue,
+                    self._flow_venue(inst),
                     self.trader,
                     self.report,
                     metrics=metrics,
@@ -256,6 +258,12 @@ class PortfolioSession:
         except BaseException:
             self.lock.release()
             raise
+
+    def _flow_venue(self, inst: Instrument) -> Venue:
+        """The adapter a symbol's orders go to (several venues: its own, fills scoped)."""
+        if not self.cfg.multi_venue:
+            return self.venue
+        return cast("Venue", VenueTrades(self.venues[inst.venue]))
 
     # -- operations (/metrics, /healthz) ----------------------------------------------------
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
@@ -551,6 +559,34 @@ class PortfolioSession:
         return {i["instrument_id"] for i in intents}, before.snapshot()
 
 
+class VenueTrades:
+    """A venue adapter whose fills carry `VENUE:TRADE_ID` (unique across a session's venues);
+    everything else is the adapter's own."""
+
+    def __init__(self, venue: Any) -> None:
+        self._venue = venue
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venue, name)
+
+    def _scoped(self, fills: list[Fill]) -> list[Fill]:
+        prefix = f"{self._venue.name}:"
+        return [
+            f if f.trade_id.startswith(prefix) else replace(f, trade_id=prefix + f.trade_id)
+            for f in fills
+        ]
+
+    async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        return self._scoped(await self._venue.my_trades(instrument_id, since_ns=since_ns))
+
+    async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
+        by_order = getattr(self._venue, "order_fills", None)
+        if by_order is not None:
+            return self._scoped(await by_order(instrument_id, client_order_id))
+        fills = await self._venue.my_trades(instrument_id)
+        return self._scoped([f for f in fills if f.order_id == client_order_id])
+
+
 def _venues(config: PortfolioSessionConfig, venue: Any) -> dict[str, Venue]:
     """Venue name → adapter: one adapter for a one-venue session; a mapping holding every
     symbol's venue for several."""
@@ -583,4 +619,4 @@ def venue_accounts(config: PortfolioSessionConfig, fills: Any = ()) -> dict[str,
     return accounts
 
 
-__all__ = ["PortfolioSession", "PortfolioSessionConfig", "venue_accounts"]
+__all__ = ["PortfolioSession", "PortfolioSessionConfig", "VenueTrades", "venue_accounts"]

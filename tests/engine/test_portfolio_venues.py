@@ -1,0 +1,201 @@
+"""A portfolio session across several venues (issue 17): BTCUSDT on a paper venue named
+`binance`, ETHUSDT on one named `kraken`, each its own durable paper venue and cash account;
+the strategy's weights are of the total equity, a buy is limited by its own venue's cash; a
+session stopped mid-feed and resumed ends with the uninterrupted run's ledger and accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from nzeza.domain import Costs
+from nzeza.engine.aligned import merge_trades
+from nzeza.engine.portfolio_runner import named_paper_venue, venue_db_path, venue_symbols
+from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
+from nzeza.engine.runner import session_instrument
+from nzeza.engine.sources import capture_trades
+from nzeza.errors import ValidationError
+from nzeza.feeds.capture import bundled
+from nzeza.store import Ledger
+from nzeza.strategies import CrossSectionalMomentum
+
+FILES = {
+    "BTCUSDT": "binance_spot_btcusdt_20240808.jsonl.gz",
+    "ETHUSDT": "binance_spot_ethusdt_20240808.jsonl.gz",
+}
+VENUES = {"BTCUSDT": "binance", "ETHUSDT": "kraken"}
+COSTS = Costs(0.001, 0.0005)
+CASH = Decimal(10_000)
+S = 1_000_000_000
+
+
+def config(session_id: str) -> PortfolioSessionConfig:
+    instruments = {s: session_instrument(s, VENUES[s]) for s in FILES}
+    # top 1 of 2 fully invested: every switch asks for 100 % of the total equity on one venue,
+    # which only half of the cash is on
+    strategy = CrossSectionalMomentum(lookback=6, rebalance=1, absolute=False)
+    return PortfolioSessionConfig(
+        session_id, strategy, "cross_sectional_momentum", dict(strategy.params), instruments,
+        COSTS, CASH, 5 * S, record={"feed": "test"}, risk=None,
+    )  # fmt: skip
+
+
+async def _first(trades, n):
+    i = 0
+    async for item in trades:
+        if i >= n:
+            return
+        yield item
+        i += 1
+
+
+async def run(tmp: Path, sid: str, limit: int | None = None):
+    cfg = config(sid)
+    ledger = Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
+    venues = {
+        name: named_paper_venue(
+            tmp / f"{name}.sqlite",
+            [i for i in cfg.instruments.values() if i.venue == name],
+            COSTS,
+            name,
+        )
+        for name in cfg.venue_names
+    }
+    try:
+        session = PortfolioSession(cfg, ledger, venues)
+        start = session.resume_from_ns()
+        feeds = {s: capture_trades([bundled(f)], s, from_ns=start) for s, f in FILES.items()}
+        trades = merge_trades(feeds)
+        if limit is not None:
+            trades = _first(trades, limit)
+        report = await session.run(trades)
+        return report, session
+    finally:
+        for v in venues.values():
+            await v.close()
+        ledger.close()
+
+
+def venue_fills(path: Path) -> set[str]:
+    """The instruments a paper venue's own file holds trades of."""
+    with sqlite3.connect(path) as db:
+        return {r[0] for r in db.execute("SELECT DISTINCT instrument_id FROM trades")}
+
+
+def ledger_fill_venues(tmp: Path, sid: str) -> dict[str, set[str]]:
+    from nzeza.store import schema as s
+
+    with Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}") as led, led._read() as conn:
+        rows = conn.execute(select(s.fills).where(s.fills.c.session_id == sid)).fetchall()
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r.venue, set()).add(r.instrument_id)
+    return out
+
+
+def test_each_symbol_trades_on_its_own_venue_from_its_own_cash(tmp_path) -> None:
+    report, session = asyncio.run(run(tmp_path, "two"))
+    assert report.fills > 10
+    # each venue's orders reached its own paper venue, and the ledger says which venue
+    assert venue_fills(tmp_path / "binance.sqlite") == {"binance:BTC/USDT"}
+    assert venue_fills(tmp_path / "kraken.sqlite") == {"kraken:ETH/USDT"}
+    assert ledger_fill_venues(tmp_path, "two") == {
+        "binance": {"binance:BTC/USDT"},
+        "kraken": {"kraken:ETH/USDT"},
+    }
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}") as led:
+        row = led.session("two")
+        fills = led.fills("two")
+    assert json.loads(row["config"])["venues"] == VENUES
+    assert row["venue"] == "binance+kraken"
+    # each account: its half of the cash and its own fills only; never below zero, so no buy
+    # spent the other venue's cash (the attack: sized on the total cash, binance goes negative)
+    cash = {"binance": CASH / 2, "kraken": CASH / 2}
+    venue_of = {"binance:BTC/USDT": "binance", "kraken:ETH/USDT": "kraken"}
+    for f in fills:
+        v = venue_of[f.instrument_id]
+        notional = f.quantity * f.price
+        cash[v] += -notional - f.fee if f.side == "buy" else notional - f.fee
+        assert cash[v] >= -Decimal("1e-6"), (v, cash[v])
+    accounts = session.accounts
+    for v, account in accounts.items():  # (Decimal's 28 digits: the same sums, regrouped)
+        assert abs(account.snapshot().cash - cash[v]) < Decimal("1e-12")
+    # equity is the sum of both accounts at the last prices
+    marks = {i.id: session.prices[s] for s, i in session.cfg.instruments.items()}
+
+    def equity(snap) -> Decimal:
+        return snap.cash + sum(
+            (snap.position(i).quantity * p for i, p in marks.items() if i in snap.positions),
+            Decimal(0),
+        )
+
+    total = sum((equity(a.snapshot()) for a in accounts.values()), Decimal(0))
+    assert report.final_equity == total
+    assert session.portfolio.snapshot().cash == sum(
+        (a.snapshot().cash for a in accounts.values()), Decimal(0)
+    )
+    # a switch to one symbol asks for ~100 % of the total: bought with that venue's cash only
+    held = [
+        snap.position(i).quantity * marks[i]
+        for snap in (a.snapshot() for a in accounts.values())
+        for i in marks
+        if i in snap.positions and snap.position(i).quantity
+    ]
+    assert held and max(held) < total * Decimal("0.75")
+
+
+def test_a_stopped_and_resumed_session_rebuilds_every_venues_account(tmp_path) -> None:
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "split").mkdir()
+    ref, ref_session = asyncio.run(run(tmp_path / "ref", "rs"))
+    first, _ = asyncio.run(run(tmp_path / "split", "rs", limit=4000))
+    assert 0 < first.fills < ref.fills
+    report, session = asyncio.run(run(tmp_path / "split", "rs"))
+    assert report.resumed
+    with Ledger(f"sqlite:///{tmp_path / 'ref' / 'ledger.sqlite'}") as led:
+        want = [(f.instrument_id, f.side, f.quantity, f.price) for f in led.fills("rs")]
+    with Ledger(f"sqlite:///{tmp_path / 'split' / 'ledger.sqlite'}") as led:
+        got = [(f.instrument_id, f.side, f.quantity, f.price) for f in led.fills("rs")]
+    assert got == want
+    assert {v: a.snapshot() for v, a in session.accounts.items()} == {
+        v: a.snapshot() for v, a in ref_session.accounts.items()
+    }
+    assert report.final_equity == ref.final_equity
+    assert ledger_fill_venues(tmp_path / "split", "rs") == ledger_fill_venues(
+        tmp_path / "ref", "rs"
+    )
+
+
+def test_venue_symbols_parse_and_refuse_with_the_flag_named() -> None:
+    assert venue_symbols(["binance:BTCUSDT", "ETHUSDT"]) == [
+        ("binance", "BTCUSDT"),
+        ("paper", "ETHUSDT"),
+    ]
+    for bad in (["binance:BTCUSDT", "kraken:BTCUSDT"], ["Bad Venue:BTCUSDT"], ["kraken:"]):
+        with pytest.raises(ValidationError) as err:
+            venue_symbols(bad)
+        assert err.value.field == "--symbol"
+    base = Path("runs/paper-venue.sqlite")
+    assert venue_db_path(base, "paper") == base
+    assert venue_db_path(base, "kraken") == Path("runs/paper-venue-kraken.sqlite")
+
+
+def test_several_venues_need_an_adapter_each(tmp_path) -> None:
+    cfg = config("miss")
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    only = named_paper_venue(tmp_path / "b.sqlite", [cfg.instruments["BTCUSDT"]], COSTS, "binance")
+    try:
+        for venue in (only, {"binance": only}):
+            with pytest.raises(ValidationError) as err:
+                PortfolioSession(cfg, ledger, venue)
+            assert err.value.field == "venue"
+    finally:
+        asyncio.run(only.close())
+        ledger.close()
+    assert cfg.venue_cash() == {"binance": CASH / 2, "kraken": CASH / 2}
