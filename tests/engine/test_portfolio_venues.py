@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,3 +202,61 @@ def test_several_venues_need_an_adapter_each(tmp_path) -> None:
         asyncio.run(only.close())
         ledger.close()
     assert cfg.venue_cash() == {"binance": CASH / 2, "kraken": CASH / 2}
+
+
+# -- the CLI, killed for real ------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(tmp: Path, sid: str, crash_at: str | None = None) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
+    env.pop("NZEZA_CRASH_AT", None)
+    if crash_at:
+        env["NZEZA_CRASH_AT"] = crash_at
+    cmd = [
+        sys.executable, "-m", "nzeza.cli", "paper", "cross_sectional_momentum",
+        "--symbol", "binance:BTCUSDT,kraken:ETHUSDT",
+        "--feed", "capture:binance_btcusdt,binance_ethusdt", "--timeframe", "5s",
+        "--params", "lookback=6", "rebalance=1", "absolute=false", "--session-id", sid,
+        "--ledger", f"sqlite:///{tmp / 'ledger.sqlite'}", "--venue-db", str(tmp / "venue.sqlite"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode not in (0, 137, -9):
+        raise AssertionError(f"session failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.returncode, proc.stdout
+
+
+def state(tmp: Path, sid: str) -> dict:
+    with Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}") as led:
+        return {
+            "fills": [
+                (f.instrument_id, f.side, f.quantity, f.price, f.fee) for f in led.fills(sid)
+            ],
+            "positions": {k: v["quantity"] for k, v in led.positions(sid).items()},
+            "balances": led.balances(sid),
+            "equity": led.equity_curve(sid)[-1],
+            "venues": ledger_fill_venues(tmp, sid),
+        }
+
+
+def test_cli_session_on_two_venues_killed_and_resumed_ends_as_an_uninterrupted_one(
+    tmp_path,
+) -> None:
+    (tmp_path / "ref").mkdir()
+    code, out = cli(tmp_path / "ref", "cv")
+    assert code == 0 and "binance:BTC/USDT, kraken:ETH/USDT" in out and "cash per venue" in out
+    want = state(tmp_path / "ref", "cv")
+    assert want["venues"] == {"binance": {"binance:BTC/USDT"}, "kraken": {"kraken:ETH/USDT"}}
+    work = tmp_path / "crashy"
+    work.mkdir()
+    for point in ("after_fill:2", "after_journal:3", "after_submit:2"):
+        code, _ = cli(work, "cv", crash_at=point)
+        assert code == 137, f"{point} did not crash (exit {code})"
+    code, out = cli(work, "cv")
+    assert code == 0 and "resuming" in out
+    assert state(work, "cv") == want
+    # one order per venue file for each fill of its symbol: none sent twice after a crash
+    for name, inst in (("binance", "binance:BTC/USDT"), ("kraken", "kraken:ETH/USDT")):
+        with sqlite3.connect(work / f"venue-{name}.sqlite") as db:
+            orders = [r[0] for r in db.execute("SELECT client_order_id FROM orders")]
+        assert len(orders) == len(set(orders)) == sum(f[0] == inst for f in want["fills"])
