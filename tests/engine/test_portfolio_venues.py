@@ -260,3 +260,29 @@ def test_cli_session_on_two_venues_killed_and_resumed_ends_as_an_uninterrupted_o
         with sqlite3.connect(work / f"venue-{name}.sqlite") as db:
             orders = [r[0] for r in db.execute("SELECT client_order_id FROM orders")]
         assert len(orders) == len(set(orders)) == sum(f[0] == inst for f in want["fills"])
+
+
+def test_a_live_session_with_a_venue_per_symbol_is_refused_before_any_gate(tmp_path) -> None:
+    """Several venues are paper only: `VENUE:SYMBOL` in live is refused before the live
+    check runs (which would otherwise bind the symbols to the one live venue)."""
+    from nzeza.engine.portfolio_runner import open_portfolio_session
+    from nzeza.engine.runner import SessionPlan
+    from nzeza.ops.settings import load_settings
+
+    settings = load_settings(require_live=False, runs_dir=str(tmp_path / "runs"))
+    strategy = CrossSectionalMomentum(lookback=6, rebalance=1, absolute=False)
+    plan = SessionPlan(
+        "live", strategy, "cross_sectional_momentum", dict(strategy.params), COSTS, "5s",
+        symbol="binance:BTCUSDT,kraken:ETHUSDT", session_id="lv",
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+    )  # fmt: skip
+    checked: list[str] = []
+
+    async def go() -> None:
+        async with open_portfolio_session(plan, settings, lambda *a: checked.append("x")):
+            pass
+
+    with pytest.raises(ValidationError) as err:
+        asyncio.run(go())
+    assert err.value.field == "--symbol" and "one venue" in err.value.reason
+    assert checked == []
