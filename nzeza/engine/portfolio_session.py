@@ -26,7 +26,9 @@ Several venues (the instruments' `venue` names differ, e.g. `binance:BTC/USDT` a
 its own venue's adapter, and each venue is its own cash account, starting with an equal share of
 `init_cash` (`PortfolioSessionConfig.venue_cash`). The strategy's weights are of the total
 equity (the sum over the venues); a buy is limited by its own venue's cash (no cash moves
-between venues: a weight one venue cannot pay is bought smaller). The ledger session records
+between venues: a weight one venue cannot pay is bought smaller). The portfolio risk limits
+(gross, net, per symbol, symbols held, daily loss) are of the whole session, over every venue,
+as fractions of the total equity. The ledger session records
 each symbol's venue (`config.venues`, and each fill's venue); a restart rebuilds every venue's
 account from its own fills. A trade id is unique within its venue only (two paper venues both
 number their trades from 1), so the session sees each venue's fills with the trade id

@@ -175,6 +175,16 @@ def test_a_stopped_and_resumed_session_rebuilds_every_venues_account(tmp_path) -
     )
 
 
+def test_resuming_on_other_venues_is_refused(tmp_path, monkeypatch) -> None:
+    """The attack: restart a session with its symbols moved to other venues (the accounts and
+    the venue files would no longer be the ones its ledger describes)."""
+    asyncio.run(run(tmp_path, "mv", limit=2000))
+    monkeypatch.setitem(VENUES, "ETHUSDT", "bitstamp")
+    with pytest.raises(ValidationError) as err:
+        asyncio.run(run(tmp_path, "mv"))
+    assert err.value.field == "session_id" and "venues" in err.value.reason
+
+
 def test_venue_symbols_parse_and_refuse_with_the_flag_named() -> None:
     assert venue_symbols(["binance:BTCUSDT", "ETHUSDT"]) == [
         ("binance", "BTCUSDT"),
