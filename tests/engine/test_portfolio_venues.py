@@ -58,9 +58,11 @@ async def _first(trades, n):
         i += 1
 
 
-async def run(tmp: Path, sid: str, limit: int | None = None):
+async def run(tmp: Path, sid: str, limit: int | None = None, url: str | None = None):
+    """The session `sid` over both captures (the first `limit` trades), its ledger at `url`
+    (default: SQLite in `tmp`), the venues' files in `tmp`."""
     cfg = config(sid)
-    ledger = Ledger(f"sqlite:///{tmp / 'ledger.sqlite'}")
+    ledger = Ledger(url or f"sqlite:///{tmp / 'ledger.sqlite'}")
     venues = {
         name: named_paper_venue(
             tmp / f"{name}.sqlite",
