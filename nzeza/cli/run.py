@@ -180,10 +180,12 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
             print(f"metrics and health on {url}/metrics and {url}/healthz", flush=True)
         install_signal_handlers(session)
         state = "resuming" if session.report.resumed else "starting"
+        multi = session.cfg.multi_venue  # several venues: each its own cash account
+        names = [i.id for i in session.cfg.instruments.values()] if multi else opened.symbols
         print(
             f"{state} {plan.mode} portfolio session {sid}: {plan.strategy_name} {plan.params} on "
-            f"{', '.join(opened.symbols)} from {opened.feed_name} ({plan.timeframe} bars, "
-            f"shared cash); log {opened.log_file}",
+            f"{', '.join(names)} from {opened.feed_name} ({plan.timeframe} bars, "
+            f"{'cash per venue' if multi else 'shared cash'}); log {opened.log_file}",
             flush=True,
         )
         try:

@@ -10,6 +10,14 @@ one of:
 - `capture:NAME,NAME`: one bundled capture per symbol, in the symbols' order;
 - `replay:FILE,FILE`: one capture file per symbol, in the symbols' order.
 
+Several venues (paper): a symbol given as `VENUE:SYMBOL` (`--symbol
+binance:BTCUSDT,kraken:ETHUSDT`) trades on the paper venue named VENUE; a plain `SYMBOL` on the
+session's venue (`paper`). Each venue name gets its own durable paper venue (its own file beside
+`--venue-db`: `paper-venue.sqlite` for `paper`, `paper-venue-kraken.sqlite` for `kraken`) and
+its own cash account (an equal share of `--cash`); weights are of the total equity, a buy is
+limited by its venue's cash (`nzeza.engine.portfolio_session`). A symbol trades on one venue
+only (the strategy's panel is keyed by symbol). Live sessions trade on one venue.
+
 Live (`plan.mode == "live"`): every live gate first (`live_check(settings, ledger, plan)`:
 `nzeza.promotion.live_check.check_plan`, whose binding names every symbol in order, the
 portfolio risk limits among the risk settings), then one venue adapter holding every symbol's
@@ -21,6 +29,7 @@ feed, and the starting cash read from the account (`risk.account_fraction` of it
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -43,6 +52,46 @@ def portfolio_symbols(text: str | None) -> list[str]:
             "a portfolio strategy trades two or more distinct symbols: --symbol BTCUSDT,ETHUSDT",
         )
     return symbols
+
+
+PAPER_VENUE = "paper"  # the venue of a plain SYMBOL in a paper session
+_VENUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+
+
+def venue_symbols(symbols: list[str], default: str = PAPER_VENUE) -> list[tuple[str, str]]:
+    """`VENUE:SYMBOL` or `SYMBOL` (on `default`) → (venue, symbol) pairs; one venue a symbol."""
+    pairs = []
+    for text in symbols:
+        venue, sep, symbol = text.rpartition(":")
+        venue = venue.strip().lower() if sep else default
+        if not _VENUE_NAME.match(venue) or not symbol.strip():
+            raise ValidationError(
+                "--symbol", text, "must be SYMBOL or VENUE:SYMBOL, e.g. kraken:ETHUSD"
+            )
+        pairs.append((venue, symbol.strip()))
+    plain = [s for _, s in pairs]
+    if len(set(plain)) != len(plain):
+        raise ValidationError(
+            "--symbol", ",".join(symbols), "a symbol trades on one venue only in a session"
+        )
+    return pairs
+
+
+def venue_db_path(base: Path, venue: str) -> Path:
+    """The durable paper venue file of `venue`: `base` for the session's own venue, else
+    `base` with `-VENUE` before its suffix."""
+    if venue == PAPER_VENUE:
+        return base
+    return base.with_name(f"{base.stem}-{venue}{base.suffix}")
+
+
+def named_paper_venue(path: Path, instruments: list[Any], costs: Any, name: str) -> Any:
+    """The durable paper venue `paper_venue` builds, named `name` (its orders, trades and
+    errors say which venue of the session they are)."""
+    from nzeza.venues.factory import process_limiter
+    from nzeza.venues.paper.durable import DurablePaperVenue
+
+    return DurablePaperVenue(path, instruments, costs, limiter=process_limiter(), name=name)
 
 
 def symbol_feeds(feed: str, symbols: list[str], settings: Any = None) -> list[Any]:
@@ -169,7 +218,10 @@ async def open_portfolio_session(
         raise ValidationError("--vol-target", plan.vol_targeting.target_vol, "single-symbol only")
     if plan.mode == "paper" and plan.cash is None:
         raise ValidationError("cash", None, "a paper session needs its starting cash")
-    symbols = portfolio_symbols(plan.symbol)
+    pairs = venue_symbols(portfolio_symbols(plan.symbol))
+    symbols = [s for _, s in pairs]
+    venue_of = dict((s, v) for v, s in pairs)
+    multi = len({v for v, _ in pairs}) > 1
     session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
     ledger = open_ledger(plan.ledger_url)
     venue: Any = None
@@ -189,6 +241,10 @@ async def open_portfolio_session(
                     ["no live check was given: live sessions start through `nzeza live`, which "
                      "checks every gate (nzeza.promotion.live_check.check_plan)"]
                 )  # fmt: skip
+            if any(":" in s for s in portfolio_symbols(plan.symbol)):
+                raise ValidationError(
+                    "--symbol", plan.symbol, "a live session trades on one venue: plain symbols"
+                )
             live_check(settings, ledger, plan)  # every gate, before anything is built
             venue, instruments, specs, ssl_context = await live_portfolio_parts(settings, symbols)
             feed_name = str(settings.live_venue)
@@ -197,10 +253,18 @@ async def open_portfolio_session(
             feed_name = plan.feed or DEFAULT_FEED
             specs = symbol_feeds(feed_name, symbols, settings)
             instruments = {
-                s: session_instrument(spec.symbol) for s, spec in zip(symbols, specs, strict=True)
+                s: session_instrument(spec.symbol, venue_of[s])
+                for s, spec in zip(symbols, specs, strict=True)
             }
             venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-            venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
+            if multi:  # one durable paper venue per venue name, each in its own file
+                venue = {}
+                for name in dict.fromkeys(venue_of.values()):
+                    mine = [i for i in instruments.values() if i.venue == name]
+                    path = venue_db_path(venue_db, name)
+                    venue[name] = named_paper_venue(path, mine, plan.costs, name)
+            else:
+                venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
             cash = plan.cash
         log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
         configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
@@ -261,19 +325,24 @@ async def open_portfolio_session(
         if server is not None:
             server.stop()
         lock.release()
-        if venue is not None:
-            await venue.close()
+        for one in venue.values() if isinstance(venue, dict) else [venue]:
+            if one is not None:
+                await one.close()
         ledger.close()
 
 
 __all__ = [
     "DEFAULT_FEED",
     "DEFAULT_SYMBOLS",
+    "PAPER_VENUE",
     "OpenPortfolioSession",
     "live_cash",
     "live_portfolio_parts",
+    "named_paper_venue",
     "open_portfolio_session",
     "portfolio_health",
     "portfolio_symbols",
     "symbol_feeds",
+    "venue_db_path",
+    "venue_symbols",
 ]

@@ -20,18 +20,31 @@ trading (the weights and the opens they were followed by, exactly as before the 
 rebalance the crash interrupted goes on where it stopped: the symbols whose orders it had
 journaled are not traded again, the others are sized on the value it was started with (the
 portfolio before its fills). The ledger ends as an uninterrupted run's.
+
+Several venues (the instruments' `venue` names differ, e.g. `binance:BTC/USDT` and
+`kraken:ETH/USDT`; `venue` is then a mapping venue name → adapter): each symbol's orders go to
+its own venue's adapter, and each venue is its own cash account, starting with an equal share of
+`init_cash` (`PortfolioSessionConfig.venue_cash`). The strategy's weights are of the total
+equity (the sum over the venues); a buy is limited by its own venue's cash (no cash moves
+between venues: a weight one venue cannot pay is bought smaller). The portfolio risk limits
+(gross, net, per symbol, symbols held, daily loss) are of the whole session, over every venue,
+as fractions of the total equity. The ledger session records
+each symbol's venue (`config.venues`, and each fill's venue); a restart rebuilds every venue's
+account from its own fills. A trade id is unique within its venue only (two paper venues both
+number their trades from 1), so the session sees each venue's fills with the trade id
+`VENUE:ID` (`VenueTrades`), which the shared portfolio and the ledger keep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING, Any, cast
 
-from nzeza.domain import Costs, Instrument, Portfolio
+from nzeza.domain import Costs, Fill, Instrument, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.aligned import AlignedBars
 from nzeza.engine.faults import crash_point
@@ -92,6 +105,24 @@ class PortfolioSessionConfig:
             )
 
     @property
+    def venue_names(self) -> list[str]:
+        """The venues of the symbols, in order of first appearance."""
+        return list(dict.fromkeys(i.venue for i in self.instruments.values()))
+
+    @property
+    def multi_venue(self) -> bool:
+        return len(self.venue_names) > 1
+
+    def venue_cash(self) -> dict[str, Decimal]:
+        """Each venue's starting cash: an equal share of `init_cash` (the last venue takes what
+        the division leaves, so the accounts sum to `init_cash` exactly)."""
+        names = self.venue_names
+        share = (self.init_cash / len(names)).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+        cash = {n: share for n in names[:-1]}
+        cash[names[-1]] = self.init_cash - share * (len(names) - 1)
+        return cash
+
+    @property
     def quote(self) -> str:
         return next(iter(self.instruments.values())).quote
 
@@ -110,6 +141,8 @@ class PortfolioSessionConfig:
         rec["timeframe_ns"] = self.timeframe_ns
         rec["portfolio"] = True
         rec["risk"] = None if self.risk is None else risk_config_record(self.risk)
+        if self.multi_venue:  # each symbol's venue (a resume must trade on the same)
+            rec["venues"] = {s: i.venue for s, i in self.instruments.items()}
         return rec
 
 
@@ -128,7 +161,7 @@ class PortfolioSession:
         self,
         config: PortfolioSessionConfig,
         ledger: Ledger,
-        venue: Venue,
+        venue: Venue | Mapping[str, Venue],
         *,
         kill_switch: Callable[[], bool | str | None] | None = None,
         lock: Any = None,
@@ -141,7 +174,9 @@ class PortfolioSession:
         try:
             self.cfg = config
             self.ledger = ledger
-            self.venue = venue
+            self.venues = _venues(config, venue)
+            self.venue = next(iter(self.venues.values()))  # the first symbol's venue
+            venue_name = "+".join(self.venues) if config.multi_venue else self.venue.name
             self.kill_switch = kill_switch or (lambda: False)
             sid = config.session_id
             record = config.full_record()
@@ -151,7 +186,7 @@ class PortfolioSession:
                 mode=config.mode,
                 strategy=config.strategy_name,
                 params=config.params,
-                venue=venue.name,
+                venue=venue_name,
                 currency=config.quote,
                 initial_balances={config.quote: config.init_cash},
                 config=record,
@@ -167,6 +202,9 @@ class PortfolioSession:
             instruments = list(config.instruments.values())
             self.recovered = rebuild(ledger, sid, instruments)
             self.portfolio: Portfolio = self.recovered.portfolio
+            self.accounts = (
+                venue_accounts(config, self.recovered.fills) if config.multi_venue else None
+            )
             self.trader = PortfolioTrader(
                 config.strategy,
                 config.instruments,
@@ -174,7 +212,8 @@ class PortfolioSession:
                 self.portfolio,
                 session_id=sid,
                 ledger=ledger,
-                venue=venue.name,
+                venue=venue_name,
+                accounts=self.accounts,
             )
             self.trader.seq = self.recovered.last_seq
             self.last_bar_ts = self.recovered.last_bar_ts
@@ -182,7 +221,7 @@ class PortfolioSession:
                 sym: OrderFlow(
                     _FlowConfig(inst, sid),
                     ledger,
-                    venue,
+                    self._flow_venue(inst),
                     self.trader,
                     self.report,
                     metrics=metrics,
@@ -221,6 +260,12 @@ class PortfolioSession:
         except BaseException:
             self.lock.release()
             raise
+
+    def _flow_venue(self, inst: Instrument) -> Venue:
+        """The adapter a symbol's orders go to (several venues: its own, fills scoped)."""
+        if not self.cfg.multi_venue:
+            return self.venue
+        return cast("Venue", VenueTrades(self.venues[inst.venue]))
 
     # -- operations (/metrics, /healthz) ----------------------------------------------------
     def feed_health(self, max_age_s: float = 30.0) -> tuple[bool, dict[str, Any]]:
@@ -281,8 +326,9 @@ class PortfolioSession:
         for sym, inst in self.cfg.instruments.items():
             m.position.labels(sym).set(float(snap.position(inst.id).quantity))
             m.exposure.labels(sym).set(0.0)
-            m.orders_submitted.labels(self.venue.name)
-            m.orders_filled.labels(self.venue.name)
+            for venue in self.venues.values():
+                m.orders_submitted.labels(venue.name)
+                m.orders_filled.labels(venue.name)
 
     # -- where to start the feed ------------------------------------------------------------
     def resume_from_ns(self) -> int | None:
@@ -395,7 +441,7 @@ class PortfolioSession:
             for start, bars in self.bars.on_trade(sym, trade.price, trade.size, ts):
                 self._on_closed(start, bars)
             self.prices[sym] = trade.price
-            on_trade = getattr(self.venue, "on_trade", None)
+            on_trade = getattr(self.flows[sym].venue, "on_trade", None)
             if on_trade is not None:
                 on_trade(self.cfg.instruments[sym].id, trade.price, ts)
             if self.bars.opened:
@@ -515,4 +561,64 @@ class PortfolioSession:
         return {i["instrument_id"] for i in intents}, before.snapshot()
 
 
-__all__ = ["PortfolioSession", "PortfolioSessionConfig"]
+class VenueTrades:
+    """A venue adapter whose fills carry `VENUE:TRADE_ID` (unique across a session's venues);
+    everything else is the adapter's own."""
+
+    def __init__(self, venue: Any) -> None:
+        self._venue = venue
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venue, name)
+
+    def _scoped(self, fills: list[Fill]) -> list[Fill]:
+        prefix = f"{self._venue.name}:"
+        return [
+            f if f.trade_id.startswith(prefix) else replace(f, trade_id=prefix + f.trade_id)
+            for f in fills
+        ]
+
+    async def my_trades(self, instrument_id: str, since_ns: int | None = None) -> list[Fill]:
+        return self._scoped(await self._venue.my_trades(instrument_id, since_ns=since_ns))
+
+    async def order_fills(self, instrument_id: str, client_order_id: str) -> list[Fill]:
+        by_order = getattr(self._venue, "order_fills", None)
+        if by_order is not None:
+            return self._scoped(await by_order(instrument_id, client_order_id))
+        fills = await self._venue.my_trades(instrument_id)
+        return self._scoped([f for f in fills if f.order_id == client_order_id])
+
+
+def _venues(config: PortfolioSessionConfig, venue: Any) -> dict[str, Venue]:
+    """Venue name → adapter: one adapter for a one-venue session; a mapping holding every
+    symbol's venue for several."""
+    if not isinstance(venue, Mapping):
+        if config.multi_venue:
+            raise ValidationError(
+                "venue", venue.name, f"symbols on {config.venue_names} need one venue each"
+            )
+        return {venue.name: venue}
+    missing = [n for n in config.venue_names if n not in venue]
+    if missing or not venue:
+        raise ValidationError("venue", sorted(venue), f"no adapter for the venues {missing}")
+    return dict(venue)
+
+
+def venue_accounts(config: PortfolioSessionConfig, fills: Any = ()) -> dict[str, Portfolio]:
+    """Each venue's own cash account (its share of the starting cash, its instruments), with
+    `fills` (the ledger's, on a restart) applied to the account of each fill's venue."""
+    accounts = {
+        name: Portfolio(
+            config.quote,
+            {config.quote: cash},
+            [i for i in config.instruments.values() if i.venue == name],
+        )
+        for name, cash in config.venue_cash().items()
+    }
+    venue_of = {i.id: i.venue for i in config.instruments.values()}
+    for fill in fills:
+        accounts[venue_of[fill.instrument_id]].apply_fill(fill)
+    return accounts
+
+
+__all__ = ["PortfolioSession", "PortfolioSessionConfig", "VenueTrades", "venue_accounts"]

@@ -17,7 +17,12 @@ the sizes `nzeza.research.portfolio.backtest_portfolio` uses (vectorbt, shared c
   arithmetic leaves in cash after an all-in bar is dust that float arithmetic leaves at 0).
 
 Each order is sized against the cash the previous fills of the bar left (`size_next`), so the
-loop that owns the venue applies each fill before sizing the next. Every order is journaled as
+loop that owns the venue applies each fill before sizing the next.
+
+Several venues (`accounts`: one cash account per venue name, each a `Portfolio` of that
+venue's instruments): the value (and so every weight) is of the total equity, the sum over the
+venues; a buy is limited by the cash of its own venue's account, never by another venue's (no
+cash moves between venues). With one venue the two are the same. Every order is journaled as
 an intent before it exists (one sequence of client order ids per session, across symbols).
 """
 
@@ -146,6 +151,7 @@ class PortfolioTrader:
         venue: str = "paper",
         precomputed_weights: pd.DataFrame | None = None,
         on_event: Callable[[str, dict], None] | None = None,
+        accounts: Mapping[str, Portfolio] | None = None,
     ) -> None:
         if not hasattr(strategy, "weights"):
             raise ValidationError(
@@ -174,6 +180,16 @@ class PortfolioTrader:
         self.last_open: dict[str, Decimal] = {}
         self.pending: tuple[list[float], int] | None = None  # (weights, decided at bar ts)
         self.bars_seen = 0
+        # venue name -> its own cash account (module docstring); None: one venue
+        self.accounts = dict(accounts) if accounts is not None else None
+        self._venue_of = {i.id: i.venue for i in self.instruments.values()}
+
+    def cash_for(self, symbol: str) -> Decimal:
+        """The cash a buy of `symbol` may spend: its venue's account's (one venue: the
+        portfolio's)."""
+        if self.accounts is None:
+            return self.portfolio.snapshot().cash
+        return self.accounts[self.instruments[symbol].venue].snapshot().cash
 
     # -- decisions ------------------------------------------------------------------------
     def weights_at_close(self, ts: int, bars: Mapping[str, Any]) -> list[float]:
@@ -240,7 +256,7 @@ class PortfolioTrader:
         return size_weight(
             weight,
             snap.position(inst.id).quantity,
-            snap.cash,
+            self.cash_for(symbol),
             value,
             self.last_open[symbol],
             self.costs,
@@ -287,8 +303,11 @@ class PortfolioTrader:
         if self.ledger is not None:
             if self.portfolio.has_fill(fill.trade_id):
                 return False
-            persist = self.ledger.fill_writer(self.session_id, self.venue, fill, order)
+            venue = self.venue if self.accounts is None else self._venue_of[fill.instrument_id]
+            persist = self.ledger.fill_writer(self.session_id, venue, fill, order)
         applied = self.portfolio.apply_fill(fill, persist=persist)
+        if applied and self.accounts is not None:  # its venue's own cash account too
+            self.accounts[self._venue_of[fill.instrument_id]].apply_fill(fill)
         if applied:
             self.on_event("fill", {"trade_id": fill.trade_id})
         return applied

@@ -36,3 +36,28 @@ def test_a_portfolio_session_round_trips_through_the_ledger(ledger) -> None:
     assert gross.max() <= 0.6 * 1.3  # the per-symbol cap (one symbol held), then price moves
     clipped = [e for e in ledger.risk_events("pf") if e["check_name"] == "instrument_exposure"]
     assert clipped and len(clipped) == len([r for r in result.refused if "clipped" in r["reason"]])
+
+
+def test_a_session_on_two_venues_round_trips_through_the_ledger(ledger_url, tmp_path) -> None:
+    """Each fill's venue, the session's venues and every venue's account survive a restart on
+    either database (`tests/engine/test_portfolio_venues.py` runs the session)."""
+    import asyncio
+
+    from engine.test_portfolio_venues import VENUES, run
+
+    from nzeza.engine.portfolio_session import venue_accounts
+    from nzeza.store import Ledger
+
+    first, _ = asyncio.run(run(tmp_path, "mv", limit=3000, url=ledger_url))
+    report, session = asyncio.run(run(tmp_path, "mv", url=ledger_url))
+    assert first.fills > 0 and report.resumed and report.fills > 0
+    with Ledger(ledger_url) as led:
+        fills = led.fills("mv")
+        config = led.session("mv")["config"]
+        assert {f.instrument_id.split(":")[0] for f in fills} == set(VENUES.values())
+        assert all(f.trade_id.startswith(f.instrument_id.split(":")[0] + ":") for f in fills)
+        assert '"venues"' in config
+        rebuilt = venue_accounts(session.cfg, led.fills("mv"))
+    assert {v: a.snapshot() for v, a in rebuilt.items()} == {
+        v: a.snapshot() for v, a in session.accounts.items()
+    }
