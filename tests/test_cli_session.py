@@ -153,3 +153,23 @@ def test_a_paper_session_with_fees_venue_records_its_rates(tmp_path) -> None:
         )
     assert (configs["dydx"]["maker"], configs["dydx"]["fee"]) == (0.0001, 0.0005)
     assert configs["plain"]["fee"] == 0.001 and "maker" not in configs["plain"]
+
+
+def test_a_leverage_above_the_default_position_limit_is_said_at_start() -> None:
+    """3× on a perpetual meets the default 150 % position limit: the session says so before it
+    starts (the risk engine would cut every full-size order without a word at the prompt)."""
+    from decimal import Decimal
+
+    from nzeza.cli.run import leverage_note
+    from nzeza.engine.runner import PerpTerms
+    from nzeza.ops.risksettings import RiskSettings
+
+    defaults = RiskSettings()
+    note = leverage_note(PerpTerms("binance", leverage=Decimal(3)), defaults)
+    assert note is not None and "max_position_notional 150%" in note
+    assert "max_order_notional 250%" in note and "recorded in the ledger" in note
+    # within the limits, loosened, or spot: nothing to say
+    assert leverage_note(PerpTerms("binance", leverage=Decimal("1.5")), defaults) is None
+    loose = RiskSettings(max_position_notional="400%", max_order_notional="800%")
+    assert leverage_note(PerpTerms("binance", leverage=Decimal(3)), loose) is None
+    assert leverage_note(None, defaults) is None

@@ -50,6 +50,28 @@ def plan_from(args: argparse.Namespace, settings: Any) -> SessionPlan:
     )
 
 
+def leverage_note(perp: Any, risk: Any) -> str | None:
+    """What a perpetual session's leverage meets in the risk limits (on by default, shares of
+    equity): a full-size target at 3× is a position of 300 % of equity, which the default
+    `max_position_notional` of 150 % cuts. None when nothing is in the way."""
+    if perp is None or perp.leverage <= 1:
+        return None
+    caps = []
+    for name in ("max_position_notional", "max_order_notional"):
+        value = getattr(risk, name, None)
+        share = isinstance(value, str) and value.endswith("%")
+        if share and perp.leverage > Decimal(str(value).removesuffix("%")) / 100:
+            caps.append(f"{name} {value}")
+    if not caps:
+        return None
+    return (
+        f"note: {perp.leverage:f}× leverage is above the risk limit(s) {', '.join(caps)} of "
+        "equity: the risk engine cuts or refuses orders beyond them (loosen them with "
+        "NZEZA_RISK__MAX_POSITION_NOTIONAL / NZEZA_RISK__MAX_ORDER_NOTIONAL; the loosening is "
+        "recorded in the ledger)"
+    )
+
+
 def _default_symbol(strategy: Any) -> str:
     from nzeza.engine.portfolio_runner import DEFAULT_SYMBOLS
     from nzeza.strategies import is_portfolio
@@ -102,6 +124,9 @@ async def run_session(args: argparse.Namespace) -> int:
                 "this perpetual session books no funding",
                 flush=True,
             )
+        note = leverage_note(plan.perp, settings.risk)
+        if note is not None:
+            print(note, flush=True)
         state = "resuming" if session.report.resumed else "starting"
         print(
             f"{state} {args.mode} session {sid}: {plan.strategy_name} {plan.params} on "
@@ -223,6 +248,7 @@ async def run_portfolio_session(plan: SessionPlan, settings: Any, html: str | No
 
 
 __all__ = [
+    "leverage_note",
     "perp_session_report",
     "plan_from",
     "run_portfolio_session",
