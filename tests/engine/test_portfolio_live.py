@@ -106,6 +106,15 @@ def live(tmp: Path, venue: dict, sid: str, *args: str, wait_bars: int | None = N
     cmd = [sys.executable, "-m", "nzeza.cli", "live", "cross_sectional_momentum", "--symbol"]
     cmd += [*args[:1], "--params", *PARAMS, "--timeframe", "5s", "--session-id", sid]
     cmd += ["--ledger", url, "--confirm", LIVE_CONFIRMATION, *args[1:]]
+    # a resumed session finds the first run's bars in the ledger: it is stopped only once it has
+    # written one of its own (its signal handlers are in place by then; a SIGTERM during start-up
+    # would kill it, -15, instead of stopping it)
+    baseline = 0
+    if wait_bars is not None:
+        with Ledger(url) as led:
+            if led.session(sid) is not None:
+                baseline = len(led.equity_curve(sid))
+    wait_bars = None if wait_bars is None else max(wait_bars, baseline + 1)
     proc = subprocess.Popen(
         cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
