@@ -248,12 +248,16 @@ def _to_frame(rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(arr[:, 1:6], index=index.rename(INDEX_NAME), columns=list(OHLCV_COLUMNS))
 
 
-def _merge(cached: pd.DataFrame | None, rows: list[list[Any]]) -> tuple[pd.DataFrame, int]:
-    """Cache + new rows, unique by time (the later fetch wins), ascending; and dups dropped."""
-    new = _to_frame(rows)
+def merge_cached(cached: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Cache + newly fetched rows, unique by time (a re-fetched time replaces the cached one),
+    ascending; and how many duplicates were dropped. OHLCV and funding caches alike."""
     combined = new if cached is None else pd.concat([cached, new])
     dup = combined.index.duplicated(keep="last")
     return combined[~dup].sort_index(kind="stable"), int(dup.sum())
+
+
+def _merge(cached: pd.DataFrame | None, rows: list[list[Any]]) -> tuple[pd.DataFrame, int]:
+    return merge_cached(cached, _to_frame(rows))
 
 
 def fetch_ohlcv_to_cache(
@@ -433,5 +437,6 @@ __all__ = [
     "download_ohlcv",
     "fetch_ohlcv_to_cache",
     "make_exchange",
+    "merge_cached",
     "parse_date",
 ]

@@ -52,6 +52,7 @@ from nzeza.data.download import (
     check_symbol,
     fetch_ohlcv_to_cache,
     make_exchange,
+    merge_cached,
     parse_date,
 )
 from nzeza.errors import DataError, ValidationError
@@ -355,9 +356,7 @@ def _merge(cached: pd.DataFrame | None, rows: list[tuple[int, float, float]]):
     arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
     index = pd.to_datetime(arr[:, 0].astype(np.int64), unit="ms", utc=True).as_unit("ns")
     new = pd.DataFrame({"funding_rate": arr[:, 1], "mark": arr[:, 2]}, index=index.rename("ts"))
-    combined = new if cached is None else pd.concat([cached, new])
-    dup = combined.index.duplicated(keep="last")  # a re-fetched time replaces the cached one
-    return combined[~dup].sort_index(kind="stable"), int(dup.sum())
+    return merge_cached(cached, new)
 
 
 def download_funding(

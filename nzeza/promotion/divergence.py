@@ -256,6 +256,32 @@ def recorded_policy(cfg: dict[str, Any]) -> Any:
     return None if not rec else OrderPolicy(rec["kind"], rec["offset"], rec["ttl"])
 
 
+def fill_row(
+    fill: Any, bar_ts: int, tf_ns: int, ref: float, market: float, costs: Any, **extra: Any
+) -> dict[str, Any]:
+    """One fill against research: decided at bar `bar_ts`'s close, research's reference the next
+    open `ref`, the market's last trade `market` when it filled; its realised slippage, latency
+    and what each cost beyond the research `costs` (`extra` columns follow the time)."""
+    decided = bar_ts + tf_ns
+    q, p, sign = float(fill.quantity), float(fill.price), 1.0 if fill.side == "buy" else -1.0
+    return {
+        "ts": pd.Timestamp(int(fill.ts), unit="ns", tz="UTC"),
+        **extra,
+        "side": str(fill.side),
+        "quantity": q,
+        "decision_bar": pd.Timestamp(bar_ts, unit="ns", tz="UTC"),
+        "reference": ref,
+        "market": market,
+        "price": p,
+        "fee": float(fill.fee),
+        "slippage_bps": sign * (p - market) / market * 1e4 if market else math.nan,
+        "latency_ms": (int(fill.ts) - decided) / 1e6,
+        "slippage_cost": sign * (p - market) * q - market * q * costs.slippage,
+        "fee_cost": float(fill.fee) - p * q * costs.fee,
+        "latency_cost": sign * (market - ref) * q if math.isfinite(ref) else 0.0,
+    }
+
+
 def fill_statistics(
     table: pd.DataFrame, both: pd.DataFrame, paper: pd.DataFrame, tf_ns: int
 ) -> dict[str, Any]:
@@ -379,28 +405,9 @@ def divergence(
     for f in fills:
         intent = owner[f.order_id]
         bar_ts = int(intent["bar_ts"]) if intent is not None else _floor(f.ts, tf_ns) - tf_ns
-        decided = bar_ts + tf_ns
-        ref_ts = pd.Timestamp(decided, unit="ns", tz="UTC")
-        ref = float(bars["open"].get(ref_ts, math.nan))
+        ref = float(bars["open"].get(pd.Timestamp(bar_ts + tf_ns, unit="ns", tz="UTC"), math.nan))
         market = float(price_at.asof(pd.Timestamp(int(f.ts), unit="ns", tz="UTC")))
-        q, p, sign = float(f.quantity), float(f.price), 1.0 if f.side == "buy" else -1.0
-        rows.append(
-            {
-                "ts": pd.Timestamp(int(f.ts), unit="ns", tz="UTC"),
-                "side": f.side,
-                "quantity": q,
-                "decision_bar": pd.Timestamp(bar_ts, unit="ns", tz="UTC"),
-                "reference": ref,
-                "market": market,
-                "price": p,
-                "fee": float(f.fee),
-                "slippage_bps": sign * (p - market) / market * 1e4 if market else math.nan,
-                "latency_ms": (int(f.ts) - decided) / 1e6,
-                "slippage_cost": sign * (p - market) * q - market * q * costs.slippage,
-                "fee_cost": float(f.fee) - p * q * costs.fee,
-                "latency_cost": sign * (market - ref) * q if math.isfinite(ref) else 0.0,
-            }
-        )
+        rows.append(fill_row(f, bar_ts, tf_ns, ref, market, costs))
     table = pd.DataFrame(rows)
     stats = fill_statistics(table, both, paper, tf_ns)
     perp = perp_report(ledger, session_id, cfg, sim, bars, last_ns) if is_perpetual(cfg) else None
@@ -447,6 +454,7 @@ __all__ = [
     "COMPONENTS",
     "DivergenceReport",
     "divergence",
+    "fill_row",
     "fill_statistics",
     "recorded_costs",
     "recorded_policy",

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
-from nzeza.promotion.divergence import DivergenceReport, fill_statistics
+from nzeza.promotion.divergence import DivergenceReport, fill_row, fill_statistics
 
 SYMBOL_COLUMNS = [
     "tracking_error",
@@ -200,31 +200,14 @@ def portfolio_divergence(
         bar_ts = int(intent["bar_ts"]) if intent is not None else f.ts // tf_ns * tf_ns - tf_ns
         if bar_ts < last_ns:
             s_orders.add((bar_ts, sym, str(f.side)))
-        q, p, sign = float(f.quantity), float(f.price), 1.0 if f.side == "buy" else -1.0
+        signed = float(f.quantity) if f.side == "buy" else -float(f.quantity)
         held_from = int(np.searchsorted(units.index.asi8, bar_ts + tf_ns, side="left"))
-        units.iloc[held_from:, units.columns.get_loc(sym)] += sign * q
+        units.iloc[held_from:, units.columns.get_loc(sym)] += signed
         ref = float(
             panel[(sym, "open")].get(pd.Timestamp(bar_ts + tf_ns, unit="ns", tz="UTC"), math.nan)
         )
         market = float(prices[sym].asof(pd.Timestamp(int(f.ts), unit="ns", tz="UTC")))
-        rows.append(
-            {
-                "ts": pd.Timestamp(int(f.ts), unit="ns", tz="UTC"),
-                "symbol": sym,
-                "side": str(f.side),
-                "quantity": q,
-                "decision_bar": pd.Timestamp(bar_ts, unit="ns", tz="UTC"),
-                "reference": ref,
-                "market": market,
-                "price": p,
-                "fee": float(f.fee),
-                "slippage_bps": sign * (p - market) / market * 1e4 if market else math.nan,
-                "latency_ms": (int(f.ts) - (bar_ts + tf_ns)) / 1e6,
-                "slippage_cost": sign * (p - market) * q - market * q * costs.slippage,
-                "fee_cost": float(f.fee) - p * q * costs.fee,
-                "latency_cost": sign * (market - ref) * q if math.isfinite(ref) else 0.0,
-            }
-        )
+        rows.append(fill_row(f, bar_ts, tf_ns, ref, market, costs, symbol=sym))
     table = pd.DataFrame(rows)
 
     # per symbol: position value tracking, orders, slippage
