@@ -7,12 +7,50 @@ DataFrame copies only the window, whatever the session's length.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 FIELDS = ("open", "high", "low", "close", "volume")
+# one columns Index shared by every window frame (an Index is immutable): building it from the
+# list at each bar was two thirds of a frame's cost
+_COLUMNS = pd.Index(FIELDS)
+_UTC = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def _public_utc_index(ts: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ts.astype("M8[ns]"), tz="UTC", name="time")
+
+
+def _direct_utc_index(ts: np.ndarray) -> pd.DatetimeIndex:
+    """The same index without the constructor's inference and validation (9 µs of a 20 µs
+    frame): UTC nanoseconds are already what a UTC DatetimeIndex stores."""
+    array = pd.arrays.DatetimeArray._simple_new(ts.astype("M8[ns]"), dtype=_UTC)
+    return pd.DatetimeIndex._simple_new(array, name="time")
+
+
+def _pick_utc_index() -> Callable[[np.ndarray], pd.DatetimeIndex]:
+    """The direct path if this pandas builds exactly the public constructor's index with it,
+    else the public constructor (pandas' private constructors may change between releases)."""
+    probe = np.array([0, 1_700_000_000_000_000_000, 1_700_000_003_600_000_000], dtype=np.int64)
+    try:
+        fast, public = _direct_utc_index(probe), _public_utc_index(probe)
+        same = (
+            type(fast) is type(public)
+            and fast.dtype == public.dtype
+            and fast.name == public.name
+            and fast.equals(public)
+            and fast.freq == public.freq
+            and np.array_equal(fast.asi8, probe)
+        )
+    except (AttributeError, TypeError, ValueError):
+        same = False
+    return _direct_utc_index if same else _public_utc_index
+
+
+utc_index = _pick_utc_index()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +97,10 @@ class BarWindow:
         n = len(self)
         start = (self._n - n) % self.size if self._n > self.size else 0
         data = self._data[start : start + n]
-        # UTC nanoseconds as datetime64 localized to UTC: the index `pd.to_datetime(ts, utc=True)`
-        # gives, without its parsing (half the cost of a frame, built at every closed bar)
-        ts = self._ts[start : start + n].astype("M8[ns]")
-        index = pd.DatetimeIndex(ts, tz="UTC", name="time")
-        return pd.DataFrame(data.copy(), index=index, columns=list(FIELDS))
+        # UTC nanoseconds as the index `pd.to_datetime(ts, utc=True)` gives, without its parsing
+        # (half the cost of a frame, built at every closed bar)
+        index = utc_index(self._ts[start : start + n])
+        return pd.DataFrame(data.copy(), index=index, columns=_COLUMNS, copy=False)
 
 
 def frame_timestamps(df: pd.DataFrame) -> np.ndarray:

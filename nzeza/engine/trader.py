@@ -101,7 +101,9 @@ class Trader:
         if self.precomputed is not None:
             value = self.precomputed[self.bars_seen - 1]
         else:
-            value = float(self.strategy.target(self.window.frame()).iloc[-1])
+            out = self.strategy.target(self.window.frame())
+            # the last row, read from the array (`.iloc[-1]` cost as much as a rolling mean)
+            value = float((out.to_numpy() if isinstance(out, pd.Series) else np.asarray(out))[-1])
             if not math.isfinite(value):
                 value = 0.0
             value = min(1.0, max(-1.0, value))

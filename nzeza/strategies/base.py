@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar, Protocol, get_type_hints, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ _CASTS: dict[type, Any] = {int: int, float: float, bool: bool, str: str}
 # an integer parameter is a window, a count, a period: beyond 2**53 it is a typo, and numpy and
 # pandas (int64, C long) overflow on it
 MAX_INT_PARAM = 2**53
+_Exposure = TypeVar("_Exposure", pd.Series, np.ndarray)
 
 
 @runtime_checkable
@@ -183,8 +184,9 @@ def params_hash(strategy: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def quantize(target: pd.Series, step: float) -> pd.Series:
-    """Round exposures to `step` (0.1 → 10% steps) so small drifts do not trade every bar."""
+def quantize(target: _Exposure, step: float) -> _Exposure:
+    """Round exposures to `step` (0.1 → 10% steps) so small drifts do not trade every bar
+    (a Series or an array, returned as the same kind)."""
     if step <= 0:
         return target
     return (np.round(target / step) * step).clip(-1.0, 1.0)

@@ -15,7 +15,10 @@ transitively (`SmaCross` → `_ready`; `TrendRsiCombo` → `rsi`), and the sourc
 class defined outside `nzeza.strategies.base` (the framework itself is versioned with nzeza, not
 with each strategy). Not the whole module: editing `RsiReversion` must not change the identity
 of `SmaCross`, which lives in the same file. Code imported from other modules is covered only
-through the import statement that names it. The text is normalised before hashing: it is the
+through the import statement that names it, except from the indicators
+(`nzeza.strategies.indicators`, `FOLLOWED_MODULES`): a name imported from there brings in its
+function's code and what that uses, the same way (a change to `sma` changes what `SmaCross`
+does, so it changes `SmaCross`'s identity). The text is normalised before hashing: it is the
 syntax tree (`ast.dump` without positions) with docstrings removed, so whitespace, comments and
 docstrings do not change an identity, and any change to what the code does does.
 
@@ -36,7 +39,10 @@ edit never resets a group's trial count, and a real code change adds trials to t
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
+import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -47,10 +53,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nzeza.strategies.base import Strategy
-from nzeza.strategies.snapshots import snapshot_of
+from nzeza.strategies.snapshots import module_snapshot, snapshot_of
 
 # the framework's base classes: versioned with nzeza, not part of a strategy's identity
 FRAMEWORK_MODULES = frozenset({"nzeza.strategies.base", "builtins"})
+# modules whose functions a strategy's identity covers like its own module's code
+FOLLOWED_MODULES = frozenset({"nzeza.strategies.indicators"})
 
 _IDENTITIES: weakref.WeakKeyDictionary[type, StrategyIdentity] = weakref.WeakKeyDictionary()
 _TREES: dict[str, tuple[str, ast.Module]] = {}  # module name → (source text, parsed tree)
@@ -175,6 +183,10 @@ def _bound_names(node: ast.stmt) -> list[str]:
         return [node.name]
     if isinstance(node, ast.Import | ast.ImportFrom):
         return [(a.asname or a.name).split(".")[0] for a in node.names]
+    if isinstance(node, ast.Try | ast.If):  # `try: import x` / `if ...: def f` at module level
+        blocks = [node.body, node.orelse, getattr(node, "finalbody", [])]
+        blocks += [h.body for h in getattr(node, "handlers", [])]
+        return [name for block in blocks for stmt in block for name in _bound_names(stmt)]
     targets: list[ast.expr] = []
     if isinstance(node, ast.Assign):
         targets = node.targets
@@ -230,29 +242,96 @@ def _source_digest(cls: type) -> str | None:
     if tree is None:
         return None
     top = cls.__qualname__.split(".")[0]
-    defs: dict[str, list[int]] = {}
-    for i, stmt in enumerate(tree.body):
-        for name in _bound_names(stmt):
-            defs.setdefault(name, []).append(i)
+    defs = _definitions(tree)
     if top not in defs:
         return None
     # the class statement (the last binding of its name: what the module ends up holding)
     start = max(i for i in defs[top] if isinstance(tree.body[i], ast.ClassDef))
-    keep, todo = {start}, [start]
+    keep = _closure(tree, defs, {start})
+    parts = _dumps(tree, keep)
+    parts += _followed(tree, keep, cls.__module__)
+    parts += _foreign_bases(cls)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _definitions(tree: ast.Module) -> dict[str, list[int]]:
+    """Module-level name → the indices of the statements that bind it."""
+    defs: dict[str, list[int]] = {}
+    for i, stmt in enumerate(tree.body):
+        for name in _bound_names(stmt):
+            defs.setdefault(name, []).append(i)
+    return defs
+
+
+def _closure(tree: ast.Module, defs: dict[str, list[int]], start: set[int]) -> set[int]:
+    """The statements `start` uses, transitively through module-level names."""
+    keep, todo = set(start), list(start)
     while todo:
         for name in _used_names(tree.body[todo.pop()]):
             for i in defs.get(name, []):
                 if i not in keep:
                     keep.add(i)
                     todo.append(i)
-    import copy
+    return keep
 
-    parts = [
+
+def _dumps(tree: ast.Module, keep: set[int]) -> list[str]:
+    return [
         ast.dump(_strip_docstrings(copy.deepcopy(tree.body[i])), include_attributes=False)
         for i in sorted(keep)
     ]
-    parts += _foreign_bases(cls)
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _followed(tree: ast.Module, keep: set[int], module: str) -> list[str]:
+    """The code of what the kept statements import from `FOLLOWED_MODULES`."""
+    out = []
+    used = set().union(*(_used_names(tree.body[i]) for i in keep))
+    for i in sorted(keep):
+        stmt = tree.body[i]
+        if isinstance(stmt, ast.ImportFrom):
+            try:
+                source = importlib.util.resolve_name("." * stmt.level + (stmt.module or ""), module)
+            except (ImportError, ValueError):
+                continue
+            if source not in FOLLOWED_MODULES:
+                continue
+            # the names the strategy's code uses (one import statement may serve several)
+            names = sorted(a.name for a in stmt.names if (a.asname or a.name) in used)
+            out.append(f"from {source} import {names}")
+            other = _module_tree(source)
+            if other is None:
+                out.append("source unavailable")
+                continue
+            other_defs = _definitions(other)
+            start = {j for name in names for j in other_defs.get(name, [])}
+            out += _dumps(other, _closure(other, other_defs, start))
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.name in FOLLOWED_MODULES:  # `import nzeza.strategies.indicators as ind`
+                    other = _module_tree(alias.name)
+                    out.append(f"import {alias.name}")
+                    out += _dumps(other, set(range(len(other.body)))) if other else ["?"]
+    return out
+
+
+def _module_tree(name: str) -> ast.Module | None:
+    """The parsed source of a followed module, as captured when it was imported."""
+    text = module_snapshot(name)
+    if text is None:
+        try:
+            importlib.import_module(name)
+            text = module_snapshot(name) or inspect.getsource(sys.modules[name])
+        except (ImportError, KeyError, OSError, TypeError):
+            return None
+    cached = _TREES.get(name)
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    _TREES[name] = (text, tree)
+    return tree
 
 
 def _foreign_bases(cls: type) -> list[str]:

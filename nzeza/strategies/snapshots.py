@@ -12,6 +12,7 @@ import sys
 import weakref
 
 _SNAPSHOTS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+_MODULES: dict[str, str] = {}  # module name → its source text when it was imported
 
 
 def snapshot_source(cls: type) -> None:
@@ -29,4 +30,18 @@ def snapshot_of(cls: type) -> str | None:
     return _SNAPSHOTS.get(cls)
 
 
-__all__ = ["snapshot_of", "snapshot_source"]
+def snapshot_module(name: str) -> None:
+    """Capture a module's source text now (called by a module whose functions strategy
+    identities cover, `nzeza.strategies.indicators`, as it is imported)."""
+    try:
+        _MODULES[name] = inspect.getsource(sys.modules[name])
+    except (KeyError, OSError, TypeError):
+        return
+
+
+def module_snapshot(name: str) -> str | None:
+    """The source text captured by `snapshot_module`, or None."""
+    return _MODULES.get(name)
+
+
+__all__ = ["module_snapshot", "snapshot_module", "snapshot_of", "snapshot_source"]

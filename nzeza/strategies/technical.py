@@ -1,5 +1,9 @@
 """The shipped strategies. Every indicator uses finite trailing windows (no EWM with infinite
-memory), so a session's trailing window of `warmup` bars reproduces research exactly."""
+memory), so a session's trailing window of `warmup` bars reproduces research exactly.
+
+They compute on numpy arrays with `nzeza.strategies.indicators` (pandas' own rolling kernels
+without pandas' overhead per call): a session calls `target` at every closed bar and the
+promotion gate once per replayed bar, where that overhead was nearly all the time."""
 
 from __future__ import annotations
 
@@ -9,28 +13,17 @@ import numpy as np
 import pandas as pd
 
 from nzeza.strategies.base import Strategy, quantize
-
-
-def _ready(series: pd.Series, *needed: pd.Series) -> pd.Series:
-    """`series` where every indicator it uses is defined, 0 before (no position while warming).
-
-    In numpy: every target call ends here, and the pandas version (a mask Series, `&=`,
-    `where`, `astype`) was half of a call on a live session's 30-bar window."""
-    ready = np.ones(len(series), dtype=bool)
-    for s in needed:
-        ready &= ~np.isnan(s.to_numpy(dtype=np.float64))
-    values = np.where(ready, series.to_numpy(dtype=np.float64), 0.0)
-    return pd.Series(values, index=series.index, name=series.name)
-
-
-def rsi(close: pd.Series, period: int) -> pd.Series:
-    """Cutler's RSI: simple means of gains and losses over `period` (finite memory)."""
-    delta = close.diff()
-    gain = delta.clip(lower=0).rolling(period).mean()
-    loss = (-delta.clip(upper=0)).rolling(period).mean()
-    rs = gain / loss.replace(0.0, np.nan)
-    out = 100 - 100 / (1 + rs)
-    return out.where(loss != 0, 100.0).where(gain.notna())
+from nzeza.strategies.indicators import (
+    diff,
+    ffill,
+    ready,
+    rolling_max,
+    rolling_min,
+    rolling_std,
+    rsi,
+    shift,
+    sma,
+)
 
 
 class SmaCross(Strategy):
@@ -51,9 +44,9 @@ class SmaCross(Strategy):
         return self.slow
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        fast = bars["close"].rolling(self.fast).mean()
-        slow = bars["close"].rolling(self.slow).mean()
-        return _ready((fast > slow).astype(float), fast, slow)
+        close = bars["close"].to_numpy()
+        fast, slow = sma(close, self.fast), sma(close, self.slow)
+        return pd.Series(ready(fast > slow, fast, slow), index=bars.index)
 
 
 class DonchianBreakout(Strategy):
@@ -87,14 +80,15 @@ class DonchianBreakout(Strategy):
         return self.memory + self.window + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        upper = bars["high"].rolling(self.window).max().shift(1)
-        lower = bars["low"].rolling(self.exit_window).min().shift(1)
-        close = bars["close"]
-        signal = pd.Series(np.nan, index=bars.index)
+        upper = shift(rolling_max(bars["high"].to_numpy(), self.window), 1)
+        lower = shift(rolling_min(bars["low"].to_numpy(), self.exit_window), 1)
+        close = bars["close"].to_numpy()
+        signal = np.full(len(close), np.nan)
         signal[close > upper] = 1.0
         signal[close < lower] = -1.0 if self.short else 0.0
-        latched = signal.ffill(limit=self.memory)
-        return _ready(latched.fillna(0.0), upper, lower)
+        latched = ffill(signal, limit=self.memory)
+        latched = np.where(np.isnan(latched), 0.0, latched)
+        return pd.Series(ready(latched, upper, lower), index=bars.index)
 
 
 class RsiReversion(Strategy):
@@ -122,12 +116,12 @@ class RsiReversion(Strategy):
         return self.period + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        r = rsi(bars["close"], self.period)
-        out = pd.Series(0.0, index=bars.index)
+        r = rsi(bars["close"].to_numpy(), self.period)
+        out = np.zeros(len(r))
         out[r < self.lower] = 1.0
         if self.short:
             out[r > self.upper] = -1.0
-        return _ready(out, r)
+        return pd.Series(ready(out, r), index=bars.index)
 
 
 class BollingerReversion(Strategy):
@@ -149,14 +143,14 @@ class BollingerReversion(Strategy):
         return self.window
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"]
-        mean = close.rolling(self.window).mean()
-        std = close.rolling(self.window).std(ddof=0)
-        out = pd.Series(0.0, index=bars.index)
+        close = bars["close"].to_numpy()
+        mean = sma(close, self.window)
+        std = rolling_std(close, self.window, ddof=0)
+        out = np.zeros(len(close))
         out[close < mean - self.k * std] = 1.0
         if self.short:
             out[close > mean + self.k * std] = -1.0
-        return _ready(out, mean, std)
+        return pd.Series(ready(out, mean, std), index=bars.index)
 
 
 class VolTargetMomentum(Strategy):
@@ -190,14 +184,17 @@ class VolTargetMomentum(Strategy):
         return max(self.lookback, self.vol_window) + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"]
-        momentum = close / close.shift(self.lookback) - 1
-        vol = np.log(close).diff().rolling(self.vol_window).std() * np.sqrt(self.periods_per_year)
-        size = (self.target_vol / vol).clip(upper=self.max_leverage)
+        close = bars["close"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            momentum = close / shift(close, self.lookback) - 1
+            vol = rolling_std(diff(np.log(close)), self.vol_window) * np.sqrt(self.periods_per_year)
+            size = np.minimum(self.target_vol / vol, self.max_leverage)
         direction = np.sign(momentum)
         if not self.short:
-            direction = direction.clip(lower=0)
-        return _ready(quantize((direction * size).fillna(0.0), self.step), momentum, vol)
+            direction = np.maximum(direction, 0.0)
+        exposure = direction * size
+        exposure = quantize(np.where(np.isnan(exposure), 0.0, exposure), self.step)
+        return pd.Series(ready(exposure, momentum, vol), index=bars.index)
 
 
 class TrendRsiCombo(Strategy):
@@ -229,16 +226,15 @@ class TrendRsiCombo(Strategy):
         return max(self.slow, self.period + 1)
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"]
-        fast = close.rolling(self.fast).mean()
-        slow = close.rolling(self.slow).mean()
+        close = bars["close"].to_numpy()
+        fast, slow = sma(close, self.fast), sma(close, self.slow)
         r = rsi(close, self.period)
         up, down = fast > slow, fast < slow
-        out = pd.Series(0.0, index=bars.index)
+        out = np.zeros(len(close))
         out[up] = np.where(r[up] < self.overbought, 1.0, 0.5)
         if self.short:
             out[down] = np.where(r[down] > self.oversold, -1.0, -0.5)
-        return _ready(out, fast, slow, r)
+        return pd.Series(ready(out, fast, slow, r), index=bars.index)
 
 
 SHIPPED: tuple[type[Strategy], ...] = (
@@ -259,5 +255,4 @@ __all__ = [
     "SmaCross",
     "TrendRsiCombo",
     "VolTargetMomentum",
-    "rsi",
 ]

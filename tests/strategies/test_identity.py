@@ -103,15 +103,45 @@ def test_whitespace_comments_docstrings_and_other_classes_do_not(user_module) ->
 
 def test_the_shipped_strategies_hash_their_own_code_only() -> None:
     """SmaCross and TrendRsiCombo share a module; each identity covers what it uses."""
-    import ast
-    import inspect
-
-    from nzeza.strategies import technical
-
-    tree = ast.parse(inspect.getsource(technical))
-    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
-    assert {"rsi", "_ready", "SmaCross", "TrendRsiCombo"} <= names
     assert strategy_identity(SmaCross) != strategy_identity(TrendRsiCombo)
+
+
+def test_an_indicator_change_changes_the_strategies_that_use_it_and_only_those(
+    monkeypatch,
+) -> None:
+    """The indicators a strategy imports are part of what it does: a changed `rolling_min`
+    changes DonchianBreakout (which uses it), not SmaCross (which does not); a change to the
+    kernel call every rolling function shares changes both; a docstring changes neither."""
+    from nzeza.strategies import identity, snapshots
+    from nzeza.strategies.technical import DonchianBreakout
+
+    name = "nzeza.strategies.indicators"
+    text = snapshots.module_snapshot(name)
+    assert text is not None
+
+    def hashes(source: str) -> dict[str, str]:
+        monkeypatch.setitem(snapshots._MODULES, name, source)
+        return {c.__name__: identity._compute(c).source_hash for c in (SmaCross, DonchianBreakout)}
+
+    before = hashes(text)
+    assert before == {c: strategy_identity(k).source_hash for c, k in
+                      (("SmaCross", SmaCross), ("DonchianBreakout", DonchianBreakout))}  # fmt: skip
+
+    edits = {
+        "rolling_min": ('return _rolling("min", x, n)', 'return _rolling("max", x, n)'),
+        "kernel": ("start = np.maximum(end - n, 0)", "start = np.maximum(end - n - 1, 0)"),
+        "docstring": ('"""Lowest of the last `n` values', '"""The lowest of the last `n` values'),
+    }
+    changed = {}
+    for edit, (old, new) in edits.items():
+        assert text.count(old) == 1, edit
+        after = hashes(text.replace(old, new))
+        changed[edit] = {k for k in before if after[k] != before[k]}
+    assert changed == {
+        "rolling_min": {"DonchianBreakout"},
+        "kernel": {"SmaCross", "DonchianBreakout"},
+        "docstring": set(),
+    }
 
 
 def test_a_file_edited_after_import_does_not_lend_its_source_to_the_running_class(
