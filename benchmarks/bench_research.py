@@ -721,8 +721,8 @@ def main() -> None:
         "cold_repeat": args.cold_repeat,
         "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "note": (
-            "Taken on a shared 2-core VM while other test suites ran: absolute times are "
-            "inflated and noisy; ratios come from interleaved runs in one process."
+            "Taken on a shared 2-core VM (the load average above says how busy it was): "
+            "absolute times are noisy; ratios come from interleaved runs in one process."
         ),
         "single": {},
         "sweep": {},

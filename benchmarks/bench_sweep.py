@@ -2,9 +2,10 @@
 
 Targets (issue 15): at least 5× the 45.5 combinations/s of the vectorbt-based sweep
 (≥ 227.5/s), with peak RSS within 4 GB — memory stays bounded because the sweep runs nzeza's
-compiled kernel one chunk of parameter columns at a time. The time is mostly the strategies'
-own `target` calls (pandas rolling means, ~1–2 ms each); the kernel and the statistics are
-~0.5 ms per combination. `--scheduler processes` spreads the chunks over local worker
+compiled kernel one chunk of parameter columns at a time. About half the time is the
+strategies' own `target` calls (two rolling means over 33,259 bars, ~0.5 ms each call with
+`nzeza.strategies.indicators`, ~1.5 ms with pandas' `rolling`); the kernel and the statistics
+are ~0.5 ms per combination. `--scheduler processes` spreads the chunks over local worker
 processes (Dask); `--keep-returns` also keeps every row's per-bar returns (float32,
 33,259 × 10,000 ≈ 1.3 GB). Prints a table and writes benchmarks/results/sweep.{json,md}.
 
@@ -140,7 +141,7 @@ def main() -> int:
         "",
         f"`.venv/bin/python benchmarks/bench_sweep.py {cmd}` on Python "
         f"{platform.python_version()} ({platform.machine()}, {os.cpu_count()} cores), a shared "
-        "VM while other test suites ran (times inflated; compare runs on a quiet machine).",
+        "VM (the load average below says how busy it was; compare runs on a quiet machine).",
         "",
         "| measure | value |",
         "|---|---|",
