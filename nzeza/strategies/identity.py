@@ -166,14 +166,19 @@ def _tree(cls: type) -> ast.Module | None:
             text = inspect.getsource(sys.modules[cls.__module__])
         except (KeyError, OSError, TypeError):
             return None
-    cached = _TREES.get(cls.__module__)
+    return _parsed(cls.__module__, text)
+
+
+def _parsed(module: str, text: str) -> ast.Module | None:
+    """`text` parsed (cached per module while its text is the same), None if it does not parse."""
+    cached = _TREES.get(module)
     if cached is not None and cached[0] == text:
         return cached[1]
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return None
-    _TREES[cls.__module__] = (text, tree)
+    _TREES[module] = (text, tree)
     return tree
 
 
@@ -323,15 +328,7 @@ def _module_tree(name: str) -> ast.Module | None:
             text = module_snapshot(name) or inspect.getsource(sys.modules[name])
         except (ImportError, KeyError, OSError, TypeError):
             return None
-    cached = _TREES.get(name)
-    if cached is not None and cached[0] == text:
-        return cached[1]
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return None
-    _TREES[name] = (text, tree)
-    return tree
+    return _parsed(name, text)
 
 
 def _foreign_bases(cls: type) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from support.pandas_indicators import reference_rsi
 
 from nzeza.data import load_sample
 from nzeza.errors import ValidationError
@@ -58,16 +59,6 @@ def test_shift_diff_ffill_equal_pandas(x, k, limit) -> None:
     same(ind.shift(x, k), s.shift(k))
     same(ind.diff(x, k), s.diff(k))
     same(ind.ffill(x, limit=limit), s.ffill(limit=limit))
-
-
-def reference_rsi(close: pd.Series, period: int) -> pd.Series:
-    """Cutler's RSI in pandas (the shipped strategies' formulation before the indicators)."""
-    delta = close.diff()
-    gain = delta.clip(lower=0).rolling(period).mean()
-    loss = (-delta.clip(upper=0)).rolling(period).mean()
-    rs = gain / loss.replace(0.0, np.nan)
-    out = 100 - 100 / (1 + rs)
-    return out.where(loss != 0, 100.0).where(gain.notna())
 
 
 @settings(max_examples=200, deadline=None)

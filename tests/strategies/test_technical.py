@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from support.pandas_indicators import reference_rsi
 
 from nzeza.data import load_sample
 from nzeza.strategies import technical
@@ -20,15 +21,6 @@ def _ready(series: pd.Series, *needed: pd.Series) -> pd.Series:
     for s in needed:
         mask &= s.notna()
     return series.where(mask, 0.0).astype(float)
-
-
-def _rsi(close: pd.Series, period: int) -> pd.Series:
-    delta = close.diff()
-    gain = delta.clip(lower=0).rolling(period).mean()
-    loss = (-delta.clip(upper=0)).rolling(period).mean()
-    rs = gain / loss.replace(0.0, np.nan)
-    out = 100 - 100 / (1 + rs)
-    return out.where(loss != 0, 100.0).where(gain.notna())
 
 
 def sma_cross(s, bars):
@@ -48,7 +40,7 @@ def donchian_breakout(s, bars):
 
 
 def rsi_reversion(s, bars):
-    r = _rsi(bars["close"], s.period)
+    r = reference_rsi(bars["close"], s.period)
     out = pd.Series(0.0, index=bars.index)
     out[r < s.lower] = 1.0
     if s.short:
@@ -82,7 +74,7 @@ def trend_rsi_combo(s, bars):
     close = bars["close"]
     fast = close.rolling(s.fast).mean()
     slow = close.rolling(s.slow).mean()
-    r = _rsi(close, s.period)
+    r = reference_rsi(close, s.period)
     up, down = fast > slow, fast < slow
     out = pd.Series(0.0, index=bars.index)
     out[up] = np.where(r[up] < s.overbought, 1.0, 0.5)
