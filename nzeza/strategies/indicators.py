@@ -157,6 +157,35 @@ def rsi(x: Any, period: int) -> np.ndarray:
     return np.where(np.isnan(gain), np.nan, out)
 
 
+def zscore(x: Any, n: int, ddof: int = 1) -> np.ndarray:
+    """How many standard deviations `x` is from its mean over the last `n` values
+    (`(x - x.rolling(n).mean()) / x.rolling(n).std(ddof=ddof)`; ±inf where the window is flat
+    and `x` is off its mean, NaN where both are 0)."""
+    v = values(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (v - sma(v, n)) / rolling_std(v, n, ddof=ddof)
+
+
+def true_range(high: Any, low: Any, close: Any) -> np.ndarray:
+    """The bar's range extended to the previous close: max(high − low, |high − prev close|,
+    |low − prev close|); high − low on the first bar (pandas' `max(axis=1)` skipping NaN)."""
+    h, lo, prev = values(high), values(low), shift(close, 1)
+    for field, other in (("low", lo), ("close", prev)):
+        if len(other) != len(h):
+            raise ValidationError(
+                field, f"{len(other)} values", f"must be as long as high ({len(h)})"
+            )
+    with np.errstate(invalid="ignore"):
+        return np.fmax(np.fmax(h - lo, np.abs(h - prev)), np.abs(lo - prev))
+
+
+def atr(high: Any, low: Any, close: Any, n: int) -> np.ndarray:
+    """Average true range: the simple mean of `true_range` over the last `n` bars (finite
+    memory, so a session's trailing window reproduces it exactly; Wilder's smoothing has
+    infinite memory and would not)."""
+    return sma(true_range(high, low, close), n)
+
+
 def ready(target: Any, *needed: Any) -> np.ndarray:
     """`target` (float64) where every indicator in `needed` is defined (not NaN), 0 before:
     no position while an indicator is still warming up."""
@@ -172,6 +201,7 @@ snapshot_module(__name__)
 
 __all__ = [
     "FAST",
+    "atr",
     "diff",
     "ffill",
     "ready",
@@ -182,5 +212,7 @@ __all__ = [
     "rsi",
     "shift",
     "sma",
+    "true_range",
     "values",
+    "zscore",
 ]

@@ -52,6 +52,41 @@ def test_rolling_functions_equal_pandas_rolling(x, n) -> None:
     same(ind.sma(s, n), s.rolling(n).mean())  # a Series in, the same array out
 
 
+@settings(max_examples=200, deadline=None)
+@given(x=series, n=st.integers(1, 40), ddof=st.sampled_from([0, 1]))
+def test_zscore_equals_pandas(x, n, ddof) -> None:
+    s = pd.Series(x)
+    with np.errstate(all="ignore"):
+        expected = (s - s.rolling(n).mean()) / s.rolling(n).std(ddof=ddof)
+    same(ind.zscore(x, n, ddof=ddof), expected)
+
+
+def reference_true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
+    prev = close.shift(1)
+    return pd.concat([high - low, (high - prev).abs(), (low - prev).abs()], axis=1).max(axis=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 60).flatmap(
+        lambda n: st.tuples(*(arrays(np.float64, n, elements=finite_or_nan) for _ in range(3)))
+    ),
+    st.integers(1, 20),
+)
+def test_true_range_and_atr_equal_pandas(hlc, n) -> None:
+    high, low, close = (pd.Series(a) for a in hlc)
+    tr = reference_true_range(high, low, close)
+    same(ind.true_range(high, low, close), tr)
+    same(ind.atr(high, low, close, n), tr.rolling(n).mean())
+
+
+def test_true_range_refuses_columns_of_different_lengths() -> None:
+    with pytest.raises(ValidationError, match="low"):
+        ind.true_range(np.ones(5), np.ones(4), np.ones(5))
+    with pytest.raises(ValidationError, match="close"):
+        ind.atr(np.ones(5), np.ones(5), np.ones(6), 2)
+
+
 @settings(max_examples=300, deadline=None)
 @given(x=series, k=st.integers(0, 90), limit=st.one_of(st.none(), st.integers(1, 20)))
 def test_shift_diff_ffill_equal_pandas(x, k, limit) -> None:
@@ -78,6 +113,8 @@ def test_on_the_bundled_history() -> None:
         same(ind.rolling_std(np.log(close).diff(), n), np.log(close).diff().rolling(n).std())
         same(ind.rolling_max(high, n), high.rolling(n).max())
         same(ind.rsi(close, n), reference_rsi(close, n))
+        tr = reference_true_range(high, bars["low"], close)
+        same(ind.atr(high, bars["low"], close, n), tr.rolling(n).mean())
 
 
 @settings(max_examples=300, deadline=None)
