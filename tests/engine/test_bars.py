@@ -32,3 +32,26 @@ def test_frame_equals_the_parsed_frame(size, n, start, step) -> None:
     got = window.frame()
     pd.testing.assert_frame_equal(got, expected, check_exact=True, check_freq=True)
     assert got.index.dtype == expected.index.dtype and got.index.freq is None
+
+
+def test_the_direct_index_path_is_used_only_when_it_builds_the_public_index(monkeypatch) -> None:
+    """The window's index skips pandas' constructor through a private path; a pandas on which
+    that path builds anything else (another dtype, naive times, an error) gets the public
+    constructor instead."""
+    from nzeza.engine import bars as bars_module
+
+    assert bars_module.utc_index is bars_module._direct_utc_index  # this pandas: the fast path
+    ts = np.array([0, 3_600_000_000_000], dtype=np.int64)
+    pd.testing.assert_index_equal(
+        bars_module._direct_utc_index(ts), bars_module._public_utc_index(ts), exact=True
+    )
+
+    def naive(ts):
+        return pd.DatetimeIndex(ts.astype("M8[ns]"), name="time")
+
+    def broken(ts):
+        raise AttributeError("_simple_new")
+
+    for wrong in (naive, broken):
+        monkeypatch.setattr(bars_module, "_direct_utc_index", wrong)
+        assert bars_module._pick_utc_index() is bars_module._public_utc_index
