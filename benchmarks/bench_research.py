@@ -729,6 +729,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="bench-research-") as tmp:
         tmpdir = Path(tmp)
+        # the children's backtests register trials (time to first backtest includes it): into a
+        # ledger of this run, never the user's configured one, whose trial counts they would raise
+        os.environ["NZEZA_LEDGER_URL"] = f"sqlite:///{tmpdir / 'ledger.sqlite'}"
         bars_path = tmpdir / "bars.parquet"
         pd.DataFrame(bars).to_parquet(bars_path)
 
