@@ -52,12 +52,16 @@ except (ImportError, AttributeError):  # pragma: no cover - a pandas that moved 
 
 def values(x: Any) -> np.ndarray:
     """`x` as a 1-D float64 array (a view of a float64 Series or array; no copy)."""
-    if isinstance(x, np.ndarray) and x.dtype == np.float64:
-        out = x
-    elif isinstance(x, pd.Series | pd.Index):  # np.asarray on a Series costs 6× more
-        out = x.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        out = np.asarray(x, dtype=np.float64)
+    try:
+        if isinstance(x, np.ndarray) and x.dtype == np.float64:
+            out = x
+        elif isinstance(x, pd.Series | pd.Index):  # np.asarray on a Series costs 6× more
+            out = x.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        kind = getattr(x, "dtype", type(x).__name__)
+        raise ValidationError("values", str(kind), "must be numbers") from None
     if out.ndim != 1:
         raise ValidationError("values", f"shape {out.shape}", "must be one-dimensional")
     return out

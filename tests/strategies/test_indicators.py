@@ -157,6 +157,9 @@ def test_lookahead_and_bad_windows_are_refused_by_name() -> None:
         ind.ffill(x, limit=0)
     with pytest.raises(ValidationError, match=r"values.*one-dimensional"):
         ind.sma(np.ones((3, 2)), 2)
+    for text in (pd.Series(["a", "b"]), ["1.0", "x"], {"a": 1}):
+        with pytest.raises(ValidationError, match=r"values.*must be numbers"):
+            ind.sma(text, 2)
 
 
 def test_inputs_are_not_modified() -> None:
