@@ -55,3 +55,15 @@ def test_the_direct_index_path_is_used_only_when_it_builds_the_public_index(monk
     for wrong in (naive, broken):
         monkeypatch.setattr(bars_module, "_direct_utc_index", wrong)
         assert bars_module._pick_utc_index() is bars_module._public_utc_index
+
+
+def test_a_strategy_renaming_its_frame_does_not_reach_the_next_frame() -> None:
+    window = BarWindow(3)
+    window.append(Bar(0, 1.0, 2.0, 0.5, 1.5, 10.0))
+    first = window.frame()
+    first.columns.name = "field"  # in place, on the frame's columns Index
+    first.index.name = "when"
+    window.append(Bar(3_600_000_000_000, 1.5, 2.5, 1.0, 2.0, 11.0))
+    second = window.frame()
+    assert second.columns.name is None and second.index.name == "time"
+    assert list(second.columns) == list(FIELDS)
