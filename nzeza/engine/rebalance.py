@@ -40,6 +40,7 @@ import pandas as pd
 
 from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
+from nzeza.engine.bars import utc_index
 from nzeza.engine.sizing import SizedOrder
 from nzeza.engine.trader import Intent
 from nzeza.errors import ValidationError
@@ -119,11 +120,11 @@ class PanelWindow:
         self._rows.append((int(ts), row))
 
     def frame(self) -> pd.DataFrame:
-        index = pd.DatetimeIndex(
-            pd.to_datetime([ts for ts, _ in self._rows], unit="ns", utc=True), name="time"
-        )
+        # the UTC index straight from the nanoseconds (`pd.to_datetime` of a list was 90 µs);
+        # a copy of the columns, which a strategy may rename in place
+        ts = np.fromiter((ts for ts, _ in self._rows), dtype=np.int64, count=len(self._rows))
         data = np.vstack([row for _, row in self._rows])
-        return pd.DataFrame(data, index=index, columns=self._columns)
+        return pd.DataFrame(data, index=utc_index(ts), columns=self._columns.copy(), copy=False)
 
 
 @dataclass(frozen=True, slots=True)

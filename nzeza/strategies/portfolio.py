@@ -51,9 +51,11 @@ def panel_symbols(panel: Any, field: str = "panel") -> list[str]:
             "must have (symbol, field) columns, as nzeza.data.load_sample('bitstamp_1d') "
             "returns them",
         )
-    symbols = list(dict.fromkeys(cols.get_level_values(0)))
+    pairs = list(cols)  # the (symbol, field) columns: set lookups, not MultiIndex.get_loc
+    present = set(pairs)
+    symbols = list(dict.fromkeys(pair[0] for pair in pairs))
     for sym in symbols:
-        missing = [f for f in FIELDS if (sym, f) not in cols]
+        missing = [f for f in FIELDS if (sym, f) not in present]
         if missing:
             raise ValidationError(field, str(sym), f"has no {', '.join(missing)} column(s)")
     if not symbols:
@@ -61,14 +63,38 @@ def panel_symbols(panel: Any, field: str = "panel") -> list[str]:
     return [str(s) for s in symbols]
 
 
+_SYMBOL_INDEXES: dict[tuple[str, ...], pd.Index] = {}
+
+
+def symbol_index(symbols: list[str]) -> pd.Index:
+    """`pd.Index(symbols, name="symbol")`, from a cache (building a string Index costs 20 µs,
+    and a session builds two per bar); a shallow copy, so renaming it in place stays local."""
+    key = tuple(symbols)
+    found = _SYMBOL_INDEXES.get(key)
+    if found is None:
+        if len(_SYMBOL_INDEXES) >= 256:
+            _SYMBOL_INDEXES.clear()
+        found = _SYMBOL_INDEXES[key] = pd.Index(symbols, name="symbol")
+    return found.copy()
+
+
 def panel_field(panel: pd.DataFrame, name: str) -> pd.DataFrame:
     """One field of every symbol (columns = symbols, in panel order), e.g. the closes."""
     symbols = panel_symbols(panel)
-    out = pd.DataFrame(
-        {s: panel[(s, name)].to_numpy(dtype=np.float64) for s in symbols}, index=panel.index
-    )
-    out.columns.name = "symbol"
-    return out
+    pairs = list(panel.columns)
+    where = {pair: i for i, pair in enumerate(pairs)}
+    keys = dict.fromkeys(pair[0] for pair in pairs)  # the symbols as the columns hold them
+    if any((key, name) not in where for key in keys):
+        missing = next(str(key) for key in keys if (key, name) not in where)
+        raise ValidationError("panel", missing, f"has no {name} column")
+    # the wanted columns of the panel's 2-D array (a frame per symbol and a dict cost 30×
+    # more); a panel with non-numeric columns elsewhere converts only the wanted ones
+    positions = [where[(key, name)] for key in keys]
+    try:
+        values = panel.to_numpy(dtype=np.float64, na_value=np.nan)[:, positions]
+    except (TypeError, ValueError):
+        values = panel.iloc[:, positions].to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(values, index=panel.index, columns=symbol_index(symbols), copy=False)
 
 
 class PortfolioStrategy(Strategy):
@@ -112,7 +138,8 @@ class PortfolioStrategy(Strategy):
         extra = [c for c in out.columns if str(c) not in symbols]
         if extra:
             raise ValidationError("weights", str(extra[0]), "is not a symbol of the panel")
-        out = out.rename(columns=str).reindex(columns=symbols)
+        if list(out.columns) != symbols:  # already the symbols in panel order: nothing to align
+            out = out.rename(columns=str).reindex(columns=symbols)
         values = out.to_numpy(dtype=np.float64, na_value=np.nan).copy()
         values[np.isnan(values)] = 0.0
         close = panel_field(panel, "close").to_numpy()
@@ -131,7 +158,7 @@ class PortfolioStrategy(Strategy):
         gross = np.abs(values).sum(axis=1)
         over = gross > self.max_gross
         values[over] *= (self.max_gross / gross[over])[:, None]
-        result = pd.DataFrame(values, index=panel.index, columns=pd.Index(symbols, name="symbol"))
+        result = pd.DataFrame(values, index=panel.index, columns=symbol_index(symbols), copy=False)
         return result
 
 
@@ -188,10 +215,10 @@ class CrossSectionalMomentum(PortfolioStrategy):
         stamps = panel.index.asi8
         step = int(np.diff(stamps).min()) if n > 1 else 1
         due = (stamps // max(step, 1)) % self.rebalance == 0
-        held = np.full((n, k), np.nan)
-        held[due] = weights[due]
-        out = pd.DataFrame(held, index=panel.index, columns=close.columns).ffill().fillna(0.0)
-        return out
+        # each bar holds the weights of the last due bar at or before it (ffill), 0 before any
+        last = np.maximum.accumulate(np.where(due, np.arange(n), -1)) if n else np.zeros(0, int)
+        held = np.where((last >= 0)[:, None], weights[np.maximum(last, 0)], 0.0)
+        return pd.DataFrame(held, index=panel.index, columns=close.columns, copy=False)
 
 
 __all__ = [
