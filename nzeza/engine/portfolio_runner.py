@@ -202,7 +202,7 @@ async def open_portfolio_session(
     from nzeza.engine.aligned import merge_trades
     from nzeza.engine.lifecycle import kill_check
     from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
-    from nzeza.engine.runner import feed_breaker, session_instrument, session_scope, trade_source
+    from nzeza.engine.runner import feed_breaker, session_instrument, session_scope
     from nzeza.feeds.bars import timeframe_ns
     from nzeza.venues.factory import paper_venue
 
@@ -278,15 +278,7 @@ async def open_portfolio_session(
         start = session.resume_from_ns()
         breakers = [feed_breaker(spec, metrics) for spec in specs]
         feeds = {
-            s: trade_source(
-                spec,
-                start,
-                metrics=metrics,
-                breaker=breaker,
-                pace=plan.pace,
-                ssl_context=ssl_context,
-                live=plan.mode == "live",
-            )
+            s: scope.trades(spec, start, breaker, plan, ssl_context)
             for s, spec, breaker in zip(symbols, specs, breakers, strict=True)
         }
         server_url = scope.serve(

@@ -407,6 +407,21 @@ class SessionScope:
         self.server = OpsServer(self.metrics, health(), port=port).start()
         return str(self.server.url)
 
+    def trades(
+        self, spec: FeedSpec, from_ns: int | None, breaker: Any, plan: Any, ssl_context: Any
+    ) -> Any:
+        """The trade stream of `spec` from `from_ns` (`trade_source`), on this session's
+        metrics, paced and live as `plan` says."""
+        return trade_source(
+            spec,
+            from_ns,
+            metrics=self.metrics,
+            breaker=breaker,
+            pace=plan.pace,
+            ssl_context=ssl_context,
+            live=plan.mode == "live",
+        )
+
 
 @contextlib.asynccontextmanager
 async def session_scope(
@@ -534,15 +549,7 @@ async def open_session(
         )
         breaker = feed_breaker(spec, metrics)
         # the trade stream first: its connection reports to /healthz
-        trades = trade_source(
-            spec,
-            session.resume_from_ns(),
-            metrics=metrics,
-            breaker=breaker,
-            pace=plan.pace,
-            ssl_context=ssl_context,
-            live=plan.mode == "live",
-        )
+        trades = scope.trades(spec, session.resume_from_ns(), breaker, plan, ssl_context)
         url = funding_url(plan.perp, spec) if plan.perp is not None else None
         if url is not None and plan.perp is not None:
             # the venue's funding updates beside the trades: the session's FundingClock books
