@@ -256,8 +256,60 @@ def merge_cached(cached: pd.DataFrame | None, new: pd.DataFrame) -> tuple[pd.Dat
     return combined[~dup].sort_index(kind="stable"), int(dup.sum())
 
 
-def _merge(cached: pd.DataFrame | None, rows: list[list[Any]]) -> tuple[pd.DataFrame, int]:
-    return merge_cached(cached, _to_frame(rows))
+def parse_range(
+    since: DateLike, until: DateLike | None, limit: int | None, unit: str
+) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """A download's range [since, until) as UTC timestamps (`until` None: up to now), after
+    checking `until` is after `since` and the page `limit` (counted in `unit`) is positive."""
+    start = parse_date(since, "since")
+    end = None
+    if until is not None:
+        end = parse_date(until, "until")
+        if end <= start:
+            raise ValidationError("until", until, f"must be after since={start.isoformat()}")
+    if limit is not None and limit <= 0:
+        raise ValidationError("limit", limit, f"must be a positive number of {unit}")
+    return start, end
+
+
+def range_ms(ex: Any, start: pd.Timestamp, end: pd.Timestamp | None) -> tuple[int, int, int]:
+    """The exchange's clock, and [start, end) in epoch ms with `end` (None: now) no later
+    than that clock."""
+    now_ms = int(ex.milliseconds())
+    start_ms = int(start.value // 1_000_000)
+    end_ms = now_ms if end is None else min(int(end.value // 1_000_000), now_ms)
+    return now_ms, start_ms, end_ms
+
+
+def cached_range(cached: pd.DataFrame, start_ms: int, end_ms: int) -> pd.DataFrame:
+    """The rows of a cache in [start_ms, end_ms)."""
+    lo = pd.Timestamp(start_ms * 1_000_000, tz="UTC")
+    hi = pd.Timestamp(end_ms * 1_000_000, tz="UTC")
+    return cached[(cached.index >= lo) & (cached.index < hi)]
+
+
+def flush_cached(
+    cached: pd.DataFrame | None,
+    new: pd.DataFrame,
+    result: Any,
+    write: Callable[[pd.DataFrame], object],
+) -> pd.DataFrame:
+    """Merge `new` rows into the cache (`merge_cached`), count the duplicates dropped on
+    `result`, write the merged cache with `write`, and return it."""
+    merged, dups = merge_cached(cached, new)
+    result.duplicates_dropped += dups
+    write(merged)
+    return merged
+
+
+def report_download(result: Any, label: str, strict: bool) -> None:
+    """Log a download's summary and, when its report is not ok, the report (a warning);
+    `strict`: raise what the report found."""
+    log.info("%s", result.summary())
+    if not result.report.ok:
+        log.warning("%s: %s", label, result.report)
+    if strict:
+        result.report.raise_if_bad()
 
 
 def fetch_ohlcv_to_cache(
@@ -286,13 +338,7 @@ def fetch_ohlcv_to_cache(
     bars of a perpetual. See the module docstring.
     """
     tf = parse_timeframe(timeframe)
-    start = parse_date(since, "since")
-    if until is not None:
-        end = parse_date(until, "until")
-        if end <= start:
-            raise ValidationError("until", until, f"must be after since={start.isoformat()}")
-    if limit is not None and limit <= 0:
-        raise ValidationError("limit", limit, "must be a positive number of bars")
+    start, end = parse_range(since, until, limit, "bars")
     if price is not None and price not in PRICES:
         raise ValidationError("price", price, f"must be one of {', '.join(PRICES)} (or None)")
     ex = make_exchange(exchange, exchange_options)
@@ -305,9 +351,7 @@ def fetch_ohlcv_to_cache(
     _check_market(ex, symbol, tf, timeframe, price)
     params = {} if price is None else {"price": price}
 
-    now_ms = int(ex.milliseconds())
-    start_ms = int(start.value // 1_000_000)
-    end_ms = now_ms if until is None else min(int(end.value // 1_000_000), now_ms)
+    now_ms, start_ms, end_ms = range_ms(ex, start, end)
     step = tf.ms
     start_ms = -(-start_ms // step) * step if tf.divides_day else start_ms  # first bar >= since
     page = limit or int(
@@ -361,9 +405,7 @@ def fetch_ohlcv_to_cache(
     if cached is None:
         cached = empty
     result.new_bars = len(cached) - before
-    lo = pd.Timestamp(start_ms * 1_000_000, tz="UTC")
-    hi = pd.Timestamp(end_ms * 1_000_000, tz="UTC")
-    result.bars = cached[(cached.index >= lo) & (cached.index < hi)]
+    result.bars = cached_range(cached, start_ms, end_ms)
     result.bars.attrs = {"exchange": ex.id, "symbol": symbol, "timeframe": tf.text}
     if price is not None:
         result.bars.attrs["price"] = price
@@ -372,11 +414,7 @@ def fetch_ohlcv_to_cache(
         result.report = validate_ohlcv(result.bars, tf)
     else:
         result.report = validate_ohlcv(result.bars, tf, min_zero_volume_run=None)
-    log.info("%s", result.summary())
-    if not result.report.ok:
-        log.warning("%s %s %s: %s", ex.id, symbol, tf.text, result.report)
-    if strict:
-        result.report.raise_if_bad()
+    report_download(result, f"{ex.id} {symbol} {tf.text}", strict)
     return result
 
 
@@ -395,10 +433,7 @@ def _segments(cached: pd.DataFrame | None, start: int, end: int, step: int) -> l
 
 
 def _flush(cached: pd.DataFrame | None, rows: list, path: Path, result: DownloadResult):
-    merged, dups = _merge(cached, rows)
-    result.duplicates_dropped += dups
-    write_parquet_atomic(merged, path)
-    return merged
+    return flush_cached(cached, _to_frame(rows), result, lambda f: write_parquet_atomic(f, path))
 
 
 def download_ohlcv(
@@ -433,10 +468,15 @@ def download_ohlcv(
 __all__ = [
     "DownloadResult",
     "api_base_options",
+    "cached_range",
     "check_symbol",
     "download_ohlcv",
     "fetch_ohlcv_to_cache",
+    "flush_cached",
     "make_exchange",
     "merge_cached",
     "parse_date",
+    "parse_range",
+    "range_ms",
+    "report_download",
 ]

@@ -49,11 +49,15 @@ from nzeza.data.download import (
     DateLike,
     DownloadResult,
     _Caller,
+    cached_range,
     check_symbol,
     fetch_ohlcv_to_cache,
+    flush_cached,
     make_exchange,
     merge_cached,
-    parse_date,
+    parse_range,
+    range_ms,
+    report_download,
 )
 from nzeza.errors import DataError, ValidationError
 from nzeza.ops.logging import get_logger
@@ -352,11 +356,18 @@ def _rows(batch: list[dict[str, Any]], mark_field: str | None) -> list[tuple[int
     return out
 
 
-def _merge(cached: pd.DataFrame | None, rows: list[tuple[int, float, float]]):
+def _frame(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
     arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
     index = pd.to_datetime(arr[:, 0].astype(np.int64), unit="ms", utc=True).as_unit("ns")
-    new = pd.DataFrame({"funding_rate": arr[:, 1], "mark": arr[:, 2]}, index=index.rename("ts"))
-    return merge_cached(cached, new)
+    return pd.DataFrame({"funding_rate": arr[:, 1], "mark": arr[:, 2]}, index=index.rename("ts"))
+
+
+def _merge(cached: pd.DataFrame | None, rows: list[tuple[int, float, float]]):
+    return merge_cached(cached, _frame(rows))
+
+
+def _flush(cached: pd.DataFrame | None, rows: list, path: Path, result: FundingResult):
+    return flush_cached(cached, _frame(rows), result, lambda f: _write(f, path))
 
 
 def download_funding(
@@ -379,13 +390,7 @@ def download_funding(
     docstring) and return a `FundingResult`. `until` defaults to now (exclusive); `limit` is
     the page size (default: the venue's maximum, 1000 on Binance). `strict=True` raises
     `DataError` after the cache is written if the range has gaps."""
-    start = parse_date(since, "since")
-    if until is not None:
-        end = parse_date(until, "until")
-        if end <= start:
-            raise ValidationError("until", until, f"must be after since={start.isoformat()}")
-    if limit is not None and limit <= 0:
-        raise ValidationError("limit", limit, "must be a positive number of funding rates")
+    start, end = parse_range(since, until, limit, "funding rates")
     ex = make_exchange(exchange, exchange_options)
     venue = FUNDING_VENUES.get(ex.id, FundingVenue(pd.Timedelta(0)))
     step = venue.interval.value // _MS or None
@@ -404,9 +409,7 @@ def download_funding(
             "(a unified perpetual symbol looks like BTC/USDT:USDT)",
         )
 
-    now_ms = int(ex.milliseconds())
-    start_ms = int(start.value // _MS)
-    end_ms = now_ms if until is None else min(int(end.value // _MS), now_ms)
+    _, start_ms, end_ms = range_ms(ex, start, end)
     page = limit or venue.page
     cached = read_funding(path)
     before = 0 if cached is None else len(cached)
@@ -477,15 +480,9 @@ def download_funding(
                     break
                 cursor = last + 1
                 if pages % flush_every == 0 and pending:
-                    cached, dups = _merge(cached, pending)
-                    result.duplicates_dropped += dups
-                    _write(cached, path)
-                    pending = []
+                    cached, pending = _flush(cached, pending, path, result), []
         if pending:
-            cached, dups = _merge(cached, pending)
-            result.duplicates_dropped += dups
-            _write(cached, path)
-            pending = []
+            cached, pending = _flush(cached, pending, path, result), []
     finally:
         bar.close()
         if pending:  # interrupted: keep what was fetched so the next call resumes from it
@@ -494,16 +491,10 @@ def download_funding(
     if cached is None:
         cached = _empty()
     result.new_rows = len(cached) - before
-    lo = pd.Timestamp(start_ms * _MS, tz="UTC")
-    hi = pd.Timestamp(end_ms * _MS, tz="UTC")
-    result.funding = cached[(cached.index >= lo) & (cached.index < hi)]
+    result.funding = cached_range(cached, start_ms, end_ms)
     result.funding.attrs = {"exchange": ex.id, "symbol": symbol}
     result.report = check_funding(result.funding["funding_rate"], ex.id)
-    log.info("%s", result.summary())
-    if not result.report.ok:
-        log.warning("%s %s: %s", ex.id, symbol, result.report)
-    if strict:
-        result.report.raise_if_bad()
+    report_download(result, f"{ex.id} {symbol}", strict)
     return result
 
 

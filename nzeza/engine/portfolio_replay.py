@@ -23,16 +23,12 @@ from nzeza.domain import (
     Costs,
     Fill,
     Instrument,
-    Order,
-    OrderFilled,
-    OrderSubmitted,
     Portfolio,
-    Side,
 )
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
 from nzeza.engine.rebalance import PortfolioTrader
-from nzeza.engine.replay import fill_at_open, research_instrument
+from nzeza.engine.replay import fill_replayed, research_instrument, start_replay_session
 from nzeza.engine.roundtrips import trades_from_fills
 
 if TYPE_CHECKING:
@@ -115,16 +111,8 @@ def replay_portfolio(
     session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"
     portfolio = Portfolio(quote, {quote: init_cash}, list(instruments.values()))
     if ledger is not None:
-        ledger.start_session(
-            session_id,
-            mode="replay",
-            strategy=type(strategy).__name__,
-            params=dict(getattr(strategy, "params", {}) or {}),
-            venue="paper",
-            currency=quote,
-            initial_balances={quote: to_decimal(init_cash, "init_cash")},
-            config={"symbols": symbols, "portfolio": True},
-        )
+        record = {"symbols": symbols, "portfolio": True}
+        start_replay_session(ledger, session_id, strategy, quote, init_cash, record)
     gate = None
     if risk is not None:
         from nzeza.ops.risksettings import RiskSettings
@@ -212,16 +200,10 @@ def replay_portfolio(
                     intent = trader.journal(
                         sym, sized.side, qty, sized.reference_price, weight, plan.decided_at
                     )
-                    fill = fill_at_open(
-                        intent, float(o[i, col[sym]]), ts, costs, inst, f"{session_id}-{intent.seq}"
-                    )
-                    order = None
-                    if ledger is not None:
-                        order = Order(intent.client_order_id, inst, Side(intent.side), qty)
-                        order.apply(OrderSubmitted(ts))
-                        ledger.record_order(session_id, order, "submit")
-                        order.apply(OrderFilled(fill))
-                    trader.apply_fill(fill, order)
+                    fill = fill_replayed(
+                        intent, qty, float(o[i, col[sym]]), ts, costs, inst, trader, ledger,
+                        session_id,
+                    )  # fmt: skip
                     fills.append(fill)
                     pos_f[col[sym]] = float(portfolio.snapshot().position(inst.id).quantity)
             bars = {s: rows[s][i] for s in symbols if not np.isnan(rows[s][i][3])}

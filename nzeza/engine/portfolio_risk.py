@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nzeza.domain import Costs, Instrument
 from nzeza.domain.intent import OrderIntent
-from nzeza.engine.riskgate import restore_risk_state
+from nzeza.engine.riskgate import mark_breaker, restore_risk_state, settings_risk_config
 from nzeza.errors import RiskRejected
 from nzeza.ops.risksettings import DEFAULT_RISK, RiskSettings
 from nzeza.risk import Action, Decision, RiskConfig, RiskContext, RiskEngine
@@ -42,7 +42,6 @@ def portfolio_risk_config(risk: RiskSettings | None = None, kill_file: Any = Non
     notional above twice the gross (a full flip) at twice the gross: above, they could never
     bind, and tightening the gross alone must not make the settings invalid."""
     risk = risk if risk is not None else DEFAULT_RISK
-    loss = risk.max_daily_loss
     gross = risk.max_gross_exposure
     # the settings give limits as text ("250000" or "150%"): RiskConfig parses them
     limits: dict[str, Any] = {
@@ -50,20 +49,15 @@ def portfolio_risk_config(risk: RiskSettings | None = None, kill_file: Any = Non
         "max_gross_exposure": gross,
         "max_net_exposure": _at_most(risk.max_net_exposure, gross),
         "max_instrument_exposure": _at_most(risk.max_symbol_exposure, gross),
-        "daily_loss_limit": loss,
+        "daily_loss_limit": risk.max_daily_loss,
     }
-    return RiskConfig(
-        **limits,
-        flatten_on_daily_loss=risk.flatten_on_daily_loss and loss is not None,
-        max_slippage_bps=risk.max_slippage_bps,
-        price_band_bps=risk.price_band_bps,
+    return settings_risk_config(
+        risk,
+        limits,
+        kill_file,
         max_open_positions=risk.max_portfolio_positions,
-        max_open_orders=risk.max_open_orders,
-        max_orders_per_window=risk.max_orders_per_second,
-        rate_window_s=1.0,
         on_size_breach="reject" if risk.on_breach == "reject" else "amend",
-        kill_file=kill_file,
-    ).validate()
+    )
 
 
 def _at_most(limit: str | None, gross: str | None) -> str | None:
@@ -149,16 +143,9 @@ class PortfolioRiskGate:
         """Mark to market at an aligned close: the daily-loss breaker's update. True when it
         trips now with flattening configured (recorded as a risk event): the session closes
         every position at the next open."""
-        breaker = self.engine.breaker
-        was = bool(breaker and breaker.tripped)
         marks = {self.instruments[s].id: p for s, p in closes.items() if s in self.instruments}
-        flatten = self.engine.on_event(RiskContext(self.portfolio.snapshot(), marks, now_ns))
-        if breaker is not None and breaker.tripped and not was:
-            what = f"flattening {len(flatten)} position(s)" if flatten else "no new risk"
-            self.record(
-                "daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns
-            )
-        return bool(flatten)
+        context = RiskContext(self.portfolio.snapshot(), marks, now_ns)
+        return bool(mark_breaker(self.engine, context, self.record, now_ns))
 
     def restore(self, init_cash: Decimal, last_bar_ts: int | None) -> None:
         """A resumed session's risk state from the ledger (`riskgate.restore_risk_state`)."""

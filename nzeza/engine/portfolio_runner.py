@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nzeza.errors import LiveTradingNotAllowed, ValidationError
+from nzeza.errors import ValidationError
 
 DEFAULT_SYMBOLS = "BTCUSDT,ETHUSDT"
 DEFAULT_FEED = "capture:binance_btcusdt,binance_ethusdt"
@@ -201,15 +200,10 @@ async def open_portfolio_session(
     opened is closed on exit. The session id is locked first; a killed session refuses; live
     runs `live_check(settings, ledger, plan)` first (none given: live refuses)."""
     from nzeza.engine.aligned import merge_trades
-    from nzeza.engine.lifecycle import kill_check, refuse_if_killed
+    from nzeza.engine.lifecycle import kill_check
     from nzeza.engine.portfolio_session import PortfolioSession, PortfolioSessionConfig
-    from nzeza.engine.runner import feed_breaker, session_instrument, trade_source
+    from nzeza.engine.runner import feed_breaker, session_instrument, session_scope
     from nzeza.feeds.bars import timeframe_ns
-    from nzeza.ops.health import OpsServer
-    from nzeza.ops.logging import configure_logging
-    from nzeza.ops.metrics import Metrics
-    from nzeza.store import open_ledger
-    from nzeza.store.locks import SessionLock
     from nzeza.venues.factory import paper_venue
 
     if plan.mode not in ("paper", "live"):
@@ -222,31 +216,17 @@ async def open_portfolio_session(
     symbols = [s for _, s in pairs]
     venue_of = dict((s, v) for v, s in pairs)
     multi = len({v for v, _ in pairs}) > 1
-    session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
-    ledger = open_ledger(plan.ledger_url)
-    venue: Any = None
-    server: Any = None
-    metrics = Metrics()
-    try:
-        lock = SessionLock(ledger, session_id).acquire()
-    except BaseException:
-        ledger.close()
-        raise
-    try:
-        refuse_if_killed(settings.runs_dir, session_id)
+    async with session_scope(plan, settings, live_check) as scope:
+        session_id, ledger, metrics = scope.session_id, scope.ledger, scope.metrics
         ssl_context = None
-        if plan.mode == "live":
-            if live_check is None:
-                raise LiveTradingNotAllowed(
-                    ["no live check was given: live sessions start through `nzeza live`, which "
-                     "checks every gate (nzeza.promotion.live_check.check_plan)"]
-                )  # fmt: skip
+        if plan.mode == "live" and live_check is not None:  # the scope refused it without
             if any(":" in s for s in portfolio_symbols(plan.symbol)):
                 raise ValidationError(
                     "--symbol", plan.symbol, "a live session trades on one venue: plain symbols"
                 )
             live_check(settings, ledger, plan)  # every gate, before anything is built
             venue, instruments, specs, ssl_context = await live_portfolio_parts(settings, symbols)
+            scope.venue = venue
             feed_name = str(settings.live_venue)
             cash = await live_cash(venue, instruments, plan.costs, settings)
         else:
@@ -258,16 +238,15 @@ async def open_portfolio_session(
             }
             venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
             if multi:  # one durable paper venue per venue name, each in its own file
-                venue = {}
+                venue = scope.venue = {}
                 for name in dict.fromkeys(venue_of.values()):
                     mine = [i for i in instruments.values() if i.venue == name]
                     path = venue_db_path(venue_db, name)
                     venue[name] = named_paper_venue(path, mine, plan.costs, name)
             else:
-                venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
+                venue = scope.venue = paper_venue(venue_db, list(instruments.values()), plan.costs)
             cash = plan.cash
-        log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
-        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        log_file = scope.start_logging(settings)
         cfg = PortfolioSessionConfig(
             session_id,
             plan.strategy,
@@ -293,42 +272,22 @@ async def open_portfolio_session(
             ledger,
             venue,
             kill_switch=kill_check(settings.runs_dir, session_id),
-            lock=lock,
+            lock=scope.lock,
             metrics=metrics,
         )
         start = session.resume_from_ns()
         breakers = [feed_breaker(spec, metrics) for spec in specs]
         feeds = {
-            s: trade_source(
-                spec,
-                start,
-                metrics=metrics,
-                breaker=breaker,
-                pace=plan.pace,
-                ssl_context=ssl_context,
-                live=plan.mode == "live",
-            )
+            s: scope.trades(spec, start, breaker, plan, ssl_context)
             for s, spec, breaker in zip(symbols, specs, breakers, strict=True)
         }
-        if plan.metrics_port is not None:
-            health = portfolio_health(session, ledger, [b for b in breakers if b is not None])
-            server = OpsServer(metrics, health, port=plan.metrics_port).start()
-        yield OpenPortfolioSession(
-            session,
-            merge_trades(feeds),
-            feed_name,
-            symbols,
-            log_file,
-            server.url if server is not None else None,
+        server_url = scope.serve(
+            plan.metrics_port,
+            lambda: portfolio_health(session, ledger, [b for b in breakers if b is not None]),
         )
-    finally:
-        if server is not None:
-            server.stop()
-        lock.release()
-        for one in venue.values() if isinstance(venue, dict) else [venue]:
-            if one is not None:
-                await one.close()
-        ledger.close()
+        yield OpenPortfolioSession(
+            session, merge_trades(feeds), feed_name, symbols, log_file, server_url
+        )
 
 
 __all__ = [

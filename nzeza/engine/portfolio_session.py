@@ -52,7 +52,7 @@ from nzeza.engine.orderflow import OrderFlow
 from nzeza.engine.portfolio_risk import PortfolioRiskGate, portfolio_risk_config
 from nzeza.engine.rebalance import PortfolioTrader
 from nzeza.engine.recovery import mark_filled_intents, rebuild
-from nzeza.engine.session import SessionReport
+from nzeza.engine.session import DayBaseline, SessionReport
 from nzeza.engine.trader import Intent
 from nzeza.errors import ValidationError, clip
 from nzeza.ops.logging import bind, get_logger
@@ -231,8 +231,7 @@ class PortfolioSession:
             self.metrics = metrics
             self.state = "starting"  # running, then finished, stopped or failed
             self._last_trade_wall: float | None = None
-            self._day: int | None = None
-            self._day_start_equity = config.init_cash
+            self._day_baseline = DayBaseline(ledger, config)
             self.gate = None
             if config.risk is not None:
                 self.gate = PortfolioRiskGate(
@@ -285,18 +284,6 @@ class PortfolioSession:
     def session_health(self) -> tuple[bool, str]:
         """The /healthz "session" component: running (not stopping, not ended)."""
         return self.state == "running" and not self._stop.is_set(), self.state
-
-    def _day_baseline(self, ts: int) -> Decimal:
-        """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
-        from nzeza.domain.numbers import NS_PER_DAY
-
-        day = ts // NS_PER_DAY
-        if day != self._day:
-            self._day = day
-            curve = self.ledger.equity_curve(self.cfg.session_id)
-            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
-            self._day_start_equity = before[-1] if before else self.cfg.init_cash
-        return self._day_start_equity
 
     def _export(self, marks: dict[str, Decimal], eq: Decimal, end_ns: int) -> None:
         """The gauges of a closed bar: equity, daily PnL, positions and exposure per symbol."""

@@ -42,7 +42,7 @@ from nzeza.domain import Costs, Fill, Instrument, Order, Portfolio
 from nzeza.domain.numbers import ZERO, to_decimal
 from nzeza.engine.bars import utc_index
 from nzeza.engine.sizing import SizedOrder
-from nzeza.engine.trader import Intent
+from nzeza.engine.trader import Intent, journal_intent
 from nzeza.errors import ValidationError
 from nzeza.execution.client_ids import ClientIds
 
@@ -280,21 +280,7 @@ class PortfolioTrader:
         intent = Intent(
             self.seq, self.ids(self.seq), side, quantity, reference_price, weight, bar_ts
         )
-        if self.ledger is not None:
-            self.ledger.journal_intent(
-                self.session_id,
-                intent.seq,
-                intent.client_order_id,
-                self.instruments[symbol].id,
-                side,
-                quantity,
-                "market",
-                None,
-                bar_ts,
-                weight,
-            )
-            if status is not None:
-                self.ledger.mark_intent(intent.client_order_id, status)
+        journal_intent(self.ledger, self.session_id, intent, self.instruments[symbol].id, status)
         self.on_event("intent", {"seq": intent.seq, "side": side, "symbol": symbol})
         return intent
 

@@ -227,6 +227,52 @@ class BarOrders:
 _ABS_TOL = Decimal("1e-12")  # the kernel's zero (nzeza.research.kernel.ABS_TOL)
 
 
+def start_replay_session(
+    ledger: Ledger,
+    session_id: str,
+    strategy: Any,
+    quote: str,
+    init_cash: float,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Open a replay's session in the ledger: mode `replay` on the paper venue, the
+    strategy's class name and params, `init_cash` of the `quote` currency."""
+    ledger.start_session(
+        session_id,
+        mode="replay",
+        strategy=type(strategy).__name__,
+        params=dict(getattr(strategy, "params", {}) or {}),
+        venue="paper",
+        currency=quote,
+        initial_balances={quote: to_decimal(init_cash, "init_cash")},
+        config=config,
+    )
+
+
+def fill_replayed(
+    intent: Any,
+    quantity: Decimal,
+    open_price: float,
+    ts: int,
+    costs: Costs,
+    instrument: Instrument,
+    trader: Any,
+    ledger: Ledger | None,
+    session_id: str,
+) -> Fill:
+    """A replayed market order of `quantity` filled at the bar's open (`fill_at_open`),
+    recorded as a submitted order when there is a ledger, and applied to the trader."""
+    fill = fill_at_open(intent, open_price, ts, costs, instrument, f"{session_id}-{intent.seq}")
+    order = None
+    if ledger is not None:
+        order = Order(intent.client_order_id, instrument, Side(intent.side), quantity)
+        order.apply(OrderSubmitted(ts))
+        ledger.record_order(session_id, order, "submit")
+        order.apply(OrderFilled(fill))
+    trader.apply_fill(fill, order)
+    return fill
+
+
 def replay(
     strategy: TargetStrategy,
     bars: pd.DataFrame,
@@ -286,15 +332,7 @@ def replay(
     session_id = session_id or f"replay-{uuid.uuid4().hex[:8]}"
     portfolio = Portfolio(instrument.quote, {instrument.quote: init_cash}, [instrument])
     if ledger is not None:
-        ledger.start_session(
-            session_id,
-            mode="replay",
-            strategy=type(strategy).__name__,
-            params=dict(getattr(strategy, "params", {}) or {}),
-            venue="paper",
-            currency=instrument.quote,
-            initial_balances={instrument.quote: to_decimal(init_cash, "init_cash")},
-        )
+        start_replay_session(ledger, session_id, strategy, instrument.quote, init_cash)
     targets = None if windowed else strategy.target(bars).reindex(bars.index).astype(float)
     trader = Trader(
         strategy,
@@ -344,18 +382,10 @@ def replay(
             elif trader.pending is not None:
                 intent = trader.intent_at(opens[i])
                 if intent is not None:
-                    fill = fill_at_open(
-                        intent, opens[i], ts, costs, instrument, f"{session_id}-{intent.seq}"
-                    )
-                    order = None
-                    if ledger is not None:
-                        order = Order(
-                            intent.client_order_id, instrument, Side(intent.side), intent.quantity
-                        )
-                        order.apply(OrderSubmitted(ts))
-                        ledger.record_order(session_id, order, "submit")
-                        order.apply(OrderFilled(fill))
-                    trader.apply_fill(fill, order)
+                    fill = fill_replayed(
+                        intent, intent.quantity, opens[i], ts, costs, instrument, trader, ledger,
+                        session_id,
+                    )  # fmt: skip
                     fills.append(fill)
                     snap = portfolio.snapshot()
                     cash_f = float(snap.cash)
@@ -453,6 +483,8 @@ __all__ = [
     "BarOrders",
     "ReplayResult",
     "fill_at_open",
+    "fill_replayed",
     "replay",
     "research_instrument",
+    "start_replay_session",
 ]

@@ -36,25 +36,61 @@ log = get_logger("nzeza.engine.session")
 def risk_config(risk: RiskSettings | None = None, kill_file: Any = None) -> RiskConfig:
     """The engine's `RiskConfig` for the settings' risk section (the defaults when None)."""
     risk = risk if risk is not None else DEFAULT_RISK
-    loss = risk.max_daily_loss
     # the settings give limits as text ("250000" or "5%"): RiskConfig parses them
     limits: dict[str, Any] = {
         "max_order_notional": risk.max_order_notional,
         "max_gross_exposure": risk.max_position_notional,
-        "daily_loss_limit": loss,
+        "daily_loss_limit": risk.max_daily_loss,
     }
+    return settings_risk_config(
+        risk,
+        limits,
+        kill_file,
+        max_open_positions=risk.max_open_positions,
+        on_size_breach=risk.on_breach,
+    )
+
+
+def settings_risk_config(
+    risk: RiskSettings,
+    limits: dict[str, Any],
+    kill_file: Any,
+    *,
+    max_open_positions: int | None,
+    on_size_breach: str,
+) -> RiskConfig:
+    """A validated `RiskConfig` of the exposure `limits` (text, as the settings give them) and
+    the checks every session has from the settings' risk section: daily-loss flattening
+    (only with a daily-loss limit), slippage, price band, open orders, order rate (per
+    second), the kill file; `max_open_positions` and `on_size_breach` as the session kind
+    takes them (single-symbol and portfolio sessions read different settings)."""
     return RiskConfig(
         **limits,
-        flatten_on_daily_loss=risk.flatten_on_daily_loss and loss is not None,
+        flatten_on_daily_loss=risk.flatten_on_daily_loss and risk.max_daily_loss is not None,
         max_slippage_bps=risk.max_slippage_bps,
         price_band_bps=risk.price_band_bps,
-        max_open_positions=risk.max_open_positions,
+        max_open_positions=max_open_positions,
         max_open_orders=risk.max_open_orders,
         max_orders_per_window=risk.max_orders_per_second,
         rate_window_s=1.0,
-        on_size_breach=risk.on_breach,
+        on_size_breach=on_size_breach,
         kill_file=kill_file,
     ).validate()
+
+
+def mark_breaker(
+    engine: RiskEngine, context: RiskContext, record: Callable[..., None], now_ns: int
+) -> tuple[OrderIntent, ...]:
+    """Mark to market at a bar close: the daily-loss breaker's update (`engine.on_event`).
+    When the breaker trips now, `record` gets the risk event (`daily_loss`, its limit, the
+    loss, what it does). The flatten intents (none unless it trips with flattening on)."""
+    breaker = engine.breaker
+    was = bool(breaker and breaker.tripped)
+    flatten = engine.on_event(context)
+    if breaker is not None and breaker.tripped and not was:
+        what = f"flattening {len(flatten)} position(s)" if flatten else "no new risk"
+        record("daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns)
+    return flatten
 
 
 def restore_risk_state(
@@ -206,15 +242,7 @@ class RiskGate:
     def on_bar(self, price: Decimal, now_ns: int) -> tuple[OrderIntent, ...]:
         """Mark to market at a bar close: the daily-loss breaker's update. Returns the flatten
         intents when it trips now (flattening configured), recorded as a risk event."""
-        was = bool(self.engine.breaker and self.engine.breaker.tripped)
-        flatten = self.engine.on_event(self.context("sell", price, now_ns))
-        breaker = self.engine.breaker
-        if breaker is not None and breaker.tripped and not was:
-            what = f"flattening {len(flatten)} position(s)" if flatten else "no new risk"
-            self.record(
-                "daily_loss", breaker.limit, breaker.last_loss, f"breaker tripped: {what}", now_ns
-            )
-        return flatten
+        return mark_breaker(self.engine, self.context("sell", price, now_ns), self.record, now_ns)
 
     def __call__(self, intent: Any) -> None:
         """The pre-trade hook form: raise `RiskRejected` unless the intent passes as it is."""
@@ -246,4 +274,11 @@ def risk_hook(
     )
 
 
-__all__ = ["RiskGate", "restore_risk_state", "risk_config", "risk_hook"]
+__all__ = [
+    "RiskGate",
+    "mark_breaker",
+    "restore_risk_state",
+    "risk_config",
+    "risk_hook",
+    "settings_risk_config",
+]

@@ -376,6 +376,97 @@ class OpenSession:
     server_url: str | None = None
 
 
+@dataclass
+class SessionScope:
+    """What every session (single-symbol or portfolio) holds open while it runs: its id, the
+    ledger, the session lock and the metrics; the venue or venues (`venue`: None, one adapter,
+    or a dict of them by name) and the ops server the caller adds are closed with it."""
+
+    session_id: str
+    ledger: Any
+    lock: Any
+    metrics: Any
+    runs_dir: Path
+    venue: Any = None
+    server: Any = None
+
+    def start_logging(self, settings: Any) -> Path:
+        """Log to `<runs>/logs/<id>.jsonl` (and the console) from here on; the file's path."""
+        from nzeza.ops.logging import configure_logging
+
+        log_file = self.runs_dir / "logs" / f"{self.session_id}.jsonl"
+        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        return log_file
+
+    def serve(self, port: int | None, health: Callable[[], Any]) -> str | None:
+        """Serve /metrics and `health()` (built only then) on `port`; None: no server. Its URL."""
+        if port is None:
+            return None
+        from nzeza.ops.health import OpsServer
+
+        self.server = OpsServer(self.metrics, health(), port=port).start()
+        return str(self.server.url)
+
+    def trades(
+        self, spec: FeedSpec, from_ns: int | None, breaker: Any, plan: Any, ssl_context: Any
+    ) -> Any:
+        """The trade stream of `spec` from `from_ns` (`trade_source`), on this session's
+        metrics, paced and live as `plan` says."""
+        return trade_source(
+            spec,
+            from_ns,
+            metrics=self.metrics,
+            breaker=breaker,
+            pace=plan.pace,
+            ssl_context=ssl_context,
+            live=plan.mode == "live",
+        )
+
+
+@contextlib.asynccontextmanager
+async def session_scope(
+    plan: Any, settings: Any, live_check: Callable[[Any, Any, Any], None] | None
+) -> AsyncIterator[SessionScope]:
+    """Open what every session starts with, in this order: the ledger, then the session id's
+    lock (a second process on a running session refuses here, naming the holder, having
+    written nothing); then a killed session refuses, and a live one without `live_check`
+    refuses. On exit the ops server stops, the lock is released, the venues close, and the
+    ledger closes."""
+    from nzeza.engine.lifecycle import refuse_if_killed
+    from nzeza.ops.metrics import Metrics
+    from nzeza.store import open_ledger
+    from nzeza.store.locks import SessionLock
+
+    metrics = Metrics()
+    session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
+    ledger = open_ledger(plan.ledger_url)
+    try:
+        lock = SessionLock(ledger, session_id).acquire()
+    except BaseException:
+        ledger.close()
+        raise
+    scope = SessionScope(session_id, ledger, lock, metrics, Path(settings.runs_dir))
+    try:
+        refuse_if_killed(settings.runs_dir, session_id)
+        # the gates are the promotion layer's (`nzeza.promotion.live_check.check_plan`),
+        # handed in by the caller: without them a live session does not start
+        if plan.mode == "live" and live_check is None:
+            raise LiveTradingNotAllowed(
+                ["no live check was given: live sessions start through `nzeza live`, which "
+                 "checks every gate (nzeza.promotion.live_check.check_plan)"]
+            )  # fmt: skip
+        yield scope
+    finally:
+        if scope.server is not None:
+            scope.server.stop()
+        lock.release()
+        venue = scope.venue
+        for one in venue.values() if isinstance(venue, dict) else [venue]:
+            if one is not None:
+                await one.close()
+        ledger.close()
+
+
 @contextlib.asynccontextmanager
 async def open_session(
     plan: SessionPlan, settings: Any, live_check: Callable[[Any, Any, Any], None] | None = None
@@ -391,42 +482,21 @@ async def open_session(
     limits and watches its kill switches; `/metrics` and `/healthz` are served when asked.
     """
     from nzeza.engine.account import Account
-    from nzeza.engine.lifecycle import kill_check, refuse_if_killed
+    from nzeza.engine.lifecycle import kill_check
     from nzeza.engine.session import Session, SessionConfig
     from nzeza.feeds.bars import timeframe_ns
-    from nzeza.ops.health import OpsServer
-    from nzeza.ops.logging import configure_logging
-    from nzeza.ops.metrics import Metrics
-    from nzeza.store import open_ledger
-    from nzeza.store.locks import SessionLock
 
     on_stop = plan.on_stop or settings.open_orders_on_stop
     on_stop = getattr(on_stop, "value", on_stop)
-    metrics = Metrics()
-    session_id = plan.session_id or f"{plan.mode}-{uuid.uuid4().hex[:8]}"
-    ledger = open_ledger(plan.ledger_url)
-    venue: Any = None
-    server = None
-    try:
-        lock = SessionLock(ledger, session_id).acquire()
-    except BaseException:
-        ledger.close()
-        raise
-    try:
-        refuse_if_killed(settings.runs_dir, session_id)
-        if plan.mode == "live":
+    async with session_scope(plan, settings, live_check) as scope:
+        session_id, ledger, metrics = scope.session_id, scope.ledger, scope.metrics
+        if plan.mode == "live" and live_check is not None:  # the scope refused it without
             from nzeza.engine.live import live_parts
 
-            # every gate, the promotion of exactly this run included, before anything is built;
-            # the gates are the promotion layer's (`nzeza.promotion.live_check.check_plan`),
-            # handed in by the caller: without them a live session does not start
-            if live_check is None:
-                raise LiveTradingNotAllowed(
-                    ["no live check was given: live sessions start through `nzeza live`, which "
-                     "checks every gate (nzeza.promotion.live_check.check_plan)"]
-                )  # fmt: skip
+            # every gate, the promotion of exactly this run included, before anything is built
             live_check(settings, ledger, plan)
             venue, inst, spec, ssl_context = await live_parts(settings, plan.symbol)
+            scope.venue = venue
             if plan.perp is not None:
                 inst = plan.perp.instrument(inst)
             feed_name = spec.venue
@@ -445,11 +515,10 @@ async def open_session(
             if plan.perp is not None:
                 inst = plan.perp.instrument(inst)
             venue_db = plan.venue_db or Path(settings.runs_dir) / "paper-venue.sqlite"
-            venue = paper_venue(venue_db, [inst], plan.costs)
+            venue = scope.venue = paper_venue(venue_db, [inst], plan.costs)
             ssl_context = tls_context(settings) if spec.kind in ("url", "venue") else None
             account, cash = None, plan.cash
-        log_file = Path(settings.runs_dir) / "logs" / f"{session_id}.jsonl"
-        configure_logging(settings.log_level, json_file=log_file, console_json=settings.log_json)
+        log_file = scope.start_logging(settings)
         cfg = SessionConfig(
             session_id,
             plan.strategy,
@@ -476,19 +545,11 @@ async def open_session(
             # its own kill switch (nzeza kill ID) and the global one (nzeza kill)
             kill_switch=kill_check(settings.runs_dir, session_id),
             account=account,
-            lock=lock,
+            lock=scope.lock,
         )
         breaker = feed_breaker(spec, metrics)
         # the trade stream first: its connection reports to /healthz
-        trades = trade_source(
-            spec,
-            session.resume_from_ns(),
-            metrics=metrics,
-            breaker=breaker,
-            pace=plan.pace,
-            ssl_context=ssl_context,
-            live=plan.mode == "live",
-        )
+        trades = scope.trades(spec, session.resume_from_ns(), breaker, plan, ssl_context)
         url = funding_url(plan.perp, spec) if plan.perp is not None else None
         if url is not None and plan.perp is not None:
             # the venue's funding updates beside the trades: the session's FundingClock books
@@ -503,24 +564,10 @@ async def open_session(
             )  # fmt: skip
             trades = WithFunding(trades, funding)
             feed_name = f"{feed_name} + {plan.perp.venue} funding"
-        if plan.metrics_port is not None:
-            health = session_health(session, ledger, breaker, trades)
-            server = OpsServer(metrics, health, port=plan.metrics_port).start()
-        yield OpenSession(
-            session,
-            trades,
-            feed_name,
-            on_stop,
-            log_file,
-            server.url if server is not None else None,
+        server_url = scope.serve(
+            plan.metrics_port, lambda: session_health(session, ledger, breaker, trades)
         )
-    finally:
-        if server is not None:
-            server.stop()
-        lock.release()
-        if venue is not None:
-            await venue.close()
-        ledger.close()
+        yield OpenSession(session, trades, feed_name, on_stop, log_file, server_url)
 
 
 __all__ = [
@@ -529,6 +576,7 @@ __all__ = [
     "OpenSession",
     "PerpTerms",
     "SessionPlan",
+    "SessionScope",
     "compact_symbol",
     "funding_url",
     "open_session",
@@ -538,5 +586,6 @@ __all__ = [
     "resolve_strategy",
     "session_health",
     "session_instrument",
+    "session_scope",
     "trade_source",
 ]

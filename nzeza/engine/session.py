@@ -155,6 +155,27 @@ def _started_with(ledger: Any, session_id: str, config: Any) -> Decimal:
     return Decimal(start) if start is not None else config.init_cash
 
 
+class DayBaseline:
+    """A session's equity at the start of the UTC day of a time (its daily PnL's baseline):
+    the last equity snapshot in the ledger before that midnight, else the config's starting
+    cash (as it is then: a resume may set it); read from the ledger once a day."""
+
+    def __init__(self, ledger: Any, config: Any) -> None:
+        self.ledger = ledger
+        self.config = config
+        self._day: int | None = None
+        self._equity: Decimal = config.init_cash
+
+    def __call__(self, ts: int) -> Decimal:
+        day = ts // NS_PER_DAY
+        if day != self._day:
+            self._day = day
+            curve = self.ledger.equity_curve(self.config.session_id)
+            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
+            self._equity = before[-1] if before else self.config.init_cash
+        return self._equity
+
+
 class Session:
     """One session. `await session.run(trades)`; `resume_from_ns()` says where the feed starts."""
 
@@ -258,9 +279,8 @@ class Session:
         self.last_trade: tuple[Decimal, int] | None = None  # (price, exchange ts)
         self._task: asyncio.Task | None = None
         self._in_feed = False  # awaiting the next feed message (a stop may interrupt it)
-        self._day: int | None = None
         self._lock_checked = time.monotonic()
-        self._day_start_equity = config.init_cash
+        self._day_baseline = DayBaseline(ledger, config)
         # the risk gate every order goes through (the defaults unless told otherwise)
         self.pre_trade = pre_trade
         if pre_trade is None and config.risk is not None:
@@ -615,16 +635,6 @@ class Session:
             log.error("lost the session lock")
             self.stop("lost the session lock")
 
-    def _day_baseline(self, ts: int) -> Decimal:
-        """Equity at the start of the UTC day of `ts`: the last snapshot before midnight."""
-        day = ts // NS_PER_DAY
-        if day != self._day:
-            self._day = day
-            curve = self.ledger.equity_curve(self.cfg.session_id)
-            before = [eq for t, eq in curve if t < day * NS_PER_DAY]
-            self._day_start_equity = before[-1] if before else self.cfg.init_cash
-        return self._day_start_equity
-
     def _init_gauges(self) -> None:
         """Give every per-session gauge a value from the start (exported before any event)."""
         if self.metrics is None:
@@ -687,6 +697,7 @@ __all__ = [
     "KILL_POLL_S",
     "LOCK_CHECK_S",
     "ON_STOP",
+    "DayBaseline",
     "Session",
     "SessionConfig",
     "SessionReport",

@@ -47,6 +47,33 @@ class Intent:
     price: Decimal | None = None
 
 
+def journal_intent(
+    ledger: Ledger | None,
+    session_id: str,
+    intent: Intent,
+    instrument_id: str,
+    status: str | None = None,
+) -> None:
+    """Journal `intent` on `instrument_id` in the ledger (when there is one) before its order
+    exists; `status` marks it at once (e.g. "rejected" by risk, never to be sent)."""
+    if ledger is None:
+        return
+    ledger.journal_intent(
+        session_id,
+        intent.seq,
+        intent.client_order_id,
+        instrument_id,
+        intent.side,
+        intent.quantity,
+        intent.order_type,
+        intent.price,
+        intent.bar_ts,
+        intent.target,
+    )
+    if status is not None:
+        ledger.mark_intent(intent.client_order_id, status)
+
+
 class Trader:
     def __init__(
         self,
@@ -202,21 +229,7 @@ class Trader:
             order_type,
             price,
         )
-        if self.ledger is not None:
-            self.ledger.journal_intent(
-                self.session_id,
-                intent.seq,
-                intent.client_order_id,
-                self.instrument.id,
-                intent.side,
-                intent.quantity,
-                order_type,
-                price,
-                bar_ts,
-                target,
-            )
-            if status is not None:
-                self.ledger.mark_intent(intent.client_order_id, status)
+        journal_intent(self.ledger, self.session_id, intent, self.instrument.id, status)
         self.on_event("intent", {"seq": intent.seq, "side": intent.side})
         return intent
 
@@ -240,4 +253,4 @@ class Trader:
         return snap.cash + (pos * to_decimal(mark, "mark") if pos else ZERO)
 
 
-__all__ = ["Intent", "Trader", "client_order_id"]
+__all__ = ["Intent", "Trader", "client_order_id", "journal_intent"]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -324,6 +324,75 @@ def fill_statistics(
     }
 
 
+class SessionEquity(NamedTuple):
+    """A session's equity curve (`paper`), it beside research on their common bars (`both`:
+    `session`, `research`), the last common bar (ns) and the tracking error."""
+
+    paper: pd.Series
+    both: pd.DataFrame
+    last_ns: int
+    tracking_error: float
+
+
+def session_equity(ledger: Any, session_id: str, research: pd.Series) -> SessionEquity:
+    """The session's equity (one snapshot per closed bar), the same for one symbol and a
+    portfolio: the curve, it beside `research` on their common bars (`session`, `research`),
+    the last common bar (ns) and the tracking error (largest |session - research| / research)."""
+    curve = ledger.equity_curve(session_id)
+    paper = pd.Series(
+        [float(e) for _, e in curve],
+        index=pd.to_datetime([ts for ts, _ in curve], unit="ns", utc=True),
+        dtype=float,
+    )
+    paper = paper[~paper.index.duplicated(keep="last")]
+    both = pd.DataFrame({"session": paper, "research": research.reindex(paper.index)}).dropna()
+    if both.empty:
+        raise ValidationError("session", session_id, "has no bar in common with its feed's bars")
+    last_ns = int(both.index[-1].value)
+    err = float(((both["session"] - both["research"]).abs() / both["research"].abs()).max())
+    return SessionEquity(paper, both, last_ns, err)
+
+
+def report_fields(
+    session_id: str,
+    row: dict[str, Any],
+    strategy: str,
+    timeframe: str,
+    init_cash: float,
+    costs: Any,
+    equity: SessionEquity,
+    table: pd.DataFrame,
+    tf_ns: int,
+    orders: tuple[set[Any], set[Any]],
+) -> dict[str, Any]:
+    """The fields of a `DivergenceReport` that one symbol and a portfolio compute alike, from
+    the session's `equity` (`session_equity`), its fill table, and the (research, session)
+    `orders` keys."""
+    paper, both, _, err = equity
+    r_orders, s_orders = orders
+    return dict(
+        session_id=session_id,
+        mode=str(row["mode"]),
+        strategy=strategy,
+        timeframe=timeframe,
+        bars=len(paper),
+        compared=len(both),
+        init_cash=init_cash,
+        fee=float(costs.fee),
+        slippage=float(costs.slippage),
+        session_final=float(both["session"].iloc[-1]),
+        research_final=float(both["research"].iloc[-1]),
+        tracking_error=err,
+        **fill_statistics(table, both, paper, tf_ns),
+        research_orders=len(r_orders),
+        session_orders=len(s_orders),
+        matched=len(r_orders & s_orders),
+        missed=len(r_orders - s_orders),
+        extra=len(s_orders - r_orders),
+        fill_table=table,
+    )
+
+
 def divergence(
     ledger: Any,
     session_id: str,
@@ -370,18 +439,8 @@ def divergence(
     research = pd.Series(sim.equity, index=bars.index)
 
     # the session's equity, one snapshot per closed bar
-    curve = ledger.equity_curve(session_id)
-    paper = pd.Series(
-        [float(e) for _, e in curve],
-        index=pd.to_datetime([ts for ts, _ in curve], unit="ns", utc=True),
-        dtype=float,
-    )
-    paper = paper[~paper.index.duplicated(keep="last")]
-    both = pd.DataFrame({"session": paper, "research": research.reindex(paper.index)}).dropna()
-    if both.empty:
-        raise ValidationError("session", session_id, "has no bar in common with its feed's bars")
-    last_ns = int(both.index[-1].value)
-    err = float(((both["session"] - both["research"]).abs() / both["research"].abs()).max())
+    equity = session_equity(ledger, session_id, research)
+    last_ns = equity.last_ns
 
     # trades: research orders and session decisions by (decision bar, side)
     fill_bars = np.asarray(sim.fills["bar"], dtype=np.int64)
@@ -397,7 +456,6 @@ def divergence(
         (int(_floor(f.ts, tf_ns) - tf_ns), str(f.side)) for f in fills if owner[f.order_id] is None
     }
     s_orders = {o for o in s_orders if o[0] < last_ns}
-    matched = len(r_orders & s_orders)
 
     # fills: realised costs and latency against the research reference
     rows = []
@@ -409,28 +467,20 @@ def divergence(
         market = float(price_at.asof(pd.Timestamp(int(f.ts), unit="ns", tz="UTC")))
         rows.append(fill_row(f, bar_ts, tf_ns, ref, market, costs))
     table = pd.DataFrame(rows)
-    stats = fill_statistics(table, both, paper, tf_ns)
     perp = perp_report(ledger, session_id, cfg, sim, bars, last_ns) if is_perpetual(cfg) else None
     return DivergenceReport(
-        session_id=session_id,
-        mode=str(row["mode"]),
-        strategy=f"{row['strategy']} {row['params']}",
-        timeframe=timeframe,
-        bars=len(paper),
-        compared=len(both),
-        init_cash=init_cash,
-        fee=float(costs.fee),
-        slippage=float(costs.slippage),
-        session_final=float(both["session"].iloc[-1]),
-        research_final=float(both["research"].iloc[-1]),
-        tracking_error=err,
-        **stats,
-        research_orders=len(r_orders),
-        session_orders=len(s_orders),
-        matched=matched,
-        missed=len(r_orders - s_orders),
-        extra=len(s_orders - r_orders),
-        fill_table=table,
+        **report_fields(
+            session_id,
+            row,
+            f"{row['strategy']} {row['params']}",
+            timeframe,
+            init_cash,
+            costs,
+            equity,
+            table,
+            tf_ns,
+            (r_orders, s_orders),
+        ),
         perp=perp,
     )
 
@@ -453,11 +503,14 @@ def _intent_of(client_order_id: str, intents: dict[str, dict[str, Any]]) -> dict
 __all__ = [
     "COMPONENTS",
     "DivergenceReport",
+    "SessionEquity",
     "divergence",
     "fill_row",
     "fill_statistics",
     "recorded_costs",
     "recorded_policy",
+    "report_fields",
     "session_config",
+    "session_equity",
     "session_market",
 ]

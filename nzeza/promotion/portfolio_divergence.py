@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from nzeza.errors import ValidationError
-from nzeza.promotion.divergence import DivergenceReport, fill_row, fill_statistics
+from nzeza.promotion.divergence import (
+    DivergenceReport,
+    fill_row,
+    report_fields,
+    session_equity,
+)
 
 SYMBOL_COLUMNS = [
     "tracking_error",
@@ -168,18 +173,8 @@ def portfolio_divergence(
     held = pd.DataFrame(pf.assets().to_numpy(np.float64), index=panel.index, columns=symbols)
     rec = pf.orders.values
 
-    curve = ledger.equity_curve(session_id)
-    paper = pd.Series(
-        [float(e) for _, e in curve],
-        index=pd.to_datetime([ts for ts, _ in curve], unit="ns", utc=True),
-        dtype=float,
-    )
-    paper = paper[~paper.index.duplicated(keep="last")]
-    both = pd.DataFrame({"session": paper, "research": research.reindex(paper.index)}).dropna()
-    if both.empty:
-        raise ValidationError("session", session_id, "has no bar in common with its feed's bars")
-    last_ns = int(both.index[-1].value)
-    err = float(((both["session"] - both["research"]).abs() / both["research"].abs()).max())
+    equity = session_equity(ledger, session_id, research)
+    both, last_ns = equity.both, equity.last_ns
 
     # orders by (decision bar, symbol, side)
     r_orders = {
@@ -239,27 +234,19 @@ def portfolio_divergence(
         )
     sym_table = pd.DataFrame(per_symbol).set_index("symbol")[SYMBOL_COLUMNS]
 
-    stats = fill_statistics(table, both, paper, tf_ns)
     return PortfolioDivergenceReport(
-        session_id=session_id,
-        mode=str(row["mode"]),
-        strategy=f"{row['strategy']} {row['params']} on {', '.join(symbols)}",
-        timeframe=timeframe,
-        bars=len(paper),
-        compared=len(both),
-        init_cash=init_cash,
-        fee=float(costs.fee),
-        slippage=float(costs.slippage),
-        session_final=float(both["session"].iloc[-1]),
-        research_final=float(both["research"].iloc[-1]),
-        tracking_error=err,
-        **stats,
-        research_orders=len(r_orders),
-        session_orders=len(s_orders),
-        matched=len(r_orders & s_orders),
-        missed=len(r_orders - s_orders),
-        extra=len(s_orders - r_orders),
-        fill_table=table,
+        **report_fields(
+            session_id,
+            row,
+            f"{row['strategy']} {row['params']} on {', '.join(symbols)}",
+            timeframe,
+            init_cash,
+            costs,
+            equity,
+            table,
+            tf_ns,
+            (r_orders, s_orders),
+        ),
         symbols=sym_table,
     )
 
