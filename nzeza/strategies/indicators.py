@@ -1,9 +1,9 @@
 """Trailing-window indicators for a strategy's `target`: numpy arrays in, numpy arrays out.
 
-    from nzeza.strategies.indicators import ready, sma
+    from nzeza.strategies.indicators import column, ready, sma
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"].to_numpy()
+        close = column(bars, "close")
         fast, slow = sma(close, self.fast), sma(close, self.slow)
         return pd.Series(ready(fast > slow, fast, slow), index=bars.index)
 
@@ -65,6 +65,36 @@ def values(x: Any) -> np.ndarray:
     if out.ndim != 1:
         raise ValidationError("values", f"shape {out.shape}", "must be one-dimensional")
     return out
+
+
+# a frame up to this many rows is read as one array (a view of a single-block frame, a small
+# copy otherwise); a longer one column by column, which never copies the whole frame
+_SMALL_FRAME = 4096
+
+
+def columns(bars: pd.DataFrame, *names: str) -> tuple[np.ndarray, ...]:
+    """The named columns of `bars` as float64 arrays: `bars[name].to_numpy()` for each, without
+    its ~10 µs per column on a session's window (one array of the frame, a slice per name)."""
+    if len(bars) <= _SMALL_FRAME:
+        try:
+            block = bars.to_numpy(dtype=np.float64, na_value=np.nan)
+            where = [bars.columns.get_loc(name) for name in names]
+        except (TypeError, ValueError, KeyError):  # text columns, a missing name: one by one
+            pass
+        else:
+            if all(isinstance(i, int) for i in where):  # no duplicated names
+                return tuple(block[:, i] for i in where)
+    out = []
+    for name in names:
+        if name not in bars.columns:
+            raise ValidationError("bars", name, f"has no such column ({list(bars.columns)})")
+        out.append(values(bars[name]))
+    return tuple(out)
+
+
+def column(bars: pd.DataFrame, name: str) -> np.ndarray:
+    """One column of `bars` as a float64 array (see `columns`)."""
+    return columns(bars, name)[0]
 
 
 def _window(n: Any, field: str = "window") -> int:
@@ -206,6 +236,8 @@ snapshot_module(__name__)
 __all__ = [
     "FAST",
     "atr",
+    "column",
+    "columns",
     "diff",
     "ffill",
     "ready",

@@ -14,6 +14,8 @@ import pandas as pd
 
 from nzeza.strategies.base import Strategy, quantize
 from nzeza.strategies.indicators import (
+    column,
+    columns,
     diff,
     ffill,
     ready,
@@ -44,7 +46,7 @@ class SmaCross(Strategy):
         return self.slow
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"].to_numpy()
+        close = column(bars, "close")
         fast, slow = sma(close, self.fast), sma(close, self.slow)
         return pd.Series(ready(fast > slow, fast, slow), index=bars.index)
 
@@ -80,9 +82,9 @@ class DonchianBreakout(Strategy):
         return self.memory + self.window + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        upper = shift(rolling_max(bars["high"].to_numpy(), self.window), 1)
-        lower = shift(rolling_min(bars["low"].to_numpy(), self.exit_window), 1)
-        close = bars["close"].to_numpy()
+        high, low, close = columns(bars, "high", "low", "close")
+        upper = shift(rolling_max(high, self.window), 1)
+        lower = shift(rolling_min(low, self.exit_window), 1)
         signal = np.full(len(close), np.nan)
         signal[close > upper] = 1.0
         signal[close < lower] = -1.0 if self.short else 0.0
@@ -116,7 +118,7 @@ class RsiReversion(Strategy):
         return self.period + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        r = rsi(bars["close"].to_numpy(), self.period)
+        r = rsi(column(bars, "close"), self.period)
         out = np.zeros(len(r))
         out[r < self.lower] = 1.0
         if self.short:
@@ -143,7 +145,7 @@ class BollingerReversion(Strategy):
         return self.window
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"].to_numpy()
+        close = column(bars, "close")
         mean = sma(close, self.window)
         std = rolling_std(close, self.window, ddof=0)
         out = np.zeros(len(close))
@@ -184,7 +186,7 @@ class VolTargetMomentum(Strategy):
         return max(self.lookback, self.vol_window) + 1
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"].to_numpy(dtype=np.float64)
+        close = column(bars, "close")
         with np.errstate(divide="ignore", invalid="ignore"):
             momentum = close / shift(close, self.lookback) - 1
             vol = rolling_std(diff(np.log(close)), self.vol_window) * np.sqrt(self.periods_per_year)
@@ -226,7 +228,7 @@ class TrendRsiCombo(Strategy):
         return max(self.slow, self.period + 1)
 
     def target(self, bars: pd.DataFrame) -> pd.Series:
-        close = bars["close"].to_numpy()
+        close = column(bars, "close")
         fast, slow = sma(close, self.fast), sma(close, self.slow)
         r = rsi(close, self.period)
         up, down = fast > slow, fast < slow

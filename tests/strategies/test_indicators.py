@@ -169,3 +169,27 @@ def test_inputs_are_not_modified() -> None:
         f(x, 2)
     ind.ffill(x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_columns_equal_the_frame_columns_on_windows_and_histories() -> None:
+    """A session's window (one array of the frame), a long history (column by column), a frame
+    with a text column (column by column): the same arrays as `bars[name].to_numpy()`, never
+    writable into the frame."""
+    bars = load_sample("btc_usd_1h")
+    names = ("high", "low", "close")
+    text = bars.iloc[:50].assign(symbol="BTCUSDT")
+    for frame in (bars.iloc[:30], bars.iloc[:5000], bars, text):
+        got = ind.columns(frame, *names)
+        for name, array in zip(names, got, strict=True):
+            np.testing.assert_array_equal(array, frame[name].to_numpy(dtype=np.float64))
+            assert array.dtype == np.float64 and not array.flags.writeable
+    np.testing.assert_array_equal(ind.column(bars.iloc[:30], "open"), bars["open"].iloc[:30])
+
+
+def test_columns_refuses_a_missing_or_duplicated_name_by_name() -> None:
+    bars = load_sample("btc_usd_1h").iloc[:30]
+    with pytest.raises(ValidationError, match="vwap"):
+        ind.columns(bars, "close", "vwap")
+    twice = pd.concat([bars, bars[["close"]]], axis=1)
+    with pytest.raises(ValidationError, match="one-dimensional"):
+        ind.column(twice, "close")
