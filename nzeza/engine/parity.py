@@ -15,11 +15,11 @@ row on X_t (`if len(bars) == warmup and bars.index[-1] == t: ...`) gets the same
 that check while its windowed replay differs. Calls on longer or shifted frames do not help for
 the same reason (the last row is computed from that frame, not from X_t). So the gate keeps the
 engine's own windowed replay — exactly what a session runs — and makes each step cheap instead:
-the window's frame is built in about 12 µs (a shared columns Index and a direct UTC index,
+the window's frame is built in about 15 µs (a prebuilt columns Index and a direct UTC index,
 `engine.bars`), and the shipped strategies compute with `nzeza.strategies.indicators` (pandas'
-own rolling kernels without pandas' ~50 µs of overhead per call), 50–100 µs a call. The gate
-then runs at 6,800–11,000 bars/s on the shipped strategies (559 before; a strategy written with
-pandas' `rolling` runs at about 2,600: its own overhead per operation is then most of the time).
+own rolling kernels without pandas' ~50 µs of overhead per call), 30–80 µs a call. The gate
+then runs at 7,900–12,600 bars/s on the shipped strategies (559 before; a strategy written with
+pandas' `rolling` runs at about 2,400: its own overhead per operation is then most of the time).
 `benchmarks/bench_research.py` measures it; `progress=True` shows it.
 """
 
