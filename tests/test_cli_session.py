@@ -173,3 +173,40 @@ def test_a_leverage_above_the_default_position_limit_is_said_at_start() -> None:
     loose = RiskSettings(max_position_notional="400%", max_order_notional="800%")
     assert leverage_note(PerpTerms("binance", leverage=Decimal(3)), loose) is None
     assert leverage_note(None, defaults) is None
+
+
+@pytest.mark.parametrize("threshold, hinted", [(0.0, True), (float("inf"), False)])
+def test_windowed_parity_says_how_long_it_took_and_the_strategys_share(
+    tmp_path, monkeypatch, capsys, threshold, hinted
+) -> None:
+    """`nzeza parity --windowed` (the promotion gate's check) prints its bars and time and the
+    strategy's calls (one per bar, plus the backtest's), and above the per-call time that marks
+    a slow call points at the fast indicators; the threshold is set here so that the test
+    never depends on the machine's speed. The timer leaves the strategy as it found it."""
+    from nzeza.cli import main
+    from nzeza.cli import session as cli_session
+
+    monkeypatch.setenv("NZEZA_LEDGER_URL", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    monkeypatch.setattr(cli_session, "SLOW_CALL_US", threshold)
+    assert main(["parity", "sma_cross", "--bars", "300", "--windowed"]) == 0
+    out = capsys.readouterr().out
+    assert "PARITY OK" in out and "windowed: 300 bars in " in out
+    assert "the strategy's target: 301 calls, " in out and " µs a call)" in out
+    assert ("nzeza.strategies.indicators" in out) is hinted
+    assert main(["parity", "sma_cross", "--bars", "300"]) == 0  # not windowed: no timing line
+    assert "windowed:" not in capsys.readouterr().out
+
+
+def test_the_call_timer_restores_the_object() -> None:
+    from nzeza.cli.session import CallTimer
+    from nzeza.strategies import SmaCross
+
+    s = SmaCross()
+    with CallTimer(s, "target") as timer:
+        assert "target" in vars(s)
+    assert "target" not in vars(s) and timer.calls == 0
+    own = lambda bars: bars  # noqa: E731 - an instance attribute of its own is put back
+    s.target = own
+    with CallTimer(s, "target"):
+        assert s.target is not own
+    assert s.target is own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from nzeza.cli.args import Given, data_options, maker_taker_options, order_options
@@ -306,10 +307,52 @@ def _replay_portfolio(args: argparse.Namespace, strategy: object, name: str, par
     return 0
 
 
+# a strategy call slower than this (µs) on a session's window gets the fast-indicators hint
+SLOW_CALL_US = 150.0
+
+
+class CallTimer:
+    """Counts and times the calls of one method of one object while in use (an instance
+    attribute over the class's method, removed on exit: the class, its identity and its
+    parameters are untouched)."""
+
+    def __init__(self, obj: Any, name: str) -> None:
+        self.obj, self.name = obj, name
+        self.calls, self.seconds = 0, 0.0
+        self._own = vars(obj).get(name) if hasattr(obj, "__dict__") else None
+        self._installed = False
+
+    def __enter__(self) -> CallTimer:
+        inner = getattr(self.obj, self.name, None)
+        if inner is None:
+            return self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.calls += 1
+
+        try:
+            setattr(self.obj, self.name, timed)
+            self._installed = True
+        except (AttributeError, TypeError):  # slots or a frozen object: not timed
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._installed:
+            return
+        if self._own is not None:
+            setattr(self.obj, self.name, self._own)
+        else:
+            delattr(self.obj, self.name)
+
+
 def _parity(args: argparse.Namespace) -> int:
-    from nzeza.cli.args import costs_from, load_bars, load_panel_bars, order_policy_from
-    from nzeza.engine.parity import compare
-    from nzeza.engine.portfolio_parity import compare_portfolio
+    from nzeza.cli.args import costs_from, order_policy_from
     from nzeza.engine.runner import resolve_strategy
     from nzeza.strategies import is_portfolio
 
@@ -328,24 +371,50 @@ def _parity(args: argparse.Namespace) -> int:
         from nzeza.research.perp import PerpSetup
 
         perp = PerpSetup(spec, args.leverage, args.funding_rates)
-    report: Any
-    if is_portfolio(strategy):
-        if orders is not None:
-            raise ValidationError(
-                "--order-type", args.order_type, "portfolio parity runs market orders only"
-            )
-        panel = load_panel_bars(args, last=args.bars or None, flag="--bars")
-        report = compare_portfolio(strategy, panel, costs, windowed=args.windowed)
-    else:
-        bars = load_bars(args, last=args.bars or None, flag="--bars")
-        report = compare(strategy, bars, costs, windowed=args.windowed, orders=orders, perp=perp)
+    if is_portfolio(strategy) and orders is not None:
+        raise ValidationError(
+            "--order-type", args.order_type, "portfolio parity runs market orders only"
+        )
+    timer = CallTimer(strategy, "target_weights" if is_portfolio(strategy) else "target")
+    started = time.perf_counter()
+    with timer:
+        report = _run_parity(args, strategy, costs, orders, perp)
+    elapsed = time.perf_counter() - started
     print(report)
+    if args.windowed:  # the promotion gate's check: how long it took, and the strategy's share
+        line = f"  windowed: {report.bars:,} bars in {elapsed:.2f} s"
+        per_call = timer.seconds / timer.calls * 1e6 if timer.calls else 0.0
+        if timer.calls:
+            line += (
+                f"; the strategy's {timer.name}: {timer.calls:,} calls, {timer.seconds:.2f} s "
+                f"({per_call:,.0f} µs a call)"
+            )
+        print(line)
+        if per_call > SLOW_CALL_US:
+            print(
+                "  a call that slow is usually pandas' overhead per operation on a small window: "
+                "nzeza.strategies.indicators runs pandas' rolling kernels without it "
+                "(docs/strategies.md#fast-indicators)"
+            )
     if report.table is not None and args.show:
         import pandas as pd
 
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(report.table.head(args.show).to_string())
     return 0 if report.ok else 1
+
+
+def _run_parity(args: argparse.Namespace, strategy: Any, costs: Any, orders: Any, perp: Any) -> Any:
+    from nzeza.cli.args import load_bars, load_panel_bars
+    from nzeza.engine.parity import compare
+    from nzeza.engine.portfolio_parity import compare_portfolio
+    from nzeza.strategies import is_portfolio
+
+    if is_portfolio(strategy):
+        panel = load_panel_bars(args, last=args.bars or None, flag="--bars")
+        return compare_portfolio(strategy, panel, costs, windowed=args.windowed)
+    bars = load_bars(args, last=args.bars or None, flag="--bars")
+    return compare(strategy, bars, costs, windowed=args.windowed, orders=orders, perp=perp)
 
 
 __all__ = [
