@@ -136,6 +136,22 @@ class Perpetual(Instrument):
             raise ValidationError("funding_interval_hours", hours, "must be a positive integer")
         set_(self, "funding_interval_hours", hours)
 
+    @classmethod
+    def of(cls, inst: Instrument, **terms: Any) -> Perpetual:
+        """`inst` (same venue, symbol, tick and lot: the same id) as a perpetual with `terms`
+        (max_leverage, maintenance_margin_rate, funding_interval_hours, ...)."""
+        return cls(
+            inst.venue,
+            inst.symbol,
+            inst.base,
+            inst.quote,
+            inst.tick_size,
+            inst.lot_size,
+            inst.min_qty,
+            inst.min_notional,
+            **terms,
+        )
+
     @property
     def kind(self) -> str:
         return "perpetual"

@@ -64,26 +64,16 @@ def new_order(
 
 def order_from_view(view: VenueOrder, instrument: Instrument) -> Order | None:
     """A domain order for an order found at the venue (None if its values are off our grid)."""
+    # a stop's price is its trigger; a limit's, its limit (with its time in force)
+    extra: dict[str, Any] = (
+        {"stop_price": view.price}
+        if view.type is OrderType.STOP
+        else {"price": view.price, "time_in_force": view.time_in_force}
+    )
     try:
-        if view.type is OrderType.STOP:
-            order = Order(
-                view.client_order_id,
-                instrument,
-                view.side,
-                view.quantity,
-                type=view.type,
-                stop_price=view.price,
-            )
-        else:
-            order = Order(
-                view.client_order_id,
-                instrument,
-                view.side,
-                view.quantity,
-                type=view.type,
-                price=view.price,
-                time_in_force=view.time_in_force,
-            )
+        order = Order(
+            view.client_order_id, instrument, view.side, view.quantity, type=view.type, **extra
+        )
     except ValidationError:
         return None
     order.apply(OrderSubmitted(view.ts))

@@ -305,15 +305,8 @@ class PerpTerms:
             raise ValidationError(
                 "perp", self.venue, f"must be one of {sorted(FUNDING_INTERVAL_HOURS)}"
             )
-        return Perpetual(
-            inst.venue,
-            inst.symbol,
-            inst.base,
-            inst.quote,
-            inst.tick_size,
-            inst.lot_size,
-            inst.min_qty,
-            inst.min_notional,
+        return Perpetual.of(
+            inst,
             max_leverage=self.max_leverage,
             maintenance_margin_rate=self.maintenance_margin_rate,
             funding_interval_hours=FUNDING_INTERVAL_HOURS[self.venue],

@@ -156,15 +156,8 @@ def session_perpetual(cfg: dict[str, Any]) -> tuple[Any, float]:
     except (KeyError, ArithmeticError) as exc:
         raise ValidationError("perp", rec, f"is not a perpetual session record ({exc})") from None
     inst = session_instrument(str(cfg.get("symbol") or "BTCUSDT"))
-    spec = Perpetual(
-        inst.venue,
-        inst.symbol,
-        inst.base,
-        inst.quote,
-        inst.tick_size,
-        inst.lot_size,
-        inst.min_qty,
-        inst.min_notional,
+    spec = Perpetual.of(
+        inst,
         max_leverage=top,
         maintenance_margin_rate=mmr,
         funding_interval_hours=int(rec.get("funding_interval_hours") or 8),

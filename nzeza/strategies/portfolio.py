@@ -41,6 +41,12 @@ TOLERANCE = 1e-12  # weights within this of a bound are on it (float noise, not 
 
 def panel_symbols(panel: Any, field: str = "panel") -> list[str]:
     """The symbols of a panel, in column order; a `ValidationError` when `panel` is not one."""
+    return [str(s) for s in _layout(panel, field)[0]]
+
+
+def _layout(panel: Any, field: str = "panel") -> tuple[list[Any], dict[tuple[Any, Any], int]]:
+    """The panel's symbols as its columns hold them, in order, and each (symbol, field)
+    column's position; checked (see `panel_symbols`)."""
     if not isinstance(panel, pd.DataFrame):
         raise ValidationError(field, type(panel).__name__, "must be a DataFrame")
     cols = panel.columns
@@ -51,16 +57,16 @@ def panel_symbols(panel: Any, field: str = "panel") -> list[str]:
             "must have (symbol, field) columns, as nzeza.data.load_sample('bitstamp_1d') "
             "returns them",
         )
-    pairs = list(cols)  # the (symbol, field) columns: set lookups, not MultiIndex.get_loc
-    present = set(pairs)
-    symbols = list(dict.fromkeys(pair[0] for pair in pairs))
+    # dict lookups on the (symbol, field) pairs, not MultiIndex.get_loc
+    where = {pair: i for i, pair in enumerate(cols)}
+    symbols = list(dict.fromkeys(pair[0] for pair in where))
     for sym in symbols:
-        missing = [f for f in FIELDS if (sym, f) not in present]
+        missing = [f for f in FIELDS if (sym, f) not in where]
         if missing:
             raise ValidationError(field, str(sym), f"has no {', '.join(missing)} column(s)")
     if not symbols:
         raise ValidationError(field, 0, "holds no symbol")
-    return [str(s) for s in symbols]
+    return symbols, where
 
 
 _SYMBOL_INDEXES: dict[tuple[str, ...], pd.Index] = {}
@@ -80,13 +86,10 @@ def symbol_index(symbols: list[str]) -> pd.Index:
 
 def panel_field(panel: pd.DataFrame, name: str) -> pd.DataFrame:
     """One field of every symbol (columns = symbols, in panel order), e.g. the closes."""
-    symbols = panel_symbols(panel)
-    pairs = list(panel.columns)
-    where = {pair: i for i, pair in enumerate(pairs)}
-    keys = dict.fromkeys(pair[0] for pair in pairs)  # the symbols as the columns hold them
-    if any((key, name) not in where for key in keys):
-        missing = next(str(key) for key in keys if (key, name) not in where)
-        raise ValidationError("panel", missing, f"has no {name} column")
+    keys, where = _layout(panel)
+    missing = [str(key) for key in keys if (key, name) not in where]
+    if missing:
+        raise ValidationError("panel", missing[0], f"has no {name} column")
     # the wanted columns of the panel's 2-D array (a frame per symbol and a dict cost 30×
     # more); a panel with non-numeric columns elsewhere converts only the wanted ones
     positions = [where[(key, name)] for key in keys]
@@ -94,7 +97,9 @@ def panel_field(panel: pd.DataFrame, name: str) -> pd.DataFrame:
         values = panel.to_numpy(dtype=np.float64, na_value=np.nan)[:, positions]
     except (TypeError, ValueError):
         values = panel.iloc[:, positions].to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.DataFrame(values, index=panel.index, columns=symbol_index(symbols), copy=False)
+    return pd.DataFrame(
+        values, index=panel.index, columns=symbol_index([str(k) for k in keys]), copy=False
+    )
 
 
 class PortfolioStrategy(Strategy):
